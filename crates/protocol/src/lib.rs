@@ -1,0 +1,8 @@
+//! Wire types for the gateway's protocols (OpenAI Chat Completions first) and the one SSE parser.
+//! Serde only: nothing here does I/O.
+
+pub mod openai;
+pub mod sse;
+pub mod usage;
+
+pub use usage::Usage;

@@ -1,0 +1,12 @@
+//! OpenAI Chat Completions wire format: the request as raw top-level fields, typed views where the
+//! gateway needs to look inside, usage and error bodies.
+
+mod error;
+mod message;
+mod request;
+mod usage;
+
+pub use error::{ErrorBody, ErrorDetail, UpstreamError};
+pub use message::{ContentPart, Message, MessageContent, NamedFunction, Tool, ToolChoice, ToolFunction};
+pub use request::{ChatRequest, RequestFormatError};
+pub use usage::{peek_usage, ChunkPeek, OpenAiUsage};

@@ -1,0 +1,19 @@
+//! The canonical token usage every provider adapter reports, whatever its wire names.
+
+use serde::{Deserialize, Serialize};
+
+/// Token counts of one completion. `input_tokens` includes cached ones; `output_tokens` includes
+/// reasoning ones, as OpenAI counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
