@@ -1,0 +1,35 @@
+//! The shared outbound HTTP client settings and the mapping of transport failures.
+
+use std::time::Duration;
+
+use crate::{ErrorKind, ProviderError};
+
+/// One pooled client per provider: keep-alive, no Nagle, the provider's connect timeout.
+pub fn client(connect_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // Upstream redirects on a POST are a misconfiguration, not something to follow silently.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Maps a transport error. Its text can include the URL but never headers, so no key leaks.
+pub fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
+    let kind = if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_body() || err.is_decode() {
+        ErrorKind::Interrupted
+    } else {
+        ErrorKind::Connect
+    };
+    let what = match kind {
+        ErrorKind::Timeout => "timed out",
+        ErrorKind::Interrupted => "connection broke while reading the response",
+        _ => "could not be reached",
+    };
+    ProviderError::new(kind, format!("provider `{provider}` {what}"))
+}

@@ -1,0 +1,54 @@
+//! Provider adapters behind one `Provider` trait. Each provider is one module; `registry.rs` is the
+//! only place that lists them. Nothing outside a provider's module knows its wire format.
+
+mod credential;
+mod error;
+mod http;
+pub mod mock;
+pub mod openai;
+pub mod registry;
+mod sse_stream;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+use switchyard_protocol::openai::ChatRequest;
+use switchyard_protocol::Usage;
+
+pub use credential::Secret;
+pub use error::{ErrorKind, ProviderError};
+pub use registry::{ProviderConfig, RegistryError};
+
+/// What a provider answered: a whole OpenAI `chat.completion` body, or a stream of
+/// `chat.completion.chunk` payloads.
+pub enum ChatResponse {
+    Complete { body: Bytes, usage: Option<Usage> },
+    Stream(ChunkStream),
+}
+
+/// Chunks in OpenAI's shape. The stream ends with `None` only after the upstream finished
+/// properly; a cut-off upstream ends it with an `Err` of kind `Interrupted`.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, ProviderError>> + Send>>;
+
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// One `chat.completion.chunk` JSON document.
+    pub data: Bytes,
+    pub usage: Option<Usage>,
+    /// `choices` is empty and usage is set: the trailing chunk `include_usage` asks for.
+    pub usage_only: bool,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The config `type` of this provider (`openai`, `mock`, …).
+    fn kind(&self) -> &'static str;
+
+    /// Models this provider is known to serve, for `GET /v1/models`.
+    fn models(&self) -> Vec<String>;
+
+    /// Sends one chat request for `model` (the provider's own model name).
+    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError>;
+}

@@ -1,0 +1,144 @@
+//! OpenAI and every OpenAI-compatible server (vLLM, Ollama, Groq, …): the request goes out as the
+//! client sent it (gateway fields removed, model replaced), the answer comes back as it is.
+
+pub mod flavors;
+mod stream;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use switchyard_protocol::openai::{peek_usage, ChatRequest};
+
+use crate::credential::KeyRing;
+use crate::error::retry_after;
+use crate::http::{client, transport_error};
+use crate::sse_stream::SseChunkStream;
+use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
+pub use flavors::Flavor;
+
+/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// A row of the flavor table (`groq`, `ollama`, …); default `openai`.
+    #[serde(default)]
+    pub flavor: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub api_keys: Vec<Secret>,
+    /// Extra headers sent upstream (organisation, project, vendor routing headers).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Models listed by `GET /v1/models` for this provider.
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+}
+
+impl OpenAiConfig {
+    pub fn flavor(&self) -> Result<&'static Flavor, String> {
+        let name = self.flavor.as_deref().unwrap_or("openai");
+        flavors::find(name).ok_or_else(|| format!("unknown flavor `{name}`; expected one of: {}", flavors::names().join(", ")))
+    }
+}
+
+pub struct OpenAi {
+    name: String,
+    url: String,
+    flavor: &'static Flavor,
+    keys: KeyRing,
+    headers: http::HeaderMap,
+    models: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl OpenAi {
+    pub fn new(name: &str, config: &OpenAiConfig) -> Result<Self, String> {
+        let flavor = config.flavor()?;
+        let base = config.base_url.as_deref().unwrap_or(flavor.base_url).trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!("base_url `{base}` must start with http:// or https://"));
+        }
+        let mut keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).cloned().collect();
+        keys.retain(|k| !k.expose().is_empty());
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &config.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("header name `{k}` is not valid"))?;
+            let value = http::HeaderValue::from_str(v).map_err(|_| format!("header `{k}` has a value that is not valid"))?;
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            url: format!("{base}/chat/completions"),
+            flavor,
+            keys: KeyRing::new(keys),
+            headers,
+            models: config.models.clone(),
+            client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAi {
+    fn kind(&self) -> &'static str {
+        "openai"
+    }
+
+    fn models(&self) -> Vec<String> {
+        self.models.clone()
+    }
+
+    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        let body = request.to_upstream_body(model, self.flavor.stream_usage_option);
+        let mut builder = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(key) = self.keys.next() {
+            builder = builder.bearer_auth(key.expose());
+        }
+        let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry = retry_after(response.headers());
+            let body = read_limited(response, MAX_ERROR_BODY).await;
+            return Err(ProviderError::from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t)));
+        }
+        if request.stream() {
+            let name = self.name.clone();
+            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let decoder = stream::OpenAiDecoder::new(&self.name);
+            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
+        }
+        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            return Err(ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name)));
+        }
+        let usage = peek_usage(&body);
+        Ok(ChatResponse::Complete { body, usage })
+    }
+}
+
+async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,107 @@
+//! Decoding of an OpenAI-compatible SSE stream: chunks are forwarded as received, with a peek at
+//! usage, at empty `choices` (the usage-only chunk) and at embedded error events.
+
+use serde::Deserialize;
+use switchyard_protocol::openai::OpenAiUsage;
+use switchyard_protocol::sse::SseEvent;
+
+use crate::sse_stream::{cut_off, Decoded, EventDecoder};
+use crate::{Chunk, ErrorKind, ProviderError};
+
+pub struct OpenAiDecoder {
+    provider: String,
+    saw_finish: bool,
+}
+
+impl OpenAiDecoder {
+    pub fn new(provider: &str) -> Self {
+        Self { provider: provider.to_string(), saw_finish: false }
+    }
+}
+
+#[derive(Deserialize)]
+struct ChunkPeek {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    choices: Option<Vec<ChoicePeek>>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoicePeek {
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+impl EventDecoder for OpenAiDecoder {
+    fn decode(&mut self, event: SseEvent) -> Result<Decoded, ProviderError> {
+        if event.data.as_ref() == b"[DONE]" {
+            return Ok(Decoded::Done);
+        }
+        let peek: ChunkPeek = serde_json::from_slice(&event.data).map_err(|e| {
+            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` sent a stream event that is not JSON: {e}", self.provider))
+        })?;
+        if let Some(err) = peek.error {
+            let message = err.get("message").and_then(|m| m.as_str()).unwrap_or("upstream reported an error mid-stream");
+            let kind = match err.get("type").and_then(|t| t.as_str()) {
+                Some("overloaded_error") => ErrorKind::Overloaded,
+                Some("rate_limit_error" | "rate_limit_exceeded") => ErrorKind::RateLimited,
+                _ => ErrorKind::Server,
+            };
+            return Err(ProviderError::new(kind, format!("provider `{}`: {}", self.provider, crate::credential::redact_key_shapes(message))));
+        }
+        let choices = peek.choices.unwrap_or_default();
+        self.saw_finish |= choices.iter().any(|c| c.finish_reason.is_some());
+        let usage = peek.usage.map(Into::into);
+        Ok(Decoded::Chunk(Chunk { usage_only: choices.is_empty() && usage.is_some(), usage, data: event.data }))
+    }
+
+    fn on_eof(&mut self) -> Result<(), ProviderError> {
+        if self.saw_finish {
+            Ok(())
+        } else {
+            Err(cut_off(&self.provider))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn event(data: &str) -> SseEvent {
+        SseEvent { event: None, data: Bytes::copy_from_slice(data.as_bytes()) }
+    }
+
+    #[test]
+    fn marks_usage_only_chunks_and_done() {
+        let mut d = OpenAiDecoder::new("up");
+        let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#)).unwrap() else { panic!() };
+        assert!(c.usage_only);
+        assert_eq!(c.usage.unwrap().output_tokens, 2);
+        // Azure's first chunk: empty choices, no usage — forwarded as an ordinary chunk.
+        let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"prompt_filter_results":[]}"#)).unwrap() else { panic!() };
+        assert!(!c.usage_only);
+        assert!(matches!(d.decode(event("[DONE]")).unwrap(), Decoded::Done));
+    }
+
+    #[test]
+    fn eof_without_finish_is_a_cut() {
+        let mut d = OpenAiDecoder::new("up");
+        d.decode(event(r#"{"choices":[{"delta":{"content":"x"},"finish_reason":null}]}"#)).unwrap();
+        assert_eq!(d.on_eof().unwrap_err().kind, ErrorKind::Interrupted);
+        d.decode(event(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#)).unwrap();
+        assert!(d.on_eof().is_ok());
+    }
+
+    #[test]
+    fn error_events_become_errors() {
+        let mut d = OpenAiDecoder::new("up");
+        let err = d.decode(event(r#"{"error":{"message":"Overloaded","type":"overloaded_error"}}"#)).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Overloaded);
+        assert_eq!(d.decode(event("{not json")).err().unwrap().kind, ErrorKind::Malformed);
+    }
+}

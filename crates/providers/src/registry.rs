@@ -1,0 +1,95 @@
+//! The only place that lists provider types: config `type` → module, construction, and which
+//! providers the embedded default enables from the environment.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::mock::{Mock, MockConfig};
+use crate::openai::{flavors, OpenAi, OpenAiConfig};
+use crate::{Provider, Secret};
+
+/// One entry of `providers:` in the config; `type` selects the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProviderConfig {
+    Openai(OpenAiConfig),
+    Mock(MockConfig),
+}
+
+/// Every valid `type`, for error messages.
+pub const TYPES: &[&str] = &["openai", "mock"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("provider `{name}`: {reason}")]
+pub struct RegistryError {
+    pub name: String,
+    pub reason: String,
+}
+
+pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, RegistryError> {
+    let err = |reason: String| RegistryError { name: name.to_string(), reason };
+    Ok(match config {
+        ProviderConfig::Openai(c) => Arc::new(OpenAi::new(name, c).map_err(err)?),
+        ProviderConfig::Mock(c) => Arc::new(Mock::new(c.clone()).map_err(err)?),
+    })
+}
+
+/// Checks a config without building clients (for `switchyard check`).
+pub fn validate(config: &ProviderConfig) -> Result<(), String> {
+    match config {
+        ProviderConfig::Openai(c) => OpenAi::new("check", c).map(|_| ()),
+        ProviderConfig::Mock(c) => c.validate(),
+    }
+}
+
+/// The providers the embedded default turns on: `mock` always, and every OpenAI-compatible flavor
+/// whose key (or base-URL) variable is set, named after the flavor.
+pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, ProviderConfig)> {
+    let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let mut out = vec![("mock".to_string(), ProviderConfig::Mock(MockConfig::default()))];
+    for flavor in flavors::FLAVORS {
+        let key = flavor.key_env.and_then(&get);
+        let base = flavor.base_url_env.and_then(&get);
+        if key.is_none() && base.is_none() {
+            continue;
+        }
+        let config = OpenAiConfig {
+            flavor: Some(flavor.name.to_string()),
+            base_url: base.map(|b| flavors::normalise_base_url(flavor, &b)),
+            api_key: key.map(Secret::new),
+            ..OpenAiConfig::default()
+        };
+        out.push((flavor.name.to_string(), ProviderConfig::Openai(config)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_enables_flavors_with_keys() {
+        let env = |k: &str| match k {
+            "GROQ_API_KEY" => Some("gsk_x".to_string()),
+            "OLLAMA_HOST" => Some("127.0.0.1:11434".to_string()),
+            "OPENAI_API_KEY" => Some("".to_string()),
+            _ => None,
+        };
+        let names: Vec<String> = from_environment(env).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["mock", "groq", "ollama"]);
+    }
+
+    #[test]
+    fn unknown_type_and_fields_are_rejected() {
+        let e = serde_yaml_like(r#"{"type":"nope"}"#);
+        assert!(e.contains("unknown variant `nope`"), "{e}");
+        let e = serde_yaml_like(r#"{"type":"openai","base_ur":"http://x"}"#);
+        assert!(e.contains("unknown field `base_ur`"), "{e}");
+    }
+
+    fn serde_yaml_like(json: &str) -> String {
+        serde_json::from_str::<ProviderConfig>(json).unwrap_err().to_string()
+    }
+}
