@@ -1,0 +1,37 @@
+//! One request's log record: who asked for what, what served it, how long, how many tokens.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub request_id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub started_at_ms: i64,
+    pub customer_identifier: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    pub feature: Option<String>,
+    pub requested_model: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// The HTTP status the client was sent.
+    pub status: u16,
+    /// `ok`, `error`, `client_disconnected` or `incomplete` (a stream cut after it started).
+    pub outcome: String,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub stream: bool,
+    pub attempts: u32,
+    /// Only when the config stores bodies and the request did not set `disable_log`.
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
