@@ -1,0 +1,14 @@
+//! The request pipeline as named steps, each a plain function with typed input and output:
+//! `parse` (body → canonical request + gateway fields), `route` (model name → targets),
+//! `attempt` (call a provider under its deadlines) and `record` (one log record per request).
+//! Nothing here knows HTTP frameworks or storage engines.
+
+pub mod attempt;
+pub mod record;
+pub mod request;
+pub mod route;
+
+pub use attempt::{attempt, Outcome};
+pub use record::{new_request_id, Recorder};
+pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
+pub use route::{ModelEntry, ModelRoute, Route, RouteError, Router, Target, TargetSpec, Timeouts};

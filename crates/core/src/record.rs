@@ -1,0 +1,185 @@
+//! Step `record`: one log record per request, built as the request goes and submitted exactly once
+//! when the `Recorder` is dropped, whichever way the request ended (answered, failed, or the
+//! client went away and the handler or stream was dropped). Submitting never waits.
+
+use std::time::Instant;
+
+use switchyard_protocol::Usage;
+use switchyard_providers::ProviderError;
+use switchyard_store::time::{now_ms, rfc3339};
+use switchyard_store::{LogHandle, LogRecord};
+
+use crate::request::GatewayFields;
+
+/// Bodies are kept up to this size when the config asks for them.
+const MAX_LOGGED_BODY: usize = 256 * 1024;
+
+pub fn new_request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub struct Recorder {
+    log: LogHandle,
+    record: LogRecord,
+    started: Instant,
+    keep_bodies: bool,
+    /// The status already sent to the client, once response headers went out.
+    sent_status: Option<u16>,
+}
+
+impl Recorder {
+    pub fn start(log: LogHandle, request_id: String, keep_bodies: bool) -> Self {
+        let ms = now_ms();
+        let record = LogRecord { request_id, started_at: rfc3339(ms), started_at_ms: ms, ..LogRecord::default() };
+        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None }
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.record.request_id
+    }
+
+    pub fn requested(&mut self, model: &str, stream: bool) {
+        self.record.requested_model = model.to_string();
+        self.record.stream = stream;
+    }
+
+    pub fn fields(&mut self, fields: &GatewayFields, feature: Option<&str>, body: &[u8]) {
+        self.record.customer_identifier = fields.customer_identifier.clone();
+        self.record.metadata = fields.metadata.clone();
+        self.record.feature = feature.map(str::to_string);
+        if fields.disable_log {
+            self.keep_bodies = false;
+        }
+        if self.keep_bodies {
+            self.record.request_body = Some(truncated(body));
+        }
+    }
+
+    pub fn attempt(&mut self, provider: &str, model: &str) {
+        self.record.attempts += 1;
+        self.record.provider = Some(provider.to_string());
+        self.record.model = Some(model.to_string());
+    }
+
+    pub fn first_token(&mut self) {
+        if self.record.ttft_ms.is_none() {
+            self.record.ttft_ms = Some(self.elapsed_ms());
+        }
+    }
+
+    pub fn usage(&mut self, usage: Usage) {
+        self.record.input_tokens = usage.input_tokens;
+        self.record.output_tokens = usage.output_tokens;
+        self.record.cached_tokens = usage.cached_input_tokens;
+        self.record.reasoning_tokens = usage.reasoning_tokens;
+    }
+
+    pub fn response_started(&mut self, status: u16) {
+        self.sent_status = Some(status);
+    }
+
+    pub fn response_body(&mut self, chunk: &[u8]) {
+        if self.keep_bodies {
+            let body = self.record.response_body.get_or_insert_with(String::new);
+            if body.len() < MAX_LOGGED_BODY {
+                body.push_str(&String::from_utf8_lossy(&chunk[..chunk.len().min(MAX_LOGGED_BODY - body.len())]));
+            }
+        }
+    }
+
+    pub fn ok(mut self, status: u16) {
+        self.end(status, "ok", None, None);
+    }
+
+    pub fn failed(mut self, status: u16, error_type: &str, message: &str) {
+        self.end(status, "error", Some(error_type), Some(message));
+    }
+
+    /// A stream that had started and was cut by an upstream failure.
+    pub fn incomplete(mut self, error: &ProviderError) {
+        let status = self.sent_status.unwrap_or(200);
+        self.end(status, "incomplete", Some(error.kind.as_str()), Some(&error.message));
+    }
+
+    fn end(&mut self, status: u16, outcome: &str, error_type: Option<&str>, message: Option<&str>) {
+        self.record.status = status;
+        self.record.outcome = outcome.to_string();
+        self.record.error_type = error_type.map(str::to_string);
+        self.record.error_message = message.map(str::to_string);
+    }
+
+    fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.record.outcome.is_empty() {
+            // Nobody ended the request: the client went away and the handler or stream was
+            // dropped. 499 is the conventional status for "client closed request".
+            let status = self.sent_status.unwrap_or(499);
+            self.end(status, "client_disconnected", None, None);
+        }
+        self.record.latency_ms = self.elapsed_ms();
+        self.log.submit(std::mem::take(&mut self.record));
+    }
+}
+
+fn truncated(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(MAX_LOGGED_BODY)]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_store::{LogWriter, LogWriterConfig, MemoryLog};
+
+    fn records_after(f: impl FnOnce(LogHandle)) -> Vec<LogRecord> {
+        let dir = std::env::temp_dir().join(format!("sy-rec-{}", new_request_id()));
+        let log = MemoryLog::default();
+        let writer = LogWriter::start(log.clone(), LogWriterConfig::new(dir)).unwrap();
+        f(writer.handle());
+        writer.shutdown();
+        log.records()
+    }
+
+    #[test]
+    fn every_ending_gives_exactly_one_record() {
+        let records = records_after(|log| {
+            let mut r = Recorder::start(log.clone(), "a".into(), false);
+            r.requested("mock/echo", false);
+            r.usage(Usage { input_tokens: 5, output_tokens: 2, ..Usage::default() });
+            r.ok(200);
+            Recorder::start(log.clone(), "b".into(), false).failed(404, "model_not_found", "unknown model");
+            let mut c = Recorder::start(log.clone(), "c".into(), false);
+            c.response_started(200);
+            drop(c);
+            drop(Recorder::start(log, "d".into(), false));
+        });
+        let by_id = |id: &str| records.iter().filter(|r| r.request_id == id).collect::<Vec<_>>();
+        assert_eq!(records.len(), 4);
+        assert_eq!((by_id("a")[0].outcome.as_str(), by_id("a")[0].input_tokens), ("ok", 5));
+        assert_eq!((by_id("b")[0].status, by_id("b")[0].error_type.as_deref()), (404, Some("model_not_found")));
+        assert_eq!((by_id("c")[0].status, by_id("c")[0].outcome.as_str()), (200, "client_disconnected"));
+        assert_eq!(by_id("d")[0].status, 499);
+    }
+
+    #[test]
+    fn bodies_only_when_asked_and_never_with_disable_log() {
+        let records = records_after(|log| {
+            let mut r = Recorder::start(log.clone(), "kept".into(), true);
+            r.fields(&GatewayFields::default(), None, b"{\"q\":1}");
+            r.response_body(b"answer");
+            r.ok(200);
+            let mut r = Recorder::start(log, "dropped".into(), true);
+            r.fields(&GatewayFields { disable_log: true, ..Default::default() }, None, b"{\"q\":1}");
+            r.response_body(b"answer");
+            r.ok(200);
+        });
+        let kept = records.iter().find(|r| r.request_id == "kept").unwrap();
+        assert_eq!((kept.request_body.as_deref(), kept.response_body.as_deref()), (Some("{\"q\":1}"), Some("answer")));
+        let dropped = records.iter().find(|r| r.request_id == "dropped").unwrap();
+        assert_eq!((dropped.request_body.as_ref(), dropped.response_body.as_ref()), (None, None));
+    }
+}
