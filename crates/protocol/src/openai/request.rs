@@ -38,7 +38,8 @@ impl ChatRequest {
         let fields: IndexMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
             let what = if e.is_data() { "the request body must be a JSON object" } else { "invalid JSON" };
             RequestFormatError {
-                message: format!("{what}: {e} (line {}, column {})", e.line(), e.column()),
+                // serde_json's message already ends with "at line L column C".
+                message: format!("{what}: {e}"),
                 param: None,
             }
         })?;

@@ -1,0 +1,60 @@
+//! What serde reads from the YAML file, section by section, so that every section (and every
+//! provider and model entry) is checked on its own and all problems are reported at once.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The top-level keys and what each expects; anything else is an unknown key.
+pub const KEYS: &[(&str, &str)] = &[
+    ("listen", "an address like 127.0.0.1:4000"),
+    ("data_dir", "a directory path"),
+    ("database", "sqlite://PATH"),
+    ("max_body_bytes", "a number of bytes"),
+    ("shutdown_grace", "a duration like 30s"),
+    ("log", "{ bodies: bool, queue: number }"),
+    ("providers", "a map of provider name to provider settings"),
+    ("models", "a map of model alias to { targets, timeouts }"),
+];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Store request and response bodies in the log (off by default).
+    #[serde(default)]
+    pub bodies: bool,
+    /// Records queued for the writer before they overflow to the spool.
+    #[serde(default)]
+    pub queue: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub targets: Vec<TargetConfig>,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub provider: String,
+    pub model: String,
+}
+
+/// Connect timeouts belong to the provider (`connect_timeout`): one pooled client per provider
+/// cannot vary its connect timeout per model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    #[serde(default, with = "humantime_serde")]
+    pub first_token: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub total: Option<Duration>,
+}
+
+/// A duration written like `250ms`, `30s` or `2m`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+pub struct HumanDuration(#[serde(with = "humantime_serde")] pub Duration);

@@ -1,0 +1,239 @@
+//! Configuration: the YAML file (or the embedded default when there is none), resolved into the
+//! validated `Config` the server runs with. `load` reports every problem at once.
+
+mod file;
+mod interpolate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+use switchyard_core::{ModelRoute, TargetSpec, Timeouts};
+use switchyard_providers::registry::{self, ProviderConfig};
+
+use file::{HumanDuration, LogConfig, ModelConfig, KEYS};
+use interpolate::{interpolate, join};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
+const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// One problem in a config: where it is and what would be right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        Self { path: if path.is_empty() { "(top level)".into() } else { path.to_string() }, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Where the config came from, for the startup banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Embedded,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: PathBuf,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub log: LogConfig,
+    pub providers: Vec<(String, ProviderConfig)>,
+    pub models: BTreeMap<String, ModelRoute>,
+}
+
+/// Command-line and environment overrides, which win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn load(path: Option<&Path>, overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| vec![ConfigError::new("", format!("cannot read config file {}: {e}", path.display()))])?;
+            parse(&text, Source::File(path.to_path_buf()), overrides, env)
+        }
+        None => embedded(overrides, env),
+    }
+}
+
+/// No config file: mock plus every provider whose environment variable is set, no aliases.
+pub fn embedded(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut config = base(Source::Embedded, overrides, &Mapping::new(), &mut errors);
+    config.providers = registry::from_environment(env);
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
+    let mut value: Value = serde_yaml::from_str(text).map_err(|e| vec![ConfigError::new("", format!("not valid YAML: {e}"))])?;
+    if value.is_null() {
+        value = Value::Mapping(Mapping::new());
+    }
+    let mut errors = Vec::new();
+    interpolate(&mut value, "", env, &mut errors);
+    let Value::Mapping(map) = value else {
+        return Err(vec![ConfigError::new("", "the config must be a mapping of keys such as `providers:` and `models:`")]);
+    };
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("");
+        if !KEYS.iter().any(|(k, _)| *k == name) {
+            let expected: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+            errors.push(ConfigError::new(name, format!("unknown key; expected one of: {}", expected.join(", "))));
+        }
+    }
+    let mut config = base(source, overrides, &map, &mut errors);
+    config.providers = providers(&map, &mut errors);
+    config.models = models(&map, &config.providers, &mut errors);
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+/// The scalar settings, with defaults and overrides applied.
+fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<ConfigError>) -> Config {
+    let listen_text = overrides.listen.clone().or_else(|| section::<String>(map, "listen", errors)).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(ConfigError::new("listen", format!("`{listen_text}` is not an address; expected HOST:PORT like {DEFAULT_LISTEN}")));
+        DEFAULT_LISTEN.parse().expect("default address")
+    });
+    let data_dir = overrides.data_dir.clone().or_else(|| section(map, "data_dir", errors)).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let database = match section::<String>(map, "database", errors) {
+        None => data_dir.join("switchyard.db"),
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => {
+                errors.push(ConfigError::new(
+                    "database",
+                    format!("`{}` is not supported; expected sqlite://PATH (PostgreSQL arrives with the governance work)", redact_url(&url)),
+                ));
+                data_dir.join("switchyard.db")
+            }
+        },
+    };
+    let max_body_bytes = section::<usize>(map, "max_body_bytes", errors).unwrap_or(DEFAULT_MAX_BODY);
+    if max_body_bytes == 0 {
+        errors.push(ConfigError::new("max_body_bytes", "must be more than 0"));
+    }
+    Config {
+        source,
+        listen,
+        data_dir,
+        database,
+        max_body_bytes,
+        shutdown_grace: section::<HumanDuration>(map, "shutdown_grace", errors).map(|d| d.0).unwrap_or(Duration::from_secs(30)),
+        log: section(map, "log", errors).unwrap_or_default(),
+        providers: Vec::new(),
+        models: BTreeMap::new(),
+    }
+}
+
+fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, ProviderConfig)> {
+    let mut out = Vec::new();
+    for (name, entry) in entries(map, "providers", errors) {
+        let path = join("providers", &name);
+        if name.is_empty() || name.contains('/') {
+            errors.push(ConfigError::new(&path, "provider names must be non-empty and must not contain `/`"));
+            continue;
+        }
+        if entry.get("type").is_none() {
+            errors.push(ConfigError::new(&path, format!("`type` is required; one of: {}", registry::TYPES.join(", "))));
+            continue;
+        }
+        let Some(config) = deserialize::<ProviderConfig>(entry, &path, errors) else { continue };
+        match registry::validate(&config) {
+            Ok(()) => out.push((name, config)),
+            Err(message) => errors.push(ConfigError::new(&path, message)),
+        }
+    }
+    out
+}
+
+fn models(map: &Mapping, providers: &[(String, ProviderConfig)], errors: &mut Vec<ConfigError>) -> BTreeMap<String, ModelRoute> {
+    let mut out = BTreeMap::new();
+    for (alias, entry) in entries(map, "models", errors) {
+        let path = join("models", &alias);
+        let Some(model) = deserialize::<ModelConfig>(entry, &path, errors) else { continue };
+        if model.targets.is_empty() {
+            errors.push(ConfigError::new(&format!("{path}.targets"), "needs at least one target: { provider: NAME, model: MODEL }"));
+        }
+        for (i, t) in model.targets.iter().enumerate() {
+            if !providers.iter().any(|(n, _)| *n == t.provider) {
+                let known: Vec<&str> = providers.iter().map(|(n, _)| n.as_str()).collect();
+                errors.push(ConfigError::new(
+                    &format!("{path}.targets[{i}].provider"),
+                    format!("unknown provider `{}`; configured providers: {}", t.provider, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                ));
+            }
+            if t.model.trim().is_empty() {
+                errors.push(ConfigError::new(&format!("{path}.targets[{i}].model"), "must not be empty"));
+            }
+        }
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            first_token: model.timeouts.first_token.unwrap_or(defaults.first_token),
+            total: model.timeouts.total.unwrap_or(defaults.total),
+        };
+        let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model }).collect();
+        out.insert(alias, ModelRoute { targets, timeouts });
+    }
+    out
+}
+
+/// The entries of a map-valued section, with their names.
+fn entries<'a>(map: &'a Mapping, key: &str, errors: &mut Vec<ConfigError>) -> Vec<(String, &'a Value)> {
+    match map.get(key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Mapping(m)) => m.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v)).collect(),
+        Some(_) => {
+            errors.push(ConfigError::new(key, "expected a mapping of names to settings"));
+            Vec::new()
+        }
+    }
+}
+
+fn section<T: DeserializeOwned>(map: &Mapping, key: &str, errors: &mut Vec<ConfigError>) -> Option<T> {
+    map.get(key).filter(|v| !v.is_null()).and_then(|v| deserialize(v, key, errors))
+}
+
+fn deserialize<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let full = if inner == "." { path.to_string() } else { format!("{path}.{inner}") };
+            errors.push(ConfigError::new(&full, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Database URLs can carry passwords; error messages show them without.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://[redacted]@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The one place where errors become HTTP: status, OpenAI-shaped body, `Retry-After`, and the
+//! error event that ends a stream. Upstream 401/403 become 502: they say the gateway's provider
+//! credentials are wrong, which is not the caller's problem (and an SDK would misreport it as the
+//! caller's authentication failing).
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use switchyard_core::RouteError;
+use switchyard_protocol::openai::{ErrorBody, RequestFormatError};
+use switchyard_providers::{ErrorKind, ProviderError};
+
+#[derive(Debug)]
+pub enum ApiError {
+    InvalidRequest(RequestFormatError),
+    BodyTooLarge { limit: usize },
+    BodyUnreadable(String),
+    UnknownModel(RouteError),
+    Provider(ProviderError),
+    NoSuchEndpoint { method: String, path: String },
+    MethodNotAllowed,
+    ShuttingDown,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) | ApiError::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownModel(_) | ApiError::NoSuchEndpoint { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Provider(e) => provider_status(e),
+        }
+    }
+
+    /// The short error class stored in the request log.
+    pub fn log_type(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) | ApiError::BodyUnreadable(_) => "invalid_request",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::UnknownModel(_) => "model_not_found",
+            ApiError::NoSuchEndpoint { .. } | ApiError::MethodNotAllowed => "not_found",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::Provider(e) => e.kind.as_str(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let invalid = "invalid_request_error";
+        match self {
+            ApiError::InvalidRequest(e) => ErrorBody::new(&e.message, invalid, e.param.clone(), None),
+            ApiError::BodyUnreadable(m) => ErrorBody::new(format!("could not read the request body: {m}"), invalid, None, None),
+            ApiError::BodyTooLarge { limit } => ErrorBody::new(
+                format!("request body is larger than the limit of {limit} bytes (max_body_bytes)"),
+                invalid,
+                None,
+                Some("request_too_large".into()),
+            ),
+            ApiError::UnknownModel(e) => ErrorBody::new(e.to_string(), invalid, Some("model".into()), Some("model_not_found".into())),
+            ApiError::NoSuchEndpoint { method, path } => {
+                ErrorBody::new(format!("no endpoint {method} {path}; see GET /v1/models and POST /v1/chat/completions"), invalid, None, Some("unknown_url".into()))
+            }
+            ApiError::MethodNotAllowed => ErrorBody::new("method not allowed on this endpoint", invalid, None, Some("method_not_allowed".into())),
+            ApiError::ShuttingDown => ErrorBody::new("the gateway is shutting down; retry on another instance", "server_error", None, Some("shutting_down".into())),
+            ApiError::Provider(e) => provider_body(e),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Provider(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn provider_status(e: &ProviderError) -> StatusCode {
+    match e.kind {
+        ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter | ErrorKind::NotFound => {
+            e.status.and_then(|s| StatusCode::from_u16(s).ok()).filter(|s| s.is_client_error()).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Auth | ErrorKind::Server | ErrorKind::Connect | ErrorKind::Malformed | ErrorKind::Interrupted => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// Client errors keep the upstream's message (keys already redacted by the adapter); server-side
+/// failures get a provider-neutral message.
+fn provider_body(e: &ProviderError) -> ErrorBody {
+    let neutral = |message: String, kind: &str, code: &str| ErrorBody::new(message, kind, None, Some(code.into()));
+    let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    match e.kind {
+        ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter | ErrorKind::NotFound => ErrorBody::new(
+            e.message.clone(),
+            e.upstream_type.clone().unwrap_or_else(|| "invalid_request_error".into()),
+            e.param.clone(),
+            e.code.clone().or_else(|| match e.kind {
+                ErrorKind::ContextLength => Some("context_length_exceeded".into()),
+                ErrorKind::ContentFilter => Some("content_filter".into()),
+                _ => None,
+            }),
+        ),
+        ErrorKind::RateLimited => neutral(format!("the upstream provider is rate limiting requests{status}: {}", e.message), "rate_limit_error", "rate_limit_exceeded"),
+        ErrorKind::Overloaded => neutral(format!("the upstream provider is overloaded{status}"), "upstream_error", "upstream_overloaded"),
+        ErrorKind::Auth => neutral(
+            format!("the upstream provider rejected the gateway's credentials{status}; check the provider's api_key"),
+            "upstream_error",
+            "upstream_auth_failed",
+        ),
+        ErrorKind::Server => neutral(format!("the upstream provider failed{status}"), "upstream_error", "upstream_error"),
+        ErrorKind::Timeout => neutral("the upstream provider did not answer in time".into(), "timeout_error", "upstream_timeout"),
+        ErrorKind::Connect => neutral("the upstream provider could not be reached".into(), "upstream_error", "upstream_unreachable"),
+        ErrorKind::Malformed => neutral("the upstream provider sent a response the gateway could not read".into(), "upstream_error", "upstream_malformed"),
+        ErrorKind::Interrupted => neutral("the upstream provider's stream broke off before it was complete".into(), "upstream_error", "upstream_interrupted"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), [(header::CONTENT_TYPE, "application/json")], self.body().to_json()).into_response();
+        if let Some(after) = self.retry_after() {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// The last event of a stream that failed after it started: OpenAI's SDKs raise on an `error`
+/// key in a data event, so the client sees a failure instead of a clean-looking end.
+pub fn stream_error_event(error: &ProviderError) -> Bytes {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(&provider_body(error).to_json());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(status: u16, body: &str) -> ApiError {
+        ApiError::Provider(ProviderError::from_http(status, body.as_bytes(), Some(Duration::from_millis(1500)), |t| t.to_string()))
+    }
+
+    #[test]
+    fn maps_upstream_failures() {
+        let cases = [
+            (upstream(400, r#"{"error":{"message":"bad temp","type":"invalid_request_error","param":"temperature","code":null}}"#), 400, Some("temperature")),
+            (upstream(404, r#"{"error":{"message":"no such model"}}"#), 404, None),
+            (upstream(422, "{}"), 422, None),
+            (upstream(401, r#"{"error":{"message":"Incorrect API key provided: sk-abc"}}"#), 502, None),
+            (upstream(429, "{}"), 429, None),
+            (upstream(529, "{}"), 503, None),
+            (upstream(500, "internal details"), 502, None),
+            (ApiError::Provider(ProviderError::new(ErrorKind::Timeout, "x")), 504, None),
+        ];
+        for (err, status, param) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err:?}");
+            assert_eq!(err.body().error.param.as_deref(), param);
+        }
+        let auth = upstream(401, r#"{"error":{"message":"Incorrect API key provided: sk-abc"}}"#).body().error.message;
+        assert!(!auth.contains("sk-abc"), "{auth}");
+        let server = upstream(500, "internal details").body().error.message;
+        assert!(!server.contains("internal details"), "{server}");
+        let response = upstream(429, "{}").into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+}

@@ -1,0 +1,35 @@
+//! `GET /v1/models`, `/healthz` and `/readyz`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Json, Response};
+use http::StatusCode;
+use serde_json::json;
+
+use super::App;
+
+pub async fn models(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let data: Vec<_> = app
+        .router
+        .models()
+        .into_iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready while not draining. A failing database does not make the gateway unready: requests
+/// keep flowing and their records are spooled, which the body reports.
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let log = app.log.status();
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining", "log": log}))).into_response();
+    }
+    Json(json!({"status": "ready", "log": log})).into_response()
+}

@@ -1,0 +1,45 @@
+//! The HTTP surface: routes, the chat handler, streaming bodies and the error mapping.
+
+pub mod chat;
+pub mod error;
+mod meta;
+mod stream;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use http::Method;
+use switchyard_store::LogHandle;
+use tokio_util::sync::CancellationToken;
+
+use error::ApiError;
+
+/// What every handler shares.
+pub struct App {
+    pub router: switchyard_core::Router,
+    pub log: LogHandle,
+    pub max_body_bytes: usize,
+    pub log_bodies: bool,
+    /// Set when shutdown starts: `/readyz` turns 503 so load balancers stop sending.
+    pub draining: AtomicBool,
+    /// Cancelled when the grace period is over: requests still running end with a clear error.
+    pub force_stop: CancellationToken,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/models", get(meta::models));
+    Router::new()
+        .nest("/v1", api.clone())
+        .nest("/api/v1", api.clone())
+        .nest("/api", api.clone())
+        .merge(api)
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .fallback(|method: Method, uri: http::Uri| async move { ApiError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() } })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(app)
+}
