@@ -28,6 +28,9 @@ impl SseParser {
 
     /// Feeds bytes and appends every event they complete to `out`.
     pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<SseEvent>) {
+        if input.is_empty() {
+            return; // an empty read must not forget a pending CR
+        }
         if self.after_cr {
             self.after_cr = false;
             if input.first() == Some(&b'\n') {
@@ -129,6 +132,11 @@ mod tests {
             parse_all(&[MIXED]),
             vec![ev(Some("message_start"), "{\"a\":1}"), ev(None, "one\ntwo"), ev(None, "nospace"), ev(None, "[DONE]")]
         );
+    }
+
+    #[test]
+    fn an_empty_read_after_a_cr_keeps_the_crlf_together() {
+        assert_eq!(parse_all(&[b"event: e\r", b"", b"\ndata: x\n\n"]), vec![ev(Some("e"), "x")]);
     }
 
     #[test]
