@@ -105,7 +105,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "switchyard {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
+    // Tests and scripts read this exact line (docs/CONTRACT.md).
+    let _ = writeln!(out, "switchyard listening on http://{addr}");
     let _ = writeln!(out, "providers: {}", app.router.provider_names().join(", "));
     let _ = writeln!(out, "data: {}", config.database.display());
     match &config.source {

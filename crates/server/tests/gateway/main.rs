@@ -1,0 +1,8 @@
+//! Gateway tests: the real `switchyard` binary on port 0 against fake upstreams from testkit that
+//! replay recorded provider traffic and check what the gateway sent.
+
+mod common;
+mod errors;
+mod passthrough;
+mod request_log;
+mod streaming;
