@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn expands_and_reports_missing_variables() {
-        let mut v: Value = serde_yaml::from_str("a: ${KEY}\nb: [x-${MISSING:-dflt}-y]\nc: ${NOPE}\nd: ${bad name}").unwrap();
+        let mut v: Value = serde_yaml::from_str("a: ${KEY}\nb: ['x-${MISSING:-dflt}-y']\nc: ${NOPE}\nd: ${bad name}").unwrap();
         let mut errors = Vec::new();
         interpolate(&mut v, "", &env, &mut errors);
         assert_eq!(v["a"], Value::from("sk-1"));

@@ -105,7 +105,10 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
     }
     let mut config = base(source, overrides, &map, &mut errors);
     config.providers = providers(&map, &mut errors);
-    config.models = models(&map, &config.providers, &mut errors);
+    // Names declared in the file count as known even when their settings are wrong, so that
+    // one mistake is not reported again by every model that uses the provider.
+    let declared: Vec<String> = entries(&map, "providers", &mut Vec::new()).into_iter().map(|(n, _)| n).collect();
+    config.models = models(&map, &declared, &mut errors);
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
@@ -168,7 +171,7 @@ fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, Provi
     out
 }
 
-fn models(map: &Mapping, providers: &[(String, ProviderConfig)], errors: &mut Vec<ConfigError>) -> BTreeMap<String, ModelRoute> {
+fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) -> BTreeMap<String, ModelRoute> {
     let mut out = BTreeMap::new();
     for (alias, entry) in entries(map, "models", errors) {
         let path = join("models", &alias);
@@ -177,8 +180,8 @@ fn models(map: &Mapping, providers: &[(String, ProviderConfig)], errors: &mut Ve
             errors.push(ConfigError::new(&format!("{path}.targets"), "needs at least one target: { provider: NAME, model: MODEL }"));
         }
         for (i, t) in model.targets.iter().enumerate() {
-            if !providers.iter().any(|(n, _)| *n == t.provider) {
-                let known: Vec<&str> = providers.iter().map(|(n, _)| n.as_str()).collect();
+            if !providers.contains(&t.provider) {
+                let known: Vec<&str> = providers.iter().map(String::as_str).collect();
                 errors.push(ConfigError::new(
                     &format!("{path}.targets[{i}].provider"),
                     format!("unknown provider `{}`; configured providers: {}", t.provider, if known.is_empty() { "none".into() } else { known.join(", ") }),
@@ -220,8 +223,15 @@ fn deserialize<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Vec<
         Ok(v) => Some(v),
         Err(e) => {
             let inner = e.path().to_string();
-            let full = if inner == "." { path.to_string() } else { format!("{path}.{inner}") };
-            errors.push(ConfigError::new(&full, e.into_inner().to_string()));
+            let message = e.into_inner().to_string();
+            // Tagged entries (providers) lose serde's path; the field is named in the message.
+            let field = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next());
+            let full = match (inner.as_str(), field) {
+                (".", Some(f)) => format!("{path}.{f}"),
+                (".", None) => path.to_string(),
+                _ => format!("{path}.{inner}"),
+            };
+            errors.push(ConfigError::new(&full, message));
             None
         }
     }

@@ -71,7 +71,7 @@ models:
     has("shutdown_grace", "");
     has("providers.up.base_ur", "unknown field `base_ur`");
     has("providers.nokind", "`type` is required");
-    has("providers.weird", "unknown variant `anthropix`");
+    has("providers.weird.type", "unknown variant `anthropix`");
     has("providers.badmock", "error_rate must be between 0 and 1");
     has("providers.keyless.api_key", "`MISSING_KEY` is not set");
     has("models.a.targets[0].provider", "unknown provider `ghost`");

@@ -1,6 +1,7 @@
 //! Gateway tests: the real `switchyard` binary on port 0 against fake upstreams from testkit that
 //! replay recorded provider traffic and check what the gateway sent.
 
+mod cli;
 mod common;
 mod errors;
 mod passthrough;
