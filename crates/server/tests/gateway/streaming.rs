@@ -138,3 +138,23 @@ async fn a_failure_before_the_first_chunk_is_an_http_error() {
     assert_eq!(r.status(), 503);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "upstream_overloaded");
 }
+
+#[tokio::test]
+async fn client_leaving_before_the_answer_cancels_the_upstream_within_100ms() {
+    for stream in [false, true] {
+        let up = FakeUpstream::start(vec![Reply::StallBeforeHeaders]).await;
+        let gw = gateway(&up.base_url()).await;
+        let mut body = chat("support-bot", "x");
+        body["stream"] = json!(stream);
+        let quick = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let sent = tokio::spawn(quick.post(format!("{}/chat/completions", gw.base_url())).json(&body).send());
+        assert!(up.wait_for_requests(1, Duration::from_secs(2)).await);
+        assert!(sent.await.unwrap().is_err(), "the client gave up");
+        let left = Instant::now();
+        assert!(up.wait_for_aborts(1, Duration::from_secs(2)).await, "stream={stream}: upstream never saw the abort");
+        let delay = up.aborts()[0].saturating_duration_since(left);
+        assert!(delay <= Duration::from_millis(100), "stream={stream}: upstream cancelled after {delay:?}");
+        let rec = records(gw.data_dir(), 1).await;
+        assert_eq!((rec[0].outcome.as_str(), rec[0].status), ("client_disconnected", 499), "stream={stream}");
+    }
+}
