@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use switchyard_protocol::openai::{peek_usage, ChatRequest};
+use switchyard_protocol::openai::{ChatRequest, ChunkPeek};
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
@@ -123,11 +123,10 @@ impl Provider for OpenAi {
             return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
         }
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-            return Err(ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name)));
-        }
-        let usage = peek_usage(&body);
-        Ok(ChatResponse::Complete { body, usage })
+        // One pass: validates the JSON and reads usage.
+        let peek: ChunkPeek = serde_json::from_slice(&body)
+            .map_err(|_| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name)))?;
+        Ok(ChatResponse::Complete { body, usage: peek.usage.map(Into::into) })
     }
 }
 
