@@ -56,15 +56,15 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
             if this.finished {
                 return Poll::Ready(None);
             }
-            while let Some(event) = this.events.pop_front() {
-                match this.decoder.decode(event) {
-                    Ok(Decoded::Chunk(c)) => return Poll::Ready(Some(Ok(c))),
+            if let Some(event) = this.events.pop_front() {
+                return match this.decoder.decode(event) {
+                    Ok(Decoded::Chunk(c)) => Poll::Ready(Some(Ok(c))),
                     Ok(Decoded::Done) => {
                         this.finished = true;
-                        return Poll::Ready(None);
+                        Poll::Ready(None)
                     }
-                    Err(e) => return this.fail(e),
-                }
+                    Err(e) => this.fail(e),
+                };
             }
             match this.body.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,

@@ -19,7 +19,7 @@ async fn database_unavailable_mid_run_loses_and_duplicates_no_record() {
     let url = format!("{}/chat/completions", gw.base_url());
     let send = |i: usize| {
         let mut body = chat("mock/echo", &format!("request number {i}"));
-        body["stream"] = json!(i % 3 == 0);
+        body["stream"] = json!(i.is_multiple_of(3));
         client.post(&url).json(&body).send()
     };
     let mut ids = HashSet::new();

@@ -38,7 +38,7 @@ async fn recorded_streams_pass_through_event_for_event_at_any_split() {
         ("azure/tool-call-parallel-stream.sse", Split::EveryNBytes(13)),
     ] {
         for include_usage in [None, Some(true)] {
-            let up = FakeUpstream::start(vec![Reply::sse(fixture_bytes(rel)).split(split.clone())]).await;
+            let up = FakeUpstream::start(vec![Reply::sse(fixture_bytes(rel)).split(split)]).await;
             let gw = gateway(&up.base_url()).await;
             let r = post(&gw, &stream_body("support-bot", include_usage)).await;
             assert_eq!(r.status(), 200);
