@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# The one command that runs Switchyard's whole test suite:
+#   services (PostgreSQL, Redis) -> build -> Rust tests -> Python SDK tests -> Node SDK tests.
+# Works from any cwd. With CI=true a missing service is an error; otherwise its tests are skipped
+# (SWITCHYARD_SKIP_POSTGRES=1 / SWITCHYARD_SKIP_REDIS=1) and that is said loudly.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CI="${CI:-false}"
+START_TS=$(date +%s)
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-test.XXXXXX")"
+
+declare -a SUMMARY=()
+FAILED=0
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+COUNTS_OK=1
+
+section() { printf '\n==> %s\n' "$*"; }
+note() { SUMMARY+=("$1"); }
+
+# Add passed/failed counts of one suite to the totals ("" = could not be read).
+add_counts() {
+  local p="$1" f="$2"
+  if [[ -z "$p" || -z "$f" ]]; then COUNTS_OK=0; return; fi
+  TOTAL_PASSED=$((TOTAL_PASSED + p))
+  TOTAL_FAILED=$((TOTAL_FAILED + f))
+}
+
+# Sum every "N <word>" match in a log ("N passed", "N failed"...); prints 0 when none.
+sum_matches() {
+  local re="$1" file="$2"
+  { grep -oE "$re" "$file" || true; } | awk '{ if (match($0, /[0-9]+/)) s += substr($0, RSTART, RLENGTH) } END { print s + 0 }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# a. Services
+# ---------------------------------------------------------------------------------------------
+section "services"
+PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_HOST=127.0.0.1 REDIS_PORT=6379
+
+pg_up() { command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; }
+redis_up() {
+  command -v redis-cli >/dev/null 2>&1 &&
+    [[ "$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]
+}
+
+service_missing() { # $1 = name, $2 = why, $3 = skip variable
+  if [[ "$CI" == "true" ]]; then
+    echo "ERROR: $1 is required in CI but is not available: $2" >&2
+    exit 1
+  fi
+  echo "SKIPPED: $1 tests — $2"
+  export "$3=1"
+  note "SKIPPED: $1 tests — $2"
+}
+
+pg_why=""
+if ! pg_up; then
+  echo "PostgreSQL is not answering on $PG_HOST:$PG_PORT; trying to start it"
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]]; then
+    for ver in $(ls /etc/postgresql); do
+      pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>&1 || true
+    done
+    for _ in $(seq 1 20); do pg_up && break; sleep 0.5; done
+  else
+    pg_why="pg_ctlcluster or /etc/postgresql not found"
+  fi
+fi
+if pg_up; then
+  # The tests use database "test"; create it when the server lacks it.
+  if command -v psql >/dev/null 2>&1 &&
+     ! psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; then
+    createdb -h "$PG_HOST" -p "$PG_PORT" -U postgres test 2>/dev/null || true
+  fi
+  export SWITCHYARD_TEST_POSTGRES_URL="postgres://postgres@$PG_HOST:$PG_PORT/test"
+  unset SWITCHYARD_SKIP_POSTGRES || true
+  echo "PostgreSQL: ok ($SWITCHYARD_TEST_POSTGRES_URL)"
+  note "postgres: ok"
+else
+  service_missing "PostgreSQL" "${pg_why:-no server answering on $PG_HOST:$PG_PORT}" SWITCHYARD_SKIP_POSTGRES
+fi
+
+redis_why=""
+if ! redis_up; then
+  echo "Redis is not answering on $REDIS_HOST:$REDIS_PORT; trying to start it"
+  if command -v redis-server >/dev/null 2>&1; then
+    redis-server --daemonize yes --port "$REDIS_PORT" --bind "$REDIS_HOST" --save "" --appendonly no \
+      >/dev/null 2>&1 || true
+    for _ in $(seq 1 20); do redis_up && break; sleep 0.25; done
+  else
+    redis_why="redis-server not found"
+  fi
+fi
+if redis_up; then
+  export SWITCHYARD_TEST_REDIS_URL="redis://$REDIS_HOST:$REDIS_PORT"
+  unset SWITCHYARD_SKIP_REDIS || true
+  echo "Redis: ok ($SWITCHYARD_TEST_REDIS_URL)"
+  note "redis: ok"
+else
+  service_missing "Redis" "${redis_why:-no server answering on $REDIS_HOST:$REDIS_PORT}" SWITCHYARD_SKIP_REDIS
+fi
+
+# ---------------------------------------------------------------------------------------------
+# b. Build (debug, once)
+# ---------------------------------------------------------------------------------------------
+section "cargo build --workspace --bins"
+if ! cargo build --workspace --bins; then
+  echo "FAILED: build; nothing else can run" >&2
+  exit 1
+fi
+export SWITCHYARD_BIN="$ROOT/target/debug/switchyard"
+if [[ ! -x "$SWITCHYARD_BIN" ]]; then
+  echo "FAILED: $SWITCHYARD_BIN was not built" >&2
+  exit 1
+fi
+note "build: ok"
+
+# ---------------------------------------------------------------------------------------------
+# c. Rust tests
+# ---------------------------------------------------------------------------------------------
+RUST_LOG_FILE="$LOG_DIR/rust.log"
+if cargo nextest --version >/dev/null 2>&1; then
+  section "cargo nextest run --workspace"
+  rc=0
+  cargo nextest run --workspace --no-fail-fast --no-tests=warn 2>&1 | tee "$RUST_LOG_FILE" || rc=$?
+  summary_line="$(grep -E '^ *Summary \[' "$RUST_LOG_FILE" | tail -n1 || true)"
+  p="$(sum_matches '[0-9]+ passed' <(printf '%s\n' "$summary_line"))"
+  f="$(sum_matches '[0-9]+ failed' <(printf '%s\n' "$summary_line"))"
+  if [[ -z "$summary_line" ]]; then
+    if [[ $rc -eq 0 ]]; then p=0; f=0; else p=""; f=""; fi
+  fi
+  section "cargo test --workspace --doc"
+  DOC_LOG_FILE="$LOG_DIR/doctest.log"
+  drc=0
+  cargo test --workspace --doc 2>&1 | tee "$DOC_LOG_FILE" || drc=$?
+  dp="$(sum_matches '[0-9]+ passed' <(grep -E '^test result:' "$DOC_LOG_FILE" || true))"
+  df="$(sum_matches '[0-9]+ failed' <(grep -E '^test result:' "$DOC_LOG_FILE" || true))"
+  if [[ $rc -eq 0 && $drc -eq 0 ]]; then
+    note "rust: ok ($p passed, $f failed; doctests: $dp passed, $df failed)"
+  else
+    FAILED=1
+    note "rust: FAILED (nextest exit $rc, doctests exit $drc; $p passed, $f failed; doctests: $dp passed, $df failed)"
+  fi
+  add_counts "$p" "$f"
+  add_counts "$dp" "$df"
+else
+  section "cargo test --workspace (cargo-nextest not found)"
+  rc=0
+  cargo test --workspace --no-fail-fast 2>&1 | tee "$RUST_LOG_FILE" || rc=$?
+  p="$(sum_matches '[0-9]+ passed' <(grep -E '^test result:' "$RUST_LOG_FILE" || true))"
+  f="$(sum_matches '[0-9]+ failed' <(grep -E '^test result:' "$RUST_LOG_FILE" || true))"
+  if [[ $rc -eq 0 ]]; then note "rust: ok ($p passed, $f failed)"
+  else FAILED=1; note "rust: FAILED (exit $rc; $p passed, $f failed)"; fi
+  add_counts "$p" "$f"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# d. Python SDK tests
+# ---------------------------------------------------------------------------------------------
+section "Python SDK tests (tests/sdk/python)"
+PY_LOG_FILE="$LOG_DIR/python.log"
+py_rc=0
+PY_SETUP_OK=1
+if [[ ! -x .venv/bin/python ]]; then
+  rm -rf .venv
+  python3 -m venv .venv || PY_SETUP_OK=0
+fi
+if [[ $PY_SETUP_OK -eq 1 ]]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt \
+    || PY_SETUP_OK=0
+fi
+if [[ $PY_SETUP_OK -eq 1 ]]; then
+  .venv/bin/python -m pytest -q -p no:cacheprovider tests/sdk/python 2>&1 | tee "$PY_LOG_FILE" || py_rc=$?
+  py_last="$(grep -v '^[[:space:]]*$' "$PY_LOG_FILE" | tail -n1 || true)"  # "N passed, M failed in Ts"
+  p="$(sum_matches '[0-9]+ passed' <(printf '%s\n' "$py_last"))"
+  f="$(sum_matches '[0-9]+ failed' <(printf '%s\n' "$py_last"))"
+  e="$(sum_matches '[0-9]+ errors?' <(printf '%s\n' "$py_last"))"
+  f=$((f + e))
+  if [[ $py_rc -eq 0 ]]; then
+    note "python sdk: ok ($p passed, $f failed)"
+  elif [[ $py_rc -eq 5 ]]; then
+    FAILED=1; note "python sdk: FAILED (pytest collected no tests)"
+  else
+    FAILED=1; note "python sdk: FAILED (pytest exit $py_rc; $p passed, $f failed or errored)"
+  fi
+  add_counts "$p" "$f"
+else
+  FAILED=1; COUNTS_OK=0
+  note "python sdk: FAILED (could not set up .venv / install tests/sdk/python/requirements.txt)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# e. Node SDK tests
+# ---------------------------------------------------------------------------------------------
+section "Node SDK tests (tests/sdk/node)"
+NODE_LOG_FILE="$LOG_DIR/node.log"
+node_rc=0
+NODE_SETUP_OK=1
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  NODE_SETUP_OK=0
+  node_why="node/npm not found"
+elif [[ -f tests/sdk/node/package-lock.json ]]; then
+  (cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error) || { NODE_SETUP_OK=0; node_why="npm ci failed"; }
+else
+  (cd tests/sdk/node && npm install --no-audit --no-fund --loglevel=error) || { NODE_SETUP_OK=0; node_why="npm install failed"; }
+fi
+if [[ $NODE_SETUP_OK -eq 1 ]]; then
+  shopt -s nullglob
+  node_files=(tests/sdk/node/*.test.mjs)
+  shopt -u nullglob
+  if [[ ${#node_files[@]} -eq 0 ]]; then
+    FAILED=1; COUNTS_OK=0; note "node sdk: FAILED (no tests/sdk/node/*.test.mjs files)"
+  else
+    node --test --test-reporter=spec "${node_files[@]}" 2>&1 | tee "$NODE_LOG_FILE" || node_rc=$?
+    p="$({ grep -E '^ℹ pass [0-9]+$' "$NODE_LOG_FILE" || true; } | tail -n1 | grep -oE '[0-9]+$' || true)"
+    f="$({ grep -E '^ℹ fail [0-9]+$' "$NODE_LOG_FILE" || true; } | tail -n1 | grep -oE '[0-9]+$' || true)"
+    c="$({ grep -E '^ℹ cancelled [0-9]+$' "$NODE_LOG_FILE" || true; } | tail -n1 | grep -oE '[0-9]+$' || true)"
+    if [[ -n "$f" ]]; then f=$((f + ${c:-0})); fi  # cancelled tests (e.g. a failed before hook) count as failed
+    if [[ $node_rc -eq 0 && "${p:-0}" -gt 0 ]]; then
+      note "node sdk: ok ($p passed, ${f:-0} failed)"
+    elif [[ $node_rc -eq 0 ]]; then
+      FAILED=1; note "node sdk: FAILED (node --test ran no test)"
+    else
+      FAILED=1; note "node sdk: FAILED (node --test exit $node_rc; ${p:-?} passed, ${f:-?} failed)"
+    fi
+    add_counts "$p" "$f"
+  fi
+else
+  FAILED=1; COUNTS_OK=0; note "node sdk: FAILED ($node_why)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# f. Summary
+# ---------------------------------------------------------------------------------------------
+ELAPSED=$(( $(date +%s) - START_TS ))
+section "summary (${ELAPSED}s, logs in $LOG_DIR)"
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+if [[ $FAILED -ne 0 ]]; then echo "RESULT: FAILED"; else echo "RESULT: OK"; fi
+# Last line: the plain "N passed, N failed" total over all suites (only when every count was read).
+if [[ $COUNTS_OK -eq 1 ]]; then
+  echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
+fi
+exit "$FAILED"
