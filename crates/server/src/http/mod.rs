@@ -4,6 +4,8 @@ pub mod chat;
 pub mod error;
 mod meta;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
