@@ -196,15 +196,20 @@ def stop_and_check(gw: Gateway) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory):
-    """The gateway with the default mock config, one per test module."""
-    gw = start_gateway(tmp_path_factory.mktemp("gw"), MOCK_CONFIG)
+def running_gateway(tmp: Path, config: str):
+    """Yields a started gateway; on teardown it must stop cleanly on SIGTERM."""
+    gw = start_gateway(tmp, config)
     try:
         yield gw
         stop_and_check(gw)
     finally:
         gw.kill()  # no-op when it already exited
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory):
+    """The gateway with the default mock config, one per test module."""
+    yield from running_gateway(tmp_path_factory.mktemp("gw"), MOCK_CONFIG)
 
 
 @pytest.fixture()
@@ -369,12 +374,7 @@ providers:
     base_url: {upstream.base_url}
     api_key: {UPSTREAM_KEY}
 """
-    gw = start_gateway(tmp_path_factory.mktemp("gw-up"), config)
-    try:
-        yield gw
-        stop_and_check(gw)
-    finally:
-        gw.kill()  # no-op when it already exited
+    yield from running_gateway(tmp_path_factory.mktemp("gw-up"), config)
 
 
 @pytest.fixture()
