@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,11 +21,14 @@ pub struct LogWriterConfig {
     /// How long after a database failure the writer spools without trying, and how often it
     /// checks the spool for replay.
     pub retry_every: Duration,
+    /// The writer sleeps this long between batches instead of waking for every record: senders
+    /// never have to wake it, and one transaction carries everything that arrived meanwhile.
+    pub flush_every: Duration,
 }
 
 impl LogWriterConfig {
     pub fn new(spool_dir: PathBuf) -> Self {
-        Self { queue: 8192, max_batch: 512, spool_dir, retry_every: Duration::from_secs(2) }
+        Self { queue: 16_384, max_batch: 1024, spool_dir, retry_every: Duration::from_secs(2), flush_every: Duration::from_millis(50) }
     }
 }
 
@@ -135,6 +138,9 @@ impl LogWriter {
     pub fn shutdown(self) -> LogStatus {
         self.handle.shared.closing.store(true, Ordering::SeqCst);
         self.handle.shared.overflow_ready.notify_all();
+        for t in &self.threads {
+            t.thread().unpark();
+        }
         for t in self.threads {
             if t.join().is_err() {
                 tracing::error!("request log thread panicked during shutdown");
@@ -185,32 +191,37 @@ impl<S: LogSink> Writer<S> {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(self.config.max_batch);
         loop {
-            match self.rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(r) => {
-                    batch.push(r);
-                    while batch.len() < self.config.max_batch {
-                        match self.rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
+            let closing = self.shared.closing.load(Ordering::SeqCst);
+            // Drain what is queued; a sender never blocks, and only overflows to the spool when
+            // the queue is full.
+            let mut disconnected = false;
+            loop {
+                match self.rx.try_recv() {
+                    Ok(r) => {
+                        batch.push(r);
+                        if batch.len() == self.config.max_batch {
+                            self.write(std::mem::take(&mut batch));
                         }
                     }
-                    self.write(std::mem::take(&mut batch));
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
             }
-            if self.shared.closing.load(Ordering::SeqCst) {
+            if !batch.is_empty() {
+                self.write(std::mem::take(&mut batch));
+            }
+            if closing || disconnected {
                 break;
             }
             if Instant::now() >= self.next_replay {
                 self.replay();
             }
+            std::thread::park_timeout(self.config.flush_every);
         }
-        // Closing: everything still queued is written or spooled, then one last replay attempt.
-        let rest: Vec<LogRecord> = self.rx.try_iter().collect();
-        for chunk in rest.chunks(self.config.max_batch) {
-            self.write(chunk.to_vec());
-        }
+        // Closing: everything queued was written or spooled above; one last replay attempt.
         self.database_down_until = None;
         self.replay();
     }
@@ -300,7 +311,7 @@ mod tests {
     }
 
     fn config(dir: &std::path::Path, queue: usize) -> LogWriterConfig {
-        LogWriterConfig { queue, max_batch: 64, spool_dir: dir.to_path_buf(), retry_every: Duration::from_millis(100) }
+        LogWriterConfig { queue, max_batch: 64, spool_dir: dir.to_path_buf(), retry_every: Duration::from_millis(100), flush_every: Duration::from_millis(10) }
     }
 
     fn ids(log: &MemoryLog) -> Vec<String> {
