@@ -9,6 +9,9 @@ pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cached_input_tokens: u64,
+    /// Input tokens written to a provider's prompt cache (Anthropic, Bedrock); priced apart.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
 }
 

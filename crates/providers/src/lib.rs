@@ -8,6 +8,7 @@ pub mod mock;
 pub mod openai;
 pub mod registry;
 mod sse_stream;
+pub mod translate;
 
 use std::pin::Pin;
 

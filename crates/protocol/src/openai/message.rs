@@ -10,6 +10,33 @@ pub struct Message {
     pub content: Option<MessageContent>,
     #[serde(default)]
     pub tool_call_id: Option<String>,
+    /// Assistant turns sent back by the client.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// Thinking text a previous answer carried (what the gateway returned as
+    /// `reasoning_content`), sent back by the client in multi-turn tool use.
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    /// Provider signature of that thinking, round-tripped so the provider accepts the history.
+    #[serde(default)]
+    pub reasoning_signature: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ToolCall {
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: CalledFunction,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct CalledFunction {
+    pub name: String,
+    /// JSON text, as OpenAI sends it.
+    #[serde(default)]
+    pub arguments: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -25,6 +52,29 @@ pub struct ContentPart {
     pub kind: String,
     #[serde(default)]
     pub text: Option<String>,
+    /// `{"url": "data:…" | "https://…", "detail"}` for `type: image_url`.
+    #[serde(default)]
+    pub image_url: Option<ImageUrl>,
+    /// `{"file_data": "data:application/pdf;base64,…", "filename"}` for `type: file`.
+    #[serde(default)]
+    pub file: Option<FilePart>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct FilePart {
+    #[serde(default)]
+    pub file_data: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub file_id: Option<String>,
 }
 
 impl Message {
@@ -57,7 +107,11 @@ fn function_type() -> String {
 pub struct ToolFunction {
     pub name: String,
     #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
     pub parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

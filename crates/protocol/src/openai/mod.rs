@@ -7,6 +7,8 @@ mod request;
 mod usage;
 
 pub use error::{ErrorBody, ErrorDetail, UpstreamError};
-pub use message::{ContentPart, Message, MessageContent, NamedFunction, Tool, ToolChoice, ToolFunction};
+pub use message::{
+    CalledFunction, ContentPart, FilePart, ImageUrl, Message, MessageContent, NamedFunction, Tool, ToolCall, ToolChoice, ToolFunction,
+};
 pub use request::{ChatRequest, RequestFormatError};
 pub use usage::{peek_usage, ChunkPeek, OpenAiUsage};

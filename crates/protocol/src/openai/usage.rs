@@ -35,6 +35,7 @@ impl From<OpenAiUsage> for Usage {
             output_tokens: u.completion_tokens,
             cached_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
             reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+            cache_write_tokens: 0,
         }
     }
 }
@@ -65,7 +66,7 @@ mod tests {
     #[test]
     fn reads_cached_and_reasoning_tokens() {
         let u = peek_usage(br#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#).unwrap();
-        assert_eq!(u, Usage { input_tokens: 10, output_tokens: 5, cached_input_tokens: 4, reasoning_tokens: 2 });
+        assert_eq!(u, Usage { input_tokens: 10, output_tokens: 5, cached_input_tokens: 4, reasoning_tokens: 2, cache_write_tokens: 0 });
         assert_eq!(peek_usage(br#"{"usage":null}"#), None);
         assert_eq!(peek_usage(b"not json"), None);
     }
