@@ -4,6 +4,9 @@
 mod credential;
 mod error;
 mod http;
+pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod registry;

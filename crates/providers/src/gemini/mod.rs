@@ -1,0 +1,1 @@
+//! Google AI Studio (Gemini API) adapter: generateContent / streamGenerateContent?alt=sse.
