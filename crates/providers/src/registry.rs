@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::anthropic::{Anthropic, AnthropicConfig};
 use crate::mock::{Mock, MockConfig};
-use crate::openai::{flavors, OpenAi, OpenAiConfig};
+use crate::openai::{flavors, AzureConfig, OpenAi, OpenAiConfig};
 use crate::{Provider, Secret};
 
 /// One entry of `providers:` in the config; `type` selects the variant.
@@ -14,11 +15,13 @@ use crate::{Provider, Secret};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProviderConfig {
     Openai(OpenAiConfig),
+    Anthropic(AnthropicConfig),
+    Azure(AzureConfig),
     Mock(MockConfig),
 }
 
 /// Every valid `type`, for error messages.
-pub const TYPES: &[&str] = &["openai", "mock"];
+pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "mock"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("provider `{name}`: {reason}")]
@@ -31,6 +34,8 @@ pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, R
     let err = |reason: String| RegistryError { name: name.to_string(), reason };
     Ok(match config {
         ProviderConfig::Openai(c) => Arc::new(OpenAi::new(name, c).map_err(err)?),
+        ProviderConfig::Anthropic(c) => Arc::new(Anthropic::new(name, c).map_err(err)?),
+        ProviderConfig::Azure(c) => Arc::new(OpenAi::azure(name, c).map_err(err)?),
         ProviderConfig::Mock(c) => Arc::new(Mock::new(c.clone()).map_err(err)?),
     })
 }
@@ -39,6 +44,8 @@ pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, R
 pub fn validate(config: &ProviderConfig) -> Result<(), String> {
     match config {
         ProviderConfig::Openai(c) => OpenAi::new("check", c).map(|_| ()),
+        ProviderConfig::Anthropic(c) => Anthropic::new("check", c).map(|_| ()),
+        ProviderConfig::Azure(c) => OpenAi::azure("check", c).map(|_| ()),
         ProviderConfig::Mock(c) => c.validate(),
     }
 }
@@ -62,6 +69,19 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
         };
         out.push((flavor.name.to_string(), ProviderConfig::Openai(config)));
     }
+    if let Some(key) = get("ANTHROPIC_API_KEY") {
+        let config = AnthropicConfig { api_key: Some(Secret::new(key)), base_url: get("ANTHROPIC_BASE_URL"), ..AnthropicConfig::default() };
+        out.push(("anthropic".into(), ProviderConfig::Anthropic(config)));
+    }
+    if let (Some(key), Some(endpoint)) = (get("AZURE_OPENAI_API_KEY"), get("AZURE_OPENAI_ENDPOINT")) {
+        let config = AzureConfig {
+            api_key: Some(Secret::new(key)),
+            base_url: Some(endpoint),
+            api_version: get("AZURE_OPENAI_API_VERSION").or_else(|| get("OPENAI_API_VERSION")),
+            ..AzureConfig::default()
+        };
+        out.push(("azure".into(), ProviderConfig::Azure(config)));
+    }
     out
 }
 
@@ -75,10 +95,12 @@ mod tests {
             "GROQ_API_KEY" => Some("gsk_x".to_string()),
             "OLLAMA_HOST" => Some("127.0.0.1:11434".to_string()),
             "OPENAI_API_KEY" => Some("".to_string()),
+            "ANTHROPIC_API_KEY" => Some("sk-ant-x".to_string()),
+            "AZURE_OPENAI_API_KEY" => Some("az".to_string()),
             _ => None,
         };
         let names: Vec<String> = from_environment(env).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["mock", "groq", "ollama"]);
+        assert_eq!(names, ["mock", "groq", "ollama", "anthropic"], "azure needs its endpoint too");
     }
 
     #[test]

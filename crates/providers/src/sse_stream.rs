@@ -14,6 +14,8 @@ use crate::{Chunk, ErrorKind, ProviderError};
 /// What a provider's decoder makes of one event.
 pub enum Decoded {
     Chunk(Chunk),
+    /// Nothing to forward (pings, bookkeeping events).
+    Skip,
     /// The upstream said the stream is complete.
     Done,
 }
@@ -34,11 +36,13 @@ pub struct SseChunkStream<D> {
     scratch: Vec<SseEvent>,
     decoder: D,
     finished: bool,
+    /// The body has ended; what is left in `events` came from its unterminated tail.
+    at_eof: bool,
 }
 
 impl<D: EventDecoder> SseChunkStream<D> {
     pub fn new(body: ByteStream, decoder: D) -> Self {
-        Self { body, parser: SseParser::new(), events: VecDeque::new(), scratch: Vec::new(), decoder, finished: false }
+        Self { body, parser: SseParser::new(), events: VecDeque::new(), scratch: Vec::new(), decoder, finished: false, at_eof: false }
     }
 
     fn fail(&mut self, err: ProviderError) -> Poll<Option<Result<Chunk, ProviderError>>> {
@@ -59,10 +63,16 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
             if let Some(event) = this.events.pop_front() {
                 return match this.decoder.decode(event) {
                     Ok(Decoded::Chunk(c)) => Poll::Ready(Some(Ok(c))),
+                    Ok(Decoded::Skip) => continue,
                     Ok(Decoded::Done) => {
                         this.finished = true;
                         Poll::Ready(None)
                     }
+                    // A torn last event is the sign of a cut connection, not of a bad upstream.
+                    Err(e) if this.at_eof && e.kind == ErrorKind::Malformed => match this.decoder.on_eof() {
+                        Err(cut) => this.fail(cut),
+                        Ok(()) => this.fail(e),
+                    },
                     Err(e) => this.fail(e),
                 };
             }
@@ -74,6 +84,7 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
                 }
                 Poll::Ready(Some(Err(e))) => return this.fail(e),
                 Poll::Ready(None) => {
+                    this.at_eof = true;
                     this.parser.finish(&mut this.scratch);
                     if this.scratch.is_empty() {
                         this.finished = true;

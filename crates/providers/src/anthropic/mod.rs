@@ -1,1 +1,143 @@
-//! Anthropic Messages API adapter.
+//! Anthropic Messages API adapter (`x-api-key`, `anthropic-version`): OpenAI requests are
+//! translated through `translate::Conversation`, answers come back in OpenAI's shape.
+
+mod convert;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use switchyard_protocol::openai::ChatRequest;
+
+use crate::credential::KeyRing;
+use crate::error::retry_after;
+use crate::http::{client, transport_error};
+use crate::sse_stream::SseChunkStream;
+use crate::translate::Conversation;
+use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
+
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const DEFAULT_VERSION: &str = "2023-06-01";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnthropicConfig {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub api_keys: Vec<Secret>,
+    /// `anthropic-version` header (default 2023-06-01).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `anthropic-beta` flags.
+    #[serde(default)]
+    pub beta: Vec<String>,
+    /// `max_tokens` when the client sets none (Anthropic requires it).
+    #[serde(default)]
+    pub default_max_tokens: Option<u64>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+}
+
+pub struct Anthropic {
+    name: String,
+    url: reqwest::Url,
+    version: String,
+    beta: Option<String>,
+    default_max_tokens: u64,
+    keys: KeyRing,
+    models: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Anthropic {
+    pub fn new(name: &str, config: &AnthropicConfig) -> Result<Self, String> {
+        let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
+        let url = reqwest::Url::parse(&format!("{base}/v1/messages")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?;
+        let keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).filter(|k| !k.expose().is_empty()).cloned().collect();
+        Ok(Self {
+            name: name.to_string(),
+            url,
+            version: config.version.clone().unwrap_or_else(|| DEFAULT_VERSION.into()),
+            beta: (!config.beta.is_empty()).then(|| config.beta.join(",")),
+            default_max_tokens: config.default_max_tokens.unwrap_or(convert::DEFAULT_MAX_TOKENS),
+            keys: KeyRing::new(keys),
+            models: config.models.clone(),
+            client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+        })
+    }
+
+    fn http_error(&self, status: u16, body: &[u8], retry: Option<Duration>) -> ProviderError {
+        let mut err = ProviderError::from_http(status, body, retry, |t| self.keys.redact(t));
+        if let Some(kind) = err.upstream_type.as_deref() {
+            if status < 500 || kind == "overloaded_error" {
+                err.kind = stream::error_kind(kind);
+            }
+        }
+        if err.kind == ErrorKind::BadRequest && err.message.contains("prompt is too long") {
+            err.kind = ErrorKind::ContextLength;
+        }
+        err
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[async_trait]
+impl Provider for Anthropic {
+    fn kind(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn models(&self) -> Vec<String> {
+        self.models.clone()
+    }
+
+    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        let conversation = Conversation::from_request(request)?;
+        let body = convert::to_wire(&conversation, model, request.stream(), self.default_max_tokens);
+        let mut builder = self
+            .client
+            .post(self.url.clone())
+            .header("anthropic-version", &self.version)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).expect("request serialises"));
+        if let Some(beta) = &self.beta {
+            builder = builder.header("anthropic-beta", beta);
+        }
+        if let Some(key) = self.keys.next() {
+            builder = builder.header("x-api-key", key.expose());
+        }
+        let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry = retry_after(response.headers());
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(self.http_error(status.as_u16(), &body, retry));
+        }
+        if request.stream() {
+            let name = self.name.clone();
+            let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let decoder = stream::AnthropicDecoder::new(&self.name, model, unix_now());
+            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
+        }
+        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+        let parsed: wire::MessageResponse = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body the gateway cannot read: {e}", self.name))
+        })?;
+        let completion = convert::from_wire(parsed, unix_now());
+        let usage = completion.usage;
+        Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
+    }
+}

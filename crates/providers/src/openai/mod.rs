@@ -1,6 +1,7 @@
 //! OpenAI and every OpenAI-compatible server (vLLM, Ollama, Groq, …): the request goes out as the
 //! client sent it (gateway fields removed, model replaced), the answer comes back as it is.
 
+pub mod azure;
 pub mod flavors;
 mod stream;
 
@@ -17,6 +18,8 @@ use crate::error::retry_after;
 use crate::http::{client, transport_error};
 use crate::sse_stream::SseChunkStream;
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
+pub use azure::AzureConfig;
+use azure::Endpoint;
 pub use flavors::Flavor;
 
 /// Upstream error bodies are read up to this size; the rest is not needed to classify them.
@@ -51,11 +54,21 @@ impl OpenAiConfig {
     }
 }
 
+/// How the key travels: `Authorization: Bearer` (OpenAI and most compatibles) or Azure's
+/// `api-key` header.
+#[derive(Debug, Clone, Copy)]
+enum Auth {
+    Bearer,
+    ApiKeyHeader,
+}
+
 pub struct OpenAi {
     name: String,
-    /// Parsed once: parsing (with IDNA) on every request showed in the benchmark profile.
-    url: reqwest::Url,
-    flavor: &'static Flavor,
+    kind: &'static str,
+    /// URLs are parsed once: parsing (with IDNA) on every request showed in the benchmark profile.
+    endpoint: Endpoint,
+    auth: Auth,
+    stream_usage_option: bool,
     keys: KeyRing,
     headers: http::HeaderMap,
     models: Vec<String>,
@@ -79,10 +92,30 @@ impl OpenAi {
         }
         Ok(Self {
             name: name.to_string(),
-            url: reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?,
-            flavor,
+            kind: "openai",
+            endpoint: Endpoint::Fixed(
+                reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?,
+            ),
+            auth: Auth::Bearer,
+            stream_usage_option: flavor.stream_usage_option,
             keys: KeyRing::new(keys),
             headers,
+            models: config.models.clone(),
+            client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+        })
+    }
+
+    /// Azure OpenAI: the same wire format with Azure's URLs and `api-key` header.
+    pub fn azure(name: &str, config: &AzureConfig) -> Result<Self, String> {
+        let keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).filter(|k| !k.expose().is_empty()).cloned().collect();
+        Ok(Self {
+            name: name.to_string(),
+            kind: "azure",
+            endpoint: config.endpoint()?,
+            auth: Auth::ApiKeyHeader,
+            stream_usage_option: true,
+            keys: KeyRing::new(keys),
+            headers: http::HeaderMap::new(),
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
         })
@@ -92,7 +125,7 @@ impl OpenAi {
 #[async_trait]
 impl Provider for OpenAi {
     fn kind(&self) -> &'static str {
-        "openai"
+        self.kind
     }
 
     fn models(&self) -> Vec<String> {
@@ -100,15 +133,19 @@ impl Provider for OpenAi {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let body = request.to_upstream_body(model, self.flavor.stream_usage_option);
+        let body = request.to_upstream_body(model, self.stream_usage_option);
+        let url = self.endpoint.url(model).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("provider `{}`: {e}", self.name)))?;
         let mut builder = self
             .client
-            .post(self.url.clone())
+            .post(url)
             .headers(self.headers.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
         if let Some(key) = self.keys.next() {
-            builder = builder.bearer_auth(key.expose());
+            builder = match self.auth {
+                Auth::Bearer => builder.bearer_auth(key.expose()),
+                Auth::ApiKeyHeader => builder.header("api-key", key.expose()),
+            };
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
         let status = response.status();

@@ -9,7 +9,7 @@ mod conversation;
 
 pub use chunks::ChunkWriter;
 pub use completion::{Completion, FinishReason};
-pub use conversation::{Conversation, Part, ResponseFormat, ToolChoiceMode, ToolDef, Turn};
+pub use conversation::{split_data_url, Conversation, Part, ResponseFormat, ToolChoiceMode, ToolDef, Turn};
 pub use switchyard_protocol::openai::{CalledFunction, ToolCall};
 
 /// Maps `reasoning_effort` to a thinking budget in tokens, for providers that take budgets

@@ -1,0 +1,290 @@
+//! The Anthropic adapter against recorded Anthropic traffic: what it sends (headers, fields, role
+//! order a real Messages API requires) and what it makes of real answers, streamed and not.
+
+use serde_json::{json, Value};
+use switchyard_protocol::openai::ChatRequest;
+use switchyard_protocol::sse::SseParser;
+use switchyard_testkit::{fixture_bytes, fixture_json, fixture_reply, FakeUpstream, Reply, Split};
+
+use super::stream::AnthropicDecoder;
+use super::{Anthropic, AnthropicConfig};
+use crate::sse_stream::{Decoded, EventDecoder};
+use crate::{ChatResponse, ErrorKind, Provider, Secret};
+use futures_util::StreamExt;
+
+fn provider(base: &str) -> Anthropic {
+    let config = AnthropicConfig { base_url: Some(base.trim_end_matches("/v1").to_string()), api_key: Some(Secret::new("sk-ant-test-key-1234567")), ..Default::default() };
+    Anthropic::new("anthropic", &config).unwrap()
+}
+
+fn request(body: Value) -> ChatRequest {
+    ChatRequest::parse(body.to_string().as_bytes()).unwrap()
+}
+
+async fn complete(reply: Reply, body: Value) -> (Value, FakeUpstream) {
+    let up = FakeUpstream::start(vec![reply]).await;
+    let ChatResponse::Complete { body, .. } = provider(&up.base_url()).chat(&request(body), "claude-sonnet-4-0").await.unwrap() else {
+        panic!("expected a complete answer")
+    };
+    (serde_json::from_slice(&body).unwrap(), up)
+}
+
+const TOOLS: &str = r#"[{"type":"function","function":{"name":"secret_retrieval_tool","description":"A tool that requires a password to retrieve a secret.","parameters":{"properties":{"password":{"title":"Password","type":"string"}},"required":["password"],"additionalProperties":false,"type":"object"}}}]"#;
+
+#[tokio::test]
+async fn text_sends_what_the_messages_api_requires() {
+    let (out, up) = complete(fixture_reply("anthropic/text.json"), json!({"model": "a/claude", "messages": [{"role": "user", "content": "What is 4200 + 42?"}]})).await;
+    let sent = up.last_request();
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some("sk-ant-test-key-1234567"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert!(sent.header("authorization").is_none());
+    let body = sent.json();
+    assert_eq!(body["model"], "claude-sonnet-4-0");
+    assert_eq!(body["max_tokens"], 4096, "max_tokens is required by Anthropic");
+    assert_eq!(body["messages"], json!([{"role": "user", "content": [{"type": "text", "text": "What is 4200 + 42?"}]}]));
+    let recorded = fixture_json("anthropic/text.json");
+    assert_eq!(out["choices"][0]["message"]["content"], recorded["content"][0]["text"]);
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    assert_eq!(out["usage"]["prompt_tokens"], recorded["usage"]["input_tokens"]);
+    assert_eq!(out["usage"]["completion_tokens"], recorded["usage"]["output_tokens"]);
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_and_the_result_round_trip() {
+    let tools: Value = serde_json::from_str(TOOLS).unwrap();
+    let ask = json!({"role": "user", "content": "Please retrieve the secrets associated with each of these passwords: mellon,radiance"});
+    let (out, up) = complete(
+        fixture_reply("anthropic/tool-call-parallel.json"),
+        json!({"model": "a/c", "max_tokens": 16000, "messages": [{"role": "system", "content": "Use parallel tool calling."}, ask], "tools": tools}),
+    )
+    .await;
+    let sent = up.last_request().json();
+    assert_eq!(sent["system"], "Use parallel tool calling.");
+    assert_eq!(sent["tools"][0]["input_schema"]["required"], json!(["password"]));
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+    let msg = &out["choices"][0]["message"];
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    let calls = msg["tool_calls"].as_array().unwrap();
+    let recorded = fixture_json("anthropic/tool-call-parallel.json");
+    for (i, call) in calls.iter().enumerate() {
+        let block = &recorded["content"][i + 1];
+        assert_eq!((&call["id"], &call["function"]["name"]), (&block["id"], &block["name"]));
+        assert_eq!(serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap()).unwrap(), block["input"]);
+    }
+
+    // Second turn: the client sends the assistant message and two tool results back.
+    let history = json!({"model": "a/c", "max_tokens": 16000, "tools": tools, "messages": [
+        {"role": "system", "content": "Use parallel tool calling."}, ask, msg,
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "Welcome to Moria!"},
+        {"role": "tool", "tool_call_id": calls[1]["id"], "content": "Life before Death"}]});
+    let (out, up) = complete(fixture_reply("anthropic/tool-result-followup.json"), history).await;
+    let sent = up.last_request().json();
+    let recorded = fixture_json("anthropic/tool-result-followup.request.json")["body"]["messages"].clone();
+    let roles = |v: &Value| v.as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(roles(&sent["messages"]), roles(&recorded), "user, assistant, user: tool results merged into one user turn");
+    let kinds = |m: &Value| m["content"].as_array().unwrap().iter().map(|b| b["type"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(kinds(&sent["messages"][1]), kinds(&recorded[1]));
+    assert_eq!(kinds(&sent["messages"][2]), kinds(&recorded[2]));
+    assert_eq!(sent["messages"][2]["content"][1]["tool_use_id"], recorded[2]["content"][1]["tool_use_id"]);
+    assert_eq!(out["choices"][0]["message"]["content"], fixture_json("anthropic/tool-result-followup.json")["content"][0]["text"]);
+}
+
+#[tokio::test]
+async fn reasoning_effort_becomes_thinking_and_comes_back_signed() {
+    let (out, up) = complete(
+        fixture_reply("anthropic/thinking.json"),
+        json!({"model": "a/c", "max_completion_tokens": 16000, "reasoning_effort": "medium", "temperature": 0.3,
+               "messages": [{"role": "user", "content": "How many primes below 400 contain 79 as a substring?"}]}),
+    )
+    .await;
+    let sent = up.last_request().json();
+    assert_eq!(sent["thinking"], json!({"type": "enabled", "budget_tokens": 8192}));
+    assert!(sent.get("temperature").is_none(), "thinking requires the default temperature");
+    let recorded = fixture_json("anthropic/thinking.json");
+    let thinking = recorded["content"].as_array().unwrap().iter().find(|b| b["type"] == "thinking").unwrap();
+    let msg = &out["choices"][0]["message"];
+    assert_eq!(msg["reasoning_content"], thinking["thinking"]);
+    assert_eq!(msg["reasoning_signature"], thinking["signature"]);
+
+    // Sent back in history, the thinking block goes first and signed.
+    let up = FakeUpstream::start(vec![fixture_reply("anthropic/text.json")]).await;
+    let history = json!({"model": "a/c", "messages": [{"role": "user", "content": "q"}, msg, {"role": "user", "content": "and?"}]});
+    provider(&up.base_url()).chat(&request(history), "c").await.unwrap();
+    let block = &up.last_request().json()["messages"][1]["content"][0];
+    assert_eq!((&block["type"], &block["signature"]), (&json!("thinking"), &thinking["signature"]));
+}
+
+#[tokio::test]
+async fn cached_tokens_max_tokens_and_structured_output() {
+    for (fixture, read, write) in [("anthropic/usage-cache-read.json", true, false), ("anthropic/usage-cache-write.json", false, true)] {
+        let (out, _) = complete(fixture_reply(fixture), json!({"model": "a/c", "messages": [{"role": "user", "content": "hi"}]})).await;
+        let u = &fixture_json(fixture)["usage"];
+        let total_in = u["input_tokens"].as_u64().unwrap() + u["cache_read_input_tokens"].as_u64().unwrap() + u["cache_creation_input_tokens"].as_u64().unwrap();
+        assert_eq!(out["usage"]["prompt_tokens"], total_in, "{fixture}");
+        assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], u["cache_read_input_tokens"], "{fixture}");
+        assert_eq!(u["cache_read_input_tokens"].as_u64().unwrap() > 0, read);
+        assert_eq!(u["cache_creation_input_tokens"].as_u64().unwrap() > 0, write);
+    }
+    let (out, _) = complete(fixture_reply("anthropic/max-tokens.json"), json!({"model": "a/c", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert_eq!(out["choices"][0]["finish_reason"], "length");
+
+    let schema = fixture_json("anthropic/structured-output-json-schema.request.json")["body"]["output_config"]["format"]["schema"].clone();
+    let (out, up) = complete(
+        fixture_reply("anthropic/structured-output-json-schema.json"),
+        json!({"model": "a/c", "messages": [{"role": "user", "content": "order"}], "response_format": {"type": "json_schema", "json_schema": {"name": "OrderItem", "schema": schema}}}),
+    )
+    .await;
+    assert_eq!(up.last_request().json()["output_config"], json!({"format": {"type": "json_schema", "schema": schema}}));
+    let content: Value = serde_json::from_str(out["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert!(content.get("product_name").is_some(), "{content}");
+}
+
+#[tokio::test]
+async fn errors_are_classified() {
+    let up = FakeUpstream::start(vec![fixture_reply("anthropic/error-429-rate-limit.json"), fixture_reply("anthropic/error-400-invalid-request.json"), Reply::json_status(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)]).await;
+    let p = provider(&up.base_url());
+    let body = json!({"model": "a/c", "messages": [{"role": "user", "content": "x"}]});
+    let kinds: Vec<(ErrorKind, Option<u16>)> = futures_util::future::join_all((0..3).map(|_| async { p.chat(&request(body.clone()), "c").await.err().unwrap() }))
+        .await
+        .into_iter()
+        .map(|e| (e.kind, e.status))
+        .collect();
+    let mut kinds = kinds;
+    kinds.sort_by_key(|k| k.1);
+    assert_eq!(kinds, [(ErrorKind::BadRequest, Some(400)), (ErrorKind::RateLimited, Some(429)), (ErrorKind::Overloaded, Some(529))]);
+}
+
+/// Everything a client accumulates from a stream: text, reasoning, signature, tool calls by
+/// index, finish reason, usage.
+#[derive(Debug, Default, PartialEq)]
+struct Accumulated {
+    text: String,
+    reasoning: String,
+    signature: String,
+    calls: Vec<(String, String, String)>,
+    finish: Option<String>,
+    usage: Option<Value>,
+}
+
+impl Accumulated {
+    fn add(&mut self, chunk: &[u8]) {
+        let v: Value = serde_json::from_slice(chunk).unwrap();
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(u.clone());
+        }
+        let Some(choice) = v["choices"].get(0) else { return };
+        let d = &choice["delta"];
+        self.text += d["content"].as_str().unwrap_or("");
+        self.reasoning += d["reasoning_content"].as_str().unwrap_or("");
+        self.signature += d["reasoning_signature"].as_str().unwrap_or("");
+        for call in d["tool_calls"].as_array().into_iter().flatten() {
+            let i = call["index"].as_u64().unwrap() as usize;
+            if i == self.calls.len() {
+                self.calls.push((call["id"].as_str().unwrap().into(), call["function"]["name"].as_str().unwrap().into(), String::new()));
+            }
+            self.calls[i].2 += call["function"]["arguments"].as_str().unwrap_or("");
+        }
+        if let Some(f) = choice["finish_reason"].as_str() {
+            self.finish = Some(f.into());
+        }
+    }
+}
+
+fn decode_split(body: &[u8], split: usize) -> Accumulated {
+    let mut parser = SseParser::new();
+    let mut decoder = AnthropicDecoder::new("anthropic", "m", 0);
+    let mut events = Vec::new();
+    parser.feed(&body[..split], &mut events);
+    parser.feed(&body[split..], &mut events);
+    parser.finish(&mut events);
+    let mut acc = Accumulated::default();
+    for e in events {
+        if let Decoded::Chunk(c) = decoder.decode(e).unwrap() {
+            acc.add(&c.data);
+        }
+    }
+    decoder.on_eof().unwrap();
+    acc
+}
+
+/// The recorded stream's own content, read straight from its events.
+fn expected_from_events(rel: &str) -> (String, String, Vec<(String, String, String)>) {
+    let text = String::from_utf8(fixture_bytes(rel).to_vec()).unwrap();
+    let (mut t, mut r, mut calls) = (String::new(), String::new(), Vec::<(String, String, String)>::new());
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        match v["type"].as_str().unwrap() {
+            "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+                calls.push((v["content_block"]["id"].as_str().unwrap().into(), v["content_block"]["name"].as_str().unwrap().into(), String::new()))
+            }
+            "content_block_delta" => {
+                t += v["delta"]["text"].as_str().unwrap_or("");
+                r += v["delta"]["thinking"].as_str().unwrap_or("");
+                if let Some(p) = v["delta"]["partial_json"].as_str() {
+                    calls.last_mut().unwrap().2 += p;
+                }
+            }
+            _ => {}
+        }
+    }
+    (t, r, calls)
+}
+
+#[tokio::test]
+async fn recorded_streams_decode_at_every_split_point() {
+    for rel in ["anthropic/text-stream.sse", "anthropic/tool-call-parallel-stream.sse", "anthropic/thinking-stream.sse"] {
+        let body = fixture_bytes(rel);
+        let whole = decode_split(&body, body.len());
+        let (text, reasoning, calls) = expected_from_events(rel);
+        assert_eq!((&whole.text, &whole.reasoning, &whole.calls), (&text, &reasoning, &calls), "{rel}");
+        assert!(whole.finish.is_some() && whole.usage.is_some(), "{rel}");
+        if rel.contains("thinking") {
+            assert!(!whole.signature.is_empty(), "thinking signature streamed");
+        }
+        // Every split point for the short recordings; about 2,000 evenly spread for long ones
+        // (the SSE parser itself is tested at every byte in the protocol crate).
+        for split in (0..body.len()).step_by(1 + body.len() / 2000) {
+            assert_eq!(decode_split(&body, split), whole, "{rel} split at {split}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn streams_through_the_provider_with_headers_and_a_final_usage_chunk() {
+    let up = FakeUpstream::start(vec![Reply::sse(fixture_bytes("anthropic/tool-call-parallel-stream.sse")).split(Split::EveryNBytes(17))]).await;
+    let tools: Value = serde_json::from_str(TOOLS).unwrap();
+    let body = json!({"model": "a/c", "stream": true, "messages": [{"role": "user", "content": "mellon, radiance"}], "tools": tools});
+    let ChatResponse::Stream(mut stream) = provider(&up.base_url()).chat(&request(body), "claude-sonnet-4-0").await.unwrap() else { panic!() };
+    assert_eq!(up.last_request().json()["stream"], true);
+    let mut acc = Accumulated::default();
+    let mut last_usage_only = false;
+    while let Some(c) = stream.next().await {
+        let c = c.unwrap();
+        last_usage_only = c.usage_only;
+        acc.add(&c.data);
+    }
+    assert!(last_usage_only);
+    assert_eq!(acc.finish.as_deref(), Some("tool_calls"));
+    assert_eq!(acc.calls.len(), 2);
+    assert_eq!(acc.calls[0].2, "{\"password\": \"mellon\"}");
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_message_stop_is_an_error_and_error_events_are_classified() {
+    let body = fixture_bytes("anthropic/text-stream.sse");
+    let cut = body[..body.len() / 2].to_vec();
+    let error = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{\"input_tokens\":3}}}\n\n";
+    let up = FakeUpstream::start(vec![Reply::sse(cut), Reply::sse(format!("{start}{error}"))]).await;
+    let p = provider(&up.base_url());
+    for expected in [ErrorKind::Interrupted, ErrorKind::Overloaded] {
+        let req = request(json!({"model": "a/c", "stream": true, "messages": [{"role": "user", "content": "x"}]}));
+        let ChatResponse::Stream(mut s) = p.chat(&req, "c").await.unwrap() else { panic!() };
+        let mut last = None;
+        while let Some(item) = s.next().await {
+            last = Some(item);
+        }
+        assert_eq!(last.unwrap().err().map(|e| e.kind), Some(expected));
+    }
+}
