@@ -96,3 +96,28 @@ mod tests {
         assert!(AzureConfig::default().endpoint().is_err());
     }
 }
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::{ChatResponse, Provider};
+    use switchyard_protocol::openai::ChatRequest;
+    use switchyard_testkit::{fixture_bytes, fixture_reply, FakeUpstream};
+
+    #[tokio::test]
+    async fn sends_the_api_key_header_to_the_deployment_url_and_passes_the_answer_through() {
+        let up = FakeUpstream::start(vec![fixture_reply("azure/text.json")]).await;
+        let base = up.base_url().trim_end_matches("/v1").to_string();
+        let config = AzureConfig { base_url: Some(base), api_key: Some(Secret::new("azure-key-123456789")), ..Default::default() };
+        let p = crate::openai::OpenAi::azure("azure", &config).unwrap();
+        let req = ChatRequest::parse(br#"{"model":"azure/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let ChatResponse::Complete { body, usage } = p.chat(&req, "gpt-4o-mini").await.unwrap() else { panic!() };
+        assert_eq!(body, fixture_bytes("azure/text.json"));
+        assert!(usage.unwrap().input_tokens > 0);
+        let sent = up.last_request();
+        assert_eq!(sent.path, "/openai/deployments/gpt-4o-mini/chat/completions");
+        assert_eq!(sent.query.as_deref(), Some("api-version=2024-10-21"));
+        assert_eq!(sent.header("api-key"), Some("azure-key-123456789"));
+        assert!(sent.header("authorization").is_none());
+    }
+}
