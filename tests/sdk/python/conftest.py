@@ -299,6 +299,15 @@ class FakeUpstream:
                 with upstream._lock:
                     upstream.received.append(req)
                 status, payload = upstream.respond(req)
+                if status == "raw":
+                    # Recorded provider bytes, sent as they are: (status, content_type, bytes).
+                    code, content_type, data = payload
+                    self.send_response(code)
+                    self.send_header("content-type", content_type)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if status == "sse":
                     self.send_response(200)
                     self.send_header("content-type", "text/event-stream")

@@ -1,0 +1,135 @@
+"""The official OpenAI SDK against native (non-OpenAI) providers behind the gateway.
+
+The upstream replays recorded Anthropic traffic byte for byte (crates/testkit/fixtures/anthropic,
+see its NOTICE.md); the SDK must accumulate exactly what the provider streamed.
+"""
+
+import json
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from conftest import FakeUpstream, running_gateway
+
+FIXTURES = Path(__file__).resolve().parents[3] / "crates" / "testkit" / "fixtures" / "anthropic"
+ANTHROPIC_KEY = "sk-ant-sdk-test-key-0123456789"
+
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "secret_retrieval_tool",
+        "description": "A tool that requires a password to retrieve a secret.",
+        "parameters": {"type": "object", "properties": {"password": {"type": "string"}},
+                       "required": ["password"], "additionalProperties": False},
+    },
+}]
+
+
+def recorded(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def recorded_tool_calls(sse_name: str) -> list[tuple[str, str, str]]:
+    """(id, name, arguments) of each tool_use block, read straight from the recorded events."""
+    calls: list[list[str]] = []
+    for line in recorded(sse_name).decode().splitlines():
+        if not line.startswith("data: "):
+            continue
+        ev = json.loads(line[len("data: "):])
+        if ev["type"] == "content_block_start" and ev["content_block"]["type"] == "tool_use":
+            calls.append([ev["content_block"]["id"], ev["content_block"]["name"], ""])
+        elif ev["type"] == "content_block_delta" and ev["delta"]["type"] == "input_json_delta":
+            calls[-1][2] += ev["delta"]["partial_json"]
+    return [tuple(c) for c in calls]
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream():
+    up = FakeUpstream()
+    yield up
+    up.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def anthropic_gateway(anthropic_upstream, tmp_path_factory):
+    config = f"""
+providers:
+  anthropic:
+    type: anthropic
+    base_url: http://127.0.0.1:{anthropic_upstream.port}
+    api_key: {ANTHROPIC_KEY}
+models:
+  claude: {{ targets: [ {{ provider: anthropic, model: claude-sonnet-4-0 }} ] }}
+"""
+    yield from running_gateway(tmp_path_factory.mktemp("gw-anthropic"), config)
+
+
+def serve(upstream: FakeUpstream, name: str, content_type: str, status: int = 200) -> None:
+    upstream.received.clear()
+    upstream.respond = lambda req: ("raw", (status, content_type, recorded(name)))
+
+
+def test_streamed_parallel_tool_call_arrives_exactly(anthropic_upstream, anthropic_gateway):
+    serve(anthropic_upstream, "tool-call-parallel-stream.sse", "text/event-stream")
+    stream = anthropic_gateway.client().chat.completions.create(
+        model="claude", stream=True, stream_options={"include_usage": True}, tools=TOOLS,
+        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}],
+    )
+    calls: dict[int, list[str]] = {}
+    finish, usage = None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            for tc in choice.delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, ["", "", ""])
+                slot[0] += tc.id or ""
+                slot[1] += (tc.function.name or "") if tc.function else ""
+                slot[2] += (tc.function.arguments or "") if tc.function else ""
+            finish = choice.finish_reason or finish
+    got = [tuple(calls[i]) for i in sorted(calls)]
+    assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
+    assert finish == "tool_calls"
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    sent = anthropic_upstream.received[-1]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["x-api-key"] == ANTHROPIC_KEY
+    assert sent.body["tools"][0]["input_schema"]["required"] == ["password"]
+
+
+def test_non_streamed_tool_call_and_text(anthropic_upstream, anthropic_gateway):
+    serve(anthropic_upstream, "tool-call-parallel.json", "application/json")
+    reply = anthropic_gateway.client().chat.completions.create(
+        model="claude", tools=TOOLS, messages=[{"role": "user", "content": "mellon,radiance"}])
+    expected = [b for b in json.loads(recorded("tool-call-parallel.json"))["content"] if b["type"] == "tool_use"]
+    calls = reply.choices[0].message.tool_calls
+    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in calls] == \
+        [(b["id"], b["name"], b["input"]) for b in expected]
+
+
+class OrderItem(pydantic.BaseModel):
+    product_name: str
+    price: float
+    quantity: int
+
+
+def test_parse_with_a_pydantic_schema(anthropic_upstream, anthropic_gateway):
+    serve(anthropic_upstream, "structured-output-json-schema.json", "application/json")
+    completion = anthropic_gateway.client().chat.completions.parse(
+        model="claude", response_format=OrderItem,
+        messages=[{"role": "user", "content": "Extract the order item"}])
+    item = completion.choices[0].message.parsed
+    assert isinstance(item, OrderItem)
+    expected = json.loads(json.loads(recorded("structured-output-json-schema.json"))["content"][0]["text"])
+    assert item.model_dump() == expected
+    fmt = anthropic_upstream.received[-1].body["output_config"]["format"]
+    assert fmt["type"] == "json_schema" and set(fmt["schema"]["required"]) == {"product_name", "price", "quantity"}
+
+
+def test_provider_errors_keep_the_openai_shape(anthropic_upstream, anthropic_gateway):
+    import openai
+    serve(anthropic_upstream, "error-429-rate-limit.json", "application/json", status=429)
+    with pytest.raises(openai.RateLimitError):
+        anthropic_gateway.client().with_options(max_retries=0).chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "x"}])
