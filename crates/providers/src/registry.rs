@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::anthropic::{Anthropic, AnthropicConfig};
+use crate::gemini::{Gemini, GeminiConfig};
 use crate::mock::{Mock, MockConfig};
 use crate::openai::{flavors, AzureConfig, OpenAi, OpenAiConfig};
 use crate::{Provider, Secret};
@@ -17,11 +18,12 @@ pub enum ProviderConfig {
     Openai(OpenAiConfig),
     Anthropic(AnthropicConfig),
     Azure(AzureConfig),
+    Gemini(GeminiConfig),
     Mock(MockConfig),
 }
 
 /// Every valid `type`, for error messages.
-pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "mock"];
+pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", "mock"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("provider `{name}`: {reason}")]
@@ -36,6 +38,7 @@ pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, R
         ProviderConfig::Openai(c) => Arc::new(OpenAi::new(name, c).map_err(err)?),
         ProviderConfig::Anthropic(c) => Arc::new(Anthropic::new(name, c).map_err(err)?),
         ProviderConfig::Azure(c) => Arc::new(OpenAi::azure(name, c).map_err(err)?),
+        ProviderConfig::Gemini(c) => Arc::new(Gemini::new(name, c).map_err(err)?),
         ProviderConfig::Mock(c) => Arc::new(Mock::new(c.clone()).map_err(err)?),
     })
 }
@@ -46,6 +49,7 @@ pub fn validate(config: &ProviderConfig) -> Result<(), String> {
         ProviderConfig::Openai(c) => OpenAi::new("check", c).map(|_| ()),
         ProviderConfig::Anthropic(c) => Anthropic::new("check", c).map(|_| ()),
         ProviderConfig::Azure(c) => OpenAi::azure("check", c).map(|_| ()),
+        ProviderConfig::Gemini(c) => Gemini::new("check", c).map(|_| ()),
         ProviderConfig::Mock(c) => c.validate(),
     }
 }
@@ -72,6 +76,10 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
     if let Some(key) = get("ANTHROPIC_API_KEY") {
         let config = AnthropicConfig { api_key: Some(Secret::new(key)), base_url: get("ANTHROPIC_BASE_URL"), ..AnthropicConfig::default() };
         out.push(("anthropic".into(), ProviderConfig::Anthropic(config)));
+    }
+    if let Some(key) = get("GEMINI_API_KEY").or_else(|| get("GOOGLE_API_KEY")) {
+        let config = GeminiConfig { api_key: Some(Secret::new(key)), ..GeminiConfig::default() };
+        out.push(("gemini".into(), ProviderConfig::Gemini(config)));
     }
     if let (Some(key), Some(endpoint)) = (get("AZURE_OPENAI_API_KEY"), get("AZURE_OPENAI_ENDPOINT")) {
         let config = AzureConfig {

@@ -14,6 +14,8 @@ use crate::{Chunk, ErrorKind, ProviderError};
 /// What a provider's decoder makes of one event.
 pub enum Decoded {
     Chunk(Chunk),
+    /// Several chunks from one event (Gemini: text, tool calls, finish and usage together).
+    Chunks(Vec<Chunk>),
     /// Nothing to forward (pings, bookkeeping events).
     Skip,
     /// The upstream said the stream is complete.
@@ -27,12 +29,14 @@ pub trait EventDecoder: Send + 'static {
     fn on_eof(&mut self) -> Result<(), ProviderError>;
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
 pub struct SseChunkStream<D> {
     body: ByteStream,
     parser: SseParser,
     events: VecDeque<SseEvent>,
+    /// Chunks decoded from one event and not yet handed out.
+    pending: VecDeque<Chunk>,
     scratch: Vec<SseEvent>,
     decoder: D,
     finished: bool,
@@ -42,7 +46,7 @@ pub struct SseChunkStream<D> {
 
 impl<D: EventDecoder> SseChunkStream<D> {
     pub fn new(body: ByteStream, decoder: D) -> Self {
-        Self { body, parser: SseParser::new(), events: VecDeque::new(), scratch: Vec::new(), decoder, finished: false, at_eof: false }
+        Self { body, parser: SseParser::new(), events: VecDeque::new(), pending: VecDeque::new(), scratch: Vec::new(), decoder, finished: false, at_eof: false }
     }
 
     fn fail(&mut self, err: ProviderError) -> Poll<Option<Result<Chunk, ProviderError>>> {
@@ -57,12 +61,19 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
+            if let Some(c) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(c)));
+            }
             if this.finished {
                 return Poll::Ready(None);
             }
             if let Some(event) = this.events.pop_front() {
                 return match this.decoder.decode(event) {
                     Ok(Decoded::Chunk(c)) => Poll::Ready(Some(Ok(c))),
+                    Ok(Decoded::Chunks(chunks)) => {
+                        this.pending.extend(chunks);
+                        continue;
+                    }
                     Ok(Decoded::Skip) => continue,
                     Ok(Decoded::Done) => {
                         this.finished = true;
