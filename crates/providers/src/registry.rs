@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::anthropic::{Anthropic, AnthropicConfig};
+#[cfg(feature = "bedrock")]
+use crate::bedrock::{Bedrock, BedrockConfig};
 use crate::gemini::{Gemini, GeminiConfig};
 use crate::mock::{Mock, MockConfig};
 use crate::openai::{flavors, AzureConfig, OpenAi, OpenAiConfig};
@@ -19,11 +21,13 @@ pub enum ProviderConfig {
     Anthropic(AnthropicConfig),
     Azure(AzureConfig),
     Gemini(GeminiConfig),
+    #[cfg(feature = "bedrock")]
+    Bedrock(BedrockConfig),
     Mock(MockConfig),
 }
 
 /// Every valid `type`, for error messages.
-pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", "mock"];
+pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", #[cfg(feature = "bedrock")] "bedrock", "mock"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("provider `{name}`: {reason}")]
@@ -39,6 +43,8 @@ pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, R
         ProviderConfig::Anthropic(c) => Arc::new(Anthropic::new(name, c).map_err(err)?),
         ProviderConfig::Azure(c) => Arc::new(OpenAi::azure(name, c).map_err(err)?),
         ProviderConfig::Gemini(c) => Arc::new(Gemini::new(name, c).map_err(err)?),
+        #[cfg(feature = "bedrock")]
+        ProviderConfig::Bedrock(c) => Arc::new(Bedrock::new(name, c).map_err(err)?),
         ProviderConfig::Mock(c) => Arc::new(Mock::new(c.clone()).map_err(err)?),
     })
 }
@@ -50,6 +56,9 @@ pub fn validate(config: &ProviderConfig) -> Result<(), String> {
         ProviderConfig::Anthropic(c) => Anthropic::new("check", c).map(|_| ()),
         ProviderConfig::Azure(c) => OpenAi::azure("check", c).map(|_| ()),
         ProviderConfig::Gemini(c) => Gemini::new("check", c).map(|_| ()),
+        // Checks credentials too: a Bedrock provider with none cannot serve anything.
+        #[cfg(feature = "bedrock")]
+        ProviderConfig::Bedrock(c) => Bedrock::new("check", c).map(|_| ()),
         ProviderConfig::Mock(c) => c.validate(),
     }
 }
@@ -80,6 +89,14 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
     if let Some(key) = get("GEMINI_API_KEY").or_else(|| get("GOOGLE_API_KEY")) {
         let config = GeminiConfig { api_key: Some(Secret::new(key)), ..GeminiConfig::default() };
         out.push(("gemini".into(), ProviderConfig::Gemini(config)));
+    }
+    // AWS keys are common on developer machines for other reasons; Bedrock is turned on by its own
+    // bearer key, or by keys together with a region.
+    #[cfg(feature = "bedrock")]
+    if get("AWS_BEARER_TOKEN_BEDROCK").is_some()
+        || (get("AWS_ACCESS_KEY_ID").is_some() && get("AWS_SECRET_ACCESS_KEY").is_some() && (get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).is_some()))
+    {
+        out.push(("bedrock".into(), ProviderConfig::Bedrock(BedrockConfig::default())));
     }
     if let (Some(key), Some(endpoint)) = (get("AZURE_OPENAI_API_KEY"), get("AZURE_OPENAI_ENDPOINT")) {
         let config = AzureConfig {

@@ -105,7 +105,7 @@ mod tests {
     fn every_index_entry_has_its_files() {
         let index = fixture_json("index.json");
         let entries = index["fixtures"].as_array().expect("fixtures array");
-        assert_eq!(entries.len(), 41, "openai 16 + azure 11 + anthropic 14");
+        assert_eq!(entries.len(), 54, "openai 16 + azure 11 + anthropic 14 + gemini 13");
         for entry in entries {
             let provider = entry["provider"].as_str().expect("provider");
             for file in entry["files"].as_object().expect("files").values() {

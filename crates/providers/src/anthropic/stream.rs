@@ -55,10 +55,10 @@ impl EventDecoder for AnthropicDecoder {
                 _ => return Ok(Decoded::Skip),
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                Delta::TextDelta { text } => w.text(&text),
-                Delta::ThinkingDelta { thinking } => w.reasoning(&thinking),
-                Delta::SignatureDelta { signature } => w.reasoning_signature(&signature),
-                Delta::InputJsonDelta { partial_json } if !partial_json.is_empty() => match w.tool_arguments(index, &partial_json) {
+                Delta::Text { text } => w.text(&text),
+                Delta::Thinking { thinking } => w.reasoning(&thinking),
+                Delta::Signature { signature } => w.reasoning_signature(&signature),
+                Delta::InputJson { partial_json } if !partial_json.is_empty() => match w.tool_arguments(index, &partial_json) {
                     Some(c) => c,
                     None => return Ok(Decoded::Skip),
                 },

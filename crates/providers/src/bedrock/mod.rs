@@ -1,1 +1,181 @@
 //! Amazon Bedrock adapter: Converse / ConverseStream, SigV4 or bearer API keys, binary event stream.
+#![cfg(feature = "bedrock")]
+
+mod auth;
+mod convert;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use switchyard_protocol::openai::ChatRequest;
+
+use crate::credential::KeyRing;
+use crate::error::retry_after;
+use crate::http::{client, transport_error};
+use crate::translate::{ChunkWriter, Conversation};
+use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
+use auth::Auth;
+use stream::{EventStreamChunks, EventStreamDecoder};
+
+/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedrockConfig {
+    /// Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Default: `https://bedrock-runtime.{region}.amazonaws.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// With `secret_access_key` (and `session_token` for temporary credentials); default the
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables.
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// A Bedrock API key, sent as a bearer token instead of signing; default `AWS_BEARER_TOKEN_BEDROCK`.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Models listed by `GET /v1/models` for this provider.
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+}
+
+pub struct Bedrock {
+    name: String,
+    base: String,
+    auth: Auth,
+    keys: Arc<KeyRing>,
+    models: Vec<String>,
+    client: reqwest::Client,
+}
+
+impl Bedrock {
+    /// Reads missing settings and credentials from the process environment.
+    pub fn new(name: &str, config: &BedrockConfig) -> Result<Self, String> {
+        Self::with_env(name, config, &|k| std::env::var(k).ok())
+    }
+
+    /// Like `new`, with the environment read through `get`.
+    pub fn with_env(name: &str, config: &BedrockConfig, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let region = config.region.clone().filter(|r| !r.trim().is_empty()).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
+        let region = region.unwrap_or_else(|| "us-east-1".to_string());
+        if !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("region `{region}` is not a valid AWS region name"));
+        }
+        let base = match &config.base_url {
+            Some(b) => b.trim_end_matches('/').to_string(),
+            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+        };
+        if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(&base).is_err() {
+            return Err(format!("base_url `{base}` must be an http:// or https:// URL"));
+        }
+        let auth = Auth::resolve(config, &region, get)?;
+        Ok(Self {
+            name: name.to_string(),
+            base,
+            keys: Arc::new(KeyRing::new(auth.secrets())),
+            auth,
+            models: config.models.clone(),
+            client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+        })
+    }
+
+    /// `{base}/model/{model id, percent-encoded}/converse` (or `converse-stream`).
+    fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
+        let action = if stream { "converse-stream" } else { "converse" };
+        let url = format!("{}/model/{}/{action}", self.base, encode_path_segment(model));
+        reqwest::Url::parse(&url).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Bedrock URL: {e}")))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, as the AWS SDKs do for the
+/// model id (`amazon.nova-micro-v1:0` → `amazon.nova-micro-v1%3A0`; ARNs keep no `/`).
+fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[async_trait]
+impl Provider for Bedrock {
+    fn kind(&self) -> &'static str {
+        "bedrock"
+    }
+
+    fn models(&self) -> Vec<String> {
+        self.models.clone()
+    }
+
+    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        let conversation = Conversation::from_request(request)?;
+        let body = serde_json::to_vec(&convert::to_wire(&conversation, model)?)
+            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request could not be written for Bedrock: {e}")))?;
+        let url = self.url(model, request.stream())?;
+        let mut builder = self.client.post(url.clone()).header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in self.auth.headers(&url, &body, SystemTime::now())? {
+            builder = builder.header(name, value);
+        }
+        let response = builder.body(body).send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry = retry_after(response.headers());
+            let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let body = read_limited(response, MAX_ERROR_BODY).await;
+            return Err(convert::error(Some(status.as_u16()), error_type.as_deref(), &body, retry, |t| self.keys.redact(t)));
+        }
+        let id = response
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(|r| format!("chatcmpl-{r}"))
+            .unwrap_or_else(|| format!("chatcmpl-{:016x}", fastrand::u64(..)));
+        if request.stream() {
+            let name = self.name.clone();
+            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), ChunkWriter::new(id, model, now_secs()));
+            return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
+        }
+        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+        let wire = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not a Converse response: {e}", self.name)))?;
+        let completion = convert::from_wire(wire, id, model, now_secs());
+        Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
+    }
+}
+
+async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,113 @@
+//! Runs one scenario against one adapter behind a fake upstream and records what a client
+//! would see, streamed or not, in one shape.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use switchyard_protocol::openai::ChatRequest;
+use switchyard_providers::{ChatResponse, ErrorKind};
+use switchyard_testkit::{FakeUpstream, Reply};
+
+use crate::recordings::ProviderUnderTest;
+use crate::scenarios::Scenario;
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub content: String,
+    pub reasoning: String,
+    pub reasoning_tokens: u64,
+    /// (id, name, arguments) by tool-call index.
+    pub calls: Vec<(String, String, String)>,
+    pub finish: Option<String>,
+    pub usage_in: u64,
+    pub usage_out: u64,
+    pub cached: u64,
+    pub error: Option<ErrorKind>,
+    pub chunks: usize,
+    pub usage_chunk_last: bool,
+    pub usage_seen: bool,
+    pub indexes_in_order: bool,
+    /// The body the provider received.
+    pub sent: String,
+}
+
+impl Outcome {
+    fn usage(&mut self, u: &Value) {
+        self.usage_in = u["prompt_tokens"].as_u64().unwrap_or(0);
+        self.usage_out = u["completion_tokens"].as_u64().unwrap_or(0);
+        self.cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+        self.reasoning_tokens = u["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap_or(0);
+    }
+
+    fn message(&mut self, m: &Value) {
+        self.content += m["content"].as_str().unwrap_or("");
+        self.reasoning += m["reasoning_content"].as_str().unwrap_or("");
+        for c in m["tool_calls"].as_array().into_iter().flatten() {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            self.calls.push((text(&c["id"]), text(&c["function"]["name"]), text(&c["function"]["arguments"])));
+        }
+    }
+
+    fn delta(&mut self, d: &Value) {
+        self.content += d["content"].as_str().unwrap_or("");
+        self.reasoning += d["reasoning_content"].as_str().unwrap_or("");
+        for c in d["tool_calls"].as_array().into_iter().flatten() {
+            let i = c["index"].as_u64().unwrap_or(u64::MAX) as usize;
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            if i == self.calls.len() {
+                if text(&c["id"]).is_empty() || text(&c["function"]["name"]).is_empty() || c["type"] != "function" {
+                    self.indexes_in_order = false;
+                }
+                self.calls.push((text(&c["id"]), text(&c["function"]["name"]), String::new()));
+            } else if i > self.calls.len() {
+                self.indexes_in_order = false;
+                continue;
+            }
+            self.calls[i].2 += c["function"]["arguments"].as_str().unwrap_or("");
+        }
+    }
+}
+
+pub async fn run(provider: &ProviderUnderTest, scenario: &Scenario, reply: Reply) -> Outcome {
+    let up = FakeUpstream::start(vec![reply]).await;
+    let adapter = (provider.build)(&up.base_url());
+    let request = ChatRequest::parse((scenario.request)().to_string().as_bytes()).expect("scenario requests are valid");
+    let mut o = Outcome { indexes_in_order: true, ..Outcome::default() };
+    match adapter.chat(&request, provider.model).await {
+        Err(e) => o.error = Some(e.kind),
+        Ok(ChatResponse::Complete { body, .. }) => match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => {
+                o.message(&v["choices"][0]["message"]);
+                o.finish = v["choices"][0]["finish_reason"].as_str().map(str::to_string);
+                o.usage(&v["usage"]);
+            }
+            Err(_) => o.error = Some(ErrorKind::Malformed),
+        },
+        Ok(ChatResponse::Stream(mut stream)) => {
+            while let Some(item) = stream.next().await {
+                match item {
+                    Err(e) => {
+                        o.error = Some(e.kind);
+                        break;
+                    }
+                    Ok(chunk) => {
+                        o.chunks += 1;
+                        let v: Value = serde_json::from_slice(&chunk.data).unwrap_or_default();
+                        o.usage_chunk_last = chunk.usage_only;
+                        if v["usage"].is_object() {
+                            o.usage_seen = true;
+                            o.usage(&v["usage"]);
+                        }
+                        for choice in v["choices"].as_array().into_iter().flatten() {
+                            o.delta(&choice["delta"]);
+                            if let Some(f) = choice["finish_reason"].as_str() {
+                                o.finish = Some(f.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
+    o
+}

@@ -1,0 +1,168 @@
+//! Which recording answers which scenario, per provider, and how each adapter is built against
+//! the fake upstream. Synthetic bodies are only used where no recording exists, and are written
+//! in the provider's own wire format.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use switchyard_providers::registry::{build, ProviderConfig};
+use switchyard_providers::Provider;
+use switchyard_testkit::{fixture_reply, Reply};
+
+pub enum Source {
+    Recorded,
+    Synthetic,
+}
+
+pub struct ProviderUnderTest {
+    pub name: &'static str,
+    pub model: &'static str,
+    pub build: fn(&str) -> Arc<dyn Provider>,
+    pub recording: fn(&str) -> Option<(Source, Reply)>,
+}
+
+fn adapter(name: &str, config: serde_json::Value) -> Arc<dyn Provider> {
+    let config: ProviderConfig = serde_json::from_value(config).expect("valid test config");
+    build(name, &config).expect("adapter builds")
+}
+
+/// The fake's `…/v1` base without the `/v1`, for providers whose paths start at the root.
+fn root(base: &str) -> String {
+    base.trim_end_matches("/v1").to_string()
+}
+
+fn recorded(rel: &str) -> Option<(Source, Reply)> {
+    Some((Source::Recorded, fixture_reply(rel)))
+}
+
+fn synthetic(reply: Reply) -> Option<(Source, Reply)> {
+    Some((Source::Synthetic, reply))
+}
+
+fn openai_like(scenario: &str, dir: &str) -> Option<(Source, Reply)> {
+    let f = |name: &str| recorded(&format!("{dir}/{name}"));
+    match scenario {
+        "plain" | "image" => f("text.json"),
+        "plain-stream" => f("text-stream.sse"),
+        "tools" => f("tool-call-parallel.json"),
+        "tools-stream" => f("tool-call-parallel-stream.sse"),
+        "round-trip" => f("tool-result-followup.json"),
+        "structured" => f("structured-output-json-schema.json"),
+        "rate-limited" => synthetic(Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "3")),
+        "server-error" => synthetic(Reply::openai_error(500, "The server had an error", "server_error", "server_error")),
+        "malformed-stream" => synthetic(Reply::sse("data: {\"choices\": [\n\n")),
+        "mid-stream-error" => synthetic(Reply::sse(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n\
+             data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\"type\":\"server_error\"}}\n\n",
+        )),
+        _ => None,
+    }
+}
+
+pub fn providers() -> Vec<ProviderUnderTest> {
+    vec![
+        ProviderUnderTest {
+            name: "openai",
+            model: "gpt-4o",
+            build: |base| adapter("openai", json!({"type": "openai", "base_url": base, "api_key": "sk-conformance-0000000"})),
+            recording: |s| match s {
+                "reasoning" => recorded("openai/reasoning-usage.json"),
+                "cached" => recorded("openai/usage-cached-tokens.json"),
+                // Chat Completions never streams OpenAI's reasoning text.
+                "reasoning-stream" => None,
+                _ => openai_like(s, "openai"),
+            },
+        },
+        ProviderUnderTest {
+            name: "azure",
+            model: "gpt-4o-mini",
+            build: |base| adapter("azure", json!({"type": "azure", "base_url": root(base), "api_key": "azure-conformance-key"})),
+            recording: |s| match s {
+                "reasoning" => recorded("azure/tool-call-reasoning-model-v1-api.json"),
+                "reasoning-stream" => Some((Source::Recorded, Reply::sse_from_chunks(switchyard_testkit::fixture_bytes("azure/reasoning-content-stream.chunks.jsonl")))),
+                "cached" => None,
+                _ => openai_like(s, "azure"),
+            },
+        },
+        ProviderUnderTest {
+            name: "anthropic",
+            model: "claude-sonnet-4-0",
+            build: |base| adapter("anthropic", json!({"type": "anthropic", "base_url": root(base), "api_key": "sk-ant-conformance-000"})),
+            recording: |s| match s {
+                "plain" | "image" => recorded("anthropic/text.json"),
+                "plain-stream" => recorded("anthropic/text-stream.sse"),
+                "tools" => recorded("anthropic/tool-call-parallel.json"),
+                "tools-stream" => recorded("anthropic/tool-call-parallel-stream.sse"),
+                "round-trip" => recorded("anthropic/tool-result-followup.json"),
+                "reasoning" => recorded("anthropic/thinking.json"),
+                "reasoning-stream" => recorded("anthropic/thinking-stream.sse"),
+                "structured" => recorded("anthropic/structured-output-json-schema.json"),
+                "cached" => recorded("anthropic/usage-cache-read.json"),
+                "rate-limited" => recorded("anthropic/error-429-rate-limit.json"),
+                "server-error" => synthetic(Reply::json_status(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)),
+                "malformed-stream" => synthetic(Reply::sse("event: message_start\ndata: {\"type\":\"message_start\",\"message\":\n\n")),
+                "mid-stream-error" => synthetic(Reply::sse(
+                    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude-sonnet-4-0\",\"usage\":{\"input_tokens\":9}}}\n\n\
+                     event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+                )),
+                _ => None,
+            },
+        },
+        #[cfg(feature = "bedrock")]
+        ProviderUnderTest {
+            name: "bedrock",
+            model: "anthropic.claude-sonnet-4-20250514-v1:0",
+            build: |base| {
+                adapter("bedrock", json!({"type": "bedrock", "base_url": root(base), "region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": "conformance-secret"}))
+            },
+            recording: |s| {
+                let stream = |case: &str| {
+                    let b64 = switchyard_testkit::fixture_str(&format!("bedrock/{case}.eventstream.b64"));
+                    let body = aws_smithy_types::base64::decode(b64.trim()).expect("recorded base64");
+                    Some((Source::Recorded, Reply::json(body).with_header("content-type", "application/vnd.amazon.eventstream")))
+                };
+                let json = |case: &str| Some((Source::Recorded, Reply::json(switchyard_testkit::fixture_bytes(&format!("bedrock/{case}.json")))));
+                let error = |status: u16, kind: &str, message: &str| {
+                    synthetic(Reply::json_status(status, format!(r#"{{"message":"{message}"}}"#)).with_header("x-amzn-errortype", kind))
+                };
+                match s {
+                    "plain" | "image" => json("text"),
+                    "plain-stream" => stream("text-stream"),
+                    "tools" => json("tool-call-parallel"),
+                    "tools-stream" => stream("tool-call-parallel-stream"),
+                    "round-trip" => json("tool-result-followup"),
+                    "reasoning-stream" => stream("reasoning-stream"),
+                    "structured" => json("structured-output-json-schema"),
+                    "cached" => json("usage-cache-read"),
+                    "rate-limited" => error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+                    "server-error" => error(500, "InternalServerException", "The server encountered an internal error."),
+                    "malformed-stream" => synthetic(Reply::json(&b"\x00\x00\x00\x10not an event stream"[..]).with_header("content-type", "application/vnd.amazon.eventstream")),
+                    _ => None,
+                }
+            },
+        },
+        ProviderUnderTest {
+            name: "gemini",
+            model: "gemini-2.5-flash",
+            build: |base| adapter("gemini", json!({"type": "gemini", "base_url": root(base), "api_key": "AIza-conformance-000"})),
+            recording: |s| match s {
+                "plain" | "image" => recorded("gemini/text.json"),
+                "plain-stream" => recorded("gemini/text-stream.sse"),
+                "tools" => recorded("gemini/tool-call-parallel.json"),
+                "tools-stream" => recorded("gemini/tool-call-parallel-stream.sse"),
+                "round-trip" => recorded("gemini/tool-result-followup.json"),
+                "reasoning-stream" => recorded("gemini/thinking-stream.sse"),
+                "structured" => recorded("gemini/structured-output-json-schema.json"),
+                "cached" => recorded("gemini/usage-cached-tokens.json"),
+                "rate-limited" => recorded("gemini/error-429-resource-exhausted.json"),
+                "server-error" => synthetic(Reply::json_status(500, r#"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#)),
+                "malformed-stream" => synthetic(Reply::sse("data: {\"candidates\": [\n\n")),
+                "mid-stream-error" => synthetic(Reply::sse(
+                    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"}}]}\n\n\
+                     data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n",
+                )),
+                _ => None,
+            },
+        },
+    ]
+}
