@@ -218,3 +218,93 @@ def test_gemini_parse_with_a_pydantic_schema(gemini_upstream, gemini_gateway):
     assert isinstance(parsed, Answer)
     assert parsed.model_dump() == expected and fields
     assert gemini_upstream.received[-1].body["generationConfig"]["responseMimeType"] == "application/json"
+
+
+# --------------------------------------------------------------------------------------------
+# Azure OpenAI and Amazon Bedrock (recorded traffic in crates/testkit/fixtures/{azure,bedrock})
+
+import base64
+
+ALL_FIXTURES = FIXTURES.parent
+
+
+@pytest.fixture(scope="module")
+def multi_upstream():
+    up = FakeUpstream()
+    yield up
+    up.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def multi_gateway(multi_upstream, tmp_path_factory):
+    root = f"http://127.0.0.1:{multi_upstream.port}"
+    config = f"""
+providers:
+  azure: {{ type: azure, base_url: "{root}", api_key: azure-sdk-test-key }}
+  bedrock:
+    type: bedrock
+    base_url: "{root}"
+    region: us-east-1
+    access_key_id: AKIDEXAMPLE
+    secret_access_key: sdk-test-secret
+"""
+    yield from running_gateway(tmp_path_factory.mktemp("gw-multi"), config)
+
+
+def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], str | None]:
+    stream = client.chat.completions.create(
+        model=model, stream=True, tools=TOOLS,
+        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}])
+    calls: dict[int, list[str]] = {}
+    finish = None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for tc in choice.delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, ["", "", ""])
+                slot[0] += tc.id or ""
+                slot[1] += (tc.function.name or "") if tc.function else ""
+                slot[2] += (tc.function.arguments or "") if tc.function else ""
+            finish = choice.finish_reason or finish
+    return [tuple(calls[i]) for i in sorted(calls)], finish
+
+
+def test_azure_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi_gateway):
+    body = (ALL_FIXTURES / "azure" / "tool-call-parallel-stream.sse").read_bytes()
+    multi_upstream.received.clear()
+    multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
+    got, finish = stream_tool_calls(multi_gateway.client(), "azure/gpt-4o-mini")
+    expected: dict[int, list[str]] = {}
+    for line in body.decode().splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            for choice in json.loads(line[6:]).get("choices", []):
+                for tc in choice.get("delta", {}).get("tool_calls") or []:
+                    slot = expected.setdefault(tc["index"], ["", "", ""])
+                    slot[0] += tc.get("id") or ""
+                    slot[1] += (tc.get("function") or {}).get("name") or ""
+                    slot[2] += (tc.get("function") or {}).get("arguments") or ""
+    assert got == [tuple(expected[i]) for i in sorted(expected)] and len(got) == 2
+    assert finish == "tool_calls"
+    sent = multi_upstream.received[-1]
+    assert sent.path.startswith("/openai/deployments/gpt-4o-mini/chat/completions?api-version=")
+    assert sent.headers["api-key"] == "azure-sdk-test-key"
+
+
+def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi_gateway):
+    body = base64.b64decode((ALL_FIXTURES / "bedrock" / "tool-call-parallel-stream.eventstream.b64").read_text().strip())
+    multi_upstream.received.clear()
+    multi_upstream.respond = lambda req: ("raw", (200, "application/vnd.amazon.eventstream", body))
+    got, finish = stream_tool_calls(multi_gateway.client(), "bedrock/anthropic.claude-sonnet-4-20250514-v1:0")
+    # The reference: tool uses as decoded from the recorded frames (frames.jsonl).
+    expected: list[list[str]] = []
+    for line in (ALL_FIXTURES / "bedrock" / "tool-call-parallel-stream.frames.jsonl").read_text().splitlines():
+        frame = json.loads(line)
+        kind, payload = frame["headers"][":event-type"], frame["payload"]
+        if kind == "contentBlockStart" and "toolUse" in payload.get("start", {}):
+            expected.append([payload["start"]["toolUse"]["toolUseId"], payload["start"]["toolUse"]["name"], ""])
+        elif kind == "contentBlockDelta" and "toolUse" in payload.get("delta", {}):
+            expected[-1][2] += payload["delta"]["toolUse"]["input"]
+    assert got == [tuple(c) for c in expected] and len(got) == 2
+    assert finish == "tool_calls"
+    sent = multi_upstream.received[-1]
+    assert sent.path.endswith("/converse-stream") and "anthropic.claude-sonnet-4-20250514-v1%3A0" in sent.path
+    assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
