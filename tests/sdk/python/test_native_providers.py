@@ -240,6 +240,7 @@ def multi_gateway(multi_upstream, tmp_path_factory):
     root = f"http://127.0.0.1:{multi_upstream.port}"
     config = f"""
 providers:
+  openai: {{ type: openai, base_url: "{root}/v1", api_key: sk-sdk-test-key-000000 }}
   azure: {{ type: azure, base_url: "{root}", api_key: azure-sdk-test-key }}
   bedrock:
     type: bedrock
@@ -268,11 +269,12 @@ def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], s
     return [tuple(calls[i]) for i in sorted(calls)], finish
 
 
-def test_azure_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi_gateway):
-    body = (ALL_FIXTURES / "azure" / "tool-call-parallel-stream.sse").read_bytes()
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_openai_format_streamed_parallel_tool_call_arrives_exactly(provider, multi_upstream, multi_gateway):
+    body = (ALL_FIXTURES / provider / "tool-call-parallel-stream.sse").read_bytes()
     multi_upstream.received.clear()
     multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
-    got, finish = stream_tool_calls(multi_gateway.client(), "azure/gpt-4o-mini")
+    got, finish = stream_tool_calls(multi_gateway.client(), f"{provider}/gpt-4o-mini")
     expected: dict[int, list[str]] = {}
     for line in body.decode().splitlines():
         if line.startswith("data: ") and line != "data: [DONE]":
@@ -285,8 +287,12 @@ def test_azure_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi
     assert got == [tuple(expected[i]) for i in sorted(expected)] and len(got) == 2
     assert finish == "tool_calls"
     sent = multi_upstream.received[-1]
-    assert sent.path.startswith("/openai/deployments/gpt-4o-mini/chat/completions?api-version=")
-    assert sent.headers["api-key"] == "azure-sdk-test-key"
+    if provider == "azure":
+        assert sent.path.startswith("/openai/deployments/gpt-4o-mini/chat/completions?api-version=")
+        assert sent.headers["api-key"] == "azure-sdk-test-key"
+    else:
+        assert sent.path == "/v1/chat/completions"
+        assert sent.headers["authorization"] == "Bearer sk-sdk-test-key-000000"
 
 
 def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi_gateway):
