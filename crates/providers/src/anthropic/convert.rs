@@ -6,8 +6,31 @@ use switchyard_protocol::openai::{CalledFunction, ToolCall};
 use super::wire::{Block, MessageResponse};
 use crate::translate::{reasoning_budget, split_data_url, Completion, Conversation, FinishReason, Part, ResponseFormat, ToolChoiceMode, Turn};
 
-/// Anthropic needs `max_tokens`; this is used when the client gave none.
-pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+/// Anthropic requires `max_tokens`; OpenAI clients usually send none and expect no truncation.
+/// The default is the model's maximum output, capped so that a non-streamed answer stays within
+/// Anthropic's request time limits. Longest prefix wins; unknown models get the smallest value.
+const MAX_OUTPUT: &[(&str, u64)] = &[
+    ("claude-opus-4-5", 64_000),
+    ("claude-opus-4", 32_000),
+    ("claude-sonnet-4", 64_000),
+    ("claude-haiku-4", 64_000),
+    ("claude-3-7-sonnet", 64_000),
+    ("claude-3-5", 8_192),
+    ("claude-3", 4_096),
+];
+const DEFAULT_MAX_TOKENS_CAP: u64 = 16_384;
+const UNKNOWN_MODEL_MAX_TOKENS: u64 = 4_096;
+
+/// `max_tokens` for a request that set none, by model (`anthropic.`/`us.` Bedrock-style and
+/// `@date` Vertex-style names included).
+pub fn default_max_tokens(model: &str) -> u64 {
+    let name = model.rsplit('.').next().unwrap_or(model);
+    MAX_OUTPUT
+        .iter()
+        .filter(|(prefix, _)| name.starts_with(prefix))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map_or(UNKNOWN_MODEL_MAX_TOKENS, |(_, max)| (*max).min(DEFAULT_MAX_TOKENS_CAP))
+}
 /// The smallest thinking budget Anthropic accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;
 
@@ -147,4 +170,18 @@ pub fn from_wire(r: MessageResponse, created: u64) -> Completion {
     }
     c.finish_reason = Some(finish_reason(r.stop_reason.as_deref()));
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_max_tokens;
+
+    #[test]
+    fn max_tokens_defaults_follow_the_model() {
+        assert_eq!(default_max_tokens("claude-sonnet-4-5-20250929"), 16_384);
+        assert_eq!(default_max_tokens("claude-3-5-haiku-latest"), 8_192);
+        assert_eq!(default_max_tokens("claude-3-haiku-20240307"), 4_096);
+        assert_eq!(default_max_tokens("claude-opus-4-1@20250805"), 16_384);
+        assert_eq!(default_max_tokens("some-new-model"), 4_096);
+    }
 }

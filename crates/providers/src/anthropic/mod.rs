@@ -39,7 +39,7 @@ pub struct AnthropicConfig {
     /// `anthropic-beta` flags.
     #[serde(default)]
     pub beta: Vec<String>,
-    /// `max_tokens` when the client sets none (Anthropic requires it).
+    /// `max_tokens` when the client sets none (Anthropic requires it); default per model.
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
     #[serde(default)]
@@ -53,7 +53,8 @@ pub struct Anthropic {
     url: reqwest::Url,
     version: String,
     beta: Option<String>,
-    default_max_tokens: u64,
+    /// The config's override of the per-model default.
+    default_max_tokens: Option<u64>,
     keys: KeyRing,
     models: Vec<String>,
     client: reqwest::Client,
@@ -69,7 +70,7 @@ impl Anthropic {
             url,
             version: config.version.clone().unwrap_or_else(|| DEFAULT_VERSION.into()),
             beta: (!config.beta.is_empty()).then(|| config.beta.join(",")),
-            default_max_tokens: config.default_max_tokens.unwrap_or(convert::DEFAULT_MAX_TOKENS),
+            default_max_tokens: config.default_max_tokens,
             keys: KeyRing::new(keys),
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
@@ -106,7 +107,8 @@ impl Provider for Anthropic {
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let conversation = Conversation::from_request(request)?;
-        let body = convert::to_wire(&conversation, model, request.stream(), self.default_max_tokens);
+        let max_tokens = self.default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
+        let body = convert::to_wire(&conversation, model, request.stream(), max_tokens);
         let mut builder = self
             .client
             .post(self.url.clone())

@@ -41,7 +41,7 @@ async fn text_sends_what_the_messages_api_requires() {
     assert!(sent.header("authorization").is_none());
     let body = sent.json();
     assert_eq!(body["model"], "claude-sonnet-4-0");
-    assert_eq!(body["max_tokens"], 4096, "max_tokens is required by Anthropic");
+    assert_eq!(body["max_tokens"], 16_384, "max_tokens is required by Anthropic: the model's default is filled in");
     assert_eq!(body["messages"], json!([{"role": "user", "content": [{"type": "text", "text": "What is 4200 + 42?"}]}]));
     let recorded = fixture_json("anthropic/text.json");
     assert_eq!(out["choices"][0]["message"]["content"], recorded["content"][0]["text"]);
