@@ -42,6 +42,11 @@ impl KeyRing {
         Self { keys, next: AtomicUsize::new(0) }
     }
 
+    /// The `api_key` and `api_keys` settings every provider accepts, empty ones dropped.
+    pub fn from_settings(api_key: &Option<Secret>, api_keys: &[Secret]) -> Self {
+        Self::new(api_key.iter().chain(api_keys).filter(|k| !k.expose().is_empty()).cloned().collect())
+    }
+
     pub fn next(&self) -> Option<&Secret> {
         if self.keys.is_empty() {
             return None;

@@ -17,6 +17,23 @@ pub fn client(connect_timeout: Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most `limit` bytes of a body (error bodies: never buffer an unbounded answer).
+pub async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
 /// Maps a transport error. Its text can include the URL but never headers, so no key leaks.
 pub fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
     let kind = if err.is_timeout() {

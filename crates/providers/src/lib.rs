@@ -12,6 +12,7 @@ pub mod openai;
 pub mod registry;
 mod sse_stream;
 pub mod translate;
+pub mod vertex;
 
 use std::pin::Pin;
 

@@ -11,6 +11,8 @@ use crate::bedrock::{Bedrock, BedrockConfig};
 use crate::gemini::{Gemini, GeminiConfig};
 use crate::mock::{Mock, MockConfig};
 use crate::openai::{flavors, AzureConfig, OpenAi, OpenAiConfig};
+#[cfg(feature = "vertex")]
+use crate::vertex::{Vertex, VertexConfig};
 use crate::{Provider, Secret};
 
 /// One entry of `providers:` in the config; `type` selects the variant.
@@ -23,11 +25,13 @@ pub enum ProviderConfig {
     Gemini(GeminiConfig),
     #[cfg(feature = "bedrock")]
     Bedrock(BedrockConfig),
+    #[cfg(feature = "vertex")]
+    Vertex(VertexConfig),
     Mock(MockConfig),
 }
 
 /// Every valid `type`, for error messages.
-pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", #[cfg(feature = "bedrock")] "bedrock", "mock"];
+pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", #[cfg(feature = "bedrock")] "bedrock", #[cfg(feature = "vertex")] "vertex", "mock"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("provider `{name}`: {reason}")]
@@ -45,6 +49,8 @@ pub fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn Provider>, R
         ProviderConfig::Gemini(c) => Arc::new(Gemini::new(name, c).map_err(err)?),
         #[cfg(feature = "bedrock")]
         ProviderConfig::Bedrock(c) => Arc::new(Bedrock::new(name, c).map_err(err)?),
+        #[cfg(feature = "vertex")]
+        ProviderConfig::Vertex(c) => Arc::new(Vertex::new(name, c).map_err(err)?),
         ProviderConfig::Mock(c) => Arc::new(Mock::new(c.clone()).map_err(err)?),
     })
 }
@@ -59,6 +65,9 @@ pub fn validate(config: &ProviderConfig) -> Result<(), String> {
         // Checks credentials too: a Bedrock provider with none cannot serve anything.
         #[cfg(feature = "bedrock")]
         ProviderConfig::Bedrock(c) => Bedrock::new("check", c).map(|_| ()),
+        // Reads the service-account key too: a missing or broken key file fails the check.
+        #[cfg(feature = "vertex")]
+        ProviderConfig::Vertex(c) => Vertex::new("check", c).map(|_| ()),
         ProviderConfig::Mock(c) => c.validate(),
     }
 }
@@ -97,6 +106,17 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
         || (get("AWS_ACCESS_KEY_ID").is_some() && get("AWS_SECRET_ACCESS_KEY").is_some() && (get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).is_some()))
     {
         out.push(("bedrock".into(), ProviderConfig::Bedrock(BedrockConfig::default())));
+    }
+    // Application-default credentials alone are common too; Vertex also needs a project named.
+    #[cfg(feature = "vertex")]
+    if let (Some(file), Some(project)) = (get("GOOGLE_APPLICATION_CREDENTIALS"), get("GOOGLE_CLOUD_PROJECT").or_else(|| get("VERTEX_PROJECT"))) {
+        let config = VertexConfig {
+            project: Some(project),
+            location: get("GOOGLE_CLOUD_LOCATION").or_else(|| get("VERTEX_LOCATION")),
+            credentials_file: Some(file.into()),
+            ..VertexConfig::default()
+        };
+        out.push(("vertex".into(), ProviderConfig::Vertex(config)));
     }
     if let (Some(key), Some(endpoint)) = (get("AZURE_OPENAI_API_KEY"), get("AZURE_OPENAI_ENDPOINT")) {
         let config = AzureConfig {

@@ -105,7 +105,7 @@ mod tests {
     fn every_index_entry_has_its_files() {
         let index = fixture_json("index.json");
         let entries = index["fixtures"].as_array().expect("fixtures array");
-        assert_eq!(entries.len(), 54, "openai 16 + azure 11 + anthropic 14 + gemini 13");
+        assert_eq!(entries.len(), 60, "openai 16 + azure 11 + anthropic 14 + gemini 13 + vertex 6 (of 11: those copied)");
         for entry in entries {
             let provider = entry["provider"].as_str().expect("provider");
             for file in entry["files"].as_object().expect("files").values() {

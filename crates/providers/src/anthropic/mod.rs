@@ -16,7 +16,7 @@ use switchyard_protocol::openai::ChatRequest;
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
-use crate::http::{client, transport_error};
+use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
 use crate::sse_stream::SseChunkStream;
 use crate::translate::Conversation;
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
@@ -64,30 +64,16 @@ impl Anthropic {
     pub fn new(name: &str, config: &AnthropicConfig) -> Result<Self, String> {
         let base = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
         let url = reqwest::Url::parse(&format!("{base}/v1/messages")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?;
-        let keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).filter(|k| !k.expose().is_empty()).cloned().collect();
         Ok(Self {
             name: name.to_string(),
             url,
             version: config.version.clone().unwrap_or_else(|| DEFAULT_VERSION.into()),
             beta: (!config.beta.is_empty()).then(|| config.beta.join(",")),
             default_max_tokens: config.default_max_tokens,
-            keys: KeyRing::new(keys),
+            keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
         })
-    }
-
-    fn http_error(&self, status: u16, body: &[u8], retry: Option<Duration>) -> ProviderError {
-        let mut err = ProviderError::from_http(status, body, retry, |t| self.keys.redact(t));
-        if let Some(kind) = err.upstream_type.as_deref() {
-            if status < 500 || kind == "overloaded_error" {
-                err.kind = stream::error_kind(kind);
-            }
-        }
-        if err.kind == ErrorKind::BadRequest && err.message.contains("prompt is too long") {
-            err.kind = ErrorKind::ContextLength;
-        }
-        err
     }
 }
 
@@ -106,9 +92,7 @@ impl Provider for Anthropic {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let conversation = Conversation::from_request(request)?;
-        let max_tokens = self.default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
-        let body = convert::to_wire(&conversation, model, request.stream(), max_tokens);
+        let body = request_body(request, model, self.default_max_tokens)?;
         let mut builder = self
             .client
             .post(self.url.clone())
@@ -122,24 +106,50 @@ impl Provider for Anthropic {
             builder = builder.header("x-api-key", key.expose());
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry = retry_after(response.headers());
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(self.http_error(status.as_u16(), &body, retry));
+        if !response.status().is_success() {
+            return Err(error_answer(response, |t| self.keys.redact(t)).await);
         }
-        if request.stream() {
-            let name = self.name.clone();
-            let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-            let decoder = stream::AnthropicDecoder::new(&self.name, model, unix_now());
-            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
-        }
-        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let parsed: wire::MessageResponse = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body the gateway cannot read: {e}", self.name))
-        })?;
-        let completion = convert::from_wire(parsed, unix_now());
-        let usage = completion.usage;
-        Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
+        read_answer(&self.name, model, request.stream(), response).await
     }
+}
+
+/// The Messages body for `request` as a JSON object; `default_max_tokens` overrides the per-model
+/// default. Anthropic models on Vertex AI take the same body, adjusted there.
+pub(crate) fn request_body(request: &ChatRequest, model: &str, default_max_tokens: Option<u64>) -> Result<serde_json::Value, ProviderError> {
+    let conversation = Conversation::from_request(request)?;
+    let max_tokens = default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
+    Ok(convert::to_wire(&conversation, model, request.stream(), max_tokens))
+}
+
+/// Classifies a non-success answer; `redact` removes the credentials from upstream text.
+pub(crate) async fn error_answer(response: reqwest::Response, redact: impl Fn(&str) -> String) -> ProviderError {
+    let status = response.status().as_u16();
+    let retry = retry_after(response.headers());
+    let body = read_limited(response, MAX_ERROR_BODY).await;
+    let mut err = ProviderError::from_http(status, &body, retry, redact);
+    if let Some(kind) = err.upstream_type.as_deref() {
+        if status < 500 || kind == "overloaded_error" {
+            err.kind = stream::error_kind(kind);
+        }
+    }
+    if err.kind == ErrorKind::BadRequest && err.message.contains("prompt is too long") {
+        err.kind = ErrorKind::ContextLength;
+    }
+    err
+}
+
+/// A successful answer in OpenAI's shape: the whole completion, or the stream of chunks.
+pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, response: reqwest::Response) -> Result<ChatResponse, ProviderError> {
+    if stream {
+        let name = provider.to_string();
+        let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+        let decoder = stream::AnthropicDecoder::new(provider, model, unix_now());
+        return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
+    }
+    let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
+    let parsed: wire::MessageResponse = serde_json::from_slice(&body)
+        .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {e}")))?;
+    let completion = convert::from_wire(parsed, unix_now());
+    let usage = completion.usage;
+    Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
 }

@@ -102,7 +102,7 @@ fn user_block(i: usize, part: &Part) -> Result<ContentBlock, ProviderError> {
             let Some((media_type, data)) = split_data_url(url) else {
                 return Err(bad(
                     "messages.content.image_url",
-                    "Bedrock needs images inline as base64 `data:` URLs; http(s) image URLs are not supported for this provider",
+                    "an image URL must be a base64 `data:` URL or an http(s) URL",
                 ));
             };
             let format = match media_type {

@@ -18,14 +18,12 @@ use switchyard_protocol::openai::ChatRequest;
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
-use crate::http::{client, transport_error};
-use crate::translate::{ChunkWriter, Conversation};
+use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
+use crate::translate::{inline_remote_images, ChunkWriter, Conversation, FetchPolicy, ImageFetcher};
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
 use stream::{EventStreamChunks, EventStreamDecoder};
 
-/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +50,9 @@ pub struct BedrockConfig {
     pub models: Vec<String>,
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
+    /// How http(s) image URLs are downloaded: Converse only takes image bytes.
+    #[serde(default)]
+    pub image_fetch: Option<FetchPolicy>,
 }
 
 pub struct Bedrock {
@@ -61,6 +62,7 @@ pub struct Bedrock {
     keys: Arc<KeyRing>,
     models: Vec<String>,
     client: reqwest::Client,
+    images: ImageFetcher,
 }
 
 impl Bedrock {
@@ -92,6 +94,7 @@ impl Bedrock {
             auth,
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+            images: ImageFetcher::new(config.image_fetch.clone().unwrap_or_default())?,
         })
     }
 
@@ -132,7 +135,8 @@ impl Provider for Bedrock {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let conversation = Conversation::from_request(request)?;
+        let mut conversation = Conversation::from_request(request)?;
+        inline_remote_images(&mut conversation, &self.images).await?;
         let body = serde_json::to_vec(&convert::to_wire(&conversation, model)?)
             .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request could not be written for Bedrock: {e}")))?;
         let url = self.url(model, request.stream())?;
@@ -168,14 +172,3 @@ impl Provider for Bedrock {
     }
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
-}

@@ -419,3 +419,30 @@ async fn requests_are_signed_or_carry_the_api_key() {
     assert_eq!(sent.header("authorization"), Some("Bearer ABSKexamplekey"));
     assert_eq!(sent.header("x-amz-date"), None);
 }
+
+#[tokio::test]
+async fn http_images_are_downloaded_and_sent_as_bytes() {
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
+    let images = FakeUpstream::start(vec![Reply::Json { status: 200, body: png.to_vec().into(), headers: vec![("content-type".into(), "image/png".into())] }]).await;
+    let upstream = FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/text.json"))]).await;
+    let image_url = format!("http://{}/cat.png", images.addr());
+    let body = json!({"model": NOVA, "messages": [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image_url}}]}]});
+
+    let config = sigv4_config(&upstream.base_url(), None);
+    let err = chat(&config, body.clone(), NOVA).await.err().expect("a loopback image is refused by default");
+    assert_eq!((err.kind, err.param.as_deref()), (ErrorKind::BadRequest, Some("messages[0].content[1].image_url")));
+    assert_eq!(upstream.request_count(), 0);
+
+    let config = BedrockConfig { image_fetch: Some(crate::translate::FetchPolicy { allow_private: true, ..Default::default() }), ..config };
+    chat(&config, body, NOVA).await.expect("answer");
+    let sent = upstream.last_request().json();
+    assert_eq!(sent["messages"][0]["content"][1], json!({"image": {"format": "png", "source": {"bytes": "iVBORw0KGgoAAAANSUhEUg=="}}}));
+    assert_eq!(images.last_request().path, "/cat.png");
+}
+
+#[test]
+fn image_fetch_is_configurable() {
+    let config: BedrockConfig = serde_json::from_value(json!({"image_fetch": {"max_bytes": 1024, "timeout": "2s"}})).unwrap();
+    assert_eq!(config.image_fetch.map(|p| (p.max_bytes, p.timeout, p.allow_private)), Some((1024, std::time::Duration::from_secs(2), false)));
+    assert!(serde_json::from_value::<BedrockConfig>(json!({"image_fetch": {"allow_privat": true}})).is_err());
+}

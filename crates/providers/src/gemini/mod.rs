@@ -18,13 +18,11 @@ use switchyard_protocol::openai::ChatRequest;
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
-use crate::http::{client, transport_error};
-use crate::translate::Conversation;
+use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
+use crate::translate::{inline_remote_images, Conversation, FetchPolicy, ImageFetcher};
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +39,9 @@ pub struct GeminiConfig {
     pub models: Vec<String>,
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
+    /// How http(s) image URLs are downloaded and sent inline (`fileData` only takes some URLs).
+    #[serde(default)]
+    pub image_fetch: Option<FetchPolicy>,
 }
 
 pub struct Gemini {
@@ -50,6 +51,7 @@ pub struct Gemini {
     keys: KeyRing,
     models: Vec<String>,
     client: reqwest::Client,
+    images: ImageFetcher,
 }
 
 impl Gemini {
@@ -64,14 +66,13 @@ impl Gemini {
         if parsed.query().is_some() {
             return Err(format!("base_url `{base}` must not carry a query"));
         }
-        let mut keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).cloned().collect();
-        keys.retain(|k| !k.expose().is_empty());
         Ok(Self {
             name: name.to_string(),
             base: parsed,
-            keys: KeyRing::new(keys),
+            keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
+            images: ImageFetcher::new(config.image_fetch.clone().unwrap_or_default())?,
         })
     }
 
@@ -100,42 +101,53 @@ impl Provider for Gemini {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let body = convert::to_wire(&Conversation::from_request(request)?)?;
-        let body = serde_json::to_vec(&body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request cannot be encoded: {e}")))?;
+        let mut conversation = Conversation::from_request(request)?;
+        inline_remote_images(&mut conversation, &self.images).await?;
+        let body = conversation_body(&conversation)?;
         let mut builder = self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
         if let Some(key) = self.keys.next() {
             builder = builder.header("x-goog-api-key", key.expose());
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry = retry_after(response.headers());
-            let body = read_limited(response, MAX_ERROR_BODY).await;
-            return Err(convert::error_from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t)));
+        if !response.status().is_success() {
+            return Err(error_answer(response, |t| self.keys.redact(t)).await);
         }
-        if request.stream() {
-            let name = self.name.clone();
-            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-            let decoder = stream::GeminiDecoder::new(&self.name, model, convert::unix_now());
-            return Ok(ChatResponse::Stream(stream::chunk_stream(body, decoder)));
-        }
-        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let answer = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not a Gemini response: {e}", self.name))
-        })?;
-        let completion = convert::completion(answer, model, &self.name)?;
-        Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
+        read_answer(&self.name, model, request.stream(), response).await
     }
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
+/// The `generateContent` body for `request`. Vertex AI's Gemini models take the same body.
+/// Remote images stay `fileData` URIs here; `Gemini::chat` inlines them first.
+#[cfg(feature = "vertex")]
+pub(crate) fn request_body(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+    conversation_body(&Conversation::from_request(request)?)
 }
+
+fn conversation_body(conversation: &Conversation) -> Result<Vec<u8>, ProviderError> {
+    let body = convert::to_wire(conversation)?;
+    serde_json::to_vec(&body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request cannot be encoded: {e}")))
+}
+
+/// Classifies a non-success answer; `redact` removes the credentials from upstream text.
+pub(crate) async fn error_answer(response: reqwest::Response, redact: impl Fn(&str) -> String) -> ProviderError {
+    let status = response.status();
+    let retry = retry_after(response.headers());
+    let body = read_limited(response, MAX_ERROR_BODY).await;
+    convert::error_from_http(status.as_u16(), &body, retry, redact)
+}
+
+/// A successful answer in OpenAI's shape: the whole completion, or the stream of chunks.
+pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, response: reqwest::Response) -> Result<ChatResponse, ProviderError> {
+    if stream {
+        let name = provider.to_string();
+        let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+        let decoder = stream::GeminiDecoder::new(provider, model, convert::unix_now());
+        return Ok(ChatResponse::Stream(stream::chunk_stream(body, decoder)));
+    }
+    let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
+    let answer = serde_json::from_slice(&body)
+        .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body that is not a Gemini response: {e}")))?;
+    let completion = convert::completion(answer, model, provider)?;
+    Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
+}
+

@@ -403,3 +403,29 @@ fn config_is_checked() {
     assert_eq!(proxied.url(MODEL, false).as_str(), "https://proxy.example/google/v1beta/models/gemini-2.5-flash:generateContent");
     assert!(Gemini::new("g", &GeminiConfig { base_url: Some("ftp://x".into()), ..GeminiConfig::default() }).is_err());
 }
+
+#[tokio::test]
+async fn http_images_are_downloaded_and_sent_inline() {
+    let gif: &[u8] = b"GIF89a\x01\x00\x01\x00";
+    let images = FakeUpstream::start(vec![Reply::Json { status: 200, body: gif.to_vec().into(), headers: vec![("content-type".into(), "application/octet-stream".into())] }]).await;
+    let fake = FakeUpstream::start(vec![recorded("text", 200)]).await;
+    let image_url = format!("http://{}/anim?token=abc", images.addr());
+    let body = json!({"model": MODEL, "messages": [{"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image_url}}]}]});
+
+    let err = gemini(&fake).chat(&chat_request(body.clone()), MODEL).await.err().expect("a loopback image is refused by default");
+    assert_eq!((err.kind, err.param.as_deref()), (ErrorKind::BadRequest, Some("messages[1].content[1].image_url")));
+    assert!(!err.message.contains("token=abc"), "{}", err.message);
+    assert_eq!(fake.request_count(), 0);
+
+    let config = GeminiConfig {
+        base_url: Some(format!("http://{}", fake.addr())),
+        api_key: Some(Secret::new(KEY)),
+        image_fetch: Some(crate::translate::FetchPolicy { allow_private: true, ..Default::default() }),
+        ..GeminiConfig::default()
+    };
+    Gemini::new("gem", &config).unwrap().chat(&chat_request(body), MODEL).await.expect("answer");
+    let sent = fake.last_request().json();
+    assert_eq!(sent["contents"][0]["parts"], json!([{"text": "what is this?"}, {"inlineData": {"mimeType": "image/gif", "data": "R0lGODlhAQABAA=="}}]));
+    assert_eq!(images.last_request().query.as_deref(), Some("token=abc"));
+}

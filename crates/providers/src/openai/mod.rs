@@ -15,15 +15,13 @@ use switchyard_protocol::openai::{ChatRequest, ChunkPeek};
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
-use crate::http::{client, transport_error};
+use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
 use crate::sse_stream::SseChunkStream;
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 pub use azure::AzureConfig;
 use azure::Endpoint;
 pub use flavors::Flavor;
 
-/// Upstream error bodies are read up to this size; the rest is not needed to classify them.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +80,6 @@ impl OpenAi {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("base_url `{base}` must start with http:// or https://"));
         }
-        let mut keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).cloned().collect();
-        keys.retain(|k| !k.expose().is_empty());
         let mut headers = http::HeaderMap::new();
         for (k, v) in &config.headers {
             let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("header name `{k}` is not valid"))?;
@@ -98,7 +94,7 @@ impl OpenAi {
             ),
             auth: Auth::Bearer,
             stream_usage_option: flavor.stream_usage_option,
-            keys: KeyRing::new(keys),
+            keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
             headers,
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
@@ -107,14 +103,13 @@ impl OpenAi {
 
     /// Azure OpenAI: the same wire format with Azure's URLs and `api-key` header.
     pub fn azure(name: &str, config: &AzureConfig) -> Result<Self, String> {
-        let keys: Vec<Secret> = config.api_key.iter().chain(&config.api_keys).filter(|k| !k.expose().is_empty()).cloned().collect();
         Ok(Self {
             name: name.to_string(),
             kind: "azure",
             endpoint: config.endpoint()?,
             auth: Auth::ApiKeyHeader,
             stream_usage_option: true,
-            keys: KeyRing::new(keys),
+            keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
             headers: http::HeaderMap::new(),
             models: config.models.clone(),
             client: client(config.connect_timeout.unwrap_or(Duration::from_secs(10))),
@@ -168,14 +163,3 @@ impl Provider for OpenAi {
     }
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
-}

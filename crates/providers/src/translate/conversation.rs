@@ -59,6 +59,8 @@ pub struct Conversation {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub stop: Vec<String>,
+    /// For each turn, the index in `messages` it came from, so later errors can name `messages[i]`.
+    pub turn_messages: Vec<usize>,
 }
 
 fn bad(param: &str, message: String) -> ProviderError {
@@ -131,6 +133,9 @@ impl Conversation {
                 content: m.text(),
             }),
             other => return Err(bad(&format!("messages[{i}].role"), format!("unknown role `{other}`"))),
+        }
+        if self.turn_messages.len() < self.turns.len() {
+            self.turn_messages.push(i);
         }
         Ok(())
     }
@@ -214,6 +219,7 @@ mod tests {
         assert_eq!(c.tool_choice, Some(ToolChoiceMode::Named("get".into())));
         assert!(matches!(&c.response_format, Some(ResponseFormat::JsonSchema { name, .. }) if name == "out"));
         assert_eq!(c.turns.len(), 3);
+        assert_eq!(c.turn_messages, [2, 3, 4], "system and developer messages make no turn");
         let Turn::User(parts) = &c.turns[0] else { panic!() };
         assert_eq!(parts[1], Part::Image { url: "data:image/png;base64,AAAA".into() });
         assert_eq!(parts[2], Part::File { media_type: "application/pdf".into(), data: "JVBE".into(), filename: Some("a.pdf".into()) });

@@ -6,10 +6,12 @@
 mod chunks;
 mod completion;
 mod conversation;
+mod fetch;
 
 pub use chunks::ChunkWriter;
 pub use completion::{Completion, FinishReason};
 pub use conversation::{split_data_url, Conversation, Part, ResponseFormat, ToolChoiceMode, ToolDef, Turn};
+pub use fetch::{inline_remote_images, FetchPolicy, ImageFetcher};
 pub use switchyard_protocol::openai::{CalledFunction, ToolCall};
 
 /// Maps `reasoning_effort` to a thinking budget in tokens, for providers that take budgets

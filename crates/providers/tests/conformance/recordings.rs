@@ -141,6 +141,23 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 }
             },
         },
+        #[cfg(feature = "vertex")]
+        ProviderUnderTest {
+            name: "vertex (gemini)",
+            model: "gemini-2.5-flash",
+            build: |base| {
+                adapter("vertex", json!({"type": "vertex", "base_url": root(base), "project": "p", "location": "us-central1", "access_token": "ya29.conformance"}))
+            },
+            recording: |s| match s {
+                "plain" | "image" => recorded("vertex/text.json"),
+                "plain-stream" => recorded("vertex/text-stream.sse"),
+                "reasoning-stream" => recorded("vertex/thinking-stream.sse"),
+                "rate-limited" => recorded("vertex/error-429-quota-exceeded.json"),
+                "server-error" => synthetic(Reply::json_status(503, r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#)),
+                "malformed-stream" => synthetic(Reply::sse("data: {\"candidates\": [\n\n")),
+                _ => None,
+            },
+        },
         ProviderUnderTest {
             name: "gemini",
             model: "gemini-2.5-flash",
