@@ -101,9 +101,7 @@ impl Provider for Gemini {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let mut conversation = Conversation::from_request(request)?;
-        inline_remote_images(&mut conversation, &self.images).await?;
-        let body = conversation_body(&conversation)?;
+        let body = request_body(request, &self.images).await?;
         let mut builder = self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
         if let Some(key) = self.keys.next() {
             builder = builder.header("x-goog-api-key", key.expose());
@@ -116,15 +114,12 @@ impl Provider for Gemini {
     }
 }
 
-/// The `generateContent` body for `request`. Vertex AI's Gemini models take the same body.
-/// Remote images stay `fileData` URIs here; `Gemini::chat` inlines them first.
-#[cfg(feature = "vertex")]
-pub(crate) fn request_body(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
-    conversation_body(&Conversation::from_request(request)?)
-}
-
-fn conversation_body(conversation: &Conversation) -> Result<Vec<u8>, ProviderError> {
-    let body = convert::to_wire(conversation)?;
+/// The `generateContent` body for `request`, remote images fetched and inlined. Vertex AI's
+/// Gemini models take the same body.
+pub(crate) async fn request_body(request: &ChatRequest, images: &ImageFetcher) -> Result<Vec<u8>, ProviderError> {
+    let mut conversation = Conversation::from_request(request)?;
+    inline_remote_images(&mut conversation, images).await?;
+    let body = convert::to_wire(&conversation)?;
     serde_json::to_vec(&body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request cannot be encoded: {e}")))
 }
 

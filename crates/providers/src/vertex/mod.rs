@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use switchyard_protocol::openai::ChatRequest;
 
+use crate::translate::{FetchPolicy, ImageFetcher};
 use crate::credential::KeyRing;
 use crate::http::{client, transport_error};
 use crate::{anthropic, gemini, ChatResponse, ErrorKind, Provider, ProviderError, Secret};
@@ -51,6 +52,9 @@ pub struct VertexConfig {
     pub models: Vec<String>,
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
+    /// How remote image URLs are fetched for Gemini models (which need the bytes).
+    #[serde(default)]
+    pub image_fetch: Option<FetchPolicy>,
 }
 
 /// Which model family a request goes to; each publisher has its own methods and body.
@@ -79,6 +83,7 @@ pub struct Vertex {
     auth: Auth,
     models: Vec<String>,
     client: reqwest::Client,
+    images: ImageFetcher,
 }
 
 impl Vertex {
@@ -128,6 +133,7 @@ impl Vertex {
             auth,
             models: config.models.clone(),
             client,
+            images: ImageFetcher::new(config.image_fetch.clone().unwrap_or_default())?,
         })
     }
 
@@ -149,9 +155,9 @@ impl Vertex {
     }
 
     /// The publisher's request body as JSON bytes.
-    fn body(publisher: Publisher, request: &ChatRequest, model: &str) -> Result<Vec<u8>, ProviderError> {
+    async fn body(&self, publisher: Publisher, request: &ChatRequest, model: &str) -> Result<Vec<u8>, ProviderError> {
         match publisher {
-            Publisher::Google => gemini::request_body(request),
+            Publisher::Google => gemini::request_body(request, &self.images).await,
             Publisher::Anthropic => {
                 // Vertex names the model in the URL and the API version in the body.
                 let mut body = anthropic::request_body(request, model, None)?;
@@ -186,7 +192,7 @@ impl Provider for Vertex {
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let publisher = Publisher::of(model);
         let url = self.url(publisher, model, request.stream())?;
-        let body = Self::body(publisher, request, model)?;
+        let body = self.body(publisher, request, model).await?;
         let token = self.auth.token(&self.name).await?;
         let response = self
             .client
