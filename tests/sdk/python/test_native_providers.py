@@ -242,6 +242,7 @@ def multi_gateway(multi_upstream, tmp_path_factory):
 providers:
   openai: {{ type: openai, base_url: "{root}/v1", api_key: sk-sdk-test-key-000000 }}
   azure: {{ type: azure, base_url: "{root}", api_key: azure-sdk-test-key }}
+  vertex: {{ type: vertex, base_url: "{root}", project: sdk-proj, location: us-east5, access_token: ya29.sdk-test }}
   bedrock:
     type: bedrock
     base_url: "{root}"
@@ -314,3 +315,25 @@ def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, mul
     sent = multi_upstream.received[-1]
     assert sent.path.endswith("/converse-stream") and "anthropic.claude-sonnet-4-20250514-v1%3A0" in sent.path
     assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+
+
+@pytest.mark.parametrize("model,recording", [
+    ("vertex/claude-sonnet-4@20250514", "anthropic/tool-call-parallel-stream.sse"),
+    ("vertex/gemini-2.5-flash", "gemini/tool-call-parallel-stream.sse"),
+])
+def test_vertex_streamed_parallel_tool_call_arrives_exactly(model, recording, multi_upstream, multi_gateway):
+    body = (ALL_FIXTURES / recording).read_bytes()
+    multi_upstream.received.clear()
+    multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
+    got, finish = stream_tool_calls(multi_gateway.client(), model)
+    if recording.startswith("anthropic"):
+        assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
+    else:
+        assert [(name, json.loads(args)) for _, name, args in got] == gemini_recorded_calls("tool-call-parallel-stream.sse")
+    assert finish == "tool_calls" and len(got) == 2
+    sent = multi_upstream.received[-1]
+    publisher = "anthropic" if "claude" in model else "google"
+    assert sent.path.startswith(f"/v1/projects/sdk-proj/locations/us-east5/publishers/{publisher}/models/")
+    assert sent.headers["authorization"] == "Bearer ya29.sdk-test"
+    if publisher == "anthropic":
+        assert sent.body["anthropic_version"] == "vertex-2023-10-16" and "model" not in sent.body
