@@ -26,6 +26,25 @@ TOOLS = [{
 }]
 
 
+def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], str | None, object]:
+    """Streams a tool-call request; returns (id, name, arguments) per index, the finish reason, usage."""
+    stream = client.chat.completions.create(
+        model=model, stream=True, stream_options={"include_usage": True}, tools=TOOLS,
+        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}])
+    calls: dict[int, list[str]] = {}
+    finish, usage = None, None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            for tc in choice.delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, ["", "", ""])
+                slot[0] += tc.id or ""
+                slot[1] += (tc.function.name or "") if tc.function else ""
+                slot[2] += (tc.function.arguments or "") if tc.function else ""
+            finish = choice.finish_reason or finish
+    return [tuple(calls[i]) for i in sorted(calls)], finish, usage
+
+
 def recorded(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
@@ -72,23 +91,7 @@ def serve(upstream: FakeUpstream, name: str, content_type: str, status: int = 20
 
 def test_streamed_parallel_tool_call_arrives_exactly(anthropic_upstream, anthropic_gateway):
     serve(anthropic_upstream, "tool-call-parallel-stream.sse", "text/event-stream")
-    stream = anthropic_gateway.client().chat.completions.create(
-        model="claude", stream=True, stream_options={"include_usage": True}, tools=TOOLS,
-        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}],
-    )
-    calls: dict[int, list[str]] = {}
-    finish, usage = None, None
-    for chunk in stream:
-        if chunk.usage:
-            usage = chunk.usage
-        for choice in chunk.choices:
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, ["", "", ""])
-                slot[0] += tc.id or ""
-                slot[1] += (tc.function.name or "") if tc.function else ""
-                slot[2] += (tc.function.arguments or "") if tc.function else ""
-            finish = choice.finish_reason or finish
-    got = [tuple(calls[i]) for i in sorted(calls)]
+    got, finish, usage = stream_tool_calls(anthropic_gateway.client(), "claude")
     assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
     assert finish == "tool_calls"
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
@@ -176,24 +179,10 @@ def gemini_recorded_calls(name: str) -> list[tuple[str, dict]]:
 
 def test_gemini_streamed_parallel_tool_call_arrives_exactly(gemini_upstream, gemini_gateway):
     serve_gemini(gemini_upstream, "tool-call-parallel-stream.sse", "text/event-stream")
-    stream = gemini_gateway.client().chat.completions.create(
-        model="gemini/gemini-2.5-flash", stream=True, stream_options={"include_usage": True}, tools=TOOLS,
-        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}],
-    )
-    calls: dict[int, list[str]] = {}
-    finish, usage = None, None
-    for chunk in stream:
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, ["", "", ""])
-                slot[0] += tc.id or ""
-                slot[1] += (tc.function.name or "") if tc.function else ""
-                slot[2] += (tc.function.arguments or "") if tc.function else ""
-            finish = choice.finish_reason or finish
-    got = [(calls[i][1], json.loads(calls[i][2])) for i in sorted(calls)]
+    calls, finish, usage = stream_tool_calls(gemini_gateway.client(), "gemini/gemini-2.5-flash")
+    got = [(name, json.loads(args)) for _, name, args in calls]
     assert got == gemini_recorded_calls("tool-call-parallel-stream.sse")
-    assert all(calls[i][0] for i in calls), "every tool call has an id"
+    assert all(call_id for call_id, _, _ in calls), "every tool call has an id"
     assert finish == "tool_calls"
     assert usage is not None and usage.prompt_tokens > 0
     sent = gemini_upstream.received[-1]
@@ -253,29 +242,12 @@ providers:
     yield from running_gateway(tmp_path_factory.mktemp("gw-multi"), config)
 
 
-def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], str | None]:
-    stream = client.chat.completions.create(
-        model=model, stream=True, tools=TOOLS,
-        messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}])
-    calls: dict[int, list[str]] = {}
-    finish = None
-    for chunk in stream:
-        for choice in chunk.choices:
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, ["", "", ""])
-                slot[0] += tc.id or ""
-                slot[1] += (tc.function.name or "") if tc.function else ""
-                slot[2] += (tc.function.arguments or "") if tc.function else ""
-            finish = choice.finish_reason or finish
-    return [tuple(calls[i]) for i in sorted(calls)], finish
-
-
 @pytest.mark.parametrize("provider", ["openai", "azure"])
 def test_openai_format_streamed_parallel_tool_call_arrives_exactly(provider, multi_upstream, multi_gateway):
     body = (ALL_FIXTURES / provider / "tool-call-parallel-stream.sse").read_bytes()
     multi_upstream.received.clear()
     multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
-    got, finish = stream_tool_calls(multi_gateway.client(), f"{provider}/gpt-4o-mini")
+    got, finish, _ = stream_tool_calls(multi_gateway.client(), f"{provider}/gpt-4o-mini")
     expected: dict[int, list[str]] = {}
     for line in body.decode().splitlines():
         if line.startswith("data: ") and line != "data: [DONE]":
@@ -300,7 +272,7 @@ def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, mul
     body = base64.b64decode((ALL_FIXTURES / "bedrock" / "tool-call-parallel-stream.eventstream.b64").read_text().strip())
     multi_upstream.received.clear()
     multi_upstream.respond = lambda req: ("raw", (200, "application/vnd.amazon.eventstream", body))
-    got, finish = stream_tool_calls(multi_gateway.client(), "bedrock/anthropic.claude-sonnet-4-20250514-v1:0")
+    got, finish, _ = stream_tool_calls(multi_gateway.client(), "bedrock/anthropic.claude-sonnet-4-20250514-v1:0")
     # The reference: tool uses as decoded from the recorded frames (frames.jsonl).
     expected: list[list[str]] = []
     for line in (ALL_FIXTURES / "bedrock" / "tool-call-parallel-stream.frames.jsonl").read_text().splitlines():
@@ -325,7 +297,7 @@ def test_vertex_streamed_parallel_tool_call_arrives_exactly(model, recording, mu
     body = (ALL_FIXTURES / recording).read_bytes()
     multi_upstream.received.clear()
     multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
-    got, finish = stream_tool_calls(multi_gateway.client(), model)
+    got, finish, _ = stream_tool_calls(multi_gateway.client(), model)
     if recording.startswith("anthropic"):
         assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
     else:
