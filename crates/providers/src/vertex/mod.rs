@@ -1,10 +1,16 @@
 //! Google Vertex AI adapter: Gemini models (`publishers/google`, generateContent) and Anthropic's
 //! Claude models (`publishers/anthropic`, rawPredict) with an OAuth2 bearer token. Bodies, answers
 //! and streams are Gemini's and Anthropic's own, so those modules translate them; this one routes
-//! by model name, builds the URL and authenticates.
+//! by model name, builds the URL and authenticates (`adc.rs` finds the credentials).
 #![cfg(feature = "vertex")]
 
+mod adc;
+#[cfg(test)]
+mod adc_tests;
 mod auth;
+mod authorized_user;
+mod metadata;
+mod service_account;
 #[cfg(test)]
 mod tests;
 
@@ -20,7 +26,8 @@ use crate::translate::{FetchPolicy, ImageFetcher};
 use crate::credential::KeyRing;
 use crate::http::{client, transport_error};
 use crate::{anthropic, gemini, ChatResponse, ErrorKind, Provider, ProviderError, Secret};
-use auth::{Auth, ServiceAccount, ServiceAccountFile};
+use auth::Auth;
+use metadata::MetadataServer;
 
 const DEFAULT_LOCATION: &str = "us-central1";
 /// The `anthropic_version` Vertex requires in the body (it replaces the `anthropic-version` header).
@@ -30,7 +37,8 @@ const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 #[serde(deny_unknown_fields)]
 pub struct VertexConfig {
     /// Google Cloud project id. Default: `GOOGLE_CLOUD_PROJECT`, `VERTEX_PROJECT`, then the
-    /// service account's own `project_id`.
+    /// service account's own `project_id`, or the metadata server's project when the token
+    /// comes from there.
     #[serde(default)]
     pub project: Option<String>,
     /// Region such as `us-east5`, or `global`. Default `us-central1`.
@@ -40,10 +48,12 @@ pub struct VertexConfig {
     /// for `global`), e.g. for a proxy; `/v1/projects/…` is appended.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// A service-account key (JSON). Default `GOOGLE_APPLICATION_CREDENTIALS`.
+    /// A service-account key or gcloud user credentials (JSON). Default
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's `application_default_credentials.json`,
+    /// then the metadata server (on Google Cloud).
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
-    /// A ready OAuth2 access token, used as is instead of the service account (it is not
+    /// A ready OAuth2 access token, used as is instead of the credentials above (it is not
     /// refreshed, so mainly for tests and short-lived setups).
     #[serde(default)]
     pub access_token: Option<Secret>,
@@ -55,6 +65,15 @@ pub struct VertexConfig {
     /// How remote image URLs are fetched for Gemini models (which need the bytes).
     #[serde(default)]
     pub image_fetch: Option<FetchPolicy>,
+}
+
+/// `value` if it is a valid project or location name (it becomes a URL path segment).
+fn valid_name(what: &str, value: String) -> Result<String, String> {
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+        Ok(value)
+    } else {
+        Err(format!("{what} `{value}` is not a valid Google Cloud {what} name"))
+    }
 }
 
 /// Which model family a request goes to; each publisher has its own methods and body.
@@ -76,11 +95,21 @@ impl Publisher {
     }
 }
 
+/// The project requests go to: named in the settings, or asked from the metadata server once.
+enum Project {
+    Named(String),
+    FromMetadata(MetadataServer, tokio::sync::OnceCell<String>),
+}
+
 pub struct Vertex {
     name: String,
-    /// `{base}/v1/projects/{project}/locations/{location}/publishers/`, each request appends the rest.
-    prefix: String,
+    /// `https://{host}`; each request appends `/v1/projects/{project}/locations/{location}/…`.
+    base: String,
+    project: Project,
+    location: String,
     auth: Auth,
+    /// `x-goog-user-project`, which user credentials need to name the project billed.
+    quota_project: Option<http::HeaderValue>,
     models: Vec<String>,
     client: reqwest::Client,
     images: ImageFetcher,
@@ -97,28 +126,18 @@ impl Vertex {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
         let client = client(config.connect_timeout.unwrap_or(Duration::from_secs(10)));
-        let (auth, key_project) = match config.access_token.clone().filter(|t| !t.expose().is_empty()) {
-            Some(token) => (Auth::Static(token), None),
-            None => {
-                let path = config.credentials_file.clone().or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from)).ok_or_else(|| {
-                    "no credentials: set access_token, or credentials_file (or GOOGLE_APPLICATION_CREDENTIALS) to a service-account key".to_string()
-                })?;
-                let file = ServiceAccountFile::read(&path)?;
-                let project = file.project_id.clone();
-                (Auth::ServiceAccount(ServiceAccount::new(file, client.clone())?), project)
-            }
+        let credentials = adc::discover(config, &env, &client)?;
+        let named = nonempty(&config.project).or_else(|| env("GOOGLE_CLOUD_PROJECT")).or_else(|| env("VERTEX_PROJECT")).or(credentials.project);
+        let project = match (named, credentials.metadata) {
+            (Some(project), _) => Project::Named(valid_name("project", project)?),
+            (None, Some(server)) => Project::FromMetadata(server, tokio::sync::OnceCell::new()),
+            (None, None) => return Err("no project: set project (or GOOGLE_CLOUD_PROJECT / VERTEX_PROJECT)".to_string()),
         };
-        let project = nonempty(&config.project)
-            .or_else(|| env("GOOGLE_CLOUD_PROJECT"))
-            .or_else(|| env("VERTEX_PROJECT"))
-            .or(key_project)
-            .ok_or_else(|| "no project: set project (or GOOGLE_CLOUD_PROJECT / VERTEX_PROJECT)".to_string())?;
-        let location = nonempty(&config.location).unwrap_or_else(|| DEFAULT_LOCATION.to_string());
-        for (what, value) in [("project", &project), ("location", &location)] {
-            if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
-                return Err(format!("{what} `{value}` is not a valid Google Cloud {what} name"));
-            }
-        }
+        let location = valid_name("location", nonempty(&config.location).unwrap_or_else(|| DEFAULT_LOCATION.to_string()))?;
+        let quota_project = credentials
+            .quota_project
+            .map(|p| http::HeaderValue::from_str(&p).map_err(|_| format!("quota_project_id `{p}` is not a valid Google Cloud project name")))
+            .transpose()?;
         let base = match &config.base_url {
             Some(b) => b.trim_end_matches('/').trim_end_matches("/v1").to_string(),
             None if location == "global" => "https://aiplatform.googleapis.com".to_string(),
@@ -129,17 +148,34 @@ impl Vertex {
         }
         Ok(Self {
             name: name.to_string(),
-            prefix: format!("{base}/v1/projects/{project}/locations/{location}/publishers/"),
-            auth,
+            base,
+            project,
+            location,
+            auth: credentials.auth,
+            quota_project,
             models: config.models.clone(),
             client,
             images: ImageFetcher::new(config.image_fetch.clone().unwrap_or_default())?,
         })
     }
 
+    /// The configured project, or the metadata server's (asked once; a failure is asked again).
+    async fn project(&self) -> Result<&str, ProviderError> {
+        match &self.project {
+            Project::Named(project) => Ok(project),
+            Project::FromMetadata(server, id) => {
+                let fetch = || async {
+                    let id = server.project_id(&self.name).await?;
+                    valid_name("project", id).map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{}`: the metadata server's {e}", self.name)))
+                };
+                id.get_or_try_init(fetch).await.map(String::as_str)
+            }
+        }
+    }
+
     /// `…/publishers/google/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`), or
     /// `…/publishers/anthropic/models/{model}:rawPredict` (`:streamRawPredict`).
-    fn url(&self, publisher: Publisher, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, project: &str, publisher: Publisher, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
         // The model is a path segment: anything that could leave it (`/`, `?`, `#`, `..`) is refused.
         if model.is_empty() || model.contains("..") || !model.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
             return Err(ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` is not a valid Vertex AI model name")));
@@ -150,7 +186,7 @@ impl Vertex {
             (Publisher::Anthropic, false) => ("anthropic", "rawPredict"),
             (Publisher::Anthropic, true) => ("anthropic", "streamRawPredict"),
         };
-        let url = format!("{}{publisher}/models/{model}:{method}", self.prefix);
+        let url = format!("{}/v1/projects/{project}/locations/{}/publishers/{publisher}/models/{model}:{method}", self.base, self.location);
         reqwest::Url::parse(&url).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Vertex AI URL: {e}")))
     }
 
@@ -191,18 +227,14 @@ impl Provider for Vertex {
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let publisher = Publisher::of(model);
-        let url = self.url(publisher, model, request.stream())?;
+        let url = self.url(self.project().await?, publisher, model, request.stream())?;
         let body = self.body(publisher, request, model).await?;
         let token = self.auth.token(&self.name).await?;
-        let response = self
-            .client
-            .post(url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .bearer_auth(token.expose())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&self.name, &e))?;
+        let mut outgoing = self.client.post(url).header(http::header::CONTENT_TYPE, "application/json").bearer_auth(token.expose());
+        if let Some(quota_project) = &self.quota_project {
+            outgoing = outgoing.header("x-goog-user-project", quota_project.clone());
+        }
+        let response = outgoing.body(body).send().await.map_err(|e| transport_error(&self.name, &e))?;
         let status = response.status();
         if !status.is_success() {
             if status == http::StatusCode::UNAUTHORIZED {

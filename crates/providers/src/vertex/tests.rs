@@ -22,7 +22,7 @@ const CLAUDE: &str = "claude-sonnet-4@20250514";
 const TEST_KEY: &str = include_str!("test-key.pem");
 const TEST_PUBLIC_KEY: &str = include_str!("test-key.pub.pem");
 
-fn config(fake: &FakeUpstream, location: &str) -> VertexConfig {
+pub(super) fn config(fake: &FakeUpstream, location: &str) -> VertexConfig {
     VertexConfig {
         project: Some(PROJECT.into()),
         location: Some(location.into()),
@@ -40,7 +40,7 @@ fn chat_request(body: Value) -> ChatRequest {
     ChatRequest::parse(body.to_string().as_bytes()).unwrap()
 }
 
-fn user(text: &str) -> Value {
+pub(super) fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
 
@@ -58,7 +58,7 @@ fn assert_sent(sent: &RecordedRequest, path: &str, query: Option<&str>, bearer: 
     assert_eq!((sent.header("x-goog-api-key"), sent.header("x-api-key"), sent.header("anthropic-version")), (None, None, None));
 }
 
-async fn complete(provider: &Vertex, body: Value) -> Result<(Value, switchyard_protocol::Usage), ProviderError> {
+pub(super) async fn complete(provider: &Vertex, body: Value) -> Result<(Value, switchyard_protocol::Usage), ProviderError> {
     let model = body["model"].as_str().unwrap().to_string();
     provider.chat(&chat_request(body), &model).await.map(|r| match r {
         ChatResponse::Complete { body, usage } => (serde_json::from_slice(&body).unwrap(), usage.expect("usage is reported")),
@@ -112,6 +112,12 @@ async fn accumulate(response: ChatResponse) -> Result<Accumulated, ProviderError
         out.add(&chunk?.data);
     }
     Ok(out)
+}
+
+/// The URL for a provider whose project is named in its settings.
+fn url(p: &Vertex, publisher: Publisher, model: &str, stream: bool) -> Result<String, ProviderError> {
+    let super::Project::Named(project) = &p.project else { panic!("the project is named") };
+    p.url(project, publisher, model, stream).map(String::from)
 }
 
 fn usage_numbers(usage: &Value) -> [u64; 3] {
@@ -311,7 +317,7 @@ impl Drop for KeyFile {
     }
 }
 
-fn token_answer(expires_in: u64) -> Reply {
+pub(super) fn token_answer(expires_in: u64) -> Reply {
     Reply::json(json!({"access_token": "ya29.test", "expires_in": expires_in, "token_type": "Bearer"}).to_string())
 }
 
@@ -399,7 +405,7 @@ fn hosts_follow_the_location_and_settings_the_environment() {
     let env = |k: &str| (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| path.clone());
     let p = Vertex::with_env("v", &VertexConfig::default(), &env).unwrap();
     assert_eq!(
-        p.url(Publisher::Google, "gemini-2.5-flash", true).unwrap().as_str(),
+        url(&p, Publisher::Google, "gemini-2.5-flash", true).unwrap(),
         "https://us-central1-aiplatform.googleapis.com/v1/projects/key-project/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     );
     let global = VertexConfig { location: Some("global".into()), project: Some("p1".into()), ..VertexConfig::default() };
@@ -409,21 +415,22 @@ fn hosts_follow_the_location_and_settings_the_environment() {
         _ => None,
     };
     assert_eq!(
-        Vertex::with_env("v", &global, &env_project).unwrap().url(Publisher::Anthropic, CLAUDE, false).unwrap().as_str(),
+        url(&Vertex::with_env("v", &global, &env_project).unwrap(), Publisher::Anthropic, CLAUDE, false).unwrap(),
         "https://aiplatform.googleapis.com/v1/projects/p1/locations/global/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict"
     );
     let from_env = Vertex::with_env("v", &VertexConfig::default(), &env_project).unwrap();
-    assert!(from_env.prefix.contains("/projects/env-project/"), "{}", from_env.prefix);
+    assert!(url(&from_env, Publisher::Google, "m", false).unwrap().contains("/projects/env-project/"));
     assert_eq!(from_env.kind(), "vertex");
 
-    let none = Vertex::with_env("v", &VertexConfig::default(), &|_| None).err().unwrap();
-    assert!(none.contains("no credentials"), "{none}");
+    // With no credentials anywhere, the metadata server is the last resort (asked on first use).
+    let metadata = Vertex::with_env("v", &VertexConfig::default(), &|_| None).unwrap();
+    assert!(matches!(metadata.project, super::Project::FromMetadata(..)));
     let token_only = VertexConfig { access_token: Some(Secret::new(TOKEN)), ..VertexConfig::default() };
     assert!(Vertex::with_env("v", &token_only, &|_| None).err().unwrap().contains("no project"));
     let bad = VertexConfig { project: Some("a/b".into()), ..token_only.clone() };
     assert!(Vertex::with_env("v", &bad, &|_| None).is_err());
     let p = Vertex::with_env("v", &VertexConfig { project: Some("p".into()), ..token_only }, &|_| None).unwrap();
-    assert_eq!(p.url(Publisher::Google, "../../x", false).unwrap_err().kind, ErrorKind::BadRequest);
+    assert_eq!(url(&p, Publisher::Google, "../../x", false).unwrap_err().kind, ErrorKind::BadRequest);
 }
 
 #[test]
@@ -438,7 +445,13 @@ fn broken_key_files_are_reported_without_their_content() {
     assert!(err.contains("not an RSA key") && !err.contains("SECRETBITS"), "{err}");
     std::fs::write(&path, r#"{"type": "authorized_user", "client_id": "x", "refresh_token": "SECRETBITS"}"#).unwrap();
     let err = Vertex::with_env("v", &config, &|_| None).err().unwrap();
-    assert!(!err.contains("SECRETBITS"), "{err}");
+    assert!(err.contains("not gcloud user credentials") && !err.contains("SECRETBITS"), "{err}");
+    std::fs::write(&path, r#"{"type": "external_account", "audience": "x", "credential_source": {"file": "SECRETBITS"}}"#).unwrap();
+    let err = Vertex::with_env("v", &config, &|_| None).err().unwrap();
+    assert!(err.contains("`external_account` credentials") && !err.contains("SECRETBITS"), "{err}");
+    std::fs::write(&path, "{SECRETBITS").unwrap();
+    let err = Vertex::with_env("v", &config, &|_| None).err().unwrap();
+    assert!(err.contains("invalid JSON") && !err.contains("SECRETBITS"), "{err}");
     let _ = std::fs::remove_file(&path);
 }
 
