@@ -100,9 +100,10 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
         out.push(("gemini".into(), ProviderConfig::Gemini(config)));
     }
     // AWS keys are common on developer machines for other reasons; Bedrock is turned on by its own
-    // bearer key, or by keys together with a region.
+    // bearer key, a named profile, or keys together with a region.
     #[cfg(feature = "bedrock")]
     if get("AWS_BEARER_TOKEN_BEDROCK").is_some()
+        || get("AWS_PROFILE").is_some()
         || (get("AWS_ACCESS_KEY_ID").is_some() && get("AWS_SECRET_ACCESS_KEY").is_some() && (get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).is_some()))
     {
         out.push(("bedrock".into(), ProviderConfig::Bedrock(BedrockConfig::default())));

@@ -1,6 +1,6 @@
 //! How a Bedrock request proves who sends it: a Bedrock API key as a bearer token, or AWS
 //! Signature Version 4 over method, URL, headers and body with static credentials (from the
-//! config or the standard `AWS_*` variables; shared-profile files and instance roles are not read).
+//! config, the standard `AWS_*` variables, or an AWS profile's files; instance roles are not read).
 
 use std::time::SystemTime;
 
@@ -9,6 +9,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use http::{HeaderName, HeaderValue};
 
+use super::profile::Profile;
 use super::BedrockConfig;
 use crate::{ErrorKind, ProviderError, Secret};
 
@@ -21,13 +22,16 @@ pub enum Auth {
 }
 
 impl Auth {
-    /// The config's credentials, else the environment's (`get` reads a variable). An API key
-    /// wins over access keys, as in the AWS SDKs.
-    pub fn resolve(config: &BedrockConfig, region: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// The config's credentials, else the environment's, else the AWS profile's (`get` reads a
+    /// variable). An API key wins over access keys, as in the AWS SDKs. `region` is the one
+    /// configured (config or environment); without it the profile's region applies, else
+    /// `us-east-1`. Returns the auth and the region requests go to.
+    pub fn resolve(config: &BedrockConfig, region: Option<String>, get: &dyn Fn(&str) -> Option<String>) -> Result<(Self, String), String> {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty()).map(Secret::new);
         let nonempty = |s: &Option<Secret>| s.clone().filter(|s| !s.expose().is_empty());
+        let or_default = |region: Option<String>| region.unwrap_or_else(|| "us-east-1".to_string());
         if let Some(key) = nonempty(&config.api_key).or_else(|| env("AWS_BEARER_TOKEN_BEDROCK")) {
-            return Ok(Auth::Bearer(key));
+            return Ok((Auth::Bearer(key), or_default(region)));
         }
         let explicit = config.access_key_id.is_some() || config.secret_access_key.is_some();
         let (id, secret, token) = if explicit {
@@ -37,12 +41,21 @@ impl Auth {
         };
         match (id, secret) {
             (Some(access_key_id), Some(secret_access_key)) => {
-                Ok(Auth::SigV4 { access_key_id, secret_access_key, session_token: token, region: region.to_string() })
+                let region = or_default(region);
+                Ok((Auth::SigV4 { access_key_id, secret_access_key, session_token: token, region: region.clone() }, region))
             }
             (Some(_), None) | (None, Some(_)) => Err("access_key_id and secret_access_key must be given together".to_string()),
-            (None, None) => Err("no credentials: set api_key (or AWS_BEARER_TOKEN_BEDROCK), or access_key_id and secret_access_key \
-                                 (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); AWS profiles and instance roles are not read"
-                .to_string()),
+            (None, None) => match Profile::load(config.profile.as_deref(), get)? {
+                Some(profile) => {
+                    let region = or_default(region.or(profile.region));
+                    let Profile { access_key_id, secret_access_key, session_token, .. } = profile;
+                    Ok((Auth::SigV4 { access_key_id, secret_access_key, session_token, region: region.clone() }, region))
+                }
+                None => Err("no credentials: set api_key (or AWS_BEARER_TOKEN_BEDROCK), access_key_id and secret_access_key \
+                             (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or static keys in an AWS profile \
+                             (no `default` profile was found; name one with profile or AWS_PROFILE); instance roles are not read"
+                    .to_string()),
+            },
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod convert;
+mod profile;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,8 @@ use stream::{EventStreamChunks, EventStreamDecoder};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BedrockConfig {
-    /// Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
+    /// Default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the AWS profile's (when it supplies
+    /// the credentials), else `us-east-1`.
     #[serde(default)]
     pub region: Option<String>,
     /// Default: `https://bedrock-runtime.{region}.amazonaws.com`.
@@ -42,6 +44,11 @@ pub struct BedrockConfig {
     pub secret_access_key: Option<Secret>,
     #[serde(default)]
     pub session_token: Option<Secret>,
+    /// The AWS profile whose static keys (and region) are read from `~/.aws/credentials` and
+    /// `~/.aws/config` (or `AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE`) when neither access
+    /// keys nor an API key are given; default `AWS_PROFILE`, else `default`.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// A Bedrock API key, sent as a bearer token instead of signing; default `AWS_BEARER_TOKEN_BEDROCK`.
     #[serde(default)]
     pub api_key: Option<Secret>,
@@ -66,7 +73,7 @@ pub struct Bedrock {
 }
 
 impl Bedrock {
-    /// Reads missing settings and credentials from the process environment.
+    /// Reads missing settings and credentials from the process environment and AWS profile files.
     pub fn new(name: &str, config: &BedrockConfig) -> Result<Self, String> {
         Self::with_env(name, config, &|k| std::env::var(k).ok())
     }
@@ -75,7 +82,7 @@ impl Bedrock {
     pub fn with_env(name: &str, config: &BedrockConfig, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let region = config.region.clone().filter(|r| !r.trim().is_empty()).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
-        let region = region.unwrap_or_else(|| "us-east-1".to_string());
+        let (auth, region) = Auth::resolve(config, region, get)?;
         if !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("region `{region}` is not a valid AWS region name"));
         }
@@ -86,7 +93,6 @@ impl Bedrock {
         if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(&base).is_err() {
             return Err(format!("base_url `{base}` must be an http:// or https:// URL"));
         }
-        let auth = Auth::resolve(config, &region, get)?;
         Ok(Self {
             name: name.to_string(),
             base,

@@ -446,3 +446,142 @@ fn image_fetch_is_configurable() {
     assert_eq!(config.image_fetch.map(|p| (p.max_bytes, p.timeout, p.allow_private)), Some((1024, std::time::Duration::from_secs(2), false)));
     assert!(serde_json::from_value::<BedrockConfig>(json!({"image_fetch": {"allow_privat": true}})).is_err());
 }
+
+const CREDENTIALS: &str = "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-secret\n\n\
+                           [work]\nAWS_ACCESS_KEY_ID=AKIDWORK\naws_secret_access_key=work-secret\naws_session_token = work-token # a comment\n";
+const CONFIG: &str = "[default]\nregion = eu-central-1\n\n# keys in the credentials file win\n[profile work]\nregion = ap-northeast-1\naws_access_key_id = AKIDSTALE\n\n\
+                      [profile keys-in-config]\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = config-secret\n\n\
+                      [no-prefix]\naws_access_key_id = AKIDNOPREFIX\naws_secret_access_key = no-prefix-secret\n";
+
+/// A `HOME` whose `.aws` folder holds `credentials` and `config` (when given).
+fn aws_home(credentials: Option<&str>, config: Option<&str>) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(home.path().join(".aws")).expect(".aws");
+    for (file, text) in [("credentials", credentials), ("config", config)] {
+        if let Some(text) = text {
+            std::fs::write(home.path().join(".aws").join(file), text).expect("write");
+        }
+    }
+    home
+}
+
+/// The environment `vars`, with `HOME` at `home`.
+fn env_with(home: &tempfile::TempDir, vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let mut vars: std::collections::HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    vars.insert("HOME".into(), home.path().to_str().expect("utf-8 path").into());
+    move |k: &str| vars.get(k).cloned()
+}
+
+/// (access key id, session token, region) the provider signs with.
+fn signing(config: &BedrockConfig, env: &dyn Fn(&str) -> Option<String>) -> (String, Option<String>, String) {
+    let provider = Bedrock::with_env("bedrock", config, env).expect("provider");
+    let Auth::SigV4 { access_key_id, session_token, region, .. } = &provider.auth else { panic!("expected SigV4") };
+    (access_key_id.expose().to_string(), session_token.as_ref().map(|t| t.expose().to_string()), region.clone())
+}
+
+fn owned(id: &str, token: Option<&str>, region: &str) -> (String, Option<String>, String) {
+    (id.to_string(), token.map(str::to_string), region.to_string())
+}
+
+#[test]
+fn profiles_supply_keys_and_region() {
+    let home = aws_home(Some(CREDENTIALS), Some(CONFIG));
+    let none = BedrockConfig::default();
+    let named = |name: &str| BedrockConfig { profile: Some(name.to_string()), ..BedrockConfig::default() };
+    assert_eq!(signing(&none, &env_with(&home, &[])), owned("AKIDDEFAULT", None, "eu-central-1"), "the default profile");
+    let provider = Bedrock::with_env("b", &none, &env_with(&home, &[])).unwrap();
+    assert_eq!(provider.url(NOVA, false).unwrap().host_str(), Some("bedrock-runtime.eu-central-1.amazonaws.com"));
+    assert_eq!(signing(&none, &env_with(&home, &[("AWS_PROFILE", "work")])), owned("AKIDWORK", Some("work-token"), "ap-northeast-1"), "AWS_PROFILE");
+    assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_PROFILE", "default")])), owned("AKIDWORK", Some("work-token"), "ap-northeast-1"), "config wins");
+    assert_eq!(signing(&named("keys-in-config"), &env_with(&home, &[])), owned("AKIDCONFIG", None, "us-east-1"), "keys in the config file");
+    // A configured region wins over the profile's.
+    assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_REGION", "us-west-2")])).2, "us-west-2");
+    assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_DEFAULT_REGION", "ca-central-1")])).2, "ca-central-1");
+    assert_eq!(signing(&BedrockConfig { region: Some("sa-east-1".into()), ..named("work") }, &env_with(&home, &[("AWS_REGION", "us-west-2")])).2, "sa-east-1");
+    // The files can live elsewhere, with no HOME at all.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (credentials, config) = (elsewhere.path().join("creds.ini"), elsewhere.path().join("conf.ini"));
+    std::fs::write(&credentials, "[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = ci-secret\n").unwrap();
+    std::fs::write(&config, "[profile ci]\nregion = eu-north-1\n").unwrap();
+    let paths = [("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()), ("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_PROFILE", "ci")];
+    let env = |k: &str| paths.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string());
+    assert_eq!(signing(&none, &env), owned("AKIDCI", None, "eu-north-1"));
+}
+
+#[tokio::test]
+async fn profile_keys_sign_requests_with_their_session_token() {
+    let upstream = FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/text.json")), Reply::json(fixture_bytes("bedrock/text.json"))]).await;
+    let home = aws_home(Some(CREDENTIALS), Some(CONFIG));
+    let config = BedrockConfig { base_url: Some(upstream.base_url()), ..BedrockConfig::default() };
+    let body = json!({"model": NOVA, "messages": [{"role": "user", "content": "hi"}]});
+    for (profile, id, region, token) in [("work", "AKIDWORK", "ap-northeast-1", Some("work-token")), ("default", "AKIDDEFAULT", "eu-central-1", None)] {
+        let provider = Bedrock::with_env("bedrock", &config, &env_with(&home, &[("AWS_PROFILE", profile)])).expect("provider");
+        provider.chat(&request(body.clone()), NOVA).await.expect("answer");
+        let sent = upstream.last_request();
+        let auth = sent.header("authorization").expect("authorization");
+        let date = sent.header("x-amz-date").expect("x-amz-date");
+        let prefix = format!("AWS4-HMAC-SHA256 Credential={id}/{}/{region}/bedrock/aws4_request, SignedHeaders=", &date[..8]);
+        assert!(auth.starts_with(&prefix), "{profile}: {auth}");
+        assert_eq!(sent.header("x-amz-security-token"), token, "{profile}");
+        assert_eq!(auth.contains("x-amz-security-token"), token.is_some(), "{profile}: the token is signed too: {auth}");
+    }
+}
+
+#[test]
+fn explicit_keys_win_over_the_profile() {
+    // Reading this profile fails, so any success below never read it.
+    let home = aws_home(Some("[default]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = base\n"), None);
+    let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[])).err().expect("the profile is read");
+    assert!(err.contains("role_arn"), "{err}");
+    let keys = env_with(&home, &[("AWS_ACCESS_KEY_ID", "AKIDENV"), ("AWS_SECRET_ACCESS_KEY", "env-secret")]);
+    assert_eq!(signing(&BedrockConfig::default(), &keys), owned("AKIDENV", None, "us-east-1"));
+    assert_eq!(signing(&sigv4_config("http://localhost", None), &env_with(&home, &[])).0, "AKIDEXAMPLE");
+    let bearer = env_with(&home, &[("AWS_BEARER_TOKEN_BEDROCK", "ABSKenv"), ("AWS_PROFILE", "default")]);
+    assert!(matches!(Bedrock::with_env("b", &BedrockConfig::default(), &bearer).unwrap().auth, Auth::Bearer(_)));
+}
+
+#[test]
+fn unsupported_profiles_are_refused_by_name() {
+    for (lines, key) in [
+        ("sso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev", "sso_session"),
+        ("sso_start_url = https://corp.awsapps.com/start", "sso_start_url"),
+        ("credential_process = /usr/local/bin/creds --json", "credential_process"),
+        ("role_arn = arn:aws:iam::123456789012:role/r\nsource_profile = default", "role_arn"),
+        ("web_identity_token_file = /var/run/token\nrole_arn = arn:aws:iam::123456789012:role/r", "web_identity_token_file"),
+    ] {
+        let config = format!("[profile odd]\naws_access_key_id = AKIDODD\naws_secret_access_key = odd-secret\naws_session_token = odd-token\n{lines}\n");
+        let home = aws_home(None, Some(&config));
+        let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[("AWS_PROFILE", "odd")])).err().expect("refused");
+        assert!(err.contains("AWS profile `odd`") && err.contains(&format!("`{key}`")) && err.contains("not supported"), "{key}: {err}");
+        assert!(!err.contains("odd-secret") && !err.contains("odd-token"), "{err}");
+    }
+}
+
+#[test]
+fn missing_or_incomplete_profiles_are_named() {
+    let home = aws_home(Some(CREDENTIALS), Some(CONFIG));
+    let credentials = home.path().join(".aws/credentials");
+    let named = BedrockConfig { profile: Some("nope".into()), ..BedrockConfig::default() };
+    for (config, env) in [(&named, env_with(&home, &[])), (&BedrockConfig::default(), env_with(&home, &[("AWS_PROFILE", "nope")]))] {
+        let err = Bedrock::with_env("b", config, &env).err().expect("no such profile");
+        assert!(err.starts_with("AWS profile `nope` was not found in") && err.contains(credentials.to_str().unwrap()), "{err}");
+    }
+    // Config-file sections need the `profile` prefix, as in the AWS CLI.
+    let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[("AWS_PROFILE", "no-prefix")])).err().unwrap();
+    assert!(err.contains("AWS profile `no-prefix` was not found"), "{err}");
+    // No profile named and none found: the usual answer.
+    let empty = aws_home(None, None);
+    let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&empty, &[])).err().unwrap();
+    assert!(err.starts_with("no credentials") && err.contains("AWS_PROFILE"), "{err}");
+    for (credentials, config, expected) in [
+        (Some("[default]\naws_access_key_id = AKIDHALF\n"), None, "AWS profile `default` has aws_access_key_id but no aws_secret_access_key"),
+        (None, Some("[default]\nregion = eu-west-1\n"), "AWS profile `default` has no aws_access_key_id and aws_secret_access_key"),
+    ] {
+        let home = aws_home(credentials, config);
+        let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[])).err().unwrap();
+        assert_eq!(err, expected);
+    }
+    let home = aws_home(None, Some("[default]\nregion = eu west 1\naws_access_key_id = A\naws_secret_access_key = s\n"));
+    let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[])).err().unwrap();
+    assert_eq!(err, "region `eu west 1` is not a valid AWS region name");
+}
