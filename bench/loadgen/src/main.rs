@@ -12,7 +12,11 @@
 //!   response body is complete; reports throughput over the measurement window.
 //! * `stream` — open loop like `open` with `"stream": true`: time to the first response-body byte
 //!   (`ttfb_ms`) and to the end of the body (`latency_ms`), both from the scheduled send time; a
-//!   response counts as ok only if it is a 200 whose body contains `data: [DONE]`.
+//!   response counts as ok only if it is a 200 whose body contains `data: [DONE]` (or the
+//!   `--done-marker`).
+//!
+//! `--body-file F` sends the bytes of F instead of the generated body (e.g. a provider's native
+//! request, to measure a direct call to a native endpoint); `--model`/`--extra` then only label.
 //!
 //! Any non-200 status, connection error, timeout or (stream mode) missing `[DONE]` is an error and
 //! is not recorded in the latency histograms.
@@ -44,7 +48,9 @@ usage: loadgen <open|closed|stream> --url URL [options]
   --conns N         keep-alive connections (default 16 open/stream, 64 closed)
   --timeout S       per-request timeout in seconds (default 10)
   --threads T       tokio worker threads; 1 = current-thread runtime (default 1)
-  --extra JSON      object merged into the request body, e.g. '{\"disable_log\":true}'";
+  --extra JSON      object merged into the request body, e.g. '{\"disable_log\":true}'
+  --body-file F     send the bytes of file F as the request body (instead of the generated one)
+  --done-marker S   stream: a 200 counts as ok only if its body contains S (default 'data: [DONE]')";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -79,6 +85,8 @@ struct Cfg {
     timeout: Duration,
     threads: usize,
     body: Bytes,
+    body_file: Option<String>,
+    done_marker: Vec<u8>,
 }
 
 fn parse_args() -> Result<Cfg, String> {
@@ -139,6 +147,14 @@ fn parse_args() -> Result<Cfg, String> {
             _ => return Err(format!("--extra must be a JSON object: {s:?}")),
         },
     };
+    let body_file = take(&mut kv, "body-file");
+    if body_file.is_some() && extra.is_some() {
+        return Err("--extra and --body-file exclude each other".into());
+    }
+    let done_marker = take(&mut kv, "done-marker").unwrap_or_else(|| "data: [DONE]".into()).into_bytes();
+    if done_marker.is_empty() {
+        return Err("--done-marker must not be empty".into());
+    }
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option --{k}"));
     }
@@ -156,6 +172,10 @@ fn parse_args() -> Result<Cfg, String> {
     if let (Some(extra), Some(obj)) = (extra, body.as_object_mut()) {
         obj.extend(extra);
     }
+    let body = match &body_file {
+        Some(f) => Bytes::from(std::fs::read(f).map_err(|e| format!("--body-file {f}: {e}"))?),
+        None => Bytes::from(serde_json::to_vec(&body).unwrap()),
+    };
     Ok(Cfg {
         mode,
         url,
@@ -170,7 +190,9 @@ fn parse_args() -> Result<Cfg, String> {
         conns,
         timeout,
         threads,
-        body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+        body,
+        body_file,
+        done_marker,
     })
 }
 
@@ -257,7 +279,7 @@ impl Stats {
                 } else if !rep.valid {
                     self.error(
                         "no_done_marker",
-                        format!("stream body without data: [DONE]: {}", String::from_utf8_lossy(&rep.snippet)),
+                        format!("stream body without the done marker: {}", String::from_utf8_lossy(&rep.snippet)),
                     );
                 } else {
                     self.ok += 1;
@@ -345,7 +367,7 @@ async fn request_inner(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
             }
         }
     }
-    let valid = !want_done || memfind(&keep, b"data: [DONE]");
+    let valid = !want_done || memfind(&keep, &cfg.done_marker);
     let snippet = if status != 200 || !valid { keep[..keep.len().min(300)].to_vec() } else { Vec::new() };
     Ok(Reply { status, first_byte, valid, snippet })
 }
@@ -605,6 +627,9 @@ fn main() -> ExitCode {
         "mode": cfg.mode.name(),
         "url": cfg.url,
         "model": cfg.model,
+        "body_file": cfg.body_file,
+        "body_bytes": cfg.body.len(),
+        "done_marker": if cfg.mode == Mode::Stream { json!(String::from_utf8_lossy(&cfg.done_marker)) } else { Value::Null },
         "rate": if cfg.mode == Mode::Closed { Value::Null } else { json!(cfg.rate) },
         "conns": cfg.conns,
         "duration_s": cfg.duration.as_secs_f64(),

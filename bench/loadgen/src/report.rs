@@ -27,6 +27,7 @@ struct Agg {
     seconds: f64,
     latency: Histogram<u64>,
     ttfb: Histogram<u64>,
+    service: Histogram<u64>,
     round_p50: Vec<f64>,
     round_p99: Vec<f64>,
     first_error: Option<String>,
@@ -45,6 +46,7 @@ impl Agg {
             seconds: 0.0,
             latency: new_hist(),
             ttfb: new_hist(),
+            service: new_hist(),
             round_p50: Vec::new(),
             round_p99: Vec::new(),
             first_error: None,
@@ -62,7 +64,7 @@ impl Agg {
         self.dropped += u("dropped");
         self.seconds += v.get("elapsed_s").and_then(Value::as_f64).unwrap_or(0.0);
         self.rate = v.get("rate").and_then(Value::as_f64);
-        for (name, h) in [("latency", &mut self.latency), ("ttfb", &mut self.ttfb)] {
+        for (name, h) in [("latency", &mut self.latency), ("ttfb", &mut self.ttfb), ("service", &mut self.service)] {
             if let Some(buckets) = v.pointer(&format!("/hist_ns/{name}")).and_then(Value::as_array) {
                 for b in buckets {
                     if let (Some(val), Some(n)) = (b.get(0).and_then(Value::as_u64), b.get(1).and_then(Value::as_u64)) {
@@ -90,7 +92,11 @@ impl Agg {
     }
 
     fn q(&self, which: &str, q: f64) -> Option<f64> {
-        let h = if which == "ttfb" { &self.ttfb } else { &self.latency };
+        let h = match which {
+            "ttfb" => &self.ttfb,
+            "service" => &self.service,
+            _ => &self.latency,
+        };
         if h.is_empty() {
             return None;
         }
@@ -230,6 +236,12 @@ pub fn report(path: &str) -> Result<String, String> {
         let _ = writeln!(o, "- gateway: **pending** — {reason}");
     }
     let _ = writeln!(o);
+
+    if !data.runs.keys().any(|(s, _)| !s.starts_with("prov-")) {
+        // Only the provider phase ran (BENCH_PROVIDERS=only).
+        providers(&data, &mut o);
+        return Ok(o);
+    }
 
     let mut open: Vec<(String, f64)> = data
         .runs
@@ -429,6 +441,8 @@ pub fn report(path: &str) -> Result<String, String> {
         }
     }
 
+    providers(&data, &mut o);
+
     // Memory.
     let mb = |k: &str| data.meta_f64(k).map(|kb| format!("{:.1} MB", kb / 1024.0)).unwrap_or_else(|| "–".into());
     let _ = writeln!(o, "#### Gateway memory (VmRSS / VmHWM from /proc/PID/status)\n");
@@ -438,6 +452,14 @@ pub fn report(path: &str) -> Result<String, String> {
         let _ = writeln!(o, "| pending | pending | pending |\n");
     } else {
         let _ = writeln!(o, "| {} | {} | {} |\n", mb("rss_idle_kb"), mb("rss_after_kb"), mb("rss_peak_kb"));
+        if data.meta.contains_key("rss_end_kb") && data.meta.contains_key("provider_list") {
+            let _ = writeln!(
+                o,
+                "After the provider phase (same process): RSS {}, peak {}.\n",
+                mb("rss_end_kb"),
+                mb("rss_peak_end_kb")
+            );
+        }
     }
 
     // Targets.
@@ -474,6 +496,184 @@ pub fn report(path: &str) -> Result<String, String> {
         );
     }
     Ok(o)
+}
+
+/// Per-provider translation overhead (`bench/run` with BENCH_PROVIDERS=1): scenarios
+/// `prov-json-P` and `prov-sse-P`, targets `direct` (the loadgen posts the provider's native
+/// request straight to nginx's native endpoint) and `gateway` (OpenAI request to the gateway, which
+/// translates to P's wire format, calls the same nginx endpoint and translates the answer back).
+fn providers(data: &Data, o: &mut String) {
+    let Some(list) = data.meta.get("provider_list").and_then(Value::as_array) else { return };
+    let provs: Vec<(String, String)> = list
+        .iter()
+        .filter_map(|p| Some((p.get("key")?.as_str()?.to_string(), p.get("wire")?.as_str()?.to_string())))
+        .collect();
+    if provs.is_empty() || !data.runs.keys().any(|(s, _)| s.starts_with("prov-")) {
+        return;
+    }
+    let m = |k: &str| data.meta_str(k).unwrap_or_else(|| "?".into());
+    let cpu_us = |s: &str, t: &str| -> Option<f64> {
+        let a = data.run(s, t)?;
+        let cpu = data.meta_sum(&format!("hopcpu:{s}/{t}#"))?;
+        (a.ok > 0).then(|| cpu * 1e6 / a.ok as f64)
+    };
+    let other = |s: &str| -> String {
+        let v: Vec<f64> = data
+            .meta
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("othercpu:{s}/")))
+            .filter_map(|(_, v)| v.as_f64())
+            .collect();
+        if v.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.2}", v.iter().cloned().fold(0.0, f64::max))
+        }
+    };
+    let errs = |s: &str| -> String {
+        let e: Vec<String> = ["direct", "gateway"]
+            .iter()
+            .filter_map(|t| data.run(s, t).map(|a| (t, a)))
+            .filter(|(_, a)| a.errors > 0 || a.dropped > 0)
+            .map(|(t, a)| format!("{t}: {}", errors_cell(a)))
+            .collect();
+        if e.is_empty() { "0".into() } else { e.join("; ") }
+    };
+    let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", f3(a), f3(b));
+    let spair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", signed3(a), signed3(b));
+    let us = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.1}"));
+    let sus = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:+.1}"));
+
+    let _ = writeln!(
+        o,
+        "#### Translation overhead per provider ({} req/s open loop, {} connections, {} round(s) × ({} s warm-up + {} s measured) per target, ms)\n",
+        fmt_thousands(data.meta_f64("provider_rate").unwrap_or(0.0)),
+        m("provider_conns"),
+        m("provider_rounds"),
+        m("provider_warmup_s"),
+        m("provider_duration_s"),
+    );
+    let _ = writeln!(
+        o,
+        "Direct = the provider's native request posted straight to nginx's native endpoint (the floor for that hop); \
+         gateway = OpenAI request in, native request out to the same nginx endpoint, native answer translated back to OpenAI. \
+         Added = gateway − direct. Δ vs openai = this provider's added p50 and gateway CPU minus the `openai` row's \
+         (the cost of translation beyond an OpenAI pass-through). Gateway CPU = all gateway threads, µs per successful request. \
+         Other CPU = the highest per-run CPU use of every other process on the machine, in cores out of 2.\n"
+    );
+    let mut notes: Vec<String> = Vec::new();
+    for (kind, title) in [("json", "Non-streaming"), ("sse", "Streaming (latency = end of body; TTFB = first body byte)")] {
+        let _ = writeln!(o, "**{title}**\n");
+        if kind == "json" {
+            let _ = writeln!(o, "| provider (upstream wire) | direct p50 / p99 | gateway p50 / p99 | **added p50 / p99** | gateway CPU µs/req | Δ vs openai: added p50 · CPU | errors | other CPU (cores) |");
+            let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+        } else {
+            let _ = writeln!(o, "| provider (upstream wire) | direct p50 / p99 | gateway p50 / p99 | **added p50 / p99** | added TTFB p50 / p99 | gateway CPU µs/req | Δ vs openai: added p50 · CPU | errors | other CPU (cores) |");
+            let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        }
+        let base = format!("prov-{kind}-openai");
+        let q = |s: &str, t: &str, w: &str, p: f64| data.run(s, t).and_then(|a| a.q(w, p));
+        let added = |s: &str, w: &str, p: f64| sub(q(s, "gateway", w, p), q(s, "direct", w, p));
+        for (key, wire) in &provs {
+            let s = format!("prov-{kind}-{key}");
+            if data.run(&s, "direct").is_none() && data.run(&s, "gateway").is_none() {
+                continue;
+            }
+            let delta = if *key == "openai" {
+                "–".to_string()
+            } else {
+                format!(
+                    "{} ms · {} µs",
+                    signed3(sub(added(&s, "latency", 0.5), added(&base, "latency", 0.5))),
+                    sus(sub(cpu_us(&s, "gateway"), cpu_us(&base, "gateway")))
+                )
+            };
+            let common = format!(
+                "| {key} ({wire}) | {} | {} | **{}** |",
+                pair(q(&s, "direct", "latency", 0.5), q(&s, "direct", "latency", 0.99)),
+                pair(q(&s, "gateway", "latency", 0.5), q(&s, "gateway", "latency", 0.99)),
+                spair(added(&s, "latency", 0.5), added(&s, "latency", 0.99)),
+            );
+            let ttfb = if kind == "sse" {
+                format!(" {} |", spair(added(&s, "ttfb", 0.5), added(&s, "ttfb", 0.99)))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "{common}{ttfb} {} | {delta} | {} | {} |", us(cpu_us(&s, "gateway")), errs(&s), other(&s));
+            // A target that could not keep up with the schedule: its corrected latency is queueing
+            // time, so also give the throughput and the time from the actual send.
+            for t in ["direct", "gateway"] {
+                if let (Some(a), Some(rate)) = (data.run(&s, t), data.meta_f64("provider_rate")) {
+                    if a.rps().is_some_and(|r| r < 0.97 * rate) {
+                        notes.push(format!(
+                            "{key} {} → {t}: **did not keep up** with {} req/s: achieved {} req/s; from the actual send p50 / p99 {} / {} ms",
+                            if kind == "json" { "non-stream" } else { "stream" },
+                            fmt_thousands(rate),
+                            rps(a.rps()),
+                            f3(a.q("service", 0.5)),
+                            f3(a.q("service", 0.99)),
+                        ));
+                    }
+                }
+            }
+        }
+        let _ = writeln!(o);
+        if !notes.is_empty() {
+            for n in notes.drain(..) {
+                let _ = writeln!(o, "- {n}");
+            }
+            let _ = writeln!(o);
+        }
+    }
+    // Gateway CPU by thread for the provider runs.
+    let mut threads: Vec<String> = Vec::new();
+    let mut rows: Vec<(String, BTreeMap<String, f64>, u64)> = Vec::new();
+    for kind in ["json", "sse"] {
+        for (key, _) in &provs {
+            let s = format!("prov-{kind}-{key}");
+            let mut per: BTreeMap<String, f64> = BTreeMap::new();
+            for (_, v) in data.meta.iter().filter(|(k, _)| k.starts_with(&format!("gwthreads:{s}/gateway#"))) {
+                for (name, secs) in v.as_object().into_iter().flatten() {
+                    *per.entry(name.clone()).or_default() += secs.as_f64().unwrap_or(0.0);
+                    if !threads.contains(name) {
+                        threads.push(name.clone());
+                    }
+                }
+            }
+            let ok = data.run(&s, "gateway").map_or(0, |a| a.ok);
+            if !per.is_empty() && ok > 0 {
+                rows.push((format!("{key} {}", if kind == "json" { "non-stream" } else { "stream" }), per, ok));
+            }
+        }
+    }
+    threads.retain(|t| rows.iter().any(|(_, per, ok)| per.get(t).copied().unwrap_or(0.0) * 1e6 / *ok as f64 >= 0.05));
+    threads.sort_by(|a, b| {
+        let tot = |t: &String| -> f64 { rows.iter().map(|(_, p, _)| p.get(t).copied().unwrap_or(0.0)).sum() };
+        tot(b).partial_cmp(&tot(a)).unwrap()
+    });
+    if !rows.is_empty() {
+        let _ = writeln!(o, "**Gateway CPU by thread, provider runs (µs per successful request)**\n");
+        let _ = writeln!(o, "| provider run | {} | total |", threads.join(" | "));
+        let _ = writeln!(o, "|---|{}---|", "---|".repeat(threads.len()));
+        for (name, per, ok) in &rows {
+            let cells: Vec<String> =
+                threads.iter().map(|t| format!("{:.1}", per.get(t).copied().unwrap_or(0.0) * 1e6 / *ok as f64)).collect();
+            let total: f64 = per.values().sum::<f64>() * 1e6 / *ok as f64;
+            let _ = writeln!(o, "| {name} | {} | {total:.1} |", cells.join(" | "));
+        }
+        let _ = writeln!(o);
+    }
+    // First errors of the provider runs are listed under "All runs" (or here when that is absent).
+    if !data.runs.keys().any(|(s, _)| !s.starts_with("prov-")) {
+        let firsts: Vec<String> = data
+            .runs
+            .iter()
+            .filter_map(|((s, t), a)| a.first_error.as_ref().map(|e| format!("- {s}/{t}: first error: `{}`", e.replace('`', "'"))))
+            .collect();
+        if !firsts.is_empty() {
+            let _ = writeln!(o, "{}\n", firsts.join("\n"));
+        }
+    }
 }
 
 fn fmt_thousands(x: f64) -> String {
