@@ -2,12 +2,14 @@
 //! upstream with fault injection and disconnect detection, and a helper that runs the real
 //! gateway binary.
 
+pub mod accumulate;
 pub mod fake_upstream;
 pub mod fixtures;
 pub mod gateway;
 pub mod openai;
 pub mod reply;
 
+pub use accumulate::Accumulated;
 pub use fake_upstream::{FakeUpstream, RecordedRequest};
 pub use fixtures::{fixture_bytes, fixture_json, fixture_path, fixture_reply, fixture_str};
 pub use gateway::GatewayProcess;

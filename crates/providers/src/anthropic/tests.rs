@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use switchyard_protocol::openai::ChatRequest;
 use switchyard_protocol::sse::SseParser;
-use switchyard_testkit::{fixture_bytes, fixture_json, fixture_reply, FakeUpstream, Reply, Split};
+use switchyard_testkit::{fixture_bytes, fixture_json, fixture_reply, Accumulated, FakeUpstream, Reply, Split};
 
 use super::stream::AnthropicDecoder;
 use super::{Anthropic, AnthropicConfig};
@@ -153,42 +153,6 @@ async fn errors_are_classified() {
     let mut kinds = kinds;
     kinds.sort_by_key(|k| k.1);
     assert_eq!(kinds, [(ErrorKind::BadRequest, Some(400)), (ErrorKind::RateLimited, Some(429)), (ErrorKind::Overloaded, Some(529))]);
-}
-
-/// Everything a client accumulates from a stream: text, reasoning, signature, tool calls by
-/// index, finish reason, usage.
-#[derive(Debug, Default, PartialEq)]
-struct Accumulated {
-    text: String,
-    reasoning: String,
-    signature: String,
-    calls: Vec<(String, String, String)>,
-    finish: Option<String>,
-    usage: Option<Value>,
-}
-
-impl Accumulated {
-    fn add(&mut self, chunk: &[u8]) {
-        let v: Value = serde_json::from_slice(chunk).unwrap();
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
-        }
-        let Some(choice) = v["choices"].get(0) else { return };
-        let d = &choice["delta"];
-        self.text += d["content"].as_str().unwrap_or("");
-        self.reasoning += d["reasoning_content"].as_str().unwrap_or("");
-        self.signature += d["reasoning_signature"].as_str().unwrap_or("");
-        for call in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = call["index"].as_u64().unwrap() as usize;
-            if i == self.calls.len() {
-                self.calls.push((call["id"].as_str().unwrap().into(), call["function"]["name"].as_str().unwrap().into(), String::new()));
-            }
-            self.calls[i].2 += call["function"]["arguments"].as_str().unwrap_or("");
-        }
-        if let Some(f) = choice["finish_reason"].as_str() {
-            self.finish = Some(f.into());
-        }
-    }
 }
 
 fn decode_split(body: &[u8], split: usize) -> Accumulated {

@@ -10,7 +10,7 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchyard_protocol::openai::ChatRequest;
-use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, FakeUpstream, Reply};
+use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, Accumulated, FakeUpstream, Reply};
 
 use super::stream::EventStreamDecoder;
 use super::*;
@@ -76,54 +76,27 @@ async fn collect(response: ChatResponse) -> Vec<Result<Value, ProviderError>> {
     stream.map(|r| r.map(|c| chunk_json(&c))).collect().await
 }
 
-/// Assembled view of a chunk sequence: text, reasoning, signature, tool calls, finish, usage.
-#[derive(Debug, Default, PartialEq)]
-struct Assembled {
-    text: String,
-    reasoning: String,
-    signature: String,
-    tools: Vec<(String, String, String)>,
-    finish: Option<String>,
-    usage: Option<Value>,
-}
-
-fn assemble(chunks: &[Value]) -> Assembled {
-    let mut a = Assembled::default();
+fn assemble(chunks: &[Value]) -> Accumulated {
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant", "the role comes first");
+    let mut a = Accumulated::default();
     for c in chunks {
-        if let Some(u) = c.get("usage").filter(|u| !u.is_null()) {
-            a.usage = Some(u.clone());
-        }
-        let Some(choice) = c["choices"].get(0) else { continue };
-        let d = &choice["delta"];
-        a.text += d["content"].as_str().unwrap_or("");
-        a.reasoning += d["reasoning_content"].as_str().unwrap_or("");
-        a.signature += d["reasoning_signature"].as_str().unwrap_or("");
-        for call in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = call["index"].as_u64().unwrap() as usize;
-            if i == a.tools.len() {
-                a.tools.push((call["id"].as_str().unwrap().into(), call["function"]["name"].as_str().unwrap().into(), String::new()));
-            }
-            a.tools[i].2 += call["function"]["arguments"].as_str().unwrap_or("");
-        }
-        if let Some(f) = choice["finish_reason"].as_str() {
-            a.finish = Some(f.to_string());
-        }
+        a.add_value(c.clone());
     }
+    assert!(a.index_errors.is_empty(), "{:?}", a.index_errors);
     a
 }
 
 /// What the recorded frames say the client must end up with.
 /// (content, recorded `stopReason`, recorded `usage`).
-fn expected_from_frames(case: &str) -> (Assembled, String, Value) {
-    let Assembled { mut text, mut reasoning, mut signature, mut tools, .. } = Assembled::default();
+fn expected_from_frames(case: &str) -> (Accumulated, String, Value) {
+    let Accumulated { mut text, mut reasoning, mut signature, mut calls, .. } = Accumulated::default();
     let (mut stop, mut usage) = (String::new(), Value::Null);
     for f in frames(case) {
         let p = &f["payload"];
         match f["headers"][":event-type"].as_str().unwrap() {
             "contentBlockStart" => {
                 let t = &p["start"]["toolUse"];
-                tools.push((t["toolUseId"].as_str().unwrap().to_string(), t["name"].as_str().unwrap().to_string(), String::new()));
+                calls.push((t["toolUseId"].as_str().unwrap().to_string(), t["name"].as_str().unwrap().to_string(), String::new()));
             }
             "contentBlockDelta" => {
                 let d = &p["delta"];
@@ -131,7 +104,7 @@ fn expected_from_frames(case: &str) -> (Assembled, String, Value) {
                 reasoning += d["reasoningContent"]["text"].as_str().unwrap_or("");
                 signature += d["reasoningContent"]["signature"].as_str().unwrap_or("");
                 if let Some(input) = d["toolUse"]["input"].as_str() {
-                    tools.last_mut().expect("a started tool").2 += input;
+                    calls.last_mut().expect("a started tool").2 += input;
                 }
             }
             "messageStop" => stop = p["stopReason"].as_str().unwrap().to_string(),
@@ -139,7 +112,7 @@ fn expected_from_frames(case: &str) -> (Assembled, String, Value) {
             _ => {}
         }
     }
-    (Assembled { text, reasoning, signature, tools, ..Assembled::default() }, stop, usage)
+    (Accumulated { text, reasoning, signature, calls, ..Accumulated::default() }, stop, usage)
 }
 
 #[tokio::test]
@@ -155,7 +128,7 @@ async fn recorded_streams_become_openai_chunks() {
         let chunks: Vec<Value> = collect(chat(&config, body, model).await.unwrap()).await.into_iter().map(|c| c.unwrap()).collect();
         let got = assemble(&chunks);
         let (want, stop, usage) = expected_from_frames(case);
-        assert_eq!((&got.text, &got.reasoning, &got.signature, &got.tools), (&want.text, &want.reasoning, &want.signature, &want.tools), "{case}");
+        assert_eq!((&got.text, &got.reasoning, &got.signature, &got.calls), (&want.text, &want.reasoning, &want.signature, &want.calls), "{case}");
         let finish = match stop.as_str() {
             "tool_use" => "tool_calls",
             _ => "stop",
@@ -183,7 +156,7 @@ fn recorded_stream_content_is_exact() {
     let a = assemble(&chunks);
     assert!(a.text.starts_with("<thinking> To retrieve the secrets") && a.text.ends_with("</thinking>\n"), "{}", a.text);
     assert_eq!(
-        a.tools,
+        a.calls,
         [
             ("tooluse_jmYwyYtsQxiOee3FyiEBog".into(), "secret_retrieval_tool".into(), r#"{"password":"mellon"}"#.into()),
             ("tooluse_wwdyV5DhQ4yhJbQiWcoZmw".into(), "secret_retrieval_tool".into(), r#"{"password":"radiance"}"#.into()),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchyard_protocol::openai::ChatRequest;
-use switchyard_testkit::{fixture_bytes, fixture_json, FakeUpstream, RecordedRequest, Reply};
+use switchyard_testkit::{fixture_bytes, fixture_json, Accumulated, FakeUpstream, RecordedRequest, Reply};
 
 use super::{Publisher, Vertex, VertexConfig};
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
@@ -64,45 +64,6 @@ pub(super) async fn complete(provider: &Vertex, body: Value) -> Result<(Value, s
         ChatResponse::Complete { body, usage } => (serde_json::from_slice(&body).unwrap(), usage.expect("usage is reported")),
         ChatResponse::Stream(_) => panic!("expected a whole answer"),
     })
-}
-
-/// Everything a client accumulates from a stream.
-#[derive(Debug, Default, PartialEq)]
-struct Accumulated {
-    text: String,
-    reasoning: String,
-    /// (id, name, arguments) by index.
-    calls: Vec<(String, String, String)>,
-    finish: Option<String>,
-    usage: Option<Value>,
-    /// Every chunk, `created` removed (it is the clock).
-    chunks: Vec<Value>,
-}
-
-impl Accumulated {
-    fn add(&mut self, data: &[u8]) {
-        let mut v: Value = serde_json::from_slice(data).unwrap();
-        v.as_object_mut().unwrap().remove("created");
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
-        }
-        if let Some(choice) = v["choices"].get(0) {
-            let d = &choice["delta"];
-            self.text += d["content"].as_str().unwrap_or("");
-            self.reasoning += d["reasoning_content"].as_str().unwrap_or("");
-            for call in d["tool_calls"].as_array().into_iter().flatten() {
-                let i = call["index"].as_u64().unwrap() as usize;
-                if i == self.calls.len() {
-                    self.calls.push((call["id"].as_str().unwrap().into(), call["function"]["name"].as_str().unwrap().into(), String::new()));
-                }
-                self.calls[i].2 += call["function"]["arguments"].as_str().unwrap_or("");
-            }
-            if let Some(f) = choice["finish_reason"].as_str() {
-                self.finish = Some(f.into());
-            }
-        }
-        self.chunks.push(v);
-    }
 }
 
 async fn accumulate(response: ChatResponse) -> Result<Accumulated, ProviderError> {

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use switchyard_protocol::openai::ChatRequest;
 use switchyard_providers::{ChatResponse, ErrorKind};
-use switchyard_testkit::{FakeUpstream, Reply};
+use switchyard_testkit::{Accumulated, FakeUpstream, Reply};
 
 use crate::recordings::ProviderUnderTest;
 use crate::scenarios::Scenario;
@@ -46,25 +46,6 @@ impl Outcome {
             self.calls.push((text(&c["id"]), text(&c["function"]["name"]), text(&c["function"]["arguments"])));
         }
     }
-
-    fn delta(&mut self, d: &Value) {
-        self.content += d["content"].as_str().unwrap_or("");
-        self.reasoning += d["reasoning_content"].as_str().unwrap_or("");
-        for c in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = c["index"].as_u64().unwrap_or(u64::MAX) as usize;
-            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-            if i == self.calls.len() {
-                if text(&c["id"]).is_empty() || text(&c["function"]["name"]).is_empty() || c["type"] != "function" {
-                    self.indexes_in_order = false;
-                }
-                self.calls.push((text(&c["id"]), text(&c["function"]["name"]), String::new()));
-            } else if i > self.calls.len() {
-                self.indexes_in_order = false;
-                continue;
-            }
-            self.calls[i].2 += c["function"]["arguments"].as_str().unwrap_or("");
-        }
-    }
 }
 
 pub async fn run(provider: &ProviderUnderTest, scenario: &Scenario, reply: Reply) -> Outcome {
@@ -83,6 +64,7 @@ pub async fn run(provider: &ProviderUnderTest, scenario: &Scenario, reply: Reply
             Err(_) => o.error = Some(ErrorKind::Malformed),
         },
         Ok(ChatResponse::Stream(mut stream)) => {
+            let mut acc = Accumulated::default();
             while let Some(item) = stream.next().await {
                 match item {
                     Err(e) => {
@@ -91,21 +73,17 @@ pub async fn run(provider: &ProviderUnderTest, scenario: &Scenario, reply: Reply
                     }
                     Ok(chunk) => {
                         o.chunks += 1;
-                        let v: Value = serde_json::from_slice(&chunk.data).unwrap_or_default();
                         o.usage_chunk_last = chunk.usage_only;
-                        if v["usage"].is_object() {
-                            o.usage_seen = true;
-                            o.usage(&v["usage"]);
-                        }
-                        for choice in v["choices"].as_array().into_iter().flatten() {
-                            o.delta(&choice["delta"]);
-                            if let Some(f) = choice["finish_reason"].as_str() {
-                                o.finish = Some(f.to_string());
-                            }
-                        }
+                        acc.add(&chunk.data);
                     }
                 }
             }
+            if let Some(u) = &acc.usage {
+                o.usage_seen = true;
+                o.usage(u);
+            }
+            o.indexes_in_order = acc.index_errors.is_empty();
+            (o.content, o.reasoning, o.calls, o.finish) = (acc.text, acc.reasoning, acc.calls, acc.finish);
         }
     }
     o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
