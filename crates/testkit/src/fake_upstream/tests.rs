@@ -193,17 +193,7 @@ async fn abort_is_recorded_when_the_client_drops_a_stalled_stream() {
     let mut stream = response.bytes_stream();
     let first = stream.next().await.expect("one event").expect("readable");
     assert!(first.ends_with(b"\n\n"));
-    let dropped_at = Instant::now();
-    drop(stream);
-    assert!(
-        fake.wait_for_aborts(1, Duration::from_secs(2)).await,
-        "no abort recorded"
-    );
-    assert!(
-        fake.last_abort_within(dropped_at, Duration::from_millis(100)),
-        "abort too late: {:?}",
-        fake.aborts()
-    );
+    assert_abort_seen_within_100ms(&fake, stream).await;
 }
 
 #[tokio::test]
@@ -218,17 +208,7 @@ async fn abort_is_recorded_when_the_client_drops_a_paced_stream() {
         .expect("send");
     let mut stream = response.bytes_stream();
     stream.next().await.expect("one event").expect("readable");
-    let dropped_at = Instant::now();
-    drop(stream);
-    assert!(
-        fake.wait_for_aborts(1, Duration::from_secs(2)).await,
-        "no abort recorded"
-    );
-    assert!(
-        fake.last_abort_within(dropped_at, Duration::from_millis(100)),
-        "abort too late: {:?}",
-        fake.aborts()
-    );
+    assert_abort_seen_within_100ms(&fake, stream).await;
 }
 
 #[tokio::test]
@@ -280,4 +260,12 @@ async fn dropping_the_fake_releases_stalled_clients() {
         .expect("released")
         .expect("task");
     assert!(matches!(outcome, Ok(503) | Err(_)), "{outcome:?}");
+}
+
+/// Drops what keeps the connection open and checks that the fake records the abort in time.
+async fn assert_abort_seen_within_100ms<T>(fake: &FakeUpstream, connection: T) {
+    let dropped_at = Instant::now();
+    drop(connection);
+    assert!(fake.wait_for_aborts(1, Duration::from_secs(2)).await, "no abort recorded");
+    assert!(fake.last_abort_within(dropped_at, Duration::from_millis(100)), "abort too late: {:?}", fake.aborts());
 }
