@@ -1,6 +1,8 @@
 //! Step `attempt`: one call to one target under its deadlines. For streams it waits for the first
 //! chunk before answering, so a failure before any content is still an ordinary HTTP error.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use switchyard_protocol::openai::ChatRequest;
@@ -59,7 +61,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slow_first_token_times_out_at_its_deadline() {
         let t = target(serde_json::json!({"type":"mock","first_token":"5s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60) };
+        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None };
         let start = Instant::now();
         let err = attempt(&t, &request(true), &timeouts, start).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Timeout);
@@ -69,7 +71,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn non_stream_is_bounded_by_the_total_deadline() {
         let t = target(serde_json::json!({"type":"mock","latency":"30s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10) };
+        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None };
         let start = Instant::now();
         assert_eq!(attempt(&t, &request(false), &timeouts, start).await.err().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -84,5 +86,153 @@ mod tests {
             panic!("expected a stream")
         };
         assert!(std::str::from_utf8(&first.data).unwrap().contains("\"role\":\"assistant\""));
+    }
+}
+
+/// One upstream attempt as the log keeps it.
+pub use switchyard_store::AttemptDetail as AttemptLog;
+
+pub struct Served {
+    pub outcome: Outcome,
+    pub target: Target,
+    pub attempts: Vec<AttemptLog>,
+}
+
+pub struct Failed {
+    pub error: ProviderError,
+    pub attempts: Vec<AttemptLog>,
+}
+
+/// Step `run_attempts`: walks the plan, retrying and falling back as `retry::decide` says, within
+/// the retry budget and the first target's overall deadline. The only retry loop in the gateway.
+pub async fn run_attempts(
+    plan: &[crate::route::PlannedAttempt],
+    request: &ChatRequest,
+    policy: &crate::retry::RetryPolicy,
+    budget: &crate::retry::RetryBudget,
+    health: &crate::route::Health,
+    started: Instant,
+) -> Result<Served, Failed> {
+    use crate::retry::{decide, Decision};
+    budget.deposit();
+    let sum: Duration = plan.iter().map(|p| p.timeouts.total).sum();
+    let overall = started + plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(crate::route::MAX_OVERALL);
+    let mut attempts: Vec<AttemptLog> = Vec::new();
+    let mut last: Option<ProviderError> = None;
+    for (i, step) in plan.iter().enumerate() {
+        // With another target left, moving on beats waiting to retry this one: faster for the
+        // client and cheaper for the retry budget. The last target gets its retries.
+        let has_next = i + 1 < plan.len();
+        let mut failures = 0;
+        loop {
+            let extra = !attempts.is_empty();
+            if extra && !budget.withdraw() {
+                let error = last.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "retry budget exhausted"));
+                return Err(Failed { error, attempts });
+            }
+            let now = Instant::now();
+            if now >= overall {
+                let error = ProviderError::new(ErrorKind::Timeout, "the request ran past its overall deadline across attempts");
+                return Err(Failed { error, attempts });
+            }
+            // Each attempt gets its own deadlines, never past the overall one.
+            let timeouts = Timeouts { total: step.timeouts.total.min(overall - now), ..step.timeouts };
+            let result = attempt(&step.target, request, &timeouts, now).await;
+            let ms = now.elapsed().as_secs_f64() * 1000.0;
+            let log = |error: Option<&ProviderError>| AttemptLog {
+                provider: step.target.provider_name.to_string(),
+                model: step.target.model.clone(),
+                error: error.map(|e| e.kind.as_str().to_string()),
+                ms,
+            };
+            match result {
+                Ok(outcome) => {
+                    attempts.push(log(None));
+                    return Ok(Served { outcome, target: step.target.clone(), attempts });
+                }
+                Err(e) => {
+                    attempts.push(log(Some(&e)));
+                    failures += 1;
+                    if let Some(after) = e.retry_after.filter(|a| *a > policy.max_retry_after) {
+                        health.cool_down(&step.target, std::time::Instant::now() + after);
+                    }
+                    let decision = decide(&e, failures, policy);
+                    last = Some(e);
+                    match decision {
+                        Decision::Answer => break,
+                        Decision::NextTarget => break,
+                        Decision::RetrySame(_) if has_next => break,
+                        Decision::RetrySame(wait) => tokio::time::sleep_until((Instant::now() + wait).min(overall)).await,
+                    }
+                }
+            }
+        }
+        if last.as_ref().is_some_and(|e| !crate::retry::retryable(e.kind)) {
+            break;
+        }
+    }
+    let error = last.unwrap_or_else(|| ProviderError::new(ErrorKind::NotFound, "no target to try"));
+    Err(Failed { error, attempts })
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+    use crate::retry::{RetryBudget, RetryPolicy};
+    use crate::route::{Health, PlannedAttempt};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use switchyard_providers::registry::{build, ProviderConfig};
+
+    fn step(name: &str, config: serde_json::Value) -> PlannedAttempt {
+        let config: ProviderConfig = serde_json::from_value(config).unwrap();
+        PlannedAttempt {
+            target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
+            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None },
+        }
+    }
+
+    fn request() -> ChatRequest {
+        ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_primary_falls_back_at_once_and_the_last_target_gets_a_retry() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
+        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.ok().unwrap();
+        assert_eq!(&*served.target.provider_name, "up");
+        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        assert_eq!(trail, [("down", Some("overloaded")), ("up", None)]);
+
+        let alone = [step("down", serde_json::json!({"type":"mock","error_status":503}))];
+        let failed = run_attempts(&alone, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.err().unwrap();
+        assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Overloaded, 2), "the only target is retried once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_requests_own_errors_are_answered_without_fallback() {
+        let plan = [step("bad", serde_json::json!({"type":"mock","error_status":400})), step("up", serde_json::json!({"type":"mock"}))];
+        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.err().unwrap();
+        assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_cools_the_target_and_moves_on() {
+        // The mock answers 429 with Retry-After: 1 s; a policy that waits out at most 500 ms moves on.
+        let plan = [step("limited", serde_json::json!({"type":"mock","error_status":429})), step("up", serde_json::json!({"type":"mock"}))];
+        let policy = RetryPolicy { max_retry_after: Duration::from_millis(500), ..RetryPolicy::default() };
+        let health = Health::default();
+        let served = run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, Instant::now()).await.ok().unwrap();
+        assert_eq!((&*served.target.provider_name, served.attempts.len()), ("up", 2));
+        assert!(health.cooling(&plan[0].target));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_budget_stops_extra_attempts() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":500})), step("up", serde_json::json!({"type":"mock"}))];
+        let budget = RetryBudget::new(0.0, 0.0);
+        while budget.withdraw() {}
+        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &budget, &Health::default(), Instant::now()).await.err().unwrap();
+        assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Server, 1));
     }
 }

@@ -6,9 +6,10 @@
 pub mod attempt;
 pub mod record;
 pub mod request;
+pub mod retry;
 pub mod route;
 
-pub use attempt::{attempt, Outcome};
+pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
 pub use record::{new_request_id, Recorder};
 pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
-pub use route::{ModelEntry, ModelRoute, Route, RouteError, Router, Target, TargetSpec, Timeouts};
+pub use route::{Health, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts};

@@ -61,6 +61,16 @@ impl Recorder {
         self.record.model = Some(model.to_string());
     }
 
+    /// The attempts a request made, in order; the last one names the provider and model.
+    pub fn attempts(&mut self, attempts: Vec<switchyard_store::AttemptDetail>) {
+        if let Some(last) = attempts.last() {
+            self.record.provider = Some(last.provider.clone());
+            self.record.model = Some(last.model.clone());
+        }
+        self.record.attempts = attempts.len() as u32;
+        self.record.attempt_log = attempts;
+    }
+
     pub fn first_token(&mut self) {
         if self.record.ttft_ms.is_none() {
             self.record.ttft_ms = Some(self.elapsed_ms());

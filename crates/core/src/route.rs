@@ -11,13 +11,19 @@ use switchyard_providers::Provider;
 pub struct Timeouts {
     /// Until the first chunk of a stream (or the whole answer of a non-streamed request).
     pub first_token: Duration,
-    /// The whole request, stream included.
+    /// One attempt, stream included.
     pub total: Duration,
+    /// The whole request across every attempt; default: the sum of the planned attempts'
+    /// totals, at most `MAX_OVERALL`.
+    pub overall: Option<Duration>,
 }
+
+/// The longest any request may take, whatever the plan.
+pub const MAX_OVERALL: Duration = Duration::from_secs(600);
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600) }
+        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None }
     }
 }
 
@@ -25,12 +31,27 @@ impl Default for Timeouts {
 pub struct TargetSpec {
     pub provider: String,
     pub model: String,
+    /// For `weighted`; ignored by `ordered`.
+    pub weight: u32,
+}
+
+/// How a model's own targets are ordered for one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strategy {
+    /// As listed: the first is primary, the rest back it up.
+    #[default]
+    Ordered,
+    /// The first is drawn by weight (canary splits), the rest follow by weight.
+    Weighted,
 }
 
 #[derive(Debug, Clone)]
 pub struct ModelRoute {
     pub targets: Vec<TargetSpec>,
     pub timeouts: Timeouts,
+    pub strategy: Strategy,
+    /// Other models (aliases or `provider/model`) tried after this model's own targets.
+    pub fallbacks: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -44,12 +65,77 @@ pub struct Target {
 pub struct Route {
     pub targets: Vec<Target>,
     pub timeouts: Timeouts,
+    pub fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
     #[error("unknown model `{model}`: use a configured alias{aliases} or `provider/model` with an enabled provider ({providers})")]
     UnknownModel { model: String, aliases: String, providers: String },
+    #[error("unknown fallback model `{model}`: use a configured alias or `provider/model` with an enabled provider")]
+    UnknownFallback { model: String },
+}
+
+/// One step of a plan: a target and the deadlines of the model it came from.
+#[derive(Clone)]
+pub struct PlannedAttempt {
+    pub target: Target,
+    pub timeouts: Timeouts,
+}
+
+/// What the gateway has learned about targets: those that asked to be left alone for a while
+/// (`Retry-After`) cool down until then. Per instance; shared state arrives with Redis.
+#[derive(Default)]
+pub struct Health {
+    cooldowns: std::sync::Mutex<std::collections::HashMap<(Arc<str>, String), std::time::Instant>>,
+}
+
+impl Health {
+    pub fn cool_down(&self, target: &Target, until: std::time::Instant) {
+        let mut map = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert((target.provider_name.clone(), target.model.clone()), until);
+    }
+
+    pub fn cooling(&self, target: &Target) -> bool {
+        let mut map = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (target.provider_name.clone(), target.model.clone());
+        match map.get(&key) {
+            Some(until) if *until > std::time::Instant::now() => true,
+            Some(_) => {
+                map.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// Targets in the order one request tries them.
+fn order(targets: &[TargetSpec], strategy: Strategy) -> Vec<&TargetSpec> {
+    let mut rest: Vec<&TargetSpec> = targets.iter().collect();
+    if strategy == Strategy::Ordered {
+        return rest;
+    }
+    let mut out = Vec::with_capacity(rest.len());
+    while !rest.is_empty() {
+        let total: u64 = rest.iter().map(|t| u64::from(t.weight)).sum();
+        let i = if total == 0 {
+            0
+        } else {
+            let mut pick = fastrand::u64(0..total);
+            rest.iter().position(|t| {
+                let w = u64::from(t.weight);
+                if pick < w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            }).unwrap_or(0)
+        };
+        out.push(rest.remove(i));
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,14 +163,15 @@ impl Router {
 
     pub fn resolve(&self, model: &str) -> Result<Route, RouteError> {
         if let Some(route) = self.aliases.get(model) {
-            let targets = route.targets.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
+            let specs = order(&route.targets, route.strategy);
+            let targets = specs.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
             if !targets.is_empty() {
-                return Ok(Route { targets, timeouts: route.timeouts });
+                return Ok(Route { targets, timeouts: route.timeouts, fallbacks: route.fallbacks.clone() });
             }
         }
         if let Some((provider, name)) = model.split_once('/') {
             if let Some(target) = self.target(provider, name).filter(|_| !name.is_empty()) {
-                return Ok(Route { targets: vec![target], timeouts: self.default_timeouts });
+                return Ok(Route { targets: vec![target], timeouts: self.default_timeouts, fallbacks: Vec::new() });
             }
         }
         let aliases = if self.aliases.is_empty() {
@@ -93,6 +180,30 @@ impl Router {
             format!(" ({})", self.aliases.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
         };
         Err(RouteError::UnknownModel { model: model.to_string(), aliases, providers: self.provider_names().join(", ") })
+    }
+
+    /// Step `plan`: the model's own targets in strategy order, then its configured fallbacks,
+    /// then the request's; each target once; targets cooling down after a long `Retry-After`
+    /// go last (still tried if nothing else is left).
+    pub fn plan(&self, model: &str, request_fallbacks: &[String], health: &Health) -> Result<Vec<PlannedAttempt>, RouteError> {
+        let route = self.resolve(model)?;
+        let mut out: Vec<PlannedAttempt> = route.targets.iter().map(|t| PlannedAttempt { target: t.clone(), timeouts: route.timeouts }).collect();
+        let configured = route.fallbacks.iter().map(|m| (m, false));
+        let requested = request_fallbacks.iter().map(|m| (m, true));
+        for (name, from_request) in configured.chain(requested) {
+            let fallback = match self.resolve(name) {
+                Ok(r) => r,
+                Err(_) if from_request => return Err(RouteError::UnknownFallback { model: name.clone() }),
+                Err(_) => continue, // config validation names configured fallbacks already
+            };
+            for t in fallback.targets {
+                out.push(PlannedAttempt { target: t, timeouts: fallback.timeouts });
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|p| seen.insert((p.target.provider_name.clone(), p.target.model.clone())));
+        out.sort_by_key(|p| health.cooling(&p.target)); // stable: order kept within each group
+        Ok(out)
     }
 
     fn target(&self, provider: &str, model: &str) -> Option<Target> {
@@ -123,8 +234,10 @@ mod tests {
         let aliases = BTreeMap::from([(
             "support-bot".to_string(),
             ModelRoute {
-                targets: vec![TargetSpec { provider: "mock".into(), model: "echo".into() }],
-                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2) },
+                targets: vec![TargetSpec { provider: "mock".into(), model: "echo".into(), weight: 1 }],
+                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None },
+                strategy: Strategy::Ordered,
+                fallbacks: vec!["mock/backup".into()],
             },
         )]);
         Router::new(vec![("mock".into(), mock)], aliases, Timeouts::default())
@@ -147,6 +260,32 @@ mod tests {
             let err = r.resolve(bad).err().unwrap().to_string();
             assert!(err.contains(&format!("`{bad}`")) && err.contains("support-bot") && err.contains("(mock)"), "{err}");
         }
+    }
+
+    #[test]
+    fn plans_targets_then_configured_then_requested_fallbacks_once_each() {
+        let r = router();
+        let health = Health::default();
+        let names = |plan: Vec<PlannedAttempt>| plan.into_iter().map(|p| format!("{}/{}", p.target.provider_name, p.target.model)).collect::<Vec<_>>();
+        let plan = r.plan("support-bot", &["mock/other".into(), "mock/echo".into()], &health).unwrap();
+        assert_eq!(names(plan), ["mock/echo", "mock/backup", "mock/other"]);
+        assert!(matches!(r.plan("support-bot", &["nope".into()], &health), Err(RouteError::UnknownFallback { .. })));
+        // A target in cooldown goes last.
+        let first = r.resolve("support-bot").unwrap().targets[0].clone();
+        health.cool_down(&first, std::time::Instant::now() + Duration::from_secs(5));
+        assert_eq!(names(r.plan("support-bot", &[], &health).unwrap()), ["mock/backup", "mock/echo"]);
+    }
+
+    #[test]
+    fn weighted_order_follows_the_weights() {
+        let specs = vec![
+            TargetSpec { provider: "a".into(), model: "m".into(), weight: 90 },
+            TargetSpec { provider: "b".into(), model: "m".into(), weight: 10 },
+        ];
+        let firsts = (0..2000).filter(|_| order(&specs, Strategy::Weighted)[0].provider == "a").count();
+        assert!((1700..=1900).contains(&firsts), "{firsts} of 2000");
+        assert_eq!(order(&specs, Strategy::Weighted).len(), 2);
+        assert_eq!(order(&specs, Strategy::Ordered)[0].provider, "a");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 pub mod log;
 pub mod time;
 
-pub use log::{LogHandle, LogQuery, LogRecord, LogSink, LogWriter, LogWriterConfig, MemoryLog, SqliteLog};
+pub use log::{AttemptDetail, LogHandle, LogQuery, LogRecord, LogSink, LogWriter, LogWriterConfig, MemoryLog, SqliteLog};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

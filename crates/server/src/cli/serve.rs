@@ -67,6 +67,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let app = Arc::new(App {
         router: router_,
+        health: Default::default(),
+        retry_policy: Default::default(),
+        retry_budget: Default::default(),
         log: writer.handle(),
         max_body_bytes: config.max_body_bytes,
         log_bodies: config.log.bodies,

@@ -34,6 +34,19 @@ pub struct ModelConfig {
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub strategy: StrategyConfig,
+    /// Models (aliases or `provider/model`) tried after this model's own targets.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyConfig {
+    #[default]
+    Ordered,
+    Weighted,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +54,9 @@ pub struct ModelConfig {
 pub struct TargetConfig {
     pub provider: String,
     pub model: String,
+    /// For `strategy: weighted` (default 1).
+    #[serde(default)]
+    pub weight: Option<u32>,
 }
 
 /// Connect timeouts belong to the provider (`connect_timeout`): one pooled client per provider
@@ -52,6 +68,9 @@ pub struct TimeoutsConfig {
     pub first_token: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub total: Option<Duration>,
+    /// Across all attempts (retries and fallbacks).
+    #[serde(default, with = "humantime_serde")]
+    pub overall: Option<Duration>,
 }
 
 /// A duration written like `250ms`, `30s` or `2m`.

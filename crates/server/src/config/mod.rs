@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
-use switchyard_core::{ModelRoute, TargetSpec, Timeouts};
+use switchyard_core::{ModelRoute, Strategy, TargetSpec, Timeouts};
 use switchyard_providers::registry::{self, ProviderConfig};
 
-use file::{HumanDuration, LogConfig, ModelConfig, KEYS};
+use file::{HumanDuration, LogConfig, ModelConfig, StrategyConfig, KEYS};
 use interpolate::{interpolate, join};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
@@ -109,6 +109,7 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
     // one mistake is not reported again by every model that uses the provider.
     let declared: Vec<String> = entries(&map, "providers", &mut Vec::new()).into_iter().map(|(n, _)| n).collect();
     config.models = models(&map, &declared, &mut errors);
+    check_fallbacks(&config.models, &declared, &mut errors);
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
@@ -195,11 +196,32 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
         let timeouts = Timeouts {
             first_token: model.timeouts.first_token.unwrap_or(defaults.first_token),
             total: model.timeouts.total.unwrap_or(defaults.total),
+            overall: model.timeouts.overall,
         };
-        let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model }).collect();
-        out.insert(alias, ModelRoute { targets, timeouts });
+        let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
+        let strategy = match model.strategy {
+            StrategyConfig::Ordered => Strategy::Ordered,
+            StrategyConfig::Weighted => Strategy::Weighted,
+        };
+        out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks });
     }
     out
+}
+
+/// A fallback must name a configured alias or `provider/model` with a declared provider.
+fn check_fallbacks(models: &BTreeMap<String, ModelRoute>, providers: &[String], errors: &mut Vec<ConfigError>) {
+    for (alias, route) in models {
+        for (i, name) in route.fallbacks.iter().enumerate() {
+            let known = models.contains_key(name)
+                || name.split_once('/').is_some_and(|(p, m)| !m.is_empty() && providers.iter().any(|d| d == p));
+            if !known {
+                errors.push(ConfigError::new(
+                    &format!("models.{alias}.fallbacks[{i}]"),
+                    format!("unknown model `{name}`; use a configured alias or provider/model with a configured provider"),
+                ));
+            }
+        }
+    }
 }
 
 /// The entries of a map-valued section, with their names.

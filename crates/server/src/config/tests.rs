@@ -56,7 +56,8 @@ providers:
   keyless: { type: openai, api_key: "${MISSING_KEY}" }
 models:
   a: { targets: [ { provider: ghost, model: m } ] }
-  b: { targets: [], strategy: weighted }
+  b: { targets: [], strategy: fastest }
+  d: { targets: [ { provider: badmock, model: m } ], fallbacks: [ a, ghost/model, nowhere ] }
   c: { targets: [ { provider: badmock, model: "" } ] }
 "#,
     )
@@ -75,7 +76,10 @@ models:
     has("providers.badmock", "error_rate must be between 0 and 1");
     has("providers.keyless.api_key", "`MISSING_KEY` is not set");
     has("models.a.targets[0].provider", "unknown provider `ghost`");
-    has("models.b.strategy", "unknown field `strategy`");
+    has("models.b.strategy", "unknown variant `fastest`");
+    has("models.d.fallbacks[1]", "unknown model `ghost/model`");
+    has("models.d.fallbacks[2]", "unknown model `nowhere`");
+    assert!(!errors.iter().any(|e| e.path == "models.d.fallbacks[0]"), "an alias is a valid fallback");
     has("models.c.targets[0].model", "must not be empty");
     assert!(!text.join("\n").contains("hunter2"), "passwords never shown");
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
-use switchyard_core::{attempt, new_request_id, parse, Outcome, Recorder, RequestHeaders, Target};
+use switchyard_core::{new_request_id, parse, run_attempts, Failed, Outcome, Recorder, RequestHeaders, Served, Target};
 use tokio::time::Instant;
 
 use super::error::ApiError;
@@ -44,17 +44,27 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     let request = &parsed.request;
     rec.requested(request.model(), request.stream());
     rec.fields(&parsed.fields, parsed.feature.as_deref(), &bytes);
-    let route = match app.router.resolve(request.model()) {
-        Ok(r) => r,
+    let plan = match app.router.plan(request.model(), &parsed.fields.fallback_models, &app.health) {
+        Ok(p) => p,
         Err(e) => return fail(rec, ApiError::UnknownModel(e)),
     };
-    // Fallbacks across targets arrive with the reliability work; the first target serves.
-    let target = &route.targets[0];
-    rec.attempt(&target.provider_name, &target.model);
-    let served = served_headers(target);
-    let mut response = match attempt(target, request, &route.timeouts, started).await {
-        Err(e) => fail(rec, ApiError::Provider(e)),
-        Ok(Outcome::Complete { body, usage }) => {
+    let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, started).await;
+    let (outcome, served) = match result {
+        Ok(Served { outcome, target, attempts }) => {
+            let headers = served_headers(&target, attempts.len());
+            rec.attempts(attempts);
+            (outcome, headers)
+        }
+        Err(Failed { error, attempts }) => {
+            let headers = attempts.last().map(|a| served_headers_named(&a.provider, &a.model, attempts.len())).unwrap_or_default();
+            rec.attempts(attempts);
+            let mut response = fail(rec, ApiError::Provider(error));
+            response.headers_mut().extend(headers);
+            return response;
+        }
+    };
+    let mut response = match outcome {
+        Outcome::Complete { body, usage } => {
             rec.first_token();
             if let Some(u) = usage {
                 rec.usage(u);
@@ -63,7 +73,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
             rec.ok(200);
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Ok(Outcome::Stream { first, rest, deadline }) => {
+        Outcome::Stream { first, rest, deadline } => {
             rec.first_token();
             rec.response_started(200);
             sse_response(first, rest, deadline, rec, request.client_wants_usage(), app.force_stop.clone())
@@ -100,15 +110,19 @@ fn gateway_headers(headers: &HeaderMap) -> RequestHeaders {
     }
 }
 
-fn served_headers(target: &Target) -> HeaderMap {
+fn served_headers(target: &Target, attempts: usize) -> HeaderMap {
+    served_headers_named(&target.provider_name, &target.model, attempts)
+}
+
+fn served_headers_named(provider: &str, model: &str, attempts: usize) -> HeaderMap {
     let mut h = HeaderMap::new();
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(HeaderName::from_static(name), v);
         }
     };
-    put("x-switchyard-provider", &target.provider_name);
-    put("x-switchyard-model", &target.model);
-    put("x-switchyard-attempts", "1");
+    put("x-switchyard-provider", provider);
+    put("x-switchyard-model", model);
+    put("x-switchyard-attempts", &attempts.to_string());
     h
 }

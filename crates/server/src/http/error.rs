@@ -29,6 +29,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) | ApiError::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownModel(RouteError::UnknownFallback { .. }) => StatusCode::BAD_REQUEST,
             ApiError::UnknownModel(_) | ApiError::NoSuchEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +60,9 @@ impl ApiError {
                 None,
                 Some("request_too_large".into()),
             ),
+            ApiError::UnknownModel(e @ RouteError::UnknownFallback { .. }) => {
+                ErrorBody::new(e.to_string(), invalid, Some("fallback_models".into()), Some("model_not_found".into()))
+            }
             ApiError::UnknownModel(e) => ErrorBody::new(e.to_string(), invalid, Some("model".into()), Some("model_not_found".into())),
             ApiError::NoSuchEndpoint { method, path } => {
                 ErrorBody::new(format!("no endpoint {method} {path}; see GET /v1/models and POST /v1/chat/completions"), invalid, None, Some("unknown_url".into()))

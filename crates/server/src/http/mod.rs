@@ -21,6 +21,9 @@ use error::ApiError;
 /// What every handler shares.
 pub struct App {
     pub router: switchyard_core::Router,
+    pub health: switchyard_core::Health,
+    pub retry_policy: switchyard_core::retry::RetryPolicy,
+    pub retry_budget: switchyard_core::retry::RetryBudget,
     pub log: LogHandle,
     pub max_body_bytes: usize,
     pub log_bodies: bool,

@@ -18,6 +18,9 @@ fn app(log: &LogWriter) -> axum::Router {
     let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
     let app = App {
         router: Router::new(vec![("mock".into(), mock)], Default::default(), Timeouts::default()),
+        health: Default::default(),
+        retry_policy: Default::default(),
+        retry_budget: Default::default(),
         log: log.handle(),
         max_body_bytes: 4096,
         log_bodies: false,

@@ -64,6 +64,8 @@ async fn upstream_failures_map_to_clear_statuses_without_leaking_keys() {
         fixture_reply("openai/error-400-unsupported-parameter.json"),
         Reply::json_status(401, key_echo),
         Reply::openai_error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded").with_header("retry-after", "7"),
+        // A 5xx is retried once on the same target before the client is answered.
+        Reply::json_status(500, "internal stack trace at db-7.internal"),
         Reply::json_status(500, "internal stack trace at db-7.internal"),
         Reply::openai_error(400, "This model's maximum context length is 128000 tokens, your key sk-test-secret-key-123456", "invalid_request_error", "context_length_exceeded"),
     ])
@@ -85,7 +87,9 @@ async fn upstream_failures_map_to_clear_statuses_without_leaking_keys() {
     let (status, _) = error_of(r).await;
     assert_eq!(status, 429);
 
-    let (status, e) = error_of(post(&gw, &chat("support-bot", "x")).await).await;
+    let r = post(&gw, &chat("support-bot", "x")).await;
+    assert_eq!(header(&r, "x-switchyard-attempts"), "2");
+    let (status, e) = error_of(r).await;
     assert_eq!(status, 502);
     assert!(!e["message"].as_str().unwrap().contains("db-7"), "5xx details stay private: {e}");
 

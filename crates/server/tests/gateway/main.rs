@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod errors;
+mod fallback;
 mod passthrough;
 mod request_log;
 mod streaming;

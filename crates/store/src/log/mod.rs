@@ -8,7 +8,7 @@ mod sqlite;
 mod writer;
 
 pub use memory::MemoryLog;
-pub use record::LogRecord;
+pub use record::{AttemptDetail, LogRecord};
 pub use spool::Spool;
 pub use sqlite::SqliteLog;
 pub use writer::{LogHandle, LogStatus, LogWriter, LogWriterConfig};

@@ -31,7 +31,20 @@ pub struct LogRecord {
     pub reasoning_tokens: u64,
     pub stream: bool,
     pub attempts: u32,
+    /// Every upstream attempt in order: provider, model, failure class, duration.
+    #[serde(default)]
+    pub attempt_log: Vec<AttemptDetail>,
     /// Only when the config stores bodies and the request did not set `disable_log`.
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+}
+
+/// One upstream attempt of a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptDetail {
+    pub provider: String,
+    pub model: String,
+    /// The failure class, `None` for the attempt that served.
+    pub error: Option<String>,
+    pub ms: f64,
 }

@@ -37,11 +37,13 @@ CREATE TABLE IF NOT EXISTS request_log (
 CREATE INDEX IF NOT EXISTS request_log_started ON request_log (started_at_ms);
 CREATE INDEX IF NOT EXISTS request_log_customer ON request_log (customer_identifier, started_at_ms);
 CREATE INDEX IF NOT EXISTS request_log_model ON request_log (requested_model, started_at_ms);
+"#, r#"
+ALTER TABLE request_log ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
 "#];
 
 const COLUMNS: &str = "request_id, started_at, started_at_ms, customer_identifier, metadata, feature, requested_model, \
     provider, model, status, outcome, error_type, error_message, latency_ms, ttft_ms, input_tokens, output_tokens, \
-    cached_tokens, reasoning_tokens, stream, attempts, request_body, response_body";
+    cached_tokens, reasoning_tokens, stream, attempts, request_body, response_body, attempt_log";
 
 pub struct SqliteLog {
     conn: Connection,
@@ -112,6 +114,7 @@ impl SqliteLog {
                 attempts: row.get(20)?,
                 request_body: row.get(21)?,
                 response_body: row.get(22)?,
+                attempt_log: serde_json::from_str(&row.get::<_, String>(23)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -128,15 +131,16 @@ impl LogSink for SqliteLog {
         {
             let mut stmt = tx.prepare_cached(&format!(
                 "INSERT OR IGNORE INTO request_log ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
             ))?;
             for r in records {
                 let metadata = serde_json::to_string(&r.metadata).map_err(|e| StoreError::Other(e.to_string()))?;
+                let attempt_log = serde_json::to_string(&r.attempt_log).map_err(|e| StoreError::Other(e.to_string()))?;
                 stmt.execute(params![
                     r.request_id, r.started_at, r.started_at_ms, r.customer_identifier, metadata, r.feature,
                     r.requested_model, r.provider, r.model, r.status, r.outcome, r.error_type, r.error_message,
                     r.latency_ms, r.ttft_ms, r.input_tokens as i64, r.output_tokens as i64, r.cached_tokens as i64,
-                    r.reasoning_tokens as i64, r.stream, r.attempts, r.request_body, r.response_body,
+                    r.reasoning_tokens as i64, r.stream, r.attempts, r.request_body, r.response_body, attempt_log,
                 ])?;
             }
         }

@@ -1,0 +1,80 @@
+//! Fallbacks through the real binary: a failing primary is replaced invisibly by the model's
+//! configured fallback or the request's own, streamed or not, and every attempt is logged.
+
+use serde_json::json;
+use switchyard_testkit::{FakeUpstream, GatewayProcess, Reply};
+
+use crate::common::*;
+
+fn config(primary: &str) -> String {
+    format!(
+        r#"
+providers:
+  primary: {{ type: openai, base_url: "{primary}", api_key: sk-primary-key-0000000 }}
+  backup: {{ type: mock }}
+models:
+  bot:
+    targets: [ {{ provider: primary, model: gpt-4o-mini }} ]
+    fallbacks: [ backup/echo ]
+  plain: {{ targets: [ {{ provider: primary, model: gpt-4o-mini }} ] }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_failing_primary_is_replaced_by_the_configured_fallback() {
+    let up = FakeUpstream::start_repeating(Reply::openai_error(503, "The engine is currently overloaded", "server_error", "overloaded")).await;
+    let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
+    for stream in [false, true] {
+        let mut body = chat("bot", "hello fallback");
+        body["stream"] = json!(stream);
+        let r = post(&gw, &body).await;
+        assert_eq!(r.status(), 200, "stream={stream}");
+        assert_eq!((header(&r, "x-switchyard-provider"), header(&r, "x-switchyard-attempts")), ("backup", "2"));
+        let id = header(&r, "x-request-id").to_string();
+        let text = r.text().await.unwrap();
+        assert!(text.contains("hello "), "the fallback answered: {text}");
+        let rec = record(gw.data_dir(), &id).await;
+        let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        assert_eq!(trail, [("primary", Some("overloaded")), ("backup", None)], "stream={stream}");
+        assert_eq!((rec.provider.as_deref(), rec.attempts, rec.outcome.as_str()), (Some("backup"), 2, "ok"));
+    }
+}
+
+#[tokio::test]
+async fn request_fallbacks_from_the_body_and_the_header_and_unknown_ones_are_refused() {
+    let up = FakeUpstream::start_repeating(Reply::StallBeforeHeaders).await;
+    let extra = "  slow:\n    targets: [ { provider: primary, model: m } ]\n    timeouts: { first_token: 300ms, total: 1s }\n";
+    let gw = GatewayProcess::spawn(bin(), &(config(&up.base_url()) + extra)).await;
+    // A stall before the first byte is a timeout on the primary: the body's fallback serves.
+    let mut body = chat("slow", "from the body");
+    body["stream"] = json!(true);
+    body["fallback_models"] = json!(["backup/echo"]);
+    let r = post(&gw, &body).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "backup"));
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+
+    let r = client()
+        .post(format!("{}/chat/completions", gw.base_url()))
+        .header("x-switchyard-fallback", "backup/echo")
+        .json(&chat("slow", "from the header"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "backup"));
+
+    let mut unknown = chat("plain", "x");
+    unknown["fallback_models"] = json!(["nowhere/none"]);
+    let r = post(&gw, &unknown).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["param"], "fallback_models");
+}
+
+#[tokio::test]
+async fn the_requests_own_errors_are_not_retried_or_moved() {
+    let up = FakeUpstream::start_repeating(switchyard_testkit::fixture_reply("openai/error-400-unsupported-parameter.json")).await;
+    let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
+    let r = post(&gw, &chat("bot", "x")).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-attempts")), (400, "1"));
+    assert_eq!(up.request_count(), 1);
+}
