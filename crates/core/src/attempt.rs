@@ -105,6 +105,8 @@ pub struct Failed {
 
 /// Step `run_attempts`: walks the plan, retrying and falling back as `retry::decide` says, within
 /// the retry budget and the first target's overall deadline. The only retry loop in the gateway.
+use crate::breaker::Admission;
+
 pub async fn run_attempts(
     plan: &[crate::route::PlannedAttempt],
     request: &ChatRequest,
@@ -123,6 +125,17 @@ pub async fn run_attempts(
         // With another target left, moving on beats waiting to retry this one: faster for the
         // client and cheaper for the retry budget. The last target gets its retries.
         let has_next = i + 1 < plan.len();
+        let key = step.target.key();
+        match health.breakers.admit(&key) {
+            Admission::Rejected if has_next => continue,
+            Admission::Rejected => {
+                let error = last.take().unwrap_or_else(|| {
+                    ProviderError::new(ErrorKind::Overloaded, format!("provider `{}` is failing; its circuit is open", step.target.provider_name))
+                });
+                return Err(Failed { error, attempts });
+            }
+            Admission::Allowed | Admission::Probe => {}
+        }
         let mut failures = 0;
         loop {
             let extra = !attempts.is_empty();
@@ -147,11 +160,16 @@ pub async fn run_attempts(
             };
             match result {
                 Ok(outcome) => {
+                    health.breakers.record(&key, true);
                     attempts.push(log(None));
                     return Ok(Served { outcome, target: step.target.clone(), attempts });
                 }
                 Err(e) => {
                     attempts.push(log(Some(&e)));
+                    // The request's own errors say nothing about the target's health.
+                    if crate::retry::retryable(e.kind) {
+                        health.breakers.record(&key, false);
+                    }
                     failures += 1;
                     if let Some(after) = e.retry_after.filter(|a| *a > policy.max_retry_after) {
                         health.cool_down(&step.target, std::time::Instant::now() + after);
@@ -225,6 +243,20 @@ mod loop_tests {
         let served = run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, Instant::now()).await.ok().unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("up", 2));
         assert!(health.cooling(&plan[0].target));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_circuit_is_skipped_while_a_fallback_exists() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
+        let health = Health::default();
+        for _ in 0..5 {
+            run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, Instant::now()).await.ok().unwrap();
+        }
+        // Five failures in a row opened `down`: the next request goes straight to `up`.
+        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, Instant::now()).await.ok().unwrap();
+        assert_eq!(served.attempts.len(), 1);
+        assert_eq!(&*served.target.provider_name, "up");
+        assert_eq!(health.breakers.snapshot(), vec![("down/echo".to_string(), "open"), ("up/echo".to_string(), "closed")]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP frameworks or storage engines.
 
 pub mod attempt;
+pub mod breaker;
 pub mod record;
 pub mod request;
 pub mod retry;

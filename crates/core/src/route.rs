@@ -61,6 +61,13 @@ pub struct Target {
     pub model: String,
 }
 
+impl Target {
+    /// What breakers and cooldowns are kept per.
+    pub fn key(&self) -> crate::breaker::Key {
+        (self.provider_name.clone(), self.model.clone())
+    }
+}
+
 #[derive(Clone)]
 pub struct Route {
     pub targets: Vec<Target>,
@@ -88,9 +95,19 @@ pub struct PlannedAttempt {
 #[derive(Default)]
 pub struct Health {
     cooldowns: std::sync::Mutex<std::collections::HashMap<(Arc<str>, String), std::time::Instant>>,
+    pub breakers: crate::breaker::Breakers,
 }
 
 impl Health {
+    pub fn new(breakers: crate::breaker::Breakers) -> Self {
+        Self { cooldowns: Default::default(), breakers }
+    }
+
+    /// Cooling down after a long `Retry-After`, or its circuit is open: planned last.
+    pub fn avoid(&self, target: &Target) -> bool {
+        self.cooling(target) || self.breakers.is_open(&target.key())
+    }
+
     pub fn cool_down(&self, target: &Target, until: std::time::Instant) {
         let mut map = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
         map.insert((target.provider_name.clone(), target.model.clone()), until);
@@ -202,7 +219,7 @@ impl Router {
         }
         let mut seen = std::collections::HashSet::new();
         out.retain(|p| seen.insert((p.target.provider_name.clone(), p.target.model.clone())));
-        out.sort_by_key(|p| health.cooling(&p.target)); // stable: order kept within each group
+        out.sort_by_key(|p| health.avoid(&p.target)); // stable: order kept within each group
         Ok(out)
     }
 

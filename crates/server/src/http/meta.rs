@@ -28,8 +28,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// keep flowing and their records are spooled, which the body reports.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let log = app.log.status();
+    let circuits: serde_json::Map<String, serde_json::Value> =
+        app.health.breakers.snapshot().into_iter().map(|(target, state)| (target, json!(state))).collect();
     if app.draining.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining", "log": log}))).into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "draining", "log": log, "circuits": circuits}))).into_response();
     }
-    Json(json!({"status": "ready", "log": log})).into_response()
+    Json(json!({"status": "ready", "log": log, "circuits": circuits})).into_response()
 }

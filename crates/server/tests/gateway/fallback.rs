@@ -1,6 +1,7 @@
 //! Fallbacks through the real binary: a failing primary is replaced invisibly by the model's
 //! configured fallback or the request's own, streamed or not, and every attempt is logged.
 
+
 use serde_json::json;
 use switchyard_testkit::{FakeUpstream, GatewayProcess, Reply};
 
@@ -77,4 +78,73 @@ async fn the_requests_own_errors_are_not_retried_or_moved() {
     let r = post(&gw, &chat("bot", "x")).await;
     assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-attempts")), (400, "1"));
     assert_eq!(up.request_count(), 1);
+}
+
+#[tokio::test]
+async fn thirty_percent_failures_on_the_primary_are_invisible_and_do_not_multiply_load() {
+    // The issue's scenario: the primary answers 503 to 30% of requests, the fallback is healthy.
+    let config = r#"
+providers:
+  flaky: { type: mock, error_status: 503, error_rate: 0.3 }
+  backup: { type: mock }
+models:
+  bot:
+    targets: [ { provider: flaky, model: echo } ]
+    fallbacks: [ backup/echo ]
+"#;
+    let gw = GatewayProcess::spawn(bin(), config).await;
+    let client = client();
+    let url = format!("{}/chat/completions", gw.base_url());
+    let requests = 1000;
+    let mut ok = 0;
+    let mut tasks = futures_util::stream::iter((0..requests).map(|i| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut body = chat("bot", &format!("request {i}"));
+            body["stream"] = json!(i % 2 == 0);
+            let r = client.post(&url).json(&body).send().await.unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            status == 200 && !text.contains("\"error\"")
+        }
+    }))
+    .buffer_unordered(16);
+    use futures_util::StreamExt;
+    while let Some(success) = tasks.next().await {
+        ok += usize::from(success);
+    }
+    let records = records(gw.data_dir(), requests).await;
+    let attempts: usize = records.iter().map(|r| r.attempt_log.len()).sum();
+    assert!(ok * 1000 >= requests * 999, "{ok} of {requests} succeeded");
+    // Extra attempts stay under 20% of requests plus the budget's small floor.
+    assert!(attempts <= requests * 12 / 10 + 60, "{attempts} upstream attempts for {requests} requests");
+    eprintln!("{ok} of {requests} succeeded with {attempts} upstream attempts");
+    let ready: serde_json::Value = client.get(format!("{}/readyz", gw.root_url())).send().await.unwrap().json().await.unwrap();
+    assert!(ready["circuits"]["flaky/echo"].is_string(), "{ready}");
+}
+
+#[tokio::test]
+async fn an_open_circuit_sends_traffic_away_and_a_probe_brings_it_back_after_healing() {
+    let failing = Reply::openai_error(503, "overloaded", "server_error", "overloaded");
+    let healthy = Reply::json(switchyard_testkit::openai_completion("primary is back", 3, 3));
+    let up = FakeUpstream::start(vec![failing.clone(), failing.clone(), failing.clone(), failing.clone(), failing, healthy]).await;
+    let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
+    let served_by = |r: &reqwest::Response| header(r, "x-switchyard-provider").to_string();
+    for _ in 0..5 {
+        assert_eq!(served_by(&post(&gw, &chat("bot", "x")).await), "backup");
+    }
+    // Five failures in a row opened the primary's circuit: it is not called any more.
+    for _ in 0..5 {
+        let r = post(&gw, &chat("bot", "x")).await;
+        assert_eq!((served_by(&r), header(&r, "x-switchyard-attempts").to_string()), ("backup".to_string(), "1".to_string()));
+    }
+    assert_eq!(up.request_count(), 5);
+    let ready: serde_json::Value = client().get(format!("{}/readyz", gw.root_url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["circuits"]["primary/gpt-4o-mini"], "open");
+    // After the cool-off one probe goes to the primary, which has healed: it serves again.
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    assert_eq!(served_by(&post(&gw, &chat("bot", "x")).await), "primary");
+    assert_eq!(served_by(&post(&gw, &chat("bot", "x")).await), "primary");
+    let ready: serde_json::Value = client().get(format!("{}/readyz", gw.root_url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["circuits"]["primary/gpt-4o-mini"], "closed");
 }
