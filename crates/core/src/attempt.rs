@@ -14,9 +14,14 @@ use crate::route::{Target, Timeouts};
 
 pub enum Outcome {
     Complete { body: Bytes, usage: Option<Usage> },
-    /// `first` is `None` when the upstream finished a stream without sending a single chunk.
-    Stream { first: Option<Chunk>, rest: ChunkStream, deadline: Instant },
+    /// `prefix` holds the chunks up to and including the first one with content (all of them
+    /// when the upstream finished without any); `rest` continues after it.
+    Stream { prefix: Vec<Chunk>, rest: ChunkStream, deadline: Instant },
 }
+
+/// A stream is held back until its first content chunk, but never for more than this many
+/// chunks (an upstream that streams only role or filter chunks is answered anyway).
+const MAX_HELD_CHUNKS: usize = 16;
 
 pub async fn attempt(target: &Target, request: &ChatRequest, timeouts: &Timeouts, started: Instant) -> Result<Outcome, ProviderError> {
     let deadline = started + timeouts.total;
@@ -29,17 +34,26 @@ pub async fn attempt(target: &Target, request: &ChatRequest, timeouts: &Timeouts
             ChatResponse::Stream(_) => Err(ProviderError::new(ErrorKind::Malformed, "provider streamed an answer to a non-streamed request")),
         };
     }
+    // Nothing reaches the client before the first content chunk: a failure or a stall until
+    // then is still an ordinary error, which the caller may retry or fall back from.
     let first = async {
         match target.provider.chat(request, &target.model).await? {
             ChatResponse::Stream(mut rest) => {
-                let first = rest.next().await.transpose()?;
-                Ok((first, rest))
+                let mut prefix = Vec::new();
+                while let Some(chunk) = rest.next().await.transpose()? {
+                    let content = chunk.content;
+                    prefix.push(chunk);
+                    if content || prefix.len() >= MAX_HELD_CHUNKS {
+                        break;
+                    }
+                }
+                Ok((prefix, rest))
             }
             ChatResponse::Complete { .. } => Err(ProviderError::new(ErrorKind::Malformed, "provider answered a stream request without streaming")),
         }
     };
-    let (first, rest) = tokio::time::timeout_at(first_deadline, first).await.map_err(|_| timed_out())??;
-    Ok(Outcome::Stream { first, rest, deadline })
+    let (prefix, rest) = tokio::time::timeout_at(first_deadline, first).await.map_err(|_| timed_out())??;
+    Ok(Outcome::Stream { prefix, rest, deadline })
 }
 
 #[cfg(test)]
@@ -61,7 +75,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slow_first_token_times_out_at_its_deadline() {
         let t = target(serde_json::json!({"type":"mock","first_token":"5s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None };
+        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None };
         let start = Instant::now();
         let err = attempt(&t, &request(true), &timeouts, start).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Timeout);
@@ -71,7 +85,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn non_stream_is_bounded_by_the_total_deadline() {
         let t = target(serde_json::json!({"type":"mock","latency":"30s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None };
+        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None };
         let start = Instant::now();
         assert_eq!(attempt(&t, &request(false), &timeouts, start).await.err().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -82,10 +96,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stream_returns_the_first_chunk() {
         let t = target(serde_json::json!({"type":"mock"}));
-        let Ok(Outcome::Stream { first: Some(first), .. }) = attempt(&t, &request(true), &Timeouts::default(), Instant::now()).await else {
+        let Ok(Outcome::Stream { prefix, .. }) = attempt(&t, &request(true), &Timeouts::default(), Instant::now()).await else {
             panic!("expected a stream")
         };
-        assert!(std::str::from_utf8(&first.data).unwrap().contains("\"role\":\"assistant\""));
+        // The role chunk is held together with the first content chunk.
+        assert_eq!(prefix.len(), 2);
+        assert!(std::str::from_utf8(&prefix[0].data).unwrap().contains("\"role\":\"assistant\""));
+        assert!(prefix[1].content);
     }
 }
 
@@ -206,7 +223,7 @@ mod loop_tests {
         let config: ProviderConfig = serde_json::from_value(config).unwrap();
         PlannedAttempt {
             target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
-            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None },
+            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None, idle: None },
         }
     }
 

@@ -16,6 +16,8 @@ pub struct Timeouts {
     /// The whole request across every attempt; default: the sum of the planned attempts'
     /// totals, at most `MAX_OVERALL`.
     pub overall: Option<Duration>,
+    /// Longest silence between two chunks of a stream once it has started.
+    pub idle: Option<Duration>,
 }
 
 /// The longest any request may take, whatever the plan.
@@ -23,7 +25,7 @@ pub const MAX_OVERALL: Duration = Duration::from_secs(600);
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None }
+        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None, idle: None }
     }
 }
 
@@ -252,7 +254,7 @@ mod tests {
             "support-bot".to_string(),
             ModelRoute {
                 targets: vec![TargetSpec { provider: "mock".into(), model: "echo".into(), weight: 1 }],
-                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None },
+                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None, idle: None },
                 strategy: Strategy::Ordered,
                 fallbacks: vec!["mock/backup".into()],
             },

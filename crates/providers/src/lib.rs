@@ -44,6 +44,10 @@ pub struct Chunk {
     pub usage: Option<Usage>,
     /// `choices` is empty and usage is set: the trailing chunk `include_usage` asks for.
     pub usage_only: bool,
+    /// Carries something of the answer (text, reasoning, a tool call, a refusal, a finish),
+    /// unlike a bare role or filter-results chunk. The gateway holds a stream back until the
+    /// first such chunk, so that an upstream failing before it can still be replaced invisibly.
+    pub content: bool,
 }
 
 #[async_trait]

@@ -65,8 +65,9 @@ pub fn chunks(reply: Reply, meta: Meta, plan: Plan) -> ChunkStream {
         }
     }
     out.push(delta(&meta, json!({}), Some(reply.finish_reason())));
-    let mut items: Vec<Chunk> = out.into_iter().map(|data| Chunk { data, usage: None, usage_only: false }).collect();
-    items.push(Chunk { data: chunk(&meta, json!([]), Some(reply.usage_json())), usage: Some(reply.usage), usage_only: true });
+    // The first chunk only announces the role.
+    let mut items: Vec<Chunk> = out.into_iter().enumerate().map(|(i, data)| Chunk { data, usage: None, usage_only: false, content: i > 0 }).collect();
+    items.push(Chunk { data: chunk(&meta, json!([]), Some(reply.usage_json())), usage: Some(reply.usage), usage_only: true, content: false });
 
     let delay = plan.delay;
     stream::iter(items.into_iter().enumerate())

@@ -33,6 +33,28 @@ struct ChunkPeek {
 struct ChoicePeek {
     #[serde(default)]
     finish_reason: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    delta: Option<DeltaPeek>,
+}
+
+#[derive(Deserialize)]
+struct DeltaPeek {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<serde::de::IgnoredAny>,
+}
+
+impl ChoicePeek {
+    fn has_content(&self) -> bool {
+        let filled = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        self.finish_reason.is_some()
+            || self.delta.as_ref().is_some_and(|d| filled(&d.content) || filled(&d.reasoning_content) || filled(&d.refusal) || d.tool_calls.is_some())
+    }
 }
 
 impl EventDecoder for OpenAiDecoder {
@@ -55,7 +77,8 @@ impl EventDecoder for OpenAiDecoder {
         let choices = peek.choices.unwrap_or_default();
         self.saw_finish |= choices.iter().any(|c| c.finish_reason.is_some());
         let usage = peek.usage.map(Into::into);
-        Ok(Decoded::Chunk(Chunk { usage_only: choices.is_empty() && usage.is_some(), usage, data: event.data }))
+        let content = choices.iter().any(ChoicePeek::has_content);
+        Ok(Decoded::Chunk(Chunk { usage_only: choices.is_empty() && usage.is_some(), usage, data: event.data, content }))
     }
 
     fn on_eof(&mut self) -> Result<(), ProviderError> {
@@ -85,6 +108,11 @@ mod tests {
         // Azure's first chunk: empty choices, no usage — forwarded as an ordinary chunk.
         let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"prompt_filter_results":[]}"#)).unwrap() else { panic!() };
         assert!(!c.usage_only);
+        assert!(!c.content, "a filter-results chunk carries no content");
+        let Decoded::Chunk(role) = d.decode(event(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#)).unwrap() else { panic!() };
+        assert!(!role.content);
+        let Decoded::Chunk(text) = d.decode(event(r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#)).unwrap() else { panic!() };
+        assert!(text.content);
         assert!(matches!(d.decode(event("[DONE]")).unwrap(), Decoded::Done));
     }
 

@@ -44,12 +44,15 @@ impl ChunkWriter {
     }
 
     fn delta(&mut self, mut delta: Value, finish: Option<FinishReason>) -> Chunk {
+        let content = finish.is_some()
+            || ["content", "reasoning_content", "reasoning_signature", "refusal"].iter().any(|k| delta[k].as_str().is_some_and(|v| !v.is_empty()))
+            || delta.get("tool_calls").is_some();
         if !self.role_sent {
             self.role_sent = true;
             delta["role"] = Value::from("assistant");
         }
         let data = self.chunk(json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish.map(FinishReason::as_str)}]), None);
-        Chunk { data, usage: None, usage_only: false }
+        Chunk { data, usage: None, usage_only: false, content }
     }
 
     /// The opening chunk (`role: assistant`, empty content), as OpenAI sends it.
@@ -92,7 +95,7 @@ impl ChunkWriter {
 
     /// The usage-only chunk `stream_options.include_usage` asks for.
     pub fn usage(&self, usage: Usage) -> Chunk {
-        Chunk { data: self.chunk(json!([]), Some(&usage)), usage: Some(usage), usage_only: true }
+        Chunk { data: self.chunk(json!([]), Some(&usage)), usage: Some(usage), usage_only: true, content: false }
     }
 }
 

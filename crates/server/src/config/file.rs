@@ -71,6 +71,9 @@ pub struct TimeoutsConfig {
     /// Across all attempts (retries and fallbacks).
     #[serde(default, with = "humantime_serde")]
     pub overall: Option<Duration>,
+    /// Longest silence between two chunks of a started stream.
+    #[serde(default, with = "humantime_serde")]
+    pub idle: Option<Duration>,
 }
 
 /// A duration written like `250ms`, `30s` or `2m`.

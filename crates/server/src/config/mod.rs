@@ -197,6 +197,7 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
             first_token: model.timeouts.first_token.unwrap_or(defaults.first_token),
             total: model.timeouts.total.unwrap_or(defaults.total),
             overall: model.timeouts.overall,
+            idle: model.timeouts.idle,
         };
         let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
         let strategy = match model.strategy {

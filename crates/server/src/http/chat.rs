@@ -49,11 +49,12 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
         Err(e) => return fail(rec, ApiError::UnknownModel(e)),
     };
     let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, started).await;
-    let (outcome, served) = match result {
+    let (outcome, served, idle) = match result {
         Ok(Served { outcome, target, attempts }) => {
             let headers = served_headers(&target, attempts.len());
+            let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
             rec.attempts(attempts);
-            (outcome, headers)
+            (outcome, headers, idle)
         }
         Err(Failed { error, attempts }) => {
             let headers = attempts.last().map(|a| served_headers_named(&a.provider, &a.model, attempts.len())).unwrap_or_default();
@@ -73,10 +74,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
             rec.ok(200);
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Outcome::Stream { first, rest, deadline } => {
+        Outcome::Stream { prefix, rest, deadline } => {
             rec.first_token();
             rec.response_started(200);
-            sse_response(first, rest, deadline, rec, request.client_wants_usage(), app.force_stop.clone())
+            sse_response(prefix, rest, deadline, idle, rec, request.client_wants_usage(), app.force_stop.clone())
         }
     };
     response.headers_mut().extend(served);

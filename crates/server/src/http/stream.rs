@@ -20,7 +20,10 @@ use super::error::stream_error_event;
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 struct State {
-    first: Option<Chunk>,
+    /// Chunks already received (held until the first content chunk), sent first.
+    prefix: std::collections::VecDeque<Chunk>,
+    /// Longest wait between two chunks.
+    idle: Option<std::time::Duration>,
     rest: ChunkStream,
     deadline: Instant,
     recorder: Option<Recorder>,
@@ -36,14 +39,16 @@ enum Step {
 
 impl State {
     async fn next(&mut self) -> Step {
-        if let Some(c) = self.first.take() {
+        if let Some(c) = self.prefix.pop_front() {
             return Step::Chunk(c);
         }
+        let idle_deadline = self.idle.map(|d| Instant::now() + d).filter(|d| *d < self.deadline);
         tokio::select! {
-            next = tokio::time::timeout_at(self.deadline, self.rest.next()) => match next {
+            next = tokio::time::timeout_at(idle_deadline.unwrap_or(self.deadline), self.rest.next()) => match next {
                 Ok(Some(Ok(c))) => Step::Chunk(c),
                 Ok(Some(Err(e))) => Step::Failed(e),
                 Ok(None) => Step::End,
+                Err(_) if idle_deadline.is_some() => Step::Failed(ProviderError::new(ErrorKind::Timeout, "the stream stalled longer than its idle timeout")),
                 Err(_) => Step::Failed(ProviderError::new(ErrorKind::Timeout, "the stream ran past its total deadline")),
             },
             () = self.force_stop.cancelled() => Step::Failed(ProviderError::new(ErrorKind::Interrupted, "the gateway is shutting down")),
@@ -59,15 +64,17 @@ fn frame(data: &[u8]) -> Bytes {
     out.freeze()
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn sse_response(
-    first: Option<Chunk>,
+    prefix: Vec<Chunk>,
     rest: ChunkStream,
     deadline: Instant,
+    idle: Option<std::time::Duration>,
     recorder: Recorder,
     show_usage: bool,
     force_stop: CancellationToken,
 ) -> Response {
-    let state = State { first, rest, deadline, recorder: Some(recorder), show_usage, force_stop };
+    let state = State { prefix: prefix.into(), idle, rest, deadline, recorder: Some(recorder), show_usage, force_stop };
     let body = futures_util::stream::unfold(state, |mut s| async move {
         s.recorder.as_ref()?; // ended: the stream is over
         loop {

@@ -148,3 +148,39 @@ async fn an_open_circuit_sends_traffic_away_and_a_probe_brings_it_back_after_hea
     let ready: serde_json::Value = client().get(format!("{}/readyz", gw.root_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["circuits"]["primary/gpt-4o-mini"], "closed");
 }
+
+#[tokio::test]
+async fn failures_before_the_first_content_fall_back_invisibly_and_idle_streams_end_clearly() {
+    let role = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n";
+    let error = "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"overloaded_error\"}}\n\n";
+    let up = FakeUpstream::start(vec![
+        // A 200 whose stream fails after the role chunk, before any content.
+        Reply::sse(format!("{role}{error}")),
+        // A stall after the role chunk.
+        Reply::stall_after_events(1, format!("{role}{role}")),
+        // A stall after real content: too late to switch, the idle timeout ends it.
+        Reply::stall_after_events(2, switchyard_testkit::openai_stream(&["Hello", " there"], false)),
+    ])
+    .await;
+    let extra = "  held:\n    targets: [ { provider: primary, model: m } ]\n    fallbacks: [ backup/echo ]\n    timeouts: { first_token: 500ms, total: 5s, idle: 300ms }\n";
+    let gw = GatewayProcess::spawn(bin(), &(config(&up.base_url()) + extra)).await;
+    for case in ["error after the role chunk", "stall after the role chunk"] {
+        let mut body = chat("held", "switch me");
+        body["stream"] = json!(true);
+        let r = post(&gw, &body).await;
+        assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "backup"), "{case}");
+        let events = sse_data(&r.text().await.unwrap());
+        assert!(!events.iter().any(|e| e.contains("\"error\"")), "{case}: the client saw nothing of the failure: {events:?}");
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{case}");
+    }
+    let mut body = chat("held", "x");
+    body["stream"] = json!(true);
+    let r = post(&gw, &body).await;
+    assert_eq!(header(&r, "x-switchyard-provider"), "primary");
+    let started = std::time::Instant::now();
+    let events = sse_data(&r.text().await.unwrap());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(events.iter().any(|e| e.contains("Hello")), "{events:?}");
+    let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_timeout", "{events:?}");
+}
