@@ -130,6 +130,7 @@ pub async fn run_attempts(
     policy: &crate::retry::RetryPolicy,
     budget: &crate::retry::RetryBudget,
     health: &crate::route::Health,
+    latency: &crate::route::Latency,
     started: Instant,
 ) -> Result<Served, Failed> {
     use crate::retry::{decide, Decision};
@@ -178,6 +179,7 @@ pub async fn run_attempts(
             match result {
                 Ok(outcome) => {
                     health.breakers.record(&key, true);
+                    latency.observe(&step.target.provider_name, &step.target.model, ms);
                     attempts.push(log(None));
                     return Ok(Served { outcome, target: step.target.clone(), attempts });
                 }
@@ -234,20 +236,20 @@ mod loop_tests {
     #[tokio::test(start_paused = true)]
     async fn a_failing_primary_falls_back_at_once_and_the_last_target_gets_a_retry() {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
-        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.ok().unwrap();
+        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
         assert_eq!(&*served.target.provider_name, "up");
         let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
         assert_eq!(trail, [("down", Some("overloaded")), ("up", None)]);
 
         let alone = [step("down", serde_json::json!({"type":"mock","error_status":503}))];
-        let failed = run_attempts(&alone, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(&alone, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Overloaded, 2), "the only target is retried once");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_requests_own_errors_are_answered_without_fallback() {
         let plan = [step("bad", serde_json::json!({"type":"mock","error_status":400})), step("up", serde_json::json!({"type":"mock"}))];
-        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
     }
 
@@ -257,7 +259,7 @@ mod loop_tests {
         let plan = [step("limited", serde_json::json!({"type":"mock","error_status":429})), step("up", serde_json::json!({"type":"mock"}))];
         let policy = RetryPolicy { max_retry_after: Duration::from_millis(500), ..RetryPolicy::default() };
         let health = Health::default();
-        let served = run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, Instant::now()).await.ok().unwrap();
+        let served = run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("up", 2));
         assert!(health.cooling(&plan[0].target));
     }
@@ -267,10 +269,10 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
         let health = Health::default();
         for _ in 0..5 {
-            run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, Instant::now()).await.ok().unwrap();
+            run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
         }
         // Five failures in a row opened `down`: the next request goes straight to `up`.
-        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, Instant::now()).await.ok().unwrap();
+        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
         assert_eq!(served.attempts.len(), 1);
         assert_eq!(&*served.target.provider_name, "up");
         assert_eq!(health.breakers.snapshot(), vec![("down/echo".to_string(), "open"), ("up/echo".to_string(), "closed")]);
@@ -281,7 +283,7 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":500})), step("up", serde_json::json!({"type":"mock"}))];
         let budget = RetryBudget::new(0.0, 0.0);
         while budget.withdraw() {}
-        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &budget, &Health::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &budget, &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Server, 1));
     }
 }

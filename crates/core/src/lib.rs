@@ -13,4 +13,4 @@ pub mod route;
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
 pub use record::{new_request_id, Recorder};
 pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
-pub use route::{Health, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts};
+pub use route::{Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts};

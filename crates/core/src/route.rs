@@ -45,6 +45,9 @@ pub enum Strategy {
     Ordered,
     /// The first is drawn by weight (canary splits), the rest follow by weight.
     Weighted,
+    /// Power of two choices on the observed latency (EWMA): two targets drawn at random, the
+    /// faster first; the rest by latency. Targets never measured count as fastest (explored).
+    LeastLatency,
 }
 
 #[derive(Debug, Clone)]
@@ -129,11 +132,47 @@ impl Health {
     }
 }
 
+/// Exponentially weighted moving average of each target's successful attempt time.
+#[derive(Default)]
+pub struct Latency {
+    ewma_ms: std::sync::Mutex<std::collections::HashMap<(String, String), f64>>,
+}
+
+impl Latency {
+    const ALPHA: f64 = 0.2;
+
+    pub fn observe(&self, provider: &str, model: &str, ms: f64) {
+        let mut map = self.ewma_ms.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry((provider.to_string(), model.to_string())).or_insert(ms);
+        *e += Self::ALPHA * (ms - *e);
+    }
+
+    fn of(&self, t: &TargetSpec) -> f64 {
+        let map = self.ewma_ms.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(t.provider.clone(), t.model.clone())).copied().unwrap_or(0.0)
+    }
+}
+
 /// Targets in the order one request tries them.
-fn order(targets: &[TargetSpec], strategy: Strategy) -> Vec<&TargetSpec> {
+fn order<'a>(targets: &'a [TargetSpec], strategy: Strategy, latency: &Latency) -> Vec<&'a TargetSpec> {
     let mut rest: Vec<&TargetSpec> = targets.iter().collect();
-    if strategy == Strategy::Ordered {
-        return rest;
+    match strategy {
+        Strategy::Ordered => return rest,
+        Strategy::LeastLatency => {
+            let mut by_latency: Vec<(&TargetSpec, f64)> = rest.iter().map(|t| (*t, latency.of(t))).collect();
+            by_latency.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let mut out: Vec<&TargetSpec> = by_latency.iter().map(|(t, _)| *t).collect();
+            if out.len() >= 2 {
+                // Two random choices: the faster of them goes first, which spreads load off a
+                // single fastest target without sending much to slow ones.
+                let (i, j) = (fastrand::usize(..out.len()), fastrand::usize(..out.len()));
+                let first = i.min(j); // `out` is sorted, so the smaller index is the faster one
+                let t = out.remove(first);
+                out.insert(0, t);
+            }
+            return out;
+        }
+        Strategy::Weighted => {}
     }
     let mut out = Vec::with_capacity(rest.len());
     while !rest.is_empty() {
@@ -164,6 +203,8 @@ pub struct ModelEntry {
 }
 
 pub struct Router {
+    /// Observed latency per target, for `least_latency`.
+    pub latency: Latency,
     providers: BTreeMap<String, (Arc<str>, Arc<dyn Provider>)>,
     aliases: BTreeMap<String, ModelRoute>,
     default_timeouts: Timeouts,
@@ -173,7 +214,7 @@ impl Router {
     /// Aliases must only name providers in `providers` (config validation guarantees it).
     pub fn new(providers: Vec<(String, Arc<dyn Provider>)>, aliases: BTreeMap<String, ModelRoute>, default_timeouts: Timeouts) -> Self {
         let providers = providers.into_iter().map(|(name, p)| (name.clone(), (Arc::from(name.as_str()), p))).collect();
-        Self { providers, aliases, default_timeouts }
+        Self { latency: Latency::default(), providers, aliases, default_timeouts }
     }
 
     pub fn provider_names(&self) -> Vec<&str> {
@@ -182,7 +223,7 @@ impl Router {
 
     pub fn resolve(&self, model: &str) -> Result<Route, RouteError> {
         if let Some(route) = self.aliases.get(model) {
-            let specs = order(&route.targets, route.strategy);
+            let specs = order(&route.targets, route.strategy, &self.latency);
             let targets = specs.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
             if !targets.is_empty() {
                 return Ok(Route { targets, timeouts: route.timeouts, fallbacks: route.fallbacks.clone() });
@@ -301,10 +342,27 @@ mod tests {
             TargetSpec { provider: "a".into(), model: "m".into(), weight: 90 },
             TargetSpec { provider: "b".into(), model: "m".into(), weight: 10 },
         ];
-        let firsts = (0..2000).filter(|_| order(&specs, Strategy::Weighted)[0].provider == "a").count();
+        let none = Latency::default();
+        let firsts = (0..2000).filter(|_| order(&specs, Strategy::Weighted, &none)[0].provider == "a").count();
         assert!((1700..=1900).contains(&firsts), "{firsts} of 2000");
-        assert_eq!(order(&specs, Strategy::Weighted).len(), 2);
-        assert_eq!(order(&specs, Strategy::Ordered)[0].provider, "a");
+        assert_eq!(order(&specs, Strategy::Weighted, &none).len(), 2);
+        assert_eq!(order(&specs, Strategy::Ordered, &none)[0].provider, "a");
+    }
+
+    #[test]
+    fn least_latency_prefers_the_faster_target() {
+        let specs = vec![
+            TargetSpec { provider: "slow".into(), model: "m".into(), weight: 1 },
+            TargetSpec { provider: "fast".into(), model: "m".into(), weight: 1 },
+        ];
+        let latency = Latency::default();
+        for _ in 0..10 {
+            latency.observe("slow", "m", 900.0);
+            latency.observe("fast", "m", 100.0);
+        }
+        // Two random choices among two targets: the fast one first 3 times in 4.
+        let fast_first = (0..4000).filter(|_| order(&specs, Strategy::LeastLatency, &latency)[0].provider == "fast").count();
+        assert!((2800..=3200).contains(&fast_first), "{fast_first} of 4000");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub enum StrategyConfig {
     #[default]
     Ordered,
     Weighted,
+    LeastLatency,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -203,6 +203,7 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
         let strategy = match model.strategy {
             StrategyConfig::Ordered => Strategy::Ordered,
             StrategyConfig::Weighted => Strategy::Weighted,
+            StrategyConfig::LeastLatency => Strategy::LeastLatency,
         };
         out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks });
     }

@@ -48,7 +48,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
         Ok(p) => p,
         Err(e) => return fail(rec, ApiError::UnknownModel(e)),
     };
-    let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, started).await;
+    let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, &app.router.latency, started).await;
     let (outcome, served, idle) = match result {
         Ok(Served { outcome, target, attempts }) => {
             let headers = served_headers(&target, attempts.len());
