@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{ErrorKind, ProviderError};
 
 /// A secret value (API key). `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
@@ -30,16 +33,25 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The keys of one provider, handed out in turn.
+/// The keys of one provider, handed out in turn; a key the provider refused (401/403) or
+/// rate-limited (429) sits out a cooldown while the others carry the load.
 #[derive(Debug, Default)]
 pub struct KeyRing {
     keys: Vec<Secret>,
     next: AtomicUsize,
+    cooldowns: Mutex<Vec<Option<Instant>>>,
 }
+
+/// How long a refused key sits out; a rate-limited one sits out its `Retry-After` (or this
+/// default), at most `MAX_COOLDOWN`.
+const AUTH_COOLDOWN: Duration = Duration::from_secs(60);
+const RATE_LIMIT_COOLDOWN: Duration = Duration::from_secs(10);
+const MAX_COOLDOWN: Duration = Duration::from_secs(300);
 
 impl KeyRing {
     pub fn new(keys: Vec<Secret>) -> Self {
-        Self { keys, next: AtomicUsize::new(0) }
+        let cooldowns = Mutex::new(vec![None; keys.len()]);
+        Self { keys, next: AtomicUsize::new(0), cooldowns }
     }
 
     /// The `api_key` and `api_keys` settings every provider accepts, empty ones dropped.
@@ -47,12 +59,34 @@ impl KeyRing {
         Self::new(api_key.iter().chain(api_keys).filter(|k| !k.expose().is_empty()).cloned().collect())
     }
 
+    /// The next key in turn that is not cooling down (when all are, the one free soonest).
     pub fn next(&self) -> Option<&Secret> {
-        if self.keys.is_empty() {
+        let n = self.keys.len();
+        if n == 0 {
             return None;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.keys.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        if n == 1 {
+            return Some(&self.keys[0]);
+        }
+        let now = Instant::now();
+        let cooldowns = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+        let free = (0..n).map(|k| (start + k) % n).find(|&i| cooldowns[i].is_none_or(|until| until <= now));
+        let i = free.unwrap_or_else(|| (0..n).min_by_key(|&i| cooldowns[i]).unwrap_or(0));
         Some(&self.keys[i])
+    }
+
+    /// Puts `key` in cooldown when the provider refused or rate-limited it.
+    pub fn report(&self, key: &Secret, error: &ProviderError) {
+        let pause = match error.kind {
+            ErrorKind::Auth => AUTH_COOLDOWN,
+            ErrorKind::RateLimited => error.retry_after.unwrap_or(RATE_LIMIT_COOLDOWN),
+            _ => return,
+        };
+        if let Some(i) = self.keys.iter().position(|k| k == key) {
+            let mut cooldowns = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+            cooldowns[i] = Some(Instant::now() + pause.min(MAX_COOLDOWN));
+        }
     }
 
     /// Removes every key (and anything shaped like an API key) from text that may reach a client
@@ -106,6 +140,20 @@ mod tests {
         assert!(!red.contains("gsk_abcdefgh"));
         assert!(red.contains("ok sk-1"), "short tokens are left alone: {red}");
         assert_eq!(format!("{:?}", Secret::new("sk-secret")), "Secret([redacted])");
+    }
+
+    #[test]
+    fn a_refused_or_limited_key_sits_out_while_the_others_serve() {
+        let ring = KeyRing::new(vec![Secret::new("a"), Secret::new("b"), Secret::new("c")]);
+        ring.report(&Secret::new("b"), &ProviderError::new(ErrorKind::Auth, "no"));
+        let limited = ProviderError { retry_after: Some(Duration::from_secs(30)), ..ProviderError::new(ErrorKind::RateLimited, "slow down") };
+        ring.report(&Secret::new("c"), &limited);
+        ring.report(&Secret::new("a"), &ProviderError::new(ErrorKind::Server, "not the key's fault"));
+        let got: Vec<_> = (0..6).map(|_| ring.next().unwrap().expose().to_string()).collect();
+        assert_eq!(got, ["a"; 6]);
+        // All cooling: the one free soonest (c, 30 s, before b's 60 s) is used rather than none.
+        ring.report(&Secret::new("a"), &ProviderError::new(ErrorKind::Auth, "no"));
+        assert_eq!(ring.next().unwrap().expose(), "c");
     }
 
     #[test]

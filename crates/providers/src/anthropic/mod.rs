@@ -102,12 +102,17 @@ impl Provider for Anthropic {
         if let Some(beta) = &self.beta {
             builder = builder.header("anthropic-beta", beta);
         }
-        if let Some(key) = self.keys.next() {
+        let key = self.keys.next().cloned();
+        if let Some(key) = &key {
             builder = builder.header("x-api-key", key.expose());
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
         if !response.status().is_success() {
-            return Err(error_answer(response, |t| self.keys.redact(t)).await);
+            let error = error_answer(response, |t| self.keys.redact(t)).await;
+            if let Some(key) = &key {
+                self.keys.report(key, &error);
+            }
+            return Err(error);
         }
         read_answer(&self.name, model, request.stream(), response).await
     }

@@ -103,12 +103,17 @@ impl Provider for Gemini {
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let body = request_body(request, &self.images).await?;
         let mut builder = self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
-        if let Some(key) = self.keys.next() {
+        let key = self.keys.next().cloned();
+        if let Some(key) = &key {
             builder = builder.header("x-goog-api-key", key.expose());
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
         if !response.status().is_success() {
-            return Err(error_answer(response, |t| self.keys.redact(t)).await);
+            let error = error_answer(response, |t| self.keys.redact(t)).await;
+            if let Some(key) = &key {
+                self.keys.report(key, &error);
+            }
+            return Err(error);
         }
         read_answer(&self.name, model, request.stream(), response).await
     }

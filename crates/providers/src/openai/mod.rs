@@ -136,7 +136,8 @@ impl Provider for OpenAi {
             .headers(self.headers.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
-        if let Some(key) = self.keys.next() {
+        let key = self.keys.next().cloned();
+        if let Some(key) = &key {
             builder = match self.auth {
                 Auth::Bearer => builder.bearer_auth(key.expose()),
                 Auth::ApiKeyHeader => builder.header("api-key", key.expose()),
@@ -147,7 +148,11 @@ impl Provider for OpenAi {
         if !status.is_success() {
             let retry = retry_after(response.headers());
             let body = read_limited(response, MAX_ERROR_BODY).await;
-            return Err(ProviderError::from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t)));
+            let error = ProviderError::from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t));
+            if let Some(key) = &key {
+                self.keys.report(key, &error);
+            }
+            return Err(error);
         }
         if request.stream() {
             let name = self.name.clone();
@@ -163,3 +168,31 @@ impl Provider for OpenAi {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_testkit::{fixture_bytes, FakeUpstream, Reply};
+
+    #[tokio::test]
+    async fn a_refused_key_sits_out_and_the_next_key_serves() {
+        let up = FakeUpstream::start(vec![
+            Reply::openai_error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
+            Reply::json(fixture_bytes("openai/text.json")),
+        ])
+        .await;
+        let config = OpenAiConfig {
+            base_url: Some(up.base_url()),
+            api_keys: vec![Secret::new("sk-first-key-000000"), Secret::new("sk-second-key-00000")],
+            ..OpenAiConfig::default()
+        };
+        let p = OpenAi::new("up", &config).unwrap();
+        let req = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert_eq!(p.chat(&req, "gpt-4o").await.err().unwrap().kind, ErrorKind::Auth);
+        for _ in 0..3 {
+            assert!(p.chat(&req, "gpt-4o").await.is_ok());
+        }
+        let used: Vec<String> = up.requests().iter().map(|r| r.header("authorization").unwrap_or("").to_string()).collect();
+        assert_eq!(used, ["Bearer sk-first-key-000000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000"]);
+    }
+}
