@@ -75,7 +75,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slow_first_token_times_out_at_its_deadline() {
         let t = target(serde_json::json!({"type":"mock","first_token":"5s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None };
+        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: None };
         let start = Instant::now();
         let err = attempt(&t, &request(true), &timeouts, start).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Timeout);
@@ -85,7 +85,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn non_stream_is_bounded_by_the_total_deadline() {
         let t = target(serde_json::json!({"type":"mock","latency":"30s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None };
+        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None, hedge_after: None };
         let start = Instant::now();
         assert_eq!(attempt(&t, &request(false), &timeouts, start).await.err().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -124,6 +124,74 @@ pub struct Failed {
 /// the retry budget and the first target's overall deadline. The only retry loop in the gateway.
 use crate::breaker::Admission;
 
+/// How a hedged pair of attempts ended.
+enum Hedge {
+    /// `winner` is 0 for the first target, 1 for the hedge.
+    Served { outcome: Outcome, winner: usize, logs: Vec<AttemptLog> },
+    /// Both failed (or the first failed before the hedge started: `hedged` false).
+    Failed { error: ProviderError, logs: Vec<AttemptLog>, hedged: bool },
+}
+
+fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<&str>, since: Instant) -> AttemptLog {
+    AttemptLog { provider: step.target.provider_name.to_string(), model: step.target.model.clone(), error: error.map(str::to_string), ms: since.elapsed().as_secs_f64() * 1000.0 }
+}
+
+/// Runs `first`, and after `after` without an answer also `second`; the first success wins and
+/// the other leg is dropped, which cancels its upstream request. Both legs are logged.
+async fn hedge(
+    first: &crate::route::PlannedAttempt,
+    second: &crate::route::PlannedAttempt,
+    after: Duration,
+    request: &ChatRequest,
+    overall: Instant,
+) -> Hedge {
+    let start_a = Instant::now();
+    let timeouts_a = Timeouts { total: first.timeouts.total.min(overall - start_a), ..first.timeouts };
+    let a = attempt(&first.target, request, &timeouts_a, start_a);
+    tokio::pin!(a);
+    tokio::select! {
+        r = &mut a => {
+            return match r {
+                Ok(outcome) => Hedge::Served { outcome, winner: 0, logs: vec![attempt_log(first, None, start_a)] },
+                Err(error) => {
+                    let logs = vec![attempt_log(first, Some(error.kind.as_str()), start_a)];
+                    Hedge::Failed { error, logs, hedged: false }
+                }
+            };
+        }
+        () = tokio::time::sleep(after) => {}
+    }
+    let start_b = Instant::now();
+    let timeouts_b = Timeouts { total: second.timeouts.total.min(overall.saturating_duration_since(start_b)), ..second.timeouts };
+    let b = attempt(&second.target, request, &timeouts_b, start_b);
+    tokio::pin!(b);
+    let (mut a_failed, mut b_failed): (Option<ProviderError>, Option<ProviderError>) = (None, None);
+    loop {
+        tokio::select! {
+            r = &mut a, if a_failed.is_none() => match r {
+                Ok(outcome) => {
+                    let lost = b_failed.as_ref().map_or("hedge_cancelled", |e| e.kind.as_str());
+                    let logs = vec![attempt_log(first, None, start_a), attempt_log(second, Some(lost), start_b)];
+                    return Hedge::Served { outcome, winner: 0, logs };
+                }
+                Err(e) => a_failed = Some(e),
+            },
+            r = &mut b, if b_failed.is_none() => match r {
+                Ok(outcome) => {
+                    let lost = a_failed.as_ref().map_or("hedge_cancelled", |e| e.kind.as_str());
+                    let logs = vec![attempt_log(first, Some(lost), start_a), attempt_log(second, None, start_b)];
+                    return Hedge::Served { outcome, winner: 1, logs };
+                }
+                Err(e) => b_failed = Some(e),
+            },
+        }
+        if let (Some(ea), Some(eb)) = (&a_failed, &b_failed) {
+            let logs = vec![attempt_log(first, Some(ea.kind.as_str()), start_a), attempt_log(second, Some(eb.kind.as_str()), start_b)];
+            return Hedge::Failed { error: b_failed.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "both hedged attempts failed")), logs, hedged: true };
+        }
+    }
+}
+
 pub async fn run_attempts(
     plan: &[crate::route::PlannedAttempt],
     request: &ChatRequest,
@@ -139,7 +207,11 @@ pub async fn run_attempts(
     let overall = started + plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(crate::route::MAX_OVERALL);
     let mut attempts: Vec<AttemptLog> = Vec::new();
     let mut last: Option<ProviderError> = None;
+    let mut skip = None;
     for (i, step) in plan.iter().enumerate() {
+        if skip == Some(i) {
+            continue; // already run as the hedge of the step before
+        }
         // With another target left, moving on beats waiting to retry this one: faster for the
         // client and cheaper for the retry budget. The last target gets its retries.
         let has_next = i + 1 < plan.len();
@@ -155,6 +227,34 @@ pub async fn run_attempts(
             Admission::Allowed | Admission::Probe => {}
         }
         let mut failures = 0;
+        if let (Some(after), Some(next)) = (step.timeouts.hedge_after, plan.get(i + 1)) {
+            if (attempts.is_empty() || budget.withdraw()) && Instant::now() < overall {
+                match hedge(step, next, after, request, overall).await {
+                    Hedge::Served { outcome, winner, logs } => {
+                        let served = &plan[i + winner];
+                        health.breakers.record(&served.target.key(), true);
+                        latency.observe(&served.target.provider_name, &served.target.model, logs[winner].ms);
+                        attempts.extend(logs);
+                        return Ok(Served { outcome, target: served.target.clone(), attempts });
+                    }
+                    Hedge::Failed { error, logs, hedged } => {
+                        attempts.extend(logs);
+                        if crate::retry::retryable(error.kind) {
+                            health.breakers.record(&key, false);
+                        }
+                        let answer = !crate::retry::retryable(error.kind);
+                        last = Some(error);
+                        if hedged {
+                            skip = Some(i + 1);
+                        }
+                        if answer {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+        }
         loop {
             let extra = !attempts.is_empty();
             if extra && !budget.withdraw() {
@@ -225,7 +325,7 @@ mod loop_tests {
         let config: ProviderConfig = serde_json::from_value(config).unwrap();
         PlannedAttempt {
             target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
-            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None, idle: None },
+            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None, idle: None, hedge_after: None },
         }
     }
 
@@ -276,6 +376,26 @@ mod loop_tests {
         assert_eq!(served.attempts.len(), 1);
         assert_eq!(&*served.target.provider_name, "up");
         assert_eq!(health.breakers.snapshot(), vec![("down/echo".to_string(), "open"), ("up/echo".to_string(), "closed")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_first_target_is_hedged_and_the_faster_answer_wins() {
+        let timeouts = Timeouts { first_token: Duration::from_secs(30), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: Some(Duration::from_millis(200)) };
+        let mut slow = step("slow", serde_json::json!({"type":"mock","latency":"2s"}));
+        slow.timeouts = timeouts;
+        let fast = step("fast", serde_json::json!({"type":"mock","latency":"100ms"}));
+        let started = Instant::now();
+        let served = run_attempts(&[slow.clone(), fast.clone()], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), started).await.ok().unwrap();
+        assert_eq!(&*served.target.provider_name, "fast");
+        assert_eq!(started.elapsed(), Duration::from_millis(300), "the hedge answered 100 ms after it started");
+        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        assert_eq!(trail, [("slow", Some("hedge_cancelled")), ("fast", None)]);
+
+        // A first target that answers before the hedge delay is used alone.
+        let mut quick = step("quick", serde_json::json!({"type":"mock","latency":"50ms"}));
+        quick.timeouts = timeouts;
+        let served = run_attempts(&[quick, fast], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        assert_eq!((&*served.target.provider_name, served.attempts.len()), ("quick", 1));
     }
 
     #[tokio::test(start_paused = true)]

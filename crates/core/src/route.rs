@@ -18,6 +18,9 @@ pub struct Timeouts {
     pub overall: Option<Duration>,
     /// Longest silence between two chunks of a stream once it has started.
     pub idle: Option<Duration>,
+    /// Hedging (opt-in): when the first target has no first token after this long, the next
+    /// target is started too; the first to answer serves and the other is cancelled.
+    pub hedge_after: Option<Duration>,
 }
 
 /// The longest any request may take, whatever the plan.
@@ -25,7 +28,7 @@ pub const MAX_OVERALL: Duration = Duration::from_secs(600);
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None, idle: None }
+        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None, idle: None, hedge_after: None }
     }
 }
 
@@ -295,7 +298,7 @@ mod tests {
             "support-bot".to_string(),
             ModelRoute {
                 targets: vec![TargetSpec { provider: "mock".into(), model: "echo".into(), weight: 1 }],
-                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None, idle: None },
+                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None, idle: None, hedge_after: None },
                 strategy: Strategy::Ordered,
                 fallbacks: vec!["mock/backup".into()],
             },

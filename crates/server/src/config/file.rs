@@ -75,6 +75,9 @@ pub struct TimeoutsConfig {
     /// Longest silence between two chunks of a started stream.
     #[serde(default, with = "humantime_serde")]
     pub idle: Option<Duration>,
+    /// Opt-in hedging: no first token from a target after this long starts the next one too.
+    #[serde(default, with = "humantime_serde")]
+    pub hedge_after: Option<Duration>,
 }
 
 /// A duration written like `250ms`, `30s` or `2m`.

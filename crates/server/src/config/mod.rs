@@ -198,6 +198,7 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
             total: model.timeouts.total.unwrap_or(defaults.total),
             overall: model.timeouts.overall,
             idle: model.timeouts.idle,
+            hedge_after: model.timeouts.hedge_after,
         };
         let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
         let strategy = match model.strategy {

@@ -184,3 +184,19 @@ async fn failures_before_the_first_content_fall_back_invisibly_and_idle_streams_
     let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "upstream_timeout", "{events:?}");
 }
+
+#[tokio::test]
+async fn a_slow_primary_is_hedged_and_the_loser_is_cancelled_and_logged() {
+    let slow = FakeUpstream::start_repeating(Reply::json(switchyard_testkit::openai_completion("slow answer", 3, 2)).delayed(std::time::Duration::from_secs(3))).await;
+    let extra = "  hedged:\n    targets: [ { provider: primary, model: m } ]\n    fallbacks: [ backup/echo ]\n    timeouts: { hedge_after: 200ms }\n";
+    let gw = GatewayProcess::spawn(bin(), &(config(&slow.base_url()) + extra)).await;
+    let started = std::time::Instant::now();
+    let r = post(&gw, &chat("hedged", "fast please")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!((header(&r, "x-switchyard-provider"), header(&r, "x-switchyard-attempts")), ("backup", "2"));
+    let id = header(&r, "x-request-id").to_string();
+    assert!(slow.wait_for_aborts(1, std::time::Duration::from_secs(2)).await, "the losing leg was cancelled upstream");
+    let rec = record(gw.data_dir(), &id).await;
+    let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+    assert_eq!(trail, [("primary", Some("hedge_cancelled")), ("backup", None)]);
+}
