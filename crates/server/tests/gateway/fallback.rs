@@ -200,3 +200,15 @@ async fn a_slow_primary_is_hedged_and_the_loser_is_cancelled_and_logged() {
     let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
     assert_eq!(trail, [("primary", Some("hedge_cancelled")), ("backup", None)]);
 }
+
+#[tokio::test]
+async fn a_429_with_retry_after_5_is_not_retried_before_5_s_and_the_fallback_serves() {
+    let up = FakeUpstream::start_repeating(Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "5")).await;
+    let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
+    for _ in 0..5 {
+        let r = post(&gw, &chat("bot", "x")).await;
+        assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "backup"));
+    }
+    // Only the first request reached the rate-limited target: the others went to the fallback first.
+    assert_eq!(up.request_count(), 1);
+}
