@@ -62,11 +62,14 @@ pub type Key = (Arc<str>, String);
 pub struct Breakers {
     policy: BreakerPolicy,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Circuits this instance opened since the last `take_opened`, with their reopen time, for
+    /// sharing with other instances.
+    opened: Mutex<Vec<(Key, Instant)>>,
 }
 
 impl Breakers {
     pub fn new(policy: BreakerPolicy) -> Self {
-        Self { policy, entries: Mutex::new(HashMap::new()) }
+        Self { policy, entries: Mutex::new(HashMap::new()), opened: Mutex::new(Vec::new()) }
     }
 
     /// Whether a request may go to this target now (a probe is reserved when half-open).
@@ -116,6 +119,28 @@ impl Breakers {
         if matches!(e.state, State::HalfOpen { .. }) || e.consecutive >= p.consecutive_failures || rate_tripped {
             e.state = State::Open { until: now + p.open_for };
             (e.window_start, e.requests, e.failures, e.consecutive) = (now, 0, 0, 0);
+            self.opened.lock().unwrap_or_else(|p| p.into_inner()).push((key.clone(), now + p.open_for));
+        }
+    }
+
+    /// Circuits opened here since the last call (for publishing to other instances).
+    pub fn take_opened(&self) -> Vec<(Key, Instant)> {
+        std::mem::take(&mut *self.opened.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Another instance opened this circuit: keep it open here until `until` too (unless it is
+    /// already open longer). A later success here closes it as usual after the probe.
+    pub fn open_from_peer(&self, key: &Key, until: Instant) {
+        let now = Instant::now();
+        if until <= now {
+            return;
+        }
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(key.clone()).or_insert_with(|| Entry::new(now));
+        match e.state {
+            State::Open { until: mine } if mine >= until => {}
+            State::HalfOpen { probing: true } => {}
+            _ => e.state = State::Open { until },
         }
     }
 

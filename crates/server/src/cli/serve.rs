@@ -82,6 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone()));
+    let shared = config.redis.clone().map(|url| crate::shared_state::spawn(url, app.clone(), stop.clone()));
     // Without TCP_NODELAY the small last write of a stream (the chunked-encoding end) waits for
     // the client's delayed ACK, ~40 ms: found by the benchmark on streamed answers.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -107,6 +108,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(task) = shared {
+        let _ = task.await;
+    }
     drop(app);
     let status = tokio::task::spawn_blocking(move || writer.shutdown()).await?;
     tracing::info!(written = status.written, spooled = status.spooled, "request log flushed; bye");
@@ -120,6 +124,9 @@ fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     let _ = writeln!(out, "switchyard listening on http://{addr}");
     let _ = writeln!(out, "providers: {}", app.router.provider_names().join(", "));
     let _ = writeln!(out, "data: {}", config.database.display());
+    if config.redis.is_some() {
+        let _ = writeln!(out, "shared state: redis");
+    }
     match &config.source {
         Source::Embedded => {
             let _ = writeln!(out, "config: embedded default (no --config); try model \"mock/echo\"");

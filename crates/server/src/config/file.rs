@@ -10,6 +10,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("listen", "an address like 127.0.0.1:4000"),
     ("data_dir", "a directory path"),
     ("database", "sqlite://PATH"),
+    ("redis", "redis://HOST:PORT (shared state between instances)"),
     ("max_body_bytes", "a number of bytes"),
     ("shutdown_grace", "a duration like 30s"),
     ("log", "{ bodies: bool, queue: number }"),

@@ -53,6 +53,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database: PathBuf,
+    /// Shared state between instances (circuit breakers for now).
+    pub redis: Option<String>,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub log: LogConfig,
@@ -134,6 +136,12 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
             }
         },
     };
+    let redis = section::<String>(map, "redis", errors);
+    if let Some(url) = &redis {
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) || redis_url_invalid(url) {
+            errors.push(ConfigError::new("redis", format!("`{}` is not a Redis URL; expected redis://HOST:PORT", redact_url(url))));
+        }
+    }
     let max_body_bytes = section::<usize>(map, "max_body_bytes", errors).unwrap_or(DEFAULT_MAX_BODY);
     if max_body_bytes == 0 {
         errors.push(ConfigError::new("max_body_bytes", "must be more than 0"));
@@ -143,6 +151,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         listen,
         data_dir,
         database,
+        redis,
         max_body_bytes,
         shutdown_grace: section::<HumanDuration>(map, "shutdown_grace", errors).map(|d| d.0).unwrap_or(Duration::from_secs(30)),
         log: section(map, "log", errors).unwrap_or_default(),
@@ -260,6 +269,10 @@ fn deserialize<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Vec<
             None
         }
     }
+}
+
+fn redis_url_invalid(url: &str) -> bool {
+    url.split_once("://").is_none_or(|(_, rest)| rest.trim_matches('/').is_empty())
 }
 
 /// Database URLs can carry passwords; error messages show them without.

@@ -7,4 +7,5 @@ mod errors;
 mod fallback;
 mod passthrough;
 mod request_log;
+mod shared;
 mod streaming;
