@@ -212,12 +212,21 @@ pub async fn run_attempts(
         if skip == Some(i) {
             continue; // already run as the hedge of the step before
         }
+        // Larger-window models are for prompts that did not fit, and only for them.
+        let context_error = last.as_ref().is_some_and(|e| e.kind == ErrorKind::ContextLength);
+        if step.context_only != context_error {
+            continue;
+        }
         // With another target left, moving on beats waiting to retry this one: faster for the
         // client and cheaper for the retry budget. The last target gets its retries.
         let has_next = i + 1 < plan.len();
         let key = step.target.key();
         match health.breakers.admit(&key) {
-            Admission::Rejected if has_next => continue,
+            Admission::Rejected if has_next => {
+                // Not an upstream attempt, but the log says why the target was passed over.
+                attempts.push(AttemptLog { error: Some("circuit_open".into()), ms: 0.0, ..attempt_log(step, None, Instant::now()) });
+                continue;
+            }
             Admission::Rejected => {
                 let error = last.take().unwrap_or_else(|| {
                     ProviderError::new(ErrorKind::Overloaded, format!("provider `{}` is failing; its circuit is open", step.target.provider_name))
@@ -242,7 +251,7 @@ pub async fn run_attempts(
                         if crate::retry::retryable(error.kind) {
                             health.breakers.record(&key, false);
                         }
-                        let answer = !crate::retry::retryable(error.kind);
+                        let answer = !crate::retry::retryable(error.kind) && error.kind != ErrorKind::ContextLength;
                         last = Some(error);
                         if hedged {
                             skip = Some(i + 1);
@@ -304,7 +313,7 @@ pub async fn run_attempts(
                 }
             }
         }
-        if last.as_ref().is_some_and(|e| !crate::retry::retryable(e.kind)) {
+        if last.as_ref().is_some_and(|e| !crate::retry::retryable(e.kind) && e.kind != ErrorKind::ContextLength) {
             break;
         }
     }
@@ -324,6 +333,7 @@ mod loop_tests {
     fn step(name: &str, config: serde_json::Value) -> PlannedAttempt {
         let config: ProviderConfig = serde_json::from_value(config).unwrap();
         PlannedAttempt {
+            context_only: false,
             target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
             timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None, idle: None, hedge_after: None },
         }
@@ -373,7 +383,8 @@ mod loop_tests {
         }
         // Five failures in a row opened `down`: the next request goes straight to `up`.
         let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
-        assert_eq!(served.attempts.len(), 1);
+        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the skip is logged; only `up` was called");
         assert_eq!(&*served.target.provider_name, "up");
         assert_eq!(health.breakers.snapshot(), vec![("down/echo".to_string(), "open"), ("up/echo".to_string(), "closed")]);
     }
@@ -396,6 +407,21 @@ mod loop_tests {
         quick.timeouts = timeouts;
         let served = run_attempts(&[quick, fast], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("quick", 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prompt_too_long_moves_to_the_larger_window_model_only() {
+        let mut big = step("big", serde_json::json!({"type":"mock"}));
+        big.context_only = true;
+        let too_long = serde_json::json!({"type":"mock","error_status":400});
+        // A plain 400 is answered: the larger-window model is not for it.
+        let plan = [step("small", too_long), step("other", serde_json::json!({"type":"mock"})), big.clone()];
+        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
+        assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
+        // On a success the larger-window model is never tried either.
+        let plan = [step("ok", serde_json::json!({"type":"mock"})), big];
+        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        assert_eq!(&*served.target.provider_name, "ok");
     }
 
     #[tokio::test(start_paused = true)]

@@ -60,6 +60,8 @@ pub struct ModelRoute {
     pub strategy: Strategy,
     /// Other models (aliases or `provider/model`) tried after this model's own targets.
     pub fallbacks: Vec<String>,
+    /// Larger-window models tried only when a prompt does not fit (context-length errors).
+    pub context_fallbacks: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -81,6 +83,7 @@ pub struct Route {
     pub targets: Vec<Target>,
     pub timeouts: Timeouts,
     pub fallbacks: Vec<String>,
+    pub context_fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -96,6 +99,8 @@ pub enum RouteError {
 pub struct PlannedAttempt {
     pub target: Target,
     pub timeouts: Timeouts,
+    /// Tried only after a context-length error (a larger-window model).
+    pub context_only: bool,
 }
 
 /// What the gateway has learned about targets: those that asked to be left alone for a while
@@ -229,12 +234,12 @@ impl Router {
             let specs = order(&route.targets, route.strategy, &self.latency);
             let targets = specs.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
             if !targets.is_empty() {
-                return Ok(Route { targets, timeouts: route.timeouts, fallbacks: route.fallbacks.clone() });
+                return Ok(Route { targets, timeouts: route.timeouts, fallbacks: route.fallbacks.clone(), context_fallbacks: route.context_fallbacks.clone() });
             }
         }
         if let Some((provider, name)) = model.split_once('/') {
             if let Some(target) = self.target(provider, name).filter(|_| !name.is_empty()) {
-                return Ok(Route { targets: vec![target], timeouts: self.default_timeouts, fallbacks: Vec::new() });
+                return Ok(Route { targets: vec![target], timeouts: self.default_timeouts, fallbacks: Vec::new(), context_fallbacks: Vec::new() });
             }
         }
         let aliases = if self.aliases.is_empty() {
@@ -250,7 +255,8 @@ impl Router {
     /// go last (still tried if nothing else is left).
     pub fn plan(&self, model: &str, request_fallbacks: &[String], health: &Health) -> Result<Vec<PlannedAttempt>, RouteError> {
         let route = self.resolve(model)?;
-        let mut out: Vec<PlannedAttempt> = route.targets.iter().map(|t| PlannedAttempt { target: t.clone(), timeouts: route.timeouts }).collect();
+        let mut out: Vec<PlannedAttempt> =
+            route.targets.iter().map(|t| PlannedAttempt { target: t.clone(), timeouts: route.timeouts, context_only: false }).collect();
         let configured = route.fallbacks.iter().map(|m| (m, false));
         let requested = request_fallbacks.iter().map(|m| (m, true));
         for (name, from_request) in configured.chain(requested) {
@@ -260,12 +266,21 @@ impl Router {
                 Err(_) => continue, // config validation names configured fallbacks already
             };
             for t in fallback.targets {
-                out.push(PlannedAttempt { target: t, timeouts: fallback.timeouts });
+                out.push(PlannedAttempt { target: t, timeouts: fallback.timeouts, context_only: false });
             }
         }
         let mut seen = std::collections::HashSet::new();
         out.retain(|p| seen.insert((p.target.provider_name.clone(), p.target.model.clone())));
         out.sort_by_key(|p| health.avoid(&p.target)); // stable: order kept within each group
+        for name in &route.context_fallbacks {
+            if let Ok(bigger) = self.resolve(name) {
+                for t in bigger.targets {
+                    if seen.insert((t.provider_name.clone(), t.model.clone())) {
+                        out.push(PlannedAttempt { target: t, timeouts: bigger.timeouts, context_only: true });
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -301,6 +316,7 @@ mod tests {
                 timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None, idle: None, hedge_after: None },
                 strategy: Strategy::Ordered,
                 fallbacks: vec!["mock/backup".into()],
+                context_fallbacks: vec!["mock/big".into()],
             },
         )]);
         Router::new(vec![("mock".into(), mock)], aliases, Timeouts::default())
@@ -331,12 +347,12 @@ mod tests {
         let health = Health::default();
         let names = |plan: Vec<PlannedAttempt>| plan.into_iter().map(|p| format!("{}/{}", p.target.provider_name, p.target.model)).collect::<Vec<_>>();
         let plan = r.plan("support-bot", &["mock/other".into(), "mock/echo".into()], &health).unwrap();
-        assert_eq!(names(plan), ["mock/echo", "mock/backup", "mock/other"]);
+        assert_eq!(names(plan), ["mock/echo", "mock/backup", "mock/other", "mock/big"]);
         assert!(matches!(r.plan("support-bot", &["nope".into()], &health), Err(RouteError::UnknownFallback { .. })));
         // A target in cooldown goes last.
         let first = r.resolve("support-bot").unwrap().targets[0].clone();
         health.cool_down(&first, std::time::Instant::now() + Duration::from_secs(5));
-        assert_eq!(names(r.plan("support-bot", &[], &health).unwrap()), ["mock/backup", "mock/echo"]);
+        assert_eq!(names(r.plan("support-bot", &[], &health).unwrap()), ["mock/backup", "mock/echo", "mock/big"]);
     }
 
     #[test]

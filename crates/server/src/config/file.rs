@@ -40,6 +40,9 @@ pub struct ModelConfig {
     /// Models (aliases or `provider/model`) tried after this model's own targets.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Larger-window models tried only when the prompt does not fit.
+    #[serde(default)]
+    pub context_fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]

@@ -215,7 +215,7 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
             StrategyConfig::Weighted => Strategy::Weighted,
             StrategyConfig::LeastLatency => Strategy::LeastLatency,
         };
-        out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks });
+        out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks, context_fallbacks: model.context_fallbacks });
     }
     out
 }
@@ -223,12 +223,13 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
 /// A fallback must name a configured alias or `provider/model` with a declared provider.
 fn check_fallbacks(models: &BTreeMap<String, ModelRoute>, providers: &[String], errors: &mut Vec<ConfigError>) {
     for (alias, route) in models {
-        for (i, name) in route.fallbacks.iter().enumerate() {
+        let lists = [("fallbacks", &route.fallbacks), ("context_fallbacks", &route.context_fallbacks)];
+        for (i, name, field) in lists.iter().flat_map(|(field, list)| list.iter().enumerate().map(move |(i, n)| (i, n, *field))) {
             let known = models.contains_key(name)
                 || name.split_once('/').is_some_and(|(p, m)| !m.is_empty() && providers.iter().any(|d| d == p));
             if !known {
                 errors.push(ConfigError::new(
-                    &format!("models.{alias}.fallbacks[{i}]"),
+                    &format!("models.{alias}.{field}[{i}]"),
                     format!("unknown model `{name}`; use a configured alias or provider/model with a configured provider"),
                 ));
             }

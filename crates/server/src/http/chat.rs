@@ -51,13 +51,13 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, &app.router.latency, started).await;
     let (outcome, served, idle) = match result {
         Ok(Served { outcome, target, attempts }) => {
-            let headers = served_headers(&target, attempts.len());
+            let headers = served_headers(&target, upstream_attempts(&attempts));
             let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
             rec.attempts(attempts);
             (outcome, headers, idle)
         }
         Err(Failed { error, attempts }) => {
-            let headers = attempts.last().map(|a| served_headers_named(&a.provider, &a.model, attempts.len())).unwrap_or_default();
+            let headers = attempts.last().map(|a| served_headers_named(&a.provider, &a.model, upstream_attempts(&attempts))).unwrap_or_default();
             rec.attempts(attempts);
             let mut response = fail(rec, ApiError::Provider(error));
             response.headers_mut().extend(headers);
@@ -109,6 +109,11 @@ fn gateway_headers(headers: &HeaderMap) -> RequestHeaders {
             .map(|v| v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
             .unwrap_or_default(),
     }
+}
+
+/// Attempts that reached an upstream (targets skipped for an open circuit are logged, not sent).
+fn upstream_attempts(attempts: &[switchyard_core::AttemptLog]) -> usize {
+    attempts.iter().filter(|a| a.error.as_deref() != Some("circuit_open")).count()
 }
 
 fn served_headers(target: &Target, attempts: usize) -> HeaderMap {

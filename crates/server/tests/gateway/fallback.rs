@@ -212,3 +212,22 @@ async fn a_429_with_retry_after_5_is_not_retried_before_5_s_and_the_fallback_ser
     // Only the first request reached the rate-limited target: the others went to the fallback first.
     assert_eq!(up.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_prompt_too_long_for_the_primary_goes_to_the_larger_window_model() {
+    let up = FakeUpstream::start_repeating(Reply::openai_error(
+        400,
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 130012 tokens.",
+        "invalid_request_error",
+        "context_length_exceeded",
+    ))
+    .await;
+    let extra = "  long:\n    targets: [ { provider: primary, model: m } ]\n    context_fallbacks: [ backup/echo ]\n";
+    let gw = GatewayProcess::spawn(bin(), &(config(&up.base_url()) + extra)).await;
+    let r = post(&gw, &chat("long", "a very long prompt")).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider"), header(&r, "x-switchyard-attempts")), (200, "backup", "2"));
+    // Without a context fallback the error is the client's answer.
+    let r = post(&gw, &chat("plain", "a very long prompt")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "context_length_exceeded");
+}
