@@ -50,6 +50,11 @@ pub struct Chunk {
     pub content: bool,
 }
 
+/// Seconds since the Unix epoch, for the `created` field of answers and for token lifetimes.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The config `type` of this provider (`openai`, `mock`, …).

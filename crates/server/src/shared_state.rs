@@ -4,7 +4,7 @@
 //! when Redis is unreachable every instance keeps its own breakers (logged once per outage).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
@@ -16,10 +16,6 @@ use crate::http::App;
 const PREFIX: &str = "switchyard:circuit:";
 const PERIOD: Duration = Duration::from_millis(250);
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
-
-fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 pub fn spawn(url: String, app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -58,7 +54,7 @@ async fn connect(url: &str) -> Option<ConnectionManager> {
 }
 
 async fn sync(conn: &mut ConnectionManager, app: &App) -> redis::RedisResult<()> {
-    let now_ms = unix_ms();
+    let now_ms = switchyard_store::time::now_ms();
     let now = Instant::now();
     for ((provider, model), until) in app.health.breakers.take_opened() {
         let ttl = until.saturating_duration_since(now).as_millis() as u64;

@@ -7,7 +7,7 @@ mod stream;
 mod tests;
 mod wire;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -77,9 +77,6 @@ impl Anthropic {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
 
 #[async_trait]
 impl Provider for Anthropic {
@@ -148,13 +145,13 @@ pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, respo
     if stream {
         let name = provider.to_string();
         let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-        let decoder = stream::AnthropicDecoder::new(provider, model, unix_now());
+        let decoder = stream::AnthropicDecoder::new(provider, model, crate::unix_now());
         return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
     let parsed: wire::MessageResponse = serde_json::from_slice(&body)
         .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {e}")))?;
-    let completion = convert::from_wire(parsed, unix_now());
+    let completion = convert::from_wire(parsed, crate::unix_now());
     let usage = completion.usage;
     Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
 }

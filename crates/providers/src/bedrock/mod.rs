@@ -10,7 +10,7 @@ mod tests;
 mod wire;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -126,9 +126,6 @@ fn encode_path_segment(s: &str) -> String {
     out
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
 
 #[async_trait]
 impl Provider for Bedrock {
@@ -167,13 +164,13 @@ impl Provider for Bedrock {
         if request.stream() {
             let name = self.name.clone();
             let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-            let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), ChunkWriter::new(id, model, now_secs()));
+            let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), ChunkWriter::new(id, model, crate::unix_now()));
             return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
         }
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
         let wire = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not a Converse response: {e}", self.name)))?;
-        let completion = convert::from_wire(wire, id, model, now_secs());
+        let completion = convert::from_wire(wire, id, model, crate::unix_now());
         Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
     }
 }

@@ -208,7 +208,7 @@ pub fn completion(response: GenerateContentResponse, model: &str, provider: &str
     let mut out = Completion {
         id: response.response_id.unwrap_or_else(new_id),
         model: response.model_version.unwrap_or_else(|| model.to_string()),
-        created: unix_now(),
+        created: crate::unix_now(),
         usage: response.usage_metadata.as_ref().map(usage).unwrap_or_default(),
         ..Completion::default()
     };
@@ -271,10 +271,6 @@ pub fn prompt_blocked(provider: &str, feedback: &PromptFeedback) -> ProviderErro
 
 pub fn new_id() -> String {
     format!("chatcmpl-{:016x}", fastrand::u64(..))
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Classifies a non-success answer: the generic HTTP mapping, refined by Gemini's `status`

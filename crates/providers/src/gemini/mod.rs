@@ -141,7 +141,7 @@ pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, respo
     if stream {
         let name = provider.to_string();
         let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-        let decoder = stream::GeminiDecoder::new(provider, model, convert::unix_now());
+        let decoder = stream::GeminiDecoder::new(provider, model, crate::unix_now());
         return Ok(ChatResponse::Stream(stream::chunk_stream(body, decoder)));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;

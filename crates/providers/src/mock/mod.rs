@@ -5,7 +5,7 @@ mod reply;
 mod stream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -99,7 +99,7 @@ impl Provider for Mock {
         let reply = reply::compose(request, model, self.config.text.as_deref())
             .map_err(|e| ProviderError { param: e.param.clone(), ..ProviderError::new(ErrorKind::BadRequest, e.message) })?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let meta = reply::Meta { id: format!("chatcmpl-mock-{n}"), created: unix_now(), model: model.to_string() };
+        let meta = reply::Meta { id: format!("chatcmpl-mock-{n}"), created: crate::unix_now(), model: model.to_string() };
         if request.stream() {
             let first = self.config.first_token.or(self.config.latency).unwrap_or_default();
             sleep(first).await;
@@ -124,6 +124,3 @@ async fn sleep(d: Duration) {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}

@@ -2,7 +2,7 @@
 //! exchanged for an OAuth2 access token (RFC 7523 jwt-bearer grant).
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ impl ServiceAccount {
     }
 
     pub async fn fetch(&self, provider: &str) -> Result<(Secret, Duration), ProviderError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = crate::unix_now();
         let assertion = self.assertion(now).map_err(|e| failed(provider, WHAT, ErrorKind::Auth, format!("the JWT could not be signed: {e}")))?;
         exchange(&self.client, &self.token_uri, &[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())], &[], provider, WHAT).await
     }
