@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FakeUpstream, running_gateway
 
-FIXTURES = Path(__file__).resolve().parents[3] / "crates" / "testkit" / "fixtures" / "anthropic"
+ALL_FIXTURES = Path(__file__).resolve().parents[3] / "crates" / "testkit" / "fixtures"
+FIXTURES = ALL_FIXTURES / "anthropic"
 ANTHROPIC_KEY = "sk-ant-sdk-test-key-0123456789"
 
 TOOLS = [{
@@ -45,6 +46,24 @@ def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], s
     return [tuple(calls[i]) for i in sorted(calls)], finish, usage
 
 
+def fake_upstream():
+    """A recording fake upstream for one test module's gateway."""
+    up = FakeUpstream()
+    yield up
+    up.server.shutdown()
+
+
+anthropic_upstream = pytest.fixture(scope="module", name="anthropic_upstream")(fake_upstream)
+gemini_upstream = pytest.fixture(scope="module", name="gemini_upstream")(fake_upstream)
+multi_upstream = pytest.fixture(scope="module", name="multi_upstream")(fake_upstream)
+
+
+def serve(upstream: FakeUpstream, body: bytes, content_type: str, status: int = 200) -> None:
+    """Answers every following request with these recorded bytes."""
+    upstream.received.clear()
+    upstream.respond = lambda req: ("raw", (status, content_type, body))
+
+
 def recorded(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
@@ -63,11 +82,6 @@ def recorded_tool_calls(sse_name: str) -> list[tuple[str, str, str]]:
     return [tuple(c) for c in calls]
 
 
-@pytest.fixture(scope="module")
-def anthropic_upstream():
-    up = FakeUpstream()
-    yield up
-    up.server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +98,8 @@ models:
     yield from running_gateway(tmp_path_factory.mktemp("gw-anthropic"), config)
 
 
-def serve(upstream: FakeUpstream, name: str, content_type: str, status: int = 200) -> None:
-    upstream.received.clear()
-    upstream.respond = lambda req: ("raw", (status, content_type, recorded(name)))
-
-
 def test_streamed_parallel_tool_call_arrives_exactly(anthropic_upstream, anthropic_gateway):
-    serve(anthropic_upstream, "tool-call-parallel-stream.sse", "text/event-stream")
+    serve(anthropic_upstream, recorded("tool-call-parallel-stream.sse"), "text/event-stream")
     got, finish, usage = stream_tool_calls(anthropic_gateway.client(), "claude")
     assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
     assert finish == "tool_calls"
@@ -102,7 +111,7 @@ def test_streamed_parallel_tool_call_arrives_exactly(anthropic_upstream, anthrop
 
 
 def test_non_streamed_tool_call_and_text(anthropic_upstream, anthropic_gateway):
-    serve(anthropic_upstream, "tool-call-parallel.json", "application/json")
+    serve(anthropic_upstream, recorded("tool-call-parallel.json"), "application/json")
     reply = anthropic_gateway.client().chat.completions.create(
         model="claude", tools=TOOLS, messages=[{"role": "user", "content": "mellon,radiance"}])
     expected = [b for b in json.loads(recorded("tool-call-parallel.json"))["content"] if b["type"] == "tool_use"]
@@ -118,7 +127,7 @@ class OrderItem(pydantic.BaseModel):
 
 
 def test_parse_with_a_pydantic_schema(anthropic_upstream, anthropic_gateway):
-    serve(anthropic_upstream, "structured-output-json-schema.json", "application/json")
+    serve(anthropic_upstream, recorded("structured-output-json-schema.json"), "application/json")
     completion = anthropic_gateway.client().chat.completions.parse(
         model="claude", response_format=OrderItem,
         messages=[{"role": "user", "content": "Extract the order item"}])
@@ -132,7 +141,7 @@ def test_parse_with_a_pydantic_schema(anthropic_upstream, anthropic_gateway):
 
 def test_provider_errors_keep_the_openai_shape(anthropic_upstream, anthropic_gateway):
     import openai
-    serve(anthropic_upstream, "error-429-rate-limit.json", "application/json", status=429)
+    serve(anthropic_upstream, recorded("error-429-rate-limit.json"), "application/json", status=429)
     with pytest.raises(openai.RateLimitError):
         anthropic_gateway.client().with_options(max_retries=0).chat.completions.create(
             model="claude", messages=[{"role": "user", "content": "x"}])
@@ -141,15 +150,10 @@ def test_provider_errors_keep_the_openai_shape(anthropic_upstream, anthropic_gat
 # --------------------------------------------------------------------------------------------
 # Gemini (recorded Google AI Studio traffic, crates/testkit/fixtures/gemini)
 
-GEMINI_FIXTURES = FIXTURES.parent / "gemini"
+GEMINI_FIXTURES = ALL_FIXTURES / "gemini"
 GEMINI_KEY = "AIza-sdk-test-key-0123456789"
 
 
-@pytest.fixture(scope="module")
-def gemini_upstream():
-    up = FakeUpstream()
-    yield up
-    up.server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +163,6 @@ providers:
   gemini: {{ type: gemini, base_url: "http://127.0.0.1:{gemini_upstream.port}", api_key: {GEMINI_KEY} }}
 """
     yield from running_gateway(tmp_path_factory.mktemp("gw-gemini"), config)
-
-
-def serve_gemini(upstream: FakeUpstream, name: str, content_type: str, status: int = 200) -> None:
-    upstream.received.clear()
-    upstream.respond = lambda req: ("raw", (status, content_type, (GEMINI_FIXTURES / name).read_bytes()))
 
 
 def gemini_recorded_calls(name: str) -> list[tuple[str, dict]]:
@@ -178,7 +177,7 @@ def gemini_recorded_calls(name: str) -> list[tuple[str, dict]]:
 
 
 def test_gemini_streamed_parallel_tool_call_arrives_exactly(gemini_upstream, gemini_gateway):
-    serve_gemini(gemini_upstream, "tool-call-parallel-stream.sse", "text/event-stream")
+    serve(gemini_upstream, (GEMINI_FIXTURES / "tool-call-parallel-stream.sse").read_bytes(), "text/event-stream")
     calls, finish, usage = stream_tool_calls(gemini_gateway.client(), "gemini/gemini-2.5-flash")
     got = [(name, json.loads(args)) for _, name, args in calls]
     assert got == gemini_recorded_calls("tool-call-parallel-stream.sse")
@@ -192,7 +191,7 @@ def test_gemini_streamed_parallel_tool_call_arrives_exactly(gemini_upstream, gem
 
 
 def test_gemini_parse_with_a_pydantic_schema(gemini_upstream, gemini_gateway):
-    serve_gemini(gemini_upstream, "structured-output-json-schema.json", "application/json")
+    serve(gemini_upstream, (GEMINI_FIXTURES / "structured-output-json-schema.json").read_bytes(), "application/json")
     recorded_text = json.loads((GEMINI_FIXTURES / "structured-output-json-schema.json").read_text())["candidates"][0]["content"]["parts"][0]["text"]
     expected = json.loads(recorded_text)
     fields = set(expected)
@@ -214,14 +213,7 @@ def test_gemini_parse_with_a_pydantic_schema(gemini_upstream, gemini_gateway):
 
 import base64
 
-ALL_FIXTURES = FIXTURES.parent
 
-
-@pytest.fixture(scope="module")
-def multi_upstream():
-    up = FakeUpstream()
-    yield up
-    up.server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +237,7 @@ providers:
 @pytest.mark.parametrize("provider", ["openai", "azure"])
 def test_openai_format_streamed_parallel_tool_call_arrives_exactly(provider, multi_upstream, multi_gateway):
     body = (ALL_FIXTURES / provider / "tool-call-parallel-stream.sse").read_bytes()
-    multi_upstream.received.clear()
-    multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
+    serve(multi_upstream, body, "text/event-stream")
     got, finish, _ = stream_tool_calls(multi_gateway.client(), f"{provider}/gpt-4o-mini")
     expected: dict[int, list[str]] = {}
     for line in body.decode().splitlines():
@@ -270,8 +261,7 @@ def test_openai_format_streamed_parallel_tool_call_arrives_exactly(provider, mul
 
 def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, multi_gateway):
     body = base64.b64decode((ALL_FIXTURES / "bedrock" / "tool-call-parallel-stream.eventstream.b64").read_text().strip())
-    multi_upstream.received.clear()
-    multi_upstream.respond = lambda req: ("raw", (200, "application/vnd.amazon.eventstream", body))
+    serve(multi_upstream, body, "application/vnd.amazon.eventstream")
     got, finish, _ = stream_tool_calls(multi_gateway.client(), "bedrock/anthropic.claude-sonnet-4-20250514-v1:0")
     # The reference: tool uses as decoded from the recorded frames (frames.jsonl).
     expected: list[list[str]] = []
@@ -295,8 +285,7 @@ def test_bedrock_streamed_parallel_tool_call_arrives_exactly(multi_upstream, mul
 ])
 def test_vertex_streamed_parallel_tool_call_arrives_exactly(model, recording, multi_upstream, multi_gateway):
     body = (ALL_FIXTURES / recording).read_bytes()
-    multi_upstream.received.clear()
-    multi_upstream.respond = lambda req: ("raw", (200, "text/event-stream", body))
+    serve(multi_upstream, body, "text/event-stream")
     got, finish, _ = stream_tool_calls(multi_gateway.client(), model)
     if recording.startswith("anthropic"):
         assert got == recorded_tool_calls("tool-call-parallel-stream.sse")
