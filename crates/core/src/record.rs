@@ -9,6 +9,8 @@ use switchyard_providers::ProviderError;
 use switchyard_store::time::{now_ms, rfc3339};
 use switchyard_store::{LogHandle, LogRecord};
 
+use crate::billing::{Bill, Priced};
+use crate::govern::Caller;
 use crate::request::GatewayFields;
 
 /// Bodies are kept up to this size when the config asks for them.
@@ -25,13 +27,16 @@ pub struct Recorder {
     keep_bodies: bool,
     /// The status already sent to the client, once response headers went out.
     sent_status: Option<u16>,
+    usage: Option<Usage>,
+    /// What the request reserved and will be charged; settled once, when the record is.
+    bill: Option<Bill>,
 }
 
 impl Recorder {
     pub fn start(log: LogHandle, request_id: String, keep_bodies: bool) -> Self {
         let ms = now_ms();
         let record = LogRecord { request_id, started_at: rfc3339(ms), started_at_ms: ms, ..LogRecord::default() };
-        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None }
+        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None, usage: None, bill: None }
     }
 
     pub fn request_id(&self) -> &str {
@@ -53,6 +58,48 @@ impl Recorder {
         if self.keep_bodies {
             self.record.request_body = Some(truncated(body));
         }
+    }
+
+    pub fn caller(&mut self, caller: &Caller) {
+        self.record.key_id = caller.key_id().map(str::to_string);
+        self.record.team = caller.team().map(str::to_string);
+    }
+
+    /// The customer the request is accounted to (a key's bound customer wins over the body's).
+    pub fn customer(&mut self, customer: Option<&str>) {
+        self.record.customer_identifier = customer.map(str::to_string);
+    }
+
+    pub fn bill(&mut self, bill: Bill) {
+        self.bill = Some(bill);
+    }
+
+    /// The price of the target that served (a fallback may be priced differently).
+    pub fn priced(&mut self, priced: Option<Priced>) {
+        if let (Some(bill), Some(p)) = (self.bill.as_mut(), priced) {
+            bill.priced = Some(p);
+        }
+    }
+
+    /// What the response cache did (`HIT`, `MISS`, `BYPASS`, `SEMANTIC_HIT`).
+    pub fn cache_status(&mut self, status: &str) {
+        self.record.cache_status = Some(status.to_string());
+    }
+
+    /// Answered from the cache: nothing was spent, and what the answer first cost was saved.
+    pub fn cache_hit(&mut self, status: &str, provider: &str, model: &str, saved_usd: f64) {
+        self.cache_status(status);
+        self.record.provider = Some(provider.to_string());
+        self.record.model = Some(model.to_string());
+        self.record.cache_saved_usd = Some(saved_usd);
+        self.record.cost_usd = Some(0.0);
+        self.record.cost_source = Some("cache".into());
+        self.first_token();
+    }
+
+    /// The cost so far, from the usage recorded (for the `x-switchyard-cost-usd` header).
+    pub fn cost_usd(&self) -> Option<f64> {
+        self.bill.as_ref().and_then(|b| b.cost(self.usage.as_ref(), true).0)
     }
 
     pub fn attempt(&mut self, provider: &str, model: &str) {
@@ -79,6 +126,7 @@ impl Recorder {
     }
 
     pub fn usage(&mut self, usage: Usage) {
+        self.usage = Some(usage);
         self.record.input_tokens = usage.input_tokens;
         self.record.output_tokens = usage.output_tokens;
         self.record.cached_tokens = usage.cached_input_tokens;
@@ -133,6 +181,17 @@ impl Drop for Recorder {
             self.end(status, "client_disconnected", None, None);
         }
         self.record.latency_ms = self.elapsed_ms();
+        if let Some(bill) = self.bill.take() {
+            let served = self.record.outcome == "ok" || self.sent_status.is_some();
+            let (cost, source) = bill.cost(self.usage.as_ref(), served);
+            self.record.cost_usd = cost;
+            self.record.cost_source = source.map(str::to_string);
+            if served && matches!(source, Some("estimate" | "unpriced")) {
+                crate::metrics::UNPRICED_REQUESTS.inc();
+            }
+            let tokens = self.usage.map(|u| u.total()).or(if served { None } else { Some(0) });
+            bill.ticket.settle(tokens, cost);
+        }
         self.log.submit(std::mem::take(&mut self.record));
     }
 }

@@ -50,6 +50,14 @@ pub struct Chunk {
     pub content: bool,
 }
 
+/// What a provider answered to an embeddings request.
+#[derive(Debug, Clone)]
+pub struct EmbeddingsResponse {
+    /// OpenAI's shape: `{"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"}`.
+    pub body: Bytes,
+    pub usage: Usage,
+}
+
 /// Seconds since the Unix epoch, for the `created` field of answers and for token lifetimes.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -65,4 +73,14 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Sends one chat request for `model` (the provider's own model name).
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError>;
+
+    /// Sends one OpenAI embeddings request. `body` is the client's request with the gateway's
+    /// fields removed and `model` already set to `model` (the provider's own model name, passed
+    /// apart for adapters whose URL names it). Providers without an embeddings API keep this
+    /// default, a client error that names them.
+    async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
+        let _ = body;
+        let message = format!("provider type `{}` does not offer embeddings (model `{model}`); use an OpenAI-compatible provider or the mock", self.kind());
+        Err(ProviderError { param: Some("model".into()), ..ProviderError::new(ErrorKind::BadRequest, message) })
+    }
 }

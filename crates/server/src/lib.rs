@@ -1,6 +1,10 @@
 //! The `switchyard` server: configuration, HTTP routes, the CLI commands and graceful shutdown.
 
+pub mod admin;
+mod caching;
 pub mod cli;
 pub mod config;
+pub mod governance;
 pub mod http;
+mod lazy_redis;
 pub mod shared_state;

@@ -1,7 +1,8 @@
 //! Shares circuit-breaker state between gateway instances through Redis: circuits this instance
-//! opens are published with their reopen time (a key that expires then), and circuits others
-//! opened are applied here, within one sync period. Nothing on the request path waits for Redis;
-//! when Redis is unreachable every instance keeps its own breakers (logged once per outage).
+//! opens are published with their reopen time (a field of the hash `switchyard:circuits`), and
+//! circuits other instances opened are applied here, within one sync period. Nothing on the
+//! request path waits for Redis; when Redis is unreachable every instance keeps its own breakers
+//! (logged once per outage).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::App;
 
-const PREFIX: &str = "switchyard:circuit:";
+/// Open circuits: field `provider/model`, value the Unix ms at which the circuit may close.
+const CIRCUITS: &str = "switchyard:circuits";
 const PERIOD: Duration = Duration::from_millis(250);
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -59,31 +61,24 @@ async fn sync(conn: &mut ConnectionManager, app: &App) -> redis::RedisResult<()>
     for ((provider, model), until) in app.health.breakers.take_opened() {
         let ttl = until.saturating_duration_since(now).as_millis() as u64;
         if ttl > 0 {
-            let until_ms = now_ms + ttl as i64;
-            let _: () = conn.set_ex_px(format!("{PREFIX}{provider}/{model}"), until_ms, ttl).await?;
+            let _: () = conn.hset(CIRCUITS, format!("{provider}/{model}"), now_ms + ttl as i64).await?;
         }
     }
-    let keys: Vec<String> = conn.keys(format!("{PREFIX}*")).await?;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<Option<i64>> = conn.mget(&keys).await?;
-    for (key, until_ms) in keys.iter().zip(values) {
-        let (Some(target), Some(until_ms)) = (key.strip_prefix(PREFIX), until_ms) else { continue };
+    // One small hash, read whole: never a scan of the keyspace (which holds cache entries and
+    // counters too). Circuits whose reopen time passed are removed by whoever sees them.
+    let open: std::collections::HashMap<String, i64> = conn.hgetall(CIRCUITS).await?;
+    let mut closed = Vec::new();
+    for (target, until_ms) in open {
+        if until_ms <= now_ms {
+            closed.push(target);
+            continue;
+        }
         let Some((provider, model)) = target.split_once('/') else { continue };
-        let remaining = Duration::from_millis(until_ms.saturating_sub(now_ms).max(0) as u64);
+        let remaining = Duration::from_millis((until_ms - now_ms) as u64);
         app.health.breakers.open_from_peer(&(Arc::from(provider), model.to_string()), now + remaining);
     }
-    Ok(())
-}
-
-/// `SET key value PX ttl`, as redis-rs spells it for these types.
-trait SetExPx {
-    async fn set_ex_px(&mut self, key: String, value: i64, ttl_ms: u64) -> redis::RedisResult<()>;
-}
-
-impl SetExPx for ConnectionManager {
-    async fn set_ex_px(&mut self, key: String, value: i64, ttl_ms: u64) -> redis::RedisResult<()> {
-        redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ttl_ms).query_async(self).await
+    if !closed.is_empty() {
+        let _: () = conn.hdel(CIRCUITS, closed).await?;
     }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod openai;
 pub mod reply;
+pub mod services;
 
 pub use accumulate::Accumulated;
 pub use fake_upstream::{FakeUpstream, RecordedRequest};

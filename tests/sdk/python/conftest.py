@@ -390,3 +390,27 @@ providers:
 def fresh_upstream(upstream: FakeUpstream) -> FakeUpstream:
     upstream.reset()
     return upstream
+
+
+def accumulate_stream(stream) -> tuple[str, list[tuple[str, str, str]], str | None, object]:
+    """What an application builds from a stream with the SDK: the text, (id, name, arguments) per
+    tool-call index, the finish reason and the last usage."""
+    text, calls, finish, usage = "", {}, None, None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            for tc in choice.delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, ["", "", ""])
+                slot[0] += tc.id or ""
+                slot[1] += (tc.function.name or "") if tc.function else ""
+                slot[2] += (tc.function.arguments or "") if tc.function else ""
+            finish = choice.finish_reason or finish
+    return text, [tuple(calls[i]) for i in sorted(calls)], finish, usage
+
+
+def fake_upstream():
+    """A recording fake upstream for one test module's gateway (wrap with pytest.fixture)."""
+    up = FakeUpstream()
+    yield up
+    up.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from conftest import FakeUpstream, running_gateway
+from conftest import FakeUpstream, accumulate_stream, fake_upstream, running_gateway
 
 ALL_FIXTURES = Path(__file__).resolve().parents[3] / "crates" / "testkit" / "fixtures"
 FIXTURES = ALL_FIXTURES / "anthropic"
@@ -32,25 +32,8 @@ def stream_tool_calls(client, model: str) -> tuple[list[tuple[str, str, str]], s
     stream = client.chat.completions.create(
         model=model, stream=True, stream_options={"include_usage": True}, tools=TOOLS,
         messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}])
-    calls: dict[int, list[str]] = {}
-    finish, usage = None, None
-    for chunk in stream:
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, ["", "", ""])
-                slot[0] += tc.id or ""
-                slot[1] += (tc.function.name or "") if tc.function else ""
-                slot[2] += (tc.function.arguments or "") if tc.function else ""
-            finish = choice.finish_reason or finish
-    return [tuple(calls[i]) for i in sorted(calls)], finish, usage
-
-
-def fake_upstream():
-    """A recording fake upstream for one test module's gateway."""
-    up = FakeUpstream()
-    yield up
-    up.server.shutdown()
+    _, calls, finish, usage = accumulate_stream(stream)
+    return calls, finish, usage
 
 
 anthropic_upstream = pytest.fixture(scope="module", name="anthropic_upstream")(fake_upstream)

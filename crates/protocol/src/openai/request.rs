@@ -96,6 +96,16 @@ impl ChatRequest {
         self.fields.shift_remove(key)
     }
 
+    /// Sets a field (replacing it in place, or appending it), e.g. a gateway-imposed output cap.
+    pub fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.fields.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                self.fields.insert(key.to_string(), value);
+            }
+        }
+    }
+
     /// Reads a field as `T`; a present field of the wrong type is an error naming it.
     pub fn get<T: DeserializeOwned>(&self, key: &str, expected: &str) -> Result<Option<T>, RequestFormatError> {
         optional(&self.fields, key, expected)

@@ -1,6 +1,8 @@
 //! The built-in deterministic `mock` provider: echoes, answers tool calls, streams with configured
-//! timing and injects errors. It serves the offline demo, the tests and the benchmarks.
+//! timing, embeds text (`embed.rs`) and injects errors. It serves the offline demo, the tests and
+//! the benchmarks.
 
+pub mod embed;
 mod reply;
 mod stream;
 
@@ -10,9 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
-use switchyard_protocol::openai::ChatRequest;
+use switchyard_protocol::openai::{ChatRequest, RequestFormatError};
 
-use crate::{ChatResponse, ErrorKind, Provider, ProviderError};
+use crate::{ChatResponse, EmbeddingsResponse, ErrorKind, Provider, ProviderError};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,8 +98,7 @@ impl Provider for Mock {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let reply = reply::compose(request, model, self.config.text.as_deref())
-            .map_err(|e| ProviderError { param: e.param.clone(), ..ProviderError::new(ErrorKind::BadRequest, e.message) })?;
+        let reply = reply::compose(request, model, self.config.text.as_deref()).map_err(bad_request)?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let meta = reply::Meta { id: format!("chatcmpl-mock-{n}"), created: crate::unix_now(), model: model.to_string() };
         if request.stream() {
@@ -116,6 +117,19 @@ impl Provider for Mock {
         let usage = Some(reply.usage);
         Ok(ChatResponse::Complete { body: Bytes::from(reply.completion_json(&meta)), usage })
     }
+
+    async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
+        let (body, usage) = embed::answer(body, model).map_err(bad_request)?;
+        sleep(self.config.latency.unwrap_or_default()).await;
+        if let Some(err) = self.injected_error() {
+            return Err(err);
+        }
+        Ok(EmbeddingsResponse { body: Bytes::from(body), usage })
+    }
+}
+
+fn bad_request(e: RequestFormatError) -> ProviderError {
+    ProviderError { param: e.param, ..ProviderError::new(ErrorKind::BadRequest, e.message) }
 }
 
 async fn sleep(d: Duration) {
@@ -123,4 +137,3 @@ async fn sleep(d: Duration) {
         tokio::time::sleep(d).await;
     }
 }
-

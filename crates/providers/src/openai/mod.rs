@@ -12,16 +12,16 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use switchyard_protocol::openai::{ChatRequest, ChunkPeek};
+use switchyard_protocol::Usage;
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
 use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
 use crate::sse_stream::SseChunkStream;
-use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
+use crate::{ChatResponse, EmbeddingsResponse, ErrorKind, Provider, ProviderError, Secret};
 pub use azure::AzureConfig;
 use azure::Endpoint;
 pub use flavors::Flavor;
-
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,14 +128,36 @@ impl Provider for OpenAi {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let body = request.to_upstream_body(model, self.stream_usage_option);
-        let url = self.endpoint.url(model).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("provider `{}`: {e}", self.name)))?;
-        let mut builder = self
-            .client
-            .post(url)
-            .headers(self.headers.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let url = self.url(model)?;
+        let response = self.send(url, request.to_upstream_body(model, self.stream_usage_option)).await?;
+        if request.stream() {
+            let name = self.name.clone();
+            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let decoder = stream::OpenAiDecoder::new(&self.name);
+            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
+        }
+        let (body, usage) = self.read_json(response).await?;
+        Ok(ChatResponse::Complete { body, usage })
+    }
+
+    async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
+        let url = embeddings_url(self.url(model)?);
+        let body = serde_json::to_vec(body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
+        let response = self.send(url, body.into()).await?;
+        let (body, usage) = self.read_json(response).await?;
+        Ok(EmbeddingsResponse { body, usage: usage.unwrap_or_default() })
+    }
+}
+
+impl OpenAi {
+    fn url(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
+        self.endpoint.url(model).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("provider `{}`: {e}", self.name)))
+    }
+
+    /// POSTs a JSON body with the provider's headers and next key; a non-success answer becomes a
+    /// classified error (and puts a refused or rate-limited key in cooldown).
+    async fn send(&self, url: reqwest::Url, body: bytes::Bytes) -> Result<reqwest::Response, ProviderError> {
+        let mut builder = self.client.post(url).headers(self.headers.clone()).header(http::header::CONTENT_TYPE, "application/json").body(body);
         let key = self.keys.next().cloned();
         if let Some(key) = &key {
             builder = match self.auth {
@@ -145,29 +167,36 @@ impl Provider for OpenAi {
         }
         let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
         let status = response.status();
-        if !status.is_success() {
-            let retry = retry_after(response.headers());
-            let body = read_limited(response, MAX_ERROR_BODY).await;
-            let error = ProviderError::from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t));
-            if let Some(key) = &key {
-                self.keys.report(key, &error);
-            }
-            return Err(error);
+        if status.is_success() {
+            return Ok(response);
         }
-        if request.stream() {
-            let name = self.name.clone();
-            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
-            let decoder = stream::OpenAiDecoder::new(&self.name);
-            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
+        let retry = retry_after(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        let error = ProviderError::from_http(status.as_u16(), &body, retry, |t| self.keys.redact(t));
+        if let Some(key) = &key {
+            self.keys.report(key, &error);
         }
+        Err(error)
+    }
+
+    /// A whole JSON answer and the usage in it; one pass validates the JSON and reads usage.
+    async fn read_json(&self, response: reqwest::Response) -> Result<(bytes::Bytes, Option<Usage>), ProviderError> {
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        // One pass: validates the JSON and reads usage.
         let peek: ChunkPeek = serde_json::from_slice(&body)
             .map_err(|_| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name)))?;
-        Ok(ChatResponse::Complete { body, usage: peek.usage.map(Into::into) })
+        Ok((body, peek.usage.map(Into::into)))
     }
 }
 
+/// The embeddings URL next to a chat URL: `…/chat/completions` becomes `…/embeddings`, query kept
+/// (OpenAI and compatibles `{base}/embeddings`, Azure `/openai/deployments/{d}/embeddings?api-version=…`
+/// and `/openai/v1/embeddings`).
+fn embeddings_url(mut chat: reqwest::Url) -> reqwest::Url {
+    if let Ok(mut path) = chat.path_segments_mut() {
+        path.pop().pop().push("embeddings");
+    }
+    chat
+}
 
 #[cfg(test)]
 mod tests {
@@ -194,5 +223,51 @@ mod tests {
         }
         let used: Vec<String> = up.requests().iter().map(|r| r.header("authorization").unwrap_or("").to_string()).collect();
         assert_eq!(used, ["Bearer sk-first-key-000000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000"]);
+    }
+
+    fn provider(base_url: String) -> OpenAi {
+        OpenAi::new("up", &OpenAiConfig { base_url: Some(base_url), api_key: Some(Secret::new("sk-embed-key-0000000")), ..OpenAiConfig::default() }).unwrap()
+    }
+
+    #[tokio::test]
+    async fn embeddings_go_to_the_embeddings_url_and_recorded_answers_pass_through() {
+        for (fixture, tokens) in [("openai/embeddings-float.json", 12), ("openai/embeddings-base64.json", 4)] {
+            let up = FakeUpstream::start(vec![switchyard_testkit::fixture_reply(fixture)]).await;
+            let request = switchyard_testkit::fixture_json("openai/embeddings-base64.request.json")["body"].clone();
+            let answer = provider(up.base_url()).embeddings(&request, "text-embedding-3-small").await.unwrap();
+            assert_eq!(answer.body, fixture_bytes(fixture), "{fixture}: the answer is passed on byte for byte");
+            assert_eq!(answer.usage.input_tokens, tokens, "{fixture}");
+            let sent = up.last_request();
+            assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/v1/embeddings"));
+            assert_eq!(sent.header("authorization"), Some("Bearer sk-embed-key-0000000"));
+            assert_eq!(sent.header("content-type"), Some("application/json"));
+            assert_eq!(sent.json(), request, "the recorded request goes out as given");
+        }
+    }
+
+    #[tokio::test]
+    async fn embeddings_failures_are_classified_like_chat() {
+        let up = FakeUpstream::start(vec![switchyard_testkit::fixture_reply("openai/error-401-invalid-api-key.json")]).await;
+        let body = serde_json::json!({"model": "text-embedding-3-small", "input": "hi"});
+        let e = provider(up.base_url()).embeddings(&body, "text-embedding-3-small").await.unwrap_err();
+        assert_eq!((e.kind, e.status), (ErrorKind::Auth, Some(401)));
+        assert_eq!(e.code.as_deref(), Some("invalid_api_key"));
+        let up = FakeUpstream::start(vec![Reply::json("not json")]).await;
+        assert_eq!(provider(up.base_url()).embeddings(&body, "m").await.unwrap_err().kind, ErrorKind::Malformed);
+    }
+
+    #[tokio::test]
+    async fn azure_embeddings_use_the_deployment_url() {
+        let up = FakeUpstream::start(vec![switchyard_testkit::fixture_reply("openai/embeddings-float.json")]).await;
+        let base = up.base_url().trim_end_matches("/v1").to_string();
+        let config = AzureConfig { base_url: Some(base.clone()), api_key: Some(Secret::new("azure-key-123456789")), ..Default::default() };
+        let body = serde_json::json!({"model": "text-embedding-3-small", "input": ["a", "b"]});
+        OpenAi::azure("azure", &config).unwrap().embeddings(&body, "text-embedding-3-small").await.unwrap();
+        let sent = up.last_request();
+        assert_eq!((sent.path.as_str(), sent.query.as_deref()), ("/openai/deployments/text-embedding-3-small/embeddings", Some("api-version=2024-10-21")));
+        assert_eq!(sent.header("api-key"), Some("azure-key-123456789"));
+        let v1 = AzureConfig { base_url: Some(base), v1_api: true, ..Default::default() };
+        OpenAi::azure("azure", &v1).unwrap().embeddings(&body, "text-embedding-3-small").await.unwrap();
+        assert_eq!(up.last_request().path, "/openai/v1/embeddings");
     }
 }

@@ -1,12 +1,12 @@
-//! `switchyard logs`: reads the request log from the SQLite database.
+//! `switchyard logs`: reads the request log from the configured database (SQLite or PostgreSQL).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use switchyard_store::{LogQuery, SqliteLog};
+use switchyard_store::{LogQuery, LogRecord, PostgresLog, SqliteLog, StoreError};
 
 use super::load_or_report;
-use crate::config::Overrides;
+use crate::config::{Database, Overrides};
 
 pub struct Filter {
     pub limit: usize,
@@ -20,16 +20,17 @@ pub fn run(config: Option<&Path>, overrides: Overrides, filter: Filter) -> ExitC
         Ok(c) => c,
         Err(code) => return code,
     };
-    if !config.database.exists() {
-        eprintln!("no request log at {} (has the gateway run with this data dir?)", config.database.display());
-        return ExitCode::from(1);
+    if let Database::Sqlite(path) = &config.database {
+        if !path.exists() {
+            eprintln!("no request log at {} (has the gateway run with this data dir?)", path.display());
+            return ExitCode::from(1);
+        }
     }
-    let records = SqliteLog::open_read_only(&config.database)
-        .and_then(|db| db.query(&LogQuery { limit: filter.limit, model: filter.model, customer: filter.customer }));
-    let records = match records {
+    let query = LogQuery { limit: filter.limit, model: filter.model.clone(), customer: filter.customer.clone() };
+    let records = match read(&config.database, &query) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot read the request log at {}: {e}", config.database.display());
+            eprintln!("cannot read the request log at {}: {e}", config.database.describe());
             return ExitCode::from(1);
         }
     };
@@ -62,4 +63,11 @@ pub fn run(config: Option<&Path>, overrides: Overrides, filter: Filter) -> ExitC
         );
     }
     ExitCode::SUCCESS
+}
+
+fn read(database: &Database, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+    match database {
+        Database::Sqlite(path) => SqliteLog::open_read_only(path)?.query(query),
+        Database::Postgres(url) => PostgresLog::connect(url)?.query(query),
+    }
 }

@@ -1,7 +1,9 @@
-//! Command-line interface: `serve`, `check`, `logs`, `version`.
+//! Command-line interface: `serve`, `check`, `logs`, `version`, and the admin API clients `keys`,
+//! `budgets`, `limits` and `spend`.
 
 mod check;
 mod logs;
+mod manage;
 mod serve;
 
 use std::path::PathBuf;
@@ -55,6 +57,8 @@ enum Command {
     },
     /// Print the version.
     Version,
+    #[command(flatten)]
+    Manage(manage::ManageCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Logs { config, data_dir, limit, model, customer, json } => {
             logs::run(config.as_deref(), Overrides { listen: None, data_dir }, logs::Filter { limit, model, customer, json })
         }
+        Command::Manage(command) => manage::run(command),
         Command::Version => {
             println!("switchyard {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

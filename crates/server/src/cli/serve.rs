@@ -11,11 +11,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use switchyard_core::{Router, Timeouts};
 use switchyard_providers::registry;
-use switchyard_store::{LogWriter, LogWriterConfig, SqliteLog};
+use switchyard_store::{LogSink, LogWriter, LogWriterConfig, PostgresLog, SqliteLog};
 use tokio_util::sync::CancellationToken;
 
 use super::load_or_report;
-use crate::config::{Config, Overrides, Source};
+use crate::config::{Config, Database, Overrides, Source};
 use crate::http::{router, App};
 
 pub fn run(path: Option<&Path>, overrides: Overrides) -> ExitCode {
@@ -57,13 +57,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router_ = Router::new(providers, config.models.clone(), Timeouts::default());
 
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let db = SqliteLog::open(&config.database, std::time::Duration::from_millis(500))
-        .with_context(|| format!("cannot open the request log database {}", config.database.display()))?;
     let mut log_config = LogWriterConfig::new(config.data_dir.join("spool"));
     if let Some(q) = config.log.queue {
         log_config.queue = q.max(1);
     }
-    let writer = LogWriter::start(db, log_config).context("cannot start the request log writer")?;
+    let writer = match &config.database {
+        Database::Sqlite(path) => start_writer(SqliteLog::open(path, std::time::Duration::from_millis(500)), &config, log_config)?,
+        Database::Postgres(url) => {
+            let url = url.clone();
+            let sink = tokio::task::spawn_blocking(move || PostgresLog::connect(&url)).await?;
+            start_writer(sink, &config, log_config)?
+        }
+    };
+    let parts = crate::governance::build(&config).await?;
 
     let app = Arc::new(App {
         router: router_,
@@ -75,14 +81,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         log_bodies: config.log.bodies,
         draining: AtomicBool::new(false),
         force_stop: CancellationToken::new(),
+        keys: parts.keys,
+        misses: Default::default(),
+        store: parts.store,
+        governor: parts.governor,
+        pricing: parts.pricing,
+        cache: crate::caching::build(&config).await?,
     });
+    let seq = crate::governance::initial_load(&app).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    banner(&config, &app, addr);
-
     let stop = CancellationToken::new();
+    let changed = Arc::new(tokio::sync::Notify::new());
+    // The admin API is listening before the ready line, so whoever waits for it can use both.
+    let admin = match &config.admin.key {
+        Some(key) => Some(start_admin(&config, &app, parts.secret, key.clone(), changed.clone(), stop.clone()).await?),
+        None => None,
+    };
+    banner(&config, &app, addr);
     tokio::spawn(wait_for_signal(stop.clone()));
     let shared = config.redis.clone().map(|url| crate::shared_state::spawn(url, app.clone(), stop.clone()));
+    let sync = crate::governance::spawn_sync(app.clone(), seq, changed, stop.clone());
+    let monitor = app.governor.is_shared().then(|| tokio::spawn(app.governor.clone().monitor()));
     // Without TCP_NODELAY the small last write of a stream (the chunked-encoding end) waits for
     // the client's delayed ACK, ~40 ms: found by the benchmark on streamed answers.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -108,7 +128,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(task) = shared {
+    if let Some(m) = monitor {
+        m.abort();
+    }
+    for task in [shared, Some(sync), admin].into_iter().flatten() {
         let _ = task.await;
     }
     drop(app);
@@ -117,13 +140,49 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn start_writer<S: LogSink>(sink: Result<S, switchyard_store::StoreError>, config: &Config, log_config: LogWriterConfig) -> anyhow::Result<LogWriter> {
+    let sink = sink.with_context(|| format!("cannot open the request log database {}", config.database.describe()))?;
+    LogWriter::start(sink, log_config).context("cannot start the request log writer")
+}
+
+/// The admin API on its own listener, stopped with the gateway.
+async fn start_admin(
+    config: &Config,
+    app: &Arc<App>,
+    secret: Arc<switchyard_core::keys::KeySecret>,
+    key: String,
+    changed: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || changed.notify_one());
+    let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), secret, key, on_change));
+    let listener =
+        tokio::net::TcpListener::bind(config.admin.listen).await.with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
+    let addr = listener.local_addr()?;
+    println!("admin API on http://{addr} (GET /admin/openapi.json)");
+    let server = axum::serve(listener, crate::admin::router(state)).with_graceful_shutdown(stop.cancelled_owned());
+    Ok(tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the admin API stopped");
+        }
+    }))
+}
+
 fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
     // Tests and scripts read this exact line (docs/CONTRACT.md).
     let _ = writeln!(out, "switchyard listening on http://{addr}");
     let _ = writeln!(out, "providers: {}", app.router.provider_names().join(", "));
-    let _ = writeln!(out, "data: {}", config.database.display());
+    let _ = writeln!(out, "data: {}", config.database.describe());
+    if app.keys.required() {
+        let _ = writeln!(out, "keys: required ({} known)", app.keys.len());
+    } else {
+        let _ = writeln!(out, "WARNING: virtual keys are not required: anyone who can reach this port can use every provider; set `keys: {{ require: true }}`");
+    }
+    if config.admin.key.is_none() {
+        let _ = writeln!(out, "admin API: off (set SWITCHYARD_ADMIN_KEY or admin.key to manage keys and budgets)");
+    }
     if config.redis.is_some() {
         let _ = writeln!(out, "shared state: redis");
     }

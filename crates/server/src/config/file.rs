@@ -9,11 +9,16 @@ use serde::Deserialize;
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "an address like 127.0.0.1:4000"),
     ("data_dir", "a directory path"),
-    ("database", "sqlite://PATH"),
+    ("database", "sqlite://PATH or postgres://USER@HOST/DB"),
     ("redis", "redis://HOST:PORT (shared state between instances)"),
     ("max_body_bytes", "a number of bytes"),
     ("shutdown_grace", "a duration like 30s"),
     ("log", "{ bodies: bool, queue: number }"),
+    ("admin", "{ listen: HOST:PORT, key: admin API key (16+ characters) }"),
+    ("keys", "{ secret: 32+ characters, require: bool }"),
+    ("governance", "{ on_redis_outage: { limits: local|closed, budgets: lease|open|closed, lease_pct }, redis_timeout, alert_webhook }"),
+    ("pricing", "{ unpriced: block|estimate|zero, estimate: { input, output }, default_max_output_tokens }"),
+    ("cache", "{ max_bytes, ttl, max_ttl, by_customer, count_hits }"),
     ("providers", "a map of provider name to provider settings"),
     ("models", "a map of model alias to { targets, timeouts }"),
 ];
@@ -27,6 +32,16 @@ pub struct LogConfig {
     /// Records queued for the writer before they overflow to the spool.
     #[serde(default)]
     pub queue: Option<usize>,
+}
+
+/// The admin API's listener and key; the key may also come from `SWITCHYARD_ADMIN_KEY`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    #[serde(default)]
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +58,15 @@ pub struct ModelConfig {
     /// Larger-window models tried only when the prompt does not fit.
     #[serde(default)]
     pub context_fallbacks: Vec<String>,
+    /// USD per million tokens, overriding the bundled catalog for this alias.
+    #[serde(default)]
+    pub price: Option<switchyard_core::pricing::Price>,
+    /// Rate limits for everyone calling this alias together.
+    #[serde(default)]
+    pub limits: Option<switchyard_store::Limits>,
+    /// Response caching for this alias.
+    #[serde(default)]
+    pub cache: Option<super::ModelCacheConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]

@@ -1,7 +1,9 @@
 //! Configuration: the YAML file (or the embedded default when there is none), resolved into the
 //! validated `Config` the server runs with. `load` reports every problem at once.
 
+mod cache;
 mod file;
+mod governance;
 mod interpolate;
 
 use std::collections::BTreeMap;
@@ -14,11 +16,18 @@ use serde_yaml::{Mapping, Value};
 use switchyard_core::{ModelRoute, Strategy, TargetSpec, Timeouts};
 use switchyard_providers::registry::{self, ProviderConfig};
 
-use file::{HumanDuration, LogConfig, ModelConfig, StrategyConfig, KEYS};
+use file::{AdminSection, HumanDuration, LogConfig, ModelConfig, StrategyConfig, KEYS};
 use interpolate::{interpolate, join};
+
+pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
+pub use governance::{Database, Governance};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:4001";
+/// Shorter admin keys are a config error: the admin API can mint keys and read spend.
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
+const ADMIN_KEY_ENV: &str = "SWITCHYARD_ADMIN_KEY";
 const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// One problem in a config: where it is and what would be right.
@@ -52,14 +61,24 @@ pub struct Config {
     pub source: Source,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    pub database: PathBuf,
-    /// Shared state between instances (circuit breakers for now).
+    pub database: Database,
+    /// Shared state between instances: counters, circuit state, key changes.
     pub redis: Option<String>,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub log: LogConfig,
+    /// The admin API; it is not started without a key.
+    pub admin: AdminConfig,
     pub providers: Vec<(String, ProviderConfig)>,
     pub models: BTreeMap<String, ModelRoute>,
+    /// `models.<alias>.price` and `models.<alias>.limits`.
+    pub model_prices: BTreeMap<String, switchyard_core::pricing::Price>,
+    pub model_limits: BTreeMap<String, switchyard_store::Limits>,
+    /// Keys, limits, budgets and pricing settings.
+    pub governance: Governance,
+    pub cache: CacheConfig,
+    /// `models.<alias>.cache`.
+    pub model_cache: BTreeMap<String, ModelCacheConfig>,
 }
 
 /// Command-line and environment overrides, which win over the file.
@@ -85,6 +104,9 @@ pub fn embedded(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut errors = Vec::new();
     let mut config = base(Source::Embedded, overrides, &Mapping::new(), &mut errors);
     config.providers = registry::from_environment(env);
+    config.admin = admin(&Mapping::new(), config.listen, env, &mut errors);
+    config.governance = governance::read(&Mapping::new(), env, &mut errors);
+    config.cache = cache::read(&Mapping::new(), &mut errors);
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
@@ -107,10 +129,15 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
     }
     let mut config = base(source, overrides, &map, &mut errors);
     config.providers = providers(&map, &mut errors);
+    config.admin = admin(&map, config.listen, env, &mut errors);
+    config.governance = governance::read(&map, env, &mut errors);
+    config.cache = cache::read(&map, &mut errors);
     // Names declared in the file count as known even when their settings are wrong, so that
     // one mistake is not reported again by every model that uses the provider.
     let declared: Vec<String> = entries(&map, "providers", &mut Vec::new()).into_iter().map(|(n, _)| n).collect();
-    config.models = models(&map, &declared, &mut errors);
+    let (routes, extras) = models(&map, &declared, &config.cache, &mut errors);
+    config.models = routes;
+    (config.model_prices, config.model_limits, config.model_cache) = extras;
     check_fallbacks(&config.models, &declared, &mut errors);
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
@@ -123,19 +150,9 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         DEFAULT_LISTEN.parse().expect("default address")
     });
     let data_dir = overrides.data_dir.clone().or_else(|| section(map, "data_dir", errors)).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let database = match section::<String>(map, "database", errors) {
-        None => data_dir.join("switchyard.db"),
-        Some(url) => match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => {
-                errors.push(ConfigError::new(
-                    "database",
-                    format!("`{}` is not supported; expected sqlite://PATH (PostgreSQL arrives with the governance work)", redact_url(&url)),
-                ));
-                data_dir.join("switchyard.db")
-            }
-        },
-    };
+    let database = section::<String>(map, "database", errors)
+        .and_then(|url| Database::parse(&url, "database", errors))
+        .unwrap_or_else(|| Database::Sqlite(data_dir.join("switchyard.db")));
     let redis = section::<String>(map, "redis", errors);
     if let Some(url) = &redis {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) || redis_url_invalid(url) {
@@ -155,8 +172,14 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         max_body_bytes,
         shutdown_grace: section::<HumanDuration>(map, "shutdown_grace", errors).map(|d| d.0).unwrap_or(Duration::from_secs(30)),
         log: section(map, "log", errors).unwrap_or_default(),
+        admin: AdminConfig::default(),
         providers: Vec::new(),
         models: BTreeMap::new(),
+        model_prices: BTreeMap::new(),
+        model_limits: BTreeMap::new(),
+        governance: Governance::default(),
+        cache: CacheConfig::default(),
+        model_cache: BTreeMap::new(),
     }
 }
 
@@ -181,8 +204,11 @@ fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, Provi
     out
 }
 
-fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) -> BTreeMap<String, ModelRoute> {
-    let mut out = BTreeMap::new();
+/// What models carry besides their routes: prices, limits and cache settings, by alias.
+type ModelExtras = (BTreeMap<String, switchyard_core::pricing::Price>, BTreeMap<String, switchyard_store::Limits>, BTreeMap<String, ModelCacheConfig>);
+
+fn models(map: &Mapping, providers: &[String], cache_config: &CacheConfig, errors: &mut Vec<ConfigError>) -> (BTreeMap<String, ModelRoute>, ModelExtras) {
+    let (mut out, mut prices, mut limits, mut caches) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for (alias, entry) in entries(map, "models", errors) {
         let path = join("models", &alias);
         let Some(model) = deserialize::<ModelConfig>(entry, &path, errors) else { continue };
@@ -215,9 +241,24 @@ fn models(map: &Mapping, providers: &[String], errors: &mut Vec<ConfigError>) ->
             StrategyConfig::Weighted => Strategy::Weighted,
             StrategyConfig::LeastLatency => Strategy::LeastLatency,
         };
+        if let Some(price) = model.price {
+            match price.check() {
+                Ok(()) => {
+                    prices.insert(alias.clone(), price);
+                }
+                Err(e) => errors.push(ConfigError::new(&format!("{path}.price"), e.to_string())),
+            }
+        }
+        if let Some(l) = model.limits {
+            limits.insert(alias.clone(), l);
+        }
+        if let Some(c) = model.cache {
+            cache::check_model(&c, cache_config, &format!("{path}.cache"), errors);
+            caches.insert(alias.clone(), c);
+        }
         out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks, context_fallbacks: model.context_fallbacks });
     }
-    out
+    (out, (prices, limits, caches))
 }
 
 /// A fallback must name a configured alias or `provider/model` with a declared provider.
@@ -270,6 +311,53 @@ fn deserialize<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Vec<
             None
         }
     }
+}
+
+/// The admin API's settings, validated.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// `None`: the admin API is not started.
+    pub key: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { listen: DEFAULT_ADMIN_LISTEN.parse().expect("default admin address"), key: None }
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig").field("listen", &self.listen).field("key", &self.key.as_ref().map(|_| "[redacted]")).finish()
+    }
+}
+
+/// `admin:` from the file, the key falling back to `SWITCHYARD_ADMIN_KEY`.
+fn admin(map: &Mapping, gateway_listen: SocketAddr, env: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<ConfigError>) -> AdminConfig {
+    let section = section::<AdminSection>(map, "admin", errors).unwrap_or_default();
+    let mut admin = AdminConfig::default();
+    if let Some(text) = section.listen {
+        match text.parse::<SocketAddr>() {
+            Ok(addr) if addr == gateway_listen && addr.port() != 0 => {
+                errors.push(ConfigError::new("admin.listen", format!("`{text}` is also the gateway's `listen`; the admin API needs its own address")))
+            }
+            Ok(addr) => admin.listen = addr,
+            Err(_) => errors.push(ConfigError::new("admin.listen", format!("`{text}` is not an address; expected HOST:PORT like {DEFAULT_ADMIN_LISTEN}"))),
+        }
+    }
+    let (key, origin) = match section.key {
+        Some(key) => (Some(key), "admin.key"),
+        None => (env(ADMIN_KEY_ENV), ADMIN_KEY_ENV),
+    };
+    match key {
+        Some(key) if key.chars().count() < MIN_ADMIN_KEY_LEN => errors.push(ConfigError::new(
+            "admin.key",
+            format!("the admin key (from {origin}) is {} characters long; use at least {MIN_ADMIN_KEY_LEN} random characters", key.chars().count()),
+        )),
+        key => admin.key = key,
+    }
+    admin
 }
 
 fn redis_url_invalid(url: &str) -> bool {

@@ -32,7 +32,7 @@ models:
     )
     .unwrap();
     assert_eq!(c.listen.port(), 0);
-    assert_eq!(c.database, PathBuf::from("/tmp/sy/switchyard.db"));
+    assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/sy/switchyard.db")));
     assert_eq!((c.max_body_bytes, c.shutdown_grace, c.log.bodies), (1024, Duration::from_secs(5), true));
     assert_eq!(c.providers.len(), 2);
     let ProviderConfig::Openai(up) = &c.providers[1].1 else { panic!() };
@@ -46,7 +46,7 @@ fn every_problem_is_reported_at_once_with_its_path() {
         r#"
 listen: nowhere
 lissten: 1
-database: postgres://user:hunter2@db/x
+database: mysql://user:hunter2@db/x
 shutdown_grace: soon
 providers:
   up: { type: openai, base_ur: "http://x" }
@@ -88,7 +88,75 @@ models:
 fn embedded_default_has_mock_and_env_providers() {
     let c = embedded(&Overrides { data_dir: Some("/tmp/d".into()), listen: None }, &env).unwrap();
     assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
-    assert_eq!(c.database, PathBuf::from("/tmp/d/switchyard.db"));
+    assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/d/switchyard.db")));
     let names: Vec<&str> = c.providers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["mock", "groq"]);
+}
+
+#[test]
+fn admin_defaults_to_no_key_on_its_own_port() {
+    let c = parse_str("listen: 127.0.0.1:4000").unwrap();
+    assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert_eq!(c.admin.key, None);
+}
+
+#[test]
+fn admin_key_comes_from_the_file_or_the_environment() {
+    let env = |k: &str| (k == "SWITCHYARD_ADMIN_KEY").then(|| "env-admin-key-0123456789".to_string());
+    let from_file = parse("admin: { listen: 127.0.0.1:5001, key: file-admin-key-0123456789 }", Source::Embedded, &Overrides::default(), &env).unwrap();
+    assert_eq!(from_file.admin.listen.port(), 5001);
+    assert_eq!(from_file.admin.key.as_deref(), Some("file-admin-key-0123456789"));
+    let from_env = parse("listen: 127.0.0.1:4000", Source::Embedded, &Overrides::default(), &env).unwrap();
+    assert_eq!(from_env.admin.key.as_deref(), Some("env-admin-key-0123456789"));
+    let embedded_default = embedded(&Overrides::default(), &env).unwrap();
+    assert_eq!(embedded_default.admin.key.as_deref(), Some("env-admin-key-0123456789"));
+    assert!(!format!("{:?}", from_file.admin).contains("file-admin-key"), "Debug hides the admin key");
+}
+
+#[test]
+fn admin_problems_name_the_field() {
+    let errors = parse_str("listen: 127.0.0.1:4000\nadmin: { listen: 127.0.0.1:4000, key: short-key, port: 1 }").unwrap_err();
+    assert!(errors.iter().any(|e| e.path == "admin.port" && e.message.contains("unknown field")), "{errors:?}");
+    let errors = parse_str("listen: 127.0.0.1:4000\nadmin: { listen: 127.0.0.1:4000, key: short-key }").unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(text.iter().any(|e| e.starts_with("admin.listen:") && e.contains("its own address")), "{text:?}");
+    assert!(text.iter().any(|e| e.starts_with("admin.key:") && e.contains("9 characters") && !e.contains("short-key")), "{text:?}");
+    let errors = parse_str("admin: { listen: nowhere }").unwrap_err();
+    assert_eq!(errors[0].path, "admin.listen");
+}
+
+#[test]
+fn governance_settings_are_checked_with_their_paths() {
+    let errors = parse_str(
+        r#"
+database: postgres://u:hunter2@db/sy
+keys: { secret: short, require: yes-please }
+governance: { on_redis_outage: { budgets: lease, lease_pct: 0 }, alert_webhook: "ftp://x", redis_timeout: 0s }
+pricing: { unpriced: guess, estimate: { input: -1, output: 2 } }
+providers:
+  mock: { type: mock }
+models:
+  m: { targets: [ { provider: mock, model: echo } ], price: { input: 1, output: -2 } }
+  n: { targets: [ { provider: mock, model: echo } ], limits: { rpm: 10, rps: 1 } }
+"#,
+    )
+    .unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let has = |path: &str| assert!(errors.iter().any(|e| e.path.starts_with(path)), "missing {path} in:\n{}", text.join("\n"));
+    for path in ["keys.require", "governance.on_redis_outage.lease_pct", "governance.alert_webhook", "pricing.unpriced", "models.m.price", "models.n.limits.rps"] {
+        has(path);
+    }
+    assert!(!text.join("\n").contains("hunter2"));
+
+    let ok = parse_str(
+        "database: postgres://u@db/sy\nkeys: { secret: 0123456789abcdef0123456789abcdef01, require: true }\ngovernance: { on_redis_outage: { limits: closed, budgets: lease, lease_pct: 10 } }\npricing: { unpriced: block }\nproviders:\n  mock: { type: mock }\nmodels:\n  m: { targets: [ { provider: mock, model: echo } ], price: { input: 1, output: 2 }, limits: { rpm: 10 } }\n",
+    )
+    .unwrap();
+    assert_eq!(ok.database, Database::Postgres("postgres://u@db/sy".into()));
+    assert!(ok.governance.require_keys);
+    assert_eq!(ok.governance.limits_outage, switchyard_core::govern::LimitsOutage::Closed);
+    assert_eq!(ok.governance.budgets_outage, switchyard_core::govern::BudgetsOutage::Lease { pct: 10.0 });
+    assert_eq!(ok.governance.unpriced, switchyard_core::billing::Unpriced::Block);
+    assert_eq!(ok.model_limits["m"].rpm, Some(10));
+    assert_eq!(ok.model_prices["m"].output, 2.0);
 }

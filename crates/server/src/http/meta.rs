@@ -24,6 +24,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Prometheus text: the counters an operator alerts on (unpriced models, Redis outages, refusals).
+pub async fn metrics() -> ([(http::HeaderName, &'static str); 1], String) {
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], switchyard_core::metrics::render())
+}
+
 /// Ready while not draining. A failing database does not make the gateway unready: requests
 /// keep flowing and their records are spooled, which the body reports.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {

@@ -1,6 +1,9 @@
 //! The HTTP surface: routes, the chat handler, streaming bodies and the error mapping.
 
+mod auth;
+mod cached;
 pub mod chat;
+mod embeddings;
 pub mod error;
 mod meta;
 mod stream;
@@ -31,11 +34,24 @@ pub struct App {
     pub draining: AtomicBool,
     /// Cancelled when the grace period is over: requests still running end with a clear error.
     pub force_stop: CancellationToken,
+    pub keys: switchyard_core::govern::KeyCache,
+    pub misses: auth::Misses,
+    pub store: Arc<dyn switchyard_store::GovernanceStore>,
+    pub governor: Arc<switchyard_core::govern::Governor>,
+    pub pricing: switchyard_core::billing::Pricing,
+    pub cache: switchyard_core::lookup::Cache,
+}
+
+impl App {
+    pub fn gate(&self) -> switchyard_core::admit::Gate<'_> {
+        switchyard_core::admit::Gate { governor: &self.governor, pricing: &self.pricing, router: &self.router, health: &self.health }
+    }
 }
 
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
+        .route("/embeddings", post(embeddings::embeddings))
         .route("/models", get(meta::models));
     Router::new()
         .nest("/v1", api.clone())
@@ -44,6 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api)
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(meta::metrics))
         .fallback(|method: Method, uri: http::Uri| async move { ApiError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)

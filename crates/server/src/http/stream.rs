@@ -15,6 +15,7 @@ use switchyard_providers::{Chunk, ChunkStream, ErrorKind, ProviderError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::cached::StreamTap;
 use super::error::stream_error_event;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -29,6 +30,8 @@ struct State {
     recorder: Option<Recorder>,
     show_usage: bool,
     force_stop: CancellationToken,
+    /// Collects the stream for the cache (a miss that may be stored).
+    tap: Option<StreamTap>,
 }
 
 enum Step {
@@ -73,8 +76,9 @@ pub fn sse_response(
     recorder: Recorder,
     show_usage: bool,
     force_stop: CancellationToken,
+    tap: Option<StreamTap>,
 ) -> Response {
-    let state = State { prefix: prefix.into(), idle, rest, deadline, recorder: Some(recorder), show_usage, force_stop };
+    let state = State { prefix: prefix.into(), idle, rest, deadline, recorder: Some(recorder), show_usage, force_stop, tap };
     let body = futures_util::stream::unfold(state, |mut s| async move {
         s.recorder.as_ref()?; // ended: the stream is over
         loop {
@@ -84,6 +88,9 @@ pub fn sse_response(
                     if let Some(u) = chunk.usage {
                         rec.usage(u);
                     }
+                    if let Some(tap) = s.tap.as_mut() {
+                        tap.chunk(&chunk.data);
+                    }
                     if chunk.usage_only && !s.show_usage {
                         continue;
                     }
@@ -92,7 +99,11 @@ pub fn sse_response(
                     return Some((Ok::<_, Infallible>(out), s));
                 }
                 Step::End => {
-                    s.recorder.take()?.ok(200);
+                    let rec = s.recorder.take()?;
+                    if let Some(tap) = s.tap.take() {
+                        tap.end(rec.cost_usd().unwrap_or(0.0)).await;
+                    }
+                    rec.ok(200);
                     return Some((Ok(Bytes::from_static(DONE)), s));
                 }
                 Step::Failed(e) => {

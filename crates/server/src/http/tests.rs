@@ -14,8 +14,13 @@ use tower::ServiceExt;
 
 use super::{router, App};
 
-fn app(log: &LogWriter) -> axum::Router {
+async fn app(log: &LogWriter) -> axum::Router {
     let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
+    let data_dir = std::env::temp_dir().join(format!("sy-http-{}", switchyard_core::new_request_id()));
+    let overrides = crate::config::Overrides { listen: None, data_dir: Some(data_dir) };
+    let config = crate::config::embedded(&overrides, &|_| None).unwrap();
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let parts = crate::governance::build(&config).await.unwrap();
     let app = App {
         router: Router::new(vec![("mock".into(), mock)], Default::default(), Timeouts::default()),
         health: Default::default(),
@@ -26,6 +31,12 @@ fn app(log: &LogWriter) -> axum::Router {
         log_bodies: false,
         draining: AtomicBool::new(false),
         force_stop: CancellationToken::new(),
+        keys: parts.keys,
+        misses: Default::default(),
+        store: parts.store,
+        governor: parts.governor,
+        pricing: parts.pricing,
+        cache: crate::caching::build(&config).await.unwrap(),
     };
     router(Arc::new(app))
 }
@@ -42,7 +53,7 @@ async fn answers_streams_and_logs_every_request_once() {
     let dir = tempfile::tempdir().unwrap();
     let log = MemoryLog::default();
     let writer = LogWriter::start(log.clone(), LogWriterConfig::new(dir.path().join("spool"))).unwrap();
-    let app = app(&writer);
+    let app = app(&writer).await;
 
     let (status, headers, body) = call(&app, r#"{"model":"mock/echo","messages":[{"role":"user","content":"in process"}]}"#).await;
     assert_eq!(status, StatusCode::OK);

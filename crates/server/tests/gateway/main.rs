@@ -1,10 +1,13 @@
 //! Gateway tests: the real `switchyard` binary on port 0 against fake upstreams from testkit that
 //! replay recorded provider traffic and check what the gateway sent.
 
+mod cache;
 mod cli;
 mod common;
+mod embeddings;
 mod errors;
 mod fallback;
+mod governance;
 mod passthrough;
 mod request_log;
 mod shared;

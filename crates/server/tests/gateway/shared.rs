@@ -7,11 +7,7 @@ use switchyard_testkit::{FakeUpstream, GatewayProcess, Reply};
 use crate::common::*;
 
 fn redis_url() -> Option<String> {
-    if std::env::var_os("SWITCHYARD_SKIP_REDIS").is_some() {
-        eprintln!("SKIPPED: shared circuit state test — SWITCHYARD_SKIP_REDIS is set (no Redis on this machine)");
-        return None;
-    }
-    Some(std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
+    switchyard_testkit::services::service_url(switchyard_testkit::services::Service::Redis, "shared circuit state test")
 }
 
 #[tokio::test]

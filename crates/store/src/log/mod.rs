@@ -2,12 +2,14 @@
 //! with an append-only spool so that a database outage loses nothing.
 
 mod memory;
+mod postgres;
 mod record;
 mod spool;
 mod sqlite;
 mod writer;
 
 pub use memory::MemoryLog;
+pub use postgres::PostgresLog;
 pub use record::{AttemptDetail, LogRecord};
 pub use spool::Spool;
 pub use sqlite::SqliteLog;

@@ -11,6 +11,11 @@ pub struct LogRecord {
     pub started_at: String,
     pub started_at_ms: i64,
     pub customer_identifier: Option<String>,
+    /// The virtual key's id (never the key), and its team.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     pub feature: Option<String>,
@@ -29,6 +34,20 @@ pub struct LogRecord {
     pub output_tokens: u64,
     pub cached_tokens: u64,
     pub reasoning_tokens: u64,
+    /// What the request cost in US dollars; `None` only when nothing was served.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// Where the cost came from: `catalog`, `config`, `estimate` (no price: estimated),
+    /// `unpriced` (no price: counted as 0 by config) or `usage_estimated` (no usage reported).
+    #[serde(default)]
+    pub cost_source: Option<String>,
+    /// What the response cache did: `HIT`, `SEMANTIC_HIT`, `MISS` or `BYPASS`; `None` when caching
+    /// was not considered. A hit costs nothing (`cost_usd` 0).
+    #[serde(default)]
+    pub cache_status: Option<String>,
+    /// On a hit, what the answer cost when it was first made: the spend the cache saved.
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
     pub stream: bool,
     pub attempts: u32,
     /// Every upstream attempt in order: provider, model, failure class, duration.

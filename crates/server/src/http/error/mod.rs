@@ -3,11 +3,15 @@
 //! credentials are wrong, which is not the caller's problem (and an SDK would misreport it as the
 //! caller's authentication failing).
 
+mod admission;
+
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
+use switchyard_core::admit::AdmitError;
+use switchyard_core::govern::AuthError;
 use switchyard_core::RouteError;
 use switchyard_protocol::openai::{ErrorBody, RequestFormatError};
 use switchyard_providers::{ErrorKind, ProviderError};
@@ -22,6 +26,8 @@ pub enum ApiError {
     NoSuchEndpoint { method: String, path: String },
     MethodNotAllowed,
     ShuttingDown,
+    Unauthenticated(AuthError),
+    Admission(AdmitError),
 }
 
 impl ApiError {
@@ -34,6 +40,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Provider(e) => provider_status(e),
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).status(),
+            ApiError::Admission(e) => admission::status(e),
         }
     }
 
@@ -46,6 +55,8 @@ impl ApiError {
             ApiError::NoSuchEndpoint { .. } | ApiError::MethodNotAllowed => "not_found",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Provider(e) => e.kind.as_str(),
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Admission(e) => admission::log_type(e),
         }
     }
 
@@ -65,17 +76,21 @@ impl ApiError {
             }
             ApiError::UnknownModel(e) => ErrorBody::new(e.to_string(), invalid, Some("model".into()), Some("model_not_found".into())),
             ApiError::NoSuchEndpoint { method, path } => {
-                ErrorBody::new(format!("no endpoint {method} {path}; see GET /v1/models and POST /v1/chat/completions"), invalid, None, Some("unknown_url".into()))
+                ErrorBody::new(format!("no endpoint {method} {path}; see GET /v1/models, POST /v1/chat/completions and POST /v1/embeddings"), invalid, None, Some("unknown_url".into()))
             }
             ApiError::MethodNotAllowed => ErrorBody::new("method not allowed on this endpoint", invalid, None, Some("method_not_allowed".into())),
             ApiError::ShuttingDown => ErrorBody::new("the gateway is shutting down; retry on another instance", "server_error", None, Some("shutting_down".into())),
             ApiError::Provider(e) => provider_body(e),
+            ApiError::Unauthenticated(e) => admission::auth_body(*e),
+            ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).body(),
+            ApiError::Admission(e) => admission::body(e),
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Provider(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
+            ApiError::Admission(e) => admission::retry_after(e),
             _ => None,
         }
     }
@@ -130,6 +145,20 @@ impl IntoResponse for ApiError {
         if let Some(after) = self.retry_after() {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            // OpenAI's SDKs read the exact wait from `retry-after-ms`.
+            response.headers_mut().insert("retry-after-ms", HeaderValue::from(after.as_millis() as u64));
+        }
+        if let ApiError::Admission(e) = &self {
+            for (name, value) in admission::rate_headers(e) {
+                if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                    response.headers_mut().insert(n, v);
+                }
+            }
+            if admission::final_refusal(e) {
+                // Retrying cannot help (a spent budget, a request over a whole limit): OpenAI's
+                // SDKs honour this header and do not retry.
+                response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+            }
         }
         response
     }

@@ -1,0 +1,110 @@
+//! Step `admit`: after parsing and planning, a request is checked against its caller's models,
+//! downgraded when a budget says so, held under its `max_cost_usd`, and then admitted by the
+//! governor with its worst case reserved. What it reserved travels on as a `Bill`.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use crate::billing::{Bill, Priced, Pricing};
+use crate::govern::{Ask, Caller, Governor, Refusal};
+use crate::pricing::{max_output_within, worst_case_usd};
+use crate::request::Parsed;
+use crate::route::{Health, PlannedAttempt, RouteError, Router};
+use crate::tokens::{estimate_input_tokens, requested_max_output, rough_input_tokens};
+
+/// Everything admission needs from the gateway.
+pub struct Gate<'a> {
+    pub governor: &'a Arc<Governor>,
+    pub pricing: &'a Pricing,
+    pub router: &'a Router,
+    pub health: &'a Health,
+}
+
+pub struct Admitted {
+    pub bill: Bill,
+    pub headers: Vec<(&'static str, String)>,
+    /// The model the request was moved to by a budget's downgrade rule.
+    pub downgraded_to: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum AdmitError {
+    ModelNotAllowed { model: String },
+    Unpriced { model: String },
+    /// `max_cost_usd` cannot be met: even the prompt costs more.
+    TooExpensive { max_cost_usd: f64, input_cost_usd: f64 },
+    Refused(Refusal),
+    Route(RouteError),
+}
+
+/// The customer a request is accounted to: the one its key is bound to, else the one it names.
+pub fn customer<'a>(caller: &'a Caller, parsed: &'a Parsed) -> Option<&'a str> {
+    caller.bound_customer().or(parsed.fields.customer_identifier.as_deref())
+}
+
+pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: &mut Vec<PlannedAttempt>, now_ms: i64) -> Result<Admitted, AdmitError> {
+    let requested = parsed.request.model().to_string();
+    if !caller.may_use(&requested) {
+        return Err(AdmitError::ModelNotAllowed { model: requested });
+    }
+    let customer = customer(caller, parsed).map(str::to_string);
+    let feature = parsed.feature.clone();
+    let mut ask = Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
+
+    let downgraded_to = gate.governor.downgrade(&ask);
+    if let Some(to) = &downgraded_to {
+        *plan = gate.router.plan(to, &parsed.fields.fallback_models, gate.health).map_err(AdmitError::Route)?;
+    }
+    let Some(first) = plan.first().map(|p| p.target.clone()) else {
+        return Err(AdmitError::Route(RouteError::UnknownModel { model: requested.clone(), aliases: String::new(), providers: String::new() }));
+    };
+    let priced = gate.pricing.price(&requested, &first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
+
+    // Counting with the provider's tokenizer costs microseconds per KB: only when a limit,
+    // budget or cost ceiling depends on it.
+    let precise = parsed.fields.max_cost_usd.is_some() || gate.governor.governs(&ask);
+    let input =
+        if precise { estimate_input_tokens(&parsed.request, first.provider.kind(), &first.model) } else { rough_input_tokens(&parsed.request) };
+    let asked_max = requested_max_output(&parsed.request);
+    let mut max_out = asked_max.unwrap_or_else(|| gate.pricing.max_output(&first));
+    if let Some(ceiling) = parsed.fields.max_cost_usd {
+        let allowed = max_output_within(&priced.price, input, ceiling).filter(|n| *n > 0).ok_or(AdmitError::TooExpensive {
+            max_cost_usd: ceiling,
+            input_cost_usd: worst_case_usd(&priced.price, input, 0),
+        })?;
+        if allowed < max_out {
+            max_out = allowed;
+            clamp_output(parsed, allowed);
+        }
+    }
+    ask.worst.tokens = input + max_out;
+    ask.worst.tpm_tokens = input + asked_max.map_or(0, |m| m.min(max_out));
+    ask.worst.usd = worst_usd(gate, &requested, plan, priced, input, max_out);
+    let admission = gate.governor.admit(&ask).await.map_err(AdmitError::Refused)?;
+    let mut headers = admission.headers;
+    if let Some(to) = &downgraded_to {
+        headers.push(("x-switchyard-downgraded", format!("{requested} -> {to} (budget above its downgrade threshold)")));
+    }
+    Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers, downgraded_to })
+}
+
+/// The most any planned target could charge: a fallback may be dearer than the primary, and the
+/// reservation must cover whichever serves.
+fn worst_usd(gate: &Gate<'_>, requested: &str, plan: &[PlannedAttempt], first: Priced, input: u64, max_out: u64) -> Option<f64> {
+    let mut worst = worst_case_usd(&first.price, input, max_out);
+    for p in plan.iter().skip(1) {
+        if let Some(priced) = gate.pricing.price(requested, &p.target) {
+            worst = worst.max(worst_case_usd(&priced.price, input, max_out));
+        }
+    }
+    Some(worst)
+}
+
+/// Writes the output cap into the request, in the field the client used (default
+/// `max_completion_tokens`, which every adapter reads first).
+fn clamp_output(parsed: &mut Parsed, max: u64) {
+    let field = if parsed.request.contains("max_tokens") && !parsed.request.contains("max_completion_tokens") { "max_tokens" } else { "max_completion_tokens" };
+    let value = RawValue::from_string(max.to_string()).expect("an integer is valid JSON");
+    parsed.request.set(field, value);
+}

@@ -1,0 +1,516 @@
+//! The governor: decides admissions against the counters and hands out the `Ticket` that settles
+//! them. With Redis the counters are shared by every instance; without, they are this process's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use switchyard_store::{Admit, BudgetItem, CounterStore, Limits, Policy, RateState, Scope, StoreError, Verdict};
+
+use super::auth::Caller;
+use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
+use super::names::{self, Unit};
+use super::shared::{SharedHealth, PROBE_EVERY};
+use super::ticket::{Ticket, Taken, Where};
+
+/// What happens to rate limits while the shared store is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitsOutage {
+    /// Each instance enforces the limits on its own (fail open to local limits).
+    #[default]
+    Local,
+    /// Refuse requests that have limits.
+    Closed,
+}
+
+/// What happens to budgets while the shared store is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BudgetsOutage {
+    /// Each instance may spend up to `pct` percent of a budget's limit (never more than what it
+    /// last saw remaining) and then refuses (fail closed after a bounded slice).
+    Lease { pct: f64 },
+    /// Spend without checking (fail open).
+    Open,
+    /// Refuse requests that have budgets.
+    Closed,
+}
+
+impl Default for BudgetsOutage {
+    fn default() -> Self {
+        BudgetsOutage::Lease { pct: 5.0 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GovernorConfig {
+    pub limits_outage: LimitsOutage,
+    pub budgets_outage: BudgetsOutage,
+    /// How long a health probe of the shared store may take (two misses in a row mark it down).
+    pub shared_timeout: Duration,
+    /// The longest a request waits on a shared store that is not marked down.
+    pub shared_cap: Duration,
+    /// How long a reservation or concurrency slot lives if its request never settles (its
+    /// instance died): longer than any request may take.
+    pub lease: Duration,
+    /// Limits per model alias from the config (a model policy set through the admin API wins).
+    pub model_limits: HashMap<String, Limits>,
+}
+
+impl Default for GovernorConfig {
+    fn default() -> Self {
+        Self {
+            limits_outage: LimitsOutage::Local,
+            budgets_outage: BudgetsOutage::default(),
+            shared_timeout: Duration::from_millis(50),
+            shared_cap: Duration::from_secs(1),
+            lease: crate::route::MAX_OVERALL + Duration::from_secs(60),
+            model_limits: HashMap::new(),
+        }
+    }
+}
+
+/// Where a budget's spend so far is read from when its counter has none (a new window, or a
+/// shared store that restarted empty): the durable request log.
+#[async_trait::async_trait]
+pub trait SpendSource: Send + Sync + 'static {
+    /// Spend of (scope, name) since `from_ms` (all time when `None`), in `unit`s.
+    async fn used(&self, scope: Scope, name: &str, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError>;
+}
+
+/// A soft cap crossed, once per budget window across all instances.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub text: String,
+}
+
+pub type AlertSink = Arc<dyn Fn(Alert) + Send + Sync>;
+
+/// One request, as admission sees it.
+pub struct Ask<'a> {
+    pub caller: &'a Caller,
+    pub customer: Option<&'a str>,
+    pub feature: Option<&'a str>,
+    /// The model name the request asked for (an alias or `provider/model`).
+    pub model: &'a str,
+    pub worst: WorstCase,
+    pub now_ms: i64,
+}
+
+pub struct Admission {
+    pub ticket: Ticket,
+    /// `x-ratelimit-*` and budget warning headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Why a request was refused, with everything the error message and headers need.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// `reset_ms`: until the limit is fully replenished (for `x-ratelimit-reset-*`).
+    RateLimited { scope: Scope, name: String, what: &'static str, limit: u64, retry_after_ms: u64, reset_ms: u64 },
+    /// The request alone needs more tokens than the limit allows in a minute.
+    TooLarge { scope: Scope, name: String, needed: u64, limit: u64 },
+    Busy { scope: Scope, name: String, max: u64 },
+    BudgetExceeded { scope: Scope, name: String, window: &'static str, used: String, limit: String },
+    /// The shared counters are unreachable and the outage rules say no.
+    Unavailable { what: &'static str },
+}
+
+pub struct Governor {
+    config: GovernorConfig,
+    /// The counters of record: Redis when shared, else the local ones.
+    primary: Arc<dyn CounterStore>,
+    /// This instance's counters: the primary without Redis, the outage fallback with it.
+    local: Arc<dyn CounterStore>,
+    shared: Option<SharedHealth>,
+    policies: RwLock<HashMap<(Scope, String), Policy>>,
+    has_policies: std::sync::atomic::AtomicBool,
+    spend: Arc<dyn SpendSource>,
+    alerts: Option<AlertSink>,
+    /// Budget usage (settled + reserved) last seen per budget key: for downgrades and for the
+    /// outage allowance.
+    seen: Mutex<HashMap<String, i64>>,
+    /// What is left of each budget's outage allowance during a shared-store outage.
+    allowance: Mutex<HashMap<String, i64>>,
+    seeding: tokio::sync::Mutex<()>,
+}
+
+impl Governor {
+    /// `shared`: the Redis counters, when configured; `local`: in-process counters.
+    pub fn new(
+        config: GovernorConfig,
+        local: Arc<dyn CounterStore>,
+        shared: Option<Arc<dyn CounterStore>>,
+        spend: Arc<dyn SpendSource>,
+        alerts: Option<AlertSink>,
+    ) -> Arc<Self> {
+        // A probe may take four times the Redis timeout: a loaded host must not look like a dead
+        // Redis (every instance would then enforce limits alone).
+        let health = shared.as_ref().map(|_| SharedHealth::new(config.shared_timeout * 4));
+        Arc::new(Self {
+            primary: shared.unwrap_or_else(|| local.clone()),
+            local,
+            shared: health,
+            config,
+            policies: RwLock::new(HashMap::new()),
+            has_policies: std::sync::atomic::AtomicBool::new(false),
+            spend,
+            alerts,
+            seen: Mutex::new(HashMap::new()),
+            allowance: Mutex::new(HashMap::new()),
+            seeding: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn apply_policies(&self, policies: Vec<Policy>) {
+        let mut map = self.policies.write().expect("policies lock");
+        for p in policies {
+            map.insert((p.scope, p.name.clone()), p);
+        }
+        self.has_policies.store(!map.is_empty(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Whether the shared store was reachable at the last call (true without one).
+    pub fn shared_up(&self) -> bool {
+        self.shared.as_ref().is_none_or(|h| !h.is_down())
+    }
+
+    fn scopes(&self, ask: &Ask<'_>) -> Vec<Scoped> {
+        // The common case of a gateway without keys or policies costs no lookup at all.
+        if ask.caller.key.is_none() && self.config.model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let policies = self.policies.read().expect("policies lock");
+        let policy = |scope: Scope, name: &str| policies.get(&(scope, name.to_string()));
+        let mut out = Vec::new();
+        if let Some(key) = ask.caller.key.as_deref() {
+            out.push(Scoped { scope: Scope::Key, name: key.id.clone(), limits: key.limits, budget: key.budget.clone() });
+        }
+        let named = [(Scope::Team, ask.caller.team()), (Scope::Customer, ask.customer), (Scope::Feature, ask.feature), (Scope::Model, Some(ask.model))];
+        for (scope, name) in named {
+            let Some(name) = name else { continue };
+            let from_config = if scope == Scope::Model { self.config.model_limits.get(name).copied() } else { None };
+            match (policy(scope, name), from_config) {
+                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), limits: p.limits, budget: p.budget.clone() }),
+                (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), limits, budget: None }),
+                (None, None) => {}
+            }
+        }
+        out.retain(|s| !s.limits.is_empty() || s.budget.is_some());
+        out
+    }
+
+    /// Whether any limit or budget applies to this request.
+    pub fn governs(&self, ask: &Ask<'_>) -> bool {
+        !self.scopes(ask).is_empty()
+    }
+
+    /// The cheaper model to use instead, when a budget that applies is above its downgrade
+    /// threshold (as last seen by this instance).
+    pub fn downgrade(&self, ask: &Ask<'_>) -> Option<String> {
+        let seen = self.seen.lock().expect("seen lock");
+        self.scopes(ask).into_iter().find_map(|s| {
+            let budget = s.budget?;
+            let to = budget.downgrade_to.clone()?;
+            let (unit, limit) = match (budget.usd, budget.tokens) {
+                (Some(usd), _) => (Unit::NanoUsd, items::to_nanos(usd)),
+                (None, Some(t)) => (Unit::Tokens, t as i64),
+                (None, None) => return None,
+            };
+            let used = *seen.get(&names::budget(s.scope, &s.name, unit, budget.window, ask.now_ms))?;
+            let pct = budget.downgrade_pct.unwrap_or(90.0);
+            (limit > 0 && used as f64 * 100.0 >= pct * limit as f64 && to != ask.model).then_some(to)
+        })
+    }
+
+    pub async fn admit(self: &Arc<Self>, ask: &Ask<'_>) -> Result<Admission, Refusal> {
+        let scopes = self.scopes(ask);
+        if scopes.is_empty() {
+            return Ok(Admission { ticket: Ticket::free(), headers: Vec::new() });
+        }
+        let (rates, slots, budgets, meta) = items::build(&scopes, ask.worst, ask.now_ms);
+        for (i, rate) in rates.iter().enumerate() {
+            if rate.cost > rate.burst {
+                let (scope, name, _) = meta.rates[i].clone();
+                return Err(Refusal::TooLarge { scope, name, needed: rate.cost, limit: rate.limit });
+            }
+        }
+        let admit = Admit {
+            lease_id: crate::record::new_request_id(),
+            lease_ms: self.config.lease.as_millis() as u64,
+            now_ms: ask.now_ms,
+            rates,
+            slots,
+            budgets,
+        };
+        let (verdict, on) = self.decide(&admit, &meta).await?;
+        if on == Where::Local {
+            crate::metrics::LOCAL_ADMISSIONS.inc();
+        }
+        match verdict {
+            Verdict::Admitted { rates, budgets } => Ok(self.admitted(admit, meta, on, &rates, &budgets)),
+            refused => {
+                let refusal = refusal(refused, &admit, &meta);
+                match refusal {
+                    Refusal::BudgetExceeded { .. } => crate::metrics::BUDGET_REFUSED.inc(),
+                    Refusal::RateLimited { .. } | Refusal::Busy { .. } => crate::metrics::RATE_LIMITED.inc(),
+                    _ => {}
+                }
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Asks the counters of record, seeding budget totals they do not have yet; falls back to
+    /// the outage rules when the shared store fails or is known to be down.
+    async fn decide(&self, admit: &Admit, meta: &Meta) -> Result<(Verdict, Where), Refusal> {
+        let Some(health) = &self.shared else {
+            return Ok((self.ask_seeding(&*self.primary, admit, meta).await.map_err(|_| Refusal::Unavailable { what: "counters" })?, Where::Primary));
+        };
+        if !health.is_down() {
+            tokio::select! {
+                result = self.ask_seeding(&*self.primary, admit, meta) => match result {
+                    Ok(verdict) => return Ok((verdict, Where::Primary)),
+                    Err(e) => health.failed("admit", &e.to_string()),
+                },
+                // Marked down by the monitor while waiting: stop waiting now.
+                () = health.until_down() => {}
+            }
+        }
+        self.decide_locally(admit, meta).await.map(|v| (v, Where::Local))
+    }
+
+    /// `admit` with seeding: an unseeded budget total is read from the request log, seeded and
+    /// the admission asked again. Each call to the store is bounded by the shared timeout.
+    async fn ask_seeding(&self, store: &dyn CounterStore, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
+        let bound = self.config.shared_cap;
+        for _ in 0..4 {
+            let verdict = timed(bound, store.admit(admit)).await?;
+            let Verdict::Unseeded { index } = verdict else { return Ok(verdict) };
+            let (item, m) = (&admit.budgets[index], &meta.budgets[index]);
+            // One seeding at a time: concurrent requests that found the same total missing
+            // wait for the first instead of all reading the log.
+            let _one = self.seeding.lock().await;
+            if timed(bound, store.budget_used(&item.key, admit.now_ms)).await?.is_some() {
+                continue;
+            }
+            let used = self.durable_used(item, m, admit.now_ms).await;
+            let now = timed(bound, store.seed(&item.key, used, item.ttl_ms)).await?;
+            self.seen.lock().expect("seen lock").insert(item.key.clone(), now);
+        }
+        Err(StoreError::Other("budget totals could not be seeded".into()))
+    }
+
+    async fn durable_used(&self, item: &BudgetItem, m: &BudgetMeta, now_ms: i64) -> i64 {
+        let from = names::window_start(m.budget.window, now_ms);
+        match tokio::time::timeout(Duration::from_secs(2), self.spend.used(m.scope, &m.name, m.unit, from)).await {
+            Ok(Ok(used)) => used,
+            failed => {
+                let last = self.seen.lock().expect("seen lock").get(&item.key).copied().unwrap_or(0);
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".into(),
+                };
+                tracing::warn!(budget = %item.key, error = %why, last_seen = last, "cannot read spend from the database; seeding the budget total with the last value seen");
+                last
+            }
+        }
+    }
+
+    /// Watches the shared store for as long as the gateway runs: probes it every 250 ms, marks
+    /// it down after two missed probes, and when it answers again replays the settlements queued
+    /// meanwhile (only into the same data: see `SharedHealth`).
+    pub async fn monitor(self: Arc<Self>) {
+        let Some(health) = &self.shared else { return };
+        let (key, ttl) = SharedHealth::epoch_key();
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let epoch = fastrand::i64(1..i64::MAX);
+            match tokio::time::timeout(health.probe_timeout, self.primary.seed(key, epoch, ttl)).await {
+                Ok(Ok(epoch)) => {
+                    let was_down = health.is_down();
+                    let replay = health.probed(epoch);
+                    if was_down {
+                        self.allowance.lock().expect("allowance lock").clear();
+                    }
+                    for settle in replay {
+                        if let Err(e) = self.primary.settle(&settle).await {
+                            tracing::warn!(error = %e, "replaying a settlement failed");
+                        }
+                    }
+                }
+                Ok(Err(e)) => health.probe_missed(&e.to_string()),
+                Err(_) => health.probe_missed("timed out"),
+            }
+        }
+    }
+
+    /// The outage rules: rate limits and slots on this instance's counters (or refused), budgets
+    /// against their allowance (or open, or refused).
+    async fn decide_locally(&self, admit: &Admit, meta: &Meta) -> Result<Verdict, Refusal> {
+        let has_limits = !admit.rates.is_empty() || !admit.slots.is_empty();
+        if has_limits && self.config.limits_outage == LimitsOutage::Closed {
+            return Err(Refusal::Unavailable { what: "rate limits" });
+        }
+        let taken = self.take_allowance(admit, meta)?;
+        let local = Admit { budgets: Vec::new(), ..admit.clone() };
+        let verdict = self.local.admit(&local).await.map_err(|_| Refusal::Unavailable { what: "rate limits" })?;
+        if !matches!(verdict, Verdict::Admitted { .. }) {
+            self.return_allowance(&taken);
+            return Ok(verdict);
+        }
+        let rates = match verdict {
+            Verdict::Admitted { rates, .. } => rates,
+            _ => Vec::new(),
+        };
+        let seen = self.seen.lock().expect("seen lock");
+        let budgets = admit.budgets.iter().map(|b| seen.get(&b.key).copied().unwrap_or(0) + b.amount).collect();
+        Ok(Verdict::Admitted { rates, budgets })
+    }
+
+    fn take_allowance(&self, admit: &Admit, meta: &Meta) -> Result<Vec<(String, i64)>, Refusal> {
+        if admit.budgets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pct = match self.config.budgets_outage {
+            BudgetsOutage::Open => return Ok(Vec::new()),
+            BudgetsOutage::Closed => return Err(Refusal::Unavailable { what: "budgets" }),
+            BudgetsOutage::Lease { pct } => pct,
+        };
+        let seen = self.seen.lock().expect("seen lock");
+        let mut allowance = self.allowance.lock().expect("allowance lock");
+        for (item, m) in admit.budgets.iter().zip(&meta.budgets) {
+            let left = *allowance.entry(item.key.clone()).or_insert_with(|| {
+                // Only a budget this instance has seen can be leased: it knows what remained.
+                seen.get(&item.key).map_or(0, |used| ((m.limit as f64 * pct / 100.0) as i64).min(m.limit - used).max(0))
+            });
+            if left < item.amount {
+                return Err(Refusal::Unavailable { what: "budgets" });
+            }
+        }
+        let mut taken = Vec::new();
+        for item in &admit.budgets {
+            *allowance.get_mut(&item.key).expect("entry made above") -= item.amount;
+            taken.push((item.key.clone(), item.amount));
+        }
+        Ok(taken)
+    }
+
+    pub(super) fn return_allowance(&self, taken: &[(String, i64)]) {
+        let mut allowance = self.allowance.lock().expect("allowance lock");
+        for (key, amount) in taken {
+            if let Some(left) = allowance.get_mut(key) {
+                *left += amount;
+            }
+        }
+    }
+
+    fn admitted(self: &Arc<Self>, admit: Admit, meta: Meta, on: Where, rates: &[RateState], used: &[i64]) -> Admission {
+        let mut headers = rate_headers(&admit, &meta, rates);
+        {
+            let mut seen = self.seen.lock().expect("seen lock");
+            for (item, used) in admit.budgets.iter().zip(used) {
+                seen.insert(item.key.clone(), *used);
+            }
+        }
+        for ((item, m), used) in admit.budgets.iter().zip(&meta.budgets).zip(used) {
+            let Some(soft) = m.budget.soft_pct else { continue };
+            let pct = *used as f64 * 100.0 / m.limit.max(1) as f64;
+            if pct < soft {
+                continue;
+            }
+            let text = format!(
+                "{} `{}`: {} budget at {:.0}% ({} of {})",
+                m.scope.as_str(),
+                m.name,
+                window_name(m),
+                pct.min(100.0),
+                m.unit.show(*used),
+                m.unit.show(m.limit)
+            );
+            headers.push(("x-switchyard-budget-warning", text.clone()));
+            self.alert_once(names::alert(&item.key), item.ttl_ms, text);
+        }
+        let taken = Taken::from_admit(&admit, &meta);
+        Admission { ticket: Ticket::new(self.clone(), admit.lease_id, on, taken), headers }
+    }
+
+    fn alert_once(&self, key: String, ttl_ms: u64, text: String) {
+        let Some(sink) = self.alerts.clone() else { return };
+        let store = if self.shared_up() { self.primary.clone() } else { self.local.clone() };
+        tokio::spawn(async move {
+            if let Ok(true) = store.once(&key, ttl_ms).await {
+                crate::metrics::BUDGET_ALERTS.inc();
+                sink(Alert { text });
+            }
+        });
+    }
+
+    pub(super) fn primary(&self) -> &Arc<dyn CounterStore> {
+        &self.primary
+    }
+
+    pub(super) fn local(&self) -> &Arc<dyn CounterStore> {
+        &self.local
+    }
+
+    pub(super) fn health(&self) -> Option<&SharedHealth> {
+        self.shared.as_ref()
+    }
+
+    pub(super) fn seen_adjust(&self, key: &str, delta: i64) {
+        if let Some(used) = self.seen.lock().expect("seen lock").get_mut(key) {
+            *used += delta;
+        }
+    }
+}
+
+async fn timed<T>(bound: Duration, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(bound, f).await.map_err(|_| StoreError::Other("counter store timed out".into()))?
+}
+
+fn window_name(m: &BudgetMeta) -> &'static str {
+    match m.budget.window {
+        switchyard_store::Window::Daily => "daily",
+        switchyard_store::Window::Monthly => "monthly",
+        switchyard_store::Window::Total => "total",
+    }
+}
+
+fn refusal(verdict: Verdict, admit: &Admit, meta: &Meta) -> Refusal {
+    match verdict {
+        Verdict::RateLimited { index, retry_after_ms, state } => {
+            let (scope, name, rate) = meta.rates[index].clone();
+            Refusal::RateLimited { scope, name, what: rate.as_str(), limit: admit.rates[index].limit, retry_after_ms, reset_ms: state.reset_ms }
+        }
+        Verdict::Busy { index } => {
+            let (scope, name) = meta.slots[index].clone();
+            Refusal::Busy { scope, name, max: admit.slots[index].max }
+        }
+        Verdict::OverBudget { index, used } => {
+            let m = &meta.budgets[index];
+            Refusal::BudgetExceeded { scope: m.scope, name: m.name.clone(), window: window_name(m), used: m.unit.show(used), limit: m.unit.show(m.limit) }
+        }
+        Verdict::Admitted { .. } | Verdict::Unseeded { .. } => Refusal::Unavailable { what: "budgets" },
+    }
+}
+
+/// OpenAI's `x-ratelimit-*` headers for the tightest requests and tokens limits.
+fn rate_headers(admit: &Admit, meta: &Meta, states: &[RateState]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (rate, names) in [
+        (Rate::Requests, ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"]),
+        (Rate::Tokens, ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]),
+    ] {
+        let tightest = meta.rates.iter().zip(&admit.rates).zip(states).filter(|(((_, _, r), _), _)| *r == rate).min_by_key(|(_, s)| s.remaining);
+        if let Some(((_, item), state)) = tightest {
+            out.push((names[0], item.limit.to_string()));
+            out.push((names[1], state.remaining.to_string()));
+            out.push((names[2], format!("{}ms", state.reset_ms)));
+        }
+    }
+    out
+}

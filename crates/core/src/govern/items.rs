@@ -1,0 +1,135 @@
+//! Turning a request into counter items: which scopes apply, and for each its rate, slot and
+//! budget items with what a refusal should say about them.
+
+use switchyard_store::{Budget, BudgetItem, Limits, RateItem, Scope, SlotItem};
+
+use super::names::{self, Unit, NANOS_PER_USD};
+
+const MINUTE_MS: u64 = 60_000;
+
+/// One scope that applies to a request, with its settings.
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    pub scope: Scope,
+    pub name: String,
+    pub limits: Limits,
+    pub budget: Option<Budget>,
+}
+
+/// What a rate item limits, for headers and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    Requests,
+    Tokens,
+}
+
+impl Rate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rate::Requests => "requests",
+            Rate::Tokens => "tokens",
+        }
+    }
+}
+
+/// Describes item `i` of each list in an `Admit`, in the same order.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub rates: Vec<(Scope, String, Rate)>,
+    pub slots: Vec<(Scope, String)>,
+    pub budgets: Vec<BudgetMeta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BudgetMeta {
+    pub scope: Scope,
+    pub name: String,
+    pub unit: Unit,
+    pub budget: Budget,
+    pub limit: i64,
+}
+
+/// The worst case a request may cost, as reserved.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorstCase {
+    pub tokens: u64,
+    /// `None` when the model has no price and unpriced models count as free.
+    pub usd: Option<f64>,
+    /// Tokens reserved against tokens-per-minute limits (the input estimate, plus the output
+    /// cap when the request set one).
+    pub tpm_tokens: u64,
+}
+
+/// GCRA parameters. Requests per minute are enforced as a smooth rate (as OpenAI quantises its
+/// own RPM limits): a burst of rpm/60 (at least 1), so that no minute ever admits more than the
+/// limit plus one burst. Tokens per minute allow a whole minute's tokens at once: a single
+/// request may be large.
+pub fn rate_item(key: String, rate: Rate, limit: u64, cost: u64) -> RateItem {
+    let burst = match rate {
+        Rate::Requests => limit.div_ceil(60).max(1),
+        Rate::Tokens => limit.max(1),
+    };
+    RateItem { key, limit: limit.max(1), period_ms: MINUTE_MS, burst, cost }
+}
+
+pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>, Vec<SlotItem>, Vec<BudgetItem>, Meta) {
+    let (mut rates, mut slots, mut budgets, mut meta) = (Vec::new(), Vec::new(), Vec::new(), Meta::default());
+    for s in scopes {
+        if let Some(rpm) = s.limits.rpm {
+            rates.push(rate_item(names::rate(s.scope, &s.name, "rpm"), Rate::Requests, rpm, 1));
+            meta.rates.push((s.scope, s.name.clone(), Rate::Requests));
+        }
+        if let Some(tpm) = s.limits.tpm {
+            rates.push(rate_item(names::rate(s.scope, &s.name, "tpm"), Rate::Tokens, tpm, worst.tpm_tokens));
+            meta.rates.push((s.scope, s.name.clone(), Rate::Tokens));
+        }
+        if let Some(max) = s.limits.concurrency {
+            slots.push(SlotItem { key: names::slots(s.scope, &s.name), max });
+            meta.slots.push((s.scope, s.name.clone()));
+        }
+        if let Some(budget) = &s.budget {
+            let (unit, limit, amount) = match (budget.usd, budget.tokens) {
+                (Some(usd), _) => (Unit::NanoUsd, to_nanos(usd), worst.usd.map(to_nanos).unwrap_or(0)),
+                (None, Some(tokens)) => (Unit::Tokens, tokens as i64, worst.tokens as i64),
+                (None, None) => continue,
+            };
+            let key = names::budget(s.scope, &s.name, unit, budget.window, now_ms);
+            budgets.push(BudgetItem { key, limit, amount, ttl_ms: names::window_ttl_ms(budget.window, now_ms) });
+            meta.budgets.push(BudgetMeta { scope: s.scope, name: s.name.clone(), unit, budget: budget.clone(), limit });
+        }
+    }
+    (rates, slots, budgets, meta)
+}
+
+pub fn to_nanos(usd: f64) -> i64 {
+    (usd * NANOS_PER_USD).round().clamp(0.0, i64::MAX as f64) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_store::Window;
+
+    #[test]
+    fn every_limit_and_budget_becomes_an_item_described_by_its_meta() {
+        let scopes = [
+            Scoped { scope: Scope::Key, name: "key_1".into(), limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) }, budget: None },
+            Scoped {
+                scope: Scope::Team,
+                name: "a:b".into(),
+                limits: Limits::default(),
+                budget: Some(Budget { usd: Some(1.5), tokens: None, window: Window::Daily, soft_pct: None, downgrade_to: None, downgrade_pct: None }),
+            },
+        ];
+        let worst = WorstCase { tokens: 300, usd: Some(0.01), tpm_tokens: 120 };
+        let (rates, slots, budgets, meta) = build(&scopes, worst, 1_795_329_900_000);
+        assert_eq!(rates.len(), 2);
+        assert_eq!((rates[0].burst, rates[0].cost), (2, 1), "120 rpm = 2 per second");
+        assert_eq!((rates[1].burst, rates[1].cost), (10_000, 120));
+        assert_eq!(slots[0].max, 2);
+        assert_eq!((budgets[0].limit, budgets[0].amount), (1_500_000_000, 10_000_000));
+        assert_eq!(budgets[0].key, "switchyard:b:team:a%3Ab:usd:d2026-11-22");
+        assert_eq!(meta.rates[1], (Scope::Key, "key_1".to_string(), Rate::Tokens));
+        assert_eq!(meta.budgets[0].unit, Unit::NanoUsd);
+    }
+}

@@ -1,0 +1,18 @@
+//! Step `admit`: who is calling (`auth`) and whether they may — rate limits (RPM and TPM by GCRA),
+//! concurrency and budgets, per key, team, customer, feature and model. Budgets are enforced by
+//! reserve-then-settle: the worst case of a request is reserved atomically before it is sent and
+//! replaced by its real cost when it ends, so that any number of instances sharing the counters
+//! overshoot a budget by at most one request's worst case.
+
+pub mod auth;
+mod governor;
+mod items;
+pub mod names;
+mod shared;
+mod ticket;
+
+pub use auth::{AuthError, Caller, KeyCache, Lookup};
+pub use governor::{Admission, Alert, AlertSink, Ask, BudgetsOutage, Governor, GovernorConfig, LimitsOutage, Refusal, SpendSource};
+pub use items::WorstCase;
+pub use names::Unit;
+pub use ticket::Ticket;

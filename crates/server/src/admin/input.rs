@@ -1,0 +1,87 @@
+//! Reading and checking what callers send: JSON bodies with the failing field named, budgets,
+//! limits, scopes and instants. Every refusal names the field or parameter that is wrong.
+
+use serde::de::DeserializeOwned;
+use switchyard_store::{Budget, Limits, Scope};
+
+use super::time::{parse_instant, ACCEPTED};
+use super::AdminError;
+
+/// A JSON body; unknown fields (the types deny them), missing fields and wrong types are 400s
+/// naming the field.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return AdminError::Invalid { param: None, message: format!("the request body is not valid JSON: {message}") };
+        }
+        // serde names unknown and missing fields in the message, with the path of their parent.
+        let field = ["unknown field `", "missing field `"].iter().find_map(|p| message.strip_prefix(p)).and_then(|m| m.split('`').next());
+        let param = match (path.as_str(), field) {
+            (".", Some(f)) => Some(f.to_string()),
+            (".", None) => None,
+            (p, Some(f)) if !p.ends_with(f) => Some(join(p, f)),
+            (p, _) => Some(p.to_string()),
+        };
+        AdminError::Invalid { param, message }
+    })
+}
+
+/// `parent.field`, or `field` at the top level.
+pub fn join(parent: &str, field: &str) -> String {
+    if parent.is_empty() {
+        field.to_string()
+    } else {
+        format!("{parent}.{field}")
+    }
+}
+
+/// A budget must cap exactly one of dollars or tokens, with positive amounts and percentages in
+/// (0, 100]. `at` is where the budget sits in the body (`budget`, or empty for a budget body).
+pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
+    match (budget.usd, budget.tokens) {
+        (Some(_), Some(_)) => return Err(AdminError::invalid(join(at, "usd"), "set either usd or tokens, not both")),
+        (None, None) => return Err(AdminError::invalid(join(at, "usd"), "a budget needs usd (dollars) or tokens")),
+        (Some(usd), None) if !(usd.is_finite() && usd > 0.0) => {
+            return Err(AdminError::invalid(join(at, "usd"), format!("must be a positive number of dollars, not {usd}")))
+        }
+        (None, Some(0)) => return Err(AdminError::invalid(join(at, "tokens"), "must be at least 1")),
+        _ => {}
+    }
+    for (field, pct) in [("soft_pct", budget.soft_pct), ("downgrade_pct", budget.downgrade_pct)] {
+        if let Some(pct) = pct.filter(|p| !(*p > 0.0 && *p <= 100.0)) {
+            return Err(AdminError::invalid(join(at, field), format!("must be a percentage above 0 and at most 100, not {pct}")));
+        }
+    }
+    match &budget.downgrade_to {
+        Some(model) if model.trim().is_empty() => Err(AdminError::invalid(join(at, "downgrade_to"), "must name a model")),
+        None if budget.downgrade_pct.is_some() => Err(AdminError::invalid(join(at, "downgrade_pct"), "needs downgrade_to, the model to switch to")),
+        _ => Ok(()),
+    }
+}
+
+/// A limit of 0 would refuse everything; leave it out for unlimited.
+pub fn check_limits(limits: &Limits, at: &str) -> Result<(), AdminError> {
+    for (field, value) in [("rpm", limits.rpm), ("tpm", limits.tpm), ("concurrency", limits.concurrency)] {
+        if value == Some(0) {
+            return Err(AdminError::invalid(join(at, field), "must be at least 1 (leave it out for no limit)"));
+        }
+    }
+    Ok(())
+}
+
+/// A policy scope from the path. Keys carry their own budget and limits (`POST /admin/keys`).
+pub fn policy_scope(text: &str) -> Result<Scope, AdminError> {
+    match Scope::parse(text) {
+        Some(Scope::Key) | None => Err(AdminError::invalid("scope", format!("unknown scope `{text}`; expected team, customer, feature or model"))),
+        Some(scope) => Ok(scope),
+    }
+}
+
+/// An instant given as RFC 3339 text or Unix seconds.
+pub fn instant(text: &str, param: &str) -> Result<i64, AdminError> {
+    parse_instant(text).ok_or_else(|| AdminError::invalid(param, format!("`{text}` is not a time; expected {ACCEPTED}")))
+}

@@ -1,0 +1,56 @@
+//! Builds the response cache from the config: entries in Redis when `redis:` is set (shared by
+//! every instance, compressed, TTL kept by Redis), else in memory bounded by `cache.max_bytes`;
+//! per-model settings from `models.<alias>.cache`; semantic vectors in process, or in the
+//! `database:` with pgvector when `cache.semantic_index: postgres`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::cache::policy::CacheSettings;
+use switchyard_core::lookup::{Cache, SemanticSettings};
+use switchyard_store::{CacheStore, MemoryCache, PgVectorIndex, StoreError};
+
+use crate::config::{Config, Database};
+use crate::lazy_redis::LazyRedis;
+
+/// A lookup waits this long on an in-memory store (never, in practice).
+const MEMORY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Fails only when pgvector is configured and cannot be set up (unreachable, not installed).
+pub async fn build(config: &Config) -> Result<Cache, StoreError> {
+    let top = &config.cache;
+    let (store, timeout): (Arc<dyn CacheStore>, Duration) = match &config.redis {
+        // A slow Redis read is a miss, not a wait: the answer is fetched upstream instead.
+        Some(url) => (Arc::new(LazyRedis::cache(url.clone(), config.governance.redis_timeout)), config.governance.redis_timeout),
+        None => (Arc::new(MemoryCache::new(top.max_bytes)), MEMORY_TIMEOUT),
+    };
+    let settings = config
+        .model_cache
+        .iter()
+        .map(|(alias, m)| {
+            let settings = CacheSettings {
+                enabled: m.enabled,
+                ttl: m.ttl.map_or(top.ttl, |d| d.0),
+                max_ttl: top.max_ttl,
+                by_customer: m.by_customer.unwrap_or(top.by_customer),
+                force: m.force,
+            };
+            (alias.clone(), settings)
+        })
+        .collect();
+    let fallback = CacheSettings { enabled: false, ttl: top.ttl, max_ttl: top.max_ttl, by_customer: top.by_customer, force: false };
+    let semantic = config
+        .model_cache
+        .iter()
+        .filter_map(|(alias, m)| {
+            let s = m.semantic.as_ref()?;
+            Some((alias.clone(), SemanticSettings { embeddings_model: s.embeddings_model.clone(), threshold: s.threshold }))
+        })
+        .collect();
+    let cache = Cache::new(store, settings, fallback, timeout, top.count_hits).with_semantic(semantic);
+    match &config.database {
+        // The config check ensures `postgres` comes with a PostgreSQL database.
+        Database::Postgres(url) if top.semantic_index.is_postgres() => Ok(cache.with_vector_index(Arc::new(PgVectorIndex::connect(url).await?))),
+        _ => Ok(cache),
+    }
+}

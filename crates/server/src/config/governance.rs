@@ -1,0 +1,191 @@
+//! The settings of keys, limits, budgets and pricing: `database:`, `keys:`, `governance:` and
+//! `pricing:`, read and validated on their own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::Mapping;
+use switchyard_core::billing::Unpriced;
+use switchyard_core::govern::{BudgetsOutage, LimitsOutage};
+use switchyard_core::pricing::Price;
+
+use super::{redact_url, section, ConfigError, HumanDuration};
+
+/// Where keys, policies and the request log are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` URL (it may hold a password: show it with `Database::describe`).
+    Postgres(String),
+}
+
+impl Database {
+    pub fn parse(url: &str, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
+        if let Some(p) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+            return Some(Database::Sqlite(PathBuf::from(p)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Some(Database::Postgres(url.to_string()));
+        }
+        errors.push(ConfigError::new(path, format!("`{}` is not supported; expected sqlite://PATH or postgres://USER@HOST/DB", redact_url(url))));
+        None
+    }
+
+    /// For banners and messages: never the password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysSection {
+    /// The HMAC secret keys are hashed under (32+ characters). Instances sharing a database
+    /// must share it; without it a single instance keeps one in its data dir.
+    secret: Option<String>,
+    /// Refuse requests without a valid virtual key.
+    require: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LimitsOutageSetting {
+    Local,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BudgetsOutageSetting {
+    Lease,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutageSection {
+    limits: Option<LimitsOutageSetting>,
+    budgets: Option<BudgetsOutageSetting>,
+    /// With `budgets: lease`: the percent of each budget an instance may spend alone.
+    lease_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GovernanceSection {
+    #[serde(default)]
+    on_redis_outage: OutageSection,
+    /// The longest a request waits on Redis (default 50ms).
+    redis_timeout: Option<HumanDuration>,
+    /// Slack-compatible webhook for soft-cap alerts (`{"text": …}`).
+    alert_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum UnpricedSetting {
+    Block,
+    Estimate,
+    Zero,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricingSection {
+    unpriced: Option<UnpricedSetting>,
+    /// The price charged for unpriced models with `unpriced: estimate`.
+    estimate: Option<Price>,
+    default_max_output_tokens: Option<u64>,
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Governance {
+    pub key_secret: Option<String>,
+    pub require_keys: bool,
+    pub limits_outage: LimitsOutage,
+    pub budgets_outage: BudgetsOutage,
+    pub redis_timeout: Duration,
+    pub alert_webhook: Option<String>,
+    pub unpriced: Unpriced,
+    pub estimate_price: Option<Price>,
+    pub default_max_output: Option<u64>,
+}
+
+impl Default for Governance {
+    fn default() -> Self {
+        Self {
+            key_secret: None,
+            require_keys: false,
+            limits_outage: LimitsOutage::default(),
+            budgets_outage: BudgetsOutage::default(),
+            redis_timeout: Duration::from_millis(50),
+            alert_webhook: None,
+            unpriced: Unpriced::default(),
+            estimate_price: None,
+            default_max_output: None,
+        }
+    }
+}
+
+pub const MIN_SECRET_LEN: usize = 32;
+
+pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<ConfigError>) -> Governance {
+    let keys = section::<KeysSection>(map, "keys", errors).unwrap_or_default();
+    let gov = section::<GovernanceSection>(map, "governance", errors).unwrap_or_default();
+    let pricing = section::<PricingSection>(map, "pricing", errors).unwrap_or_default();
+    let key_secret = keys.secret.or_else(|| env("SWITCHYARD_KEY_SECRET")).filter(|s| !s.is_empty());
+    if key_secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_LEN) {
+        errors.push(ConfigError::new("keys.secret", format!("must be at least {MIN_SECRET_LEN} characters of random text (e.g. `openssl rand -hex 32`)")));
+    }
+    let outage = gov.on_redis_outage;
+    let lease_pct = outage.lease_pct.unwrap_or(5.0);
+    if !(lease_pct > 0.0 && lease_pct <= 100.0) {
+        errors.push(ConfigError::new("governance.on_redis_outage.lease_pct", "must be a percentage above 0 and at most 100"));
+    }
+    if let Some(t) = gov.redis_timeout {
+        if t.0.is_zero() || t.0 > Duration::from_secs(5) {
+            errors.push(ConfigError::new("governance.redis_timeout", "must be above 0 and at most 5s"));
+        }
+    }
+    if let Some(url) = &gov.alert_webhook {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            errors.push(ConfigError::new("governance.alert_webhook", "must be an http:// or https:// URL"));
+        }
+    }
+    if let Some(p) = &pricing.estimate {
+        if let Err(e) = p.check() {
+            errors.push(ConfigError::new("pricing.estimate", e.to_string()));
+        }
+    }
+    if pricing.default_max_output_tokens == Some(0) {
+        errors.push(ConfigError::new("pricing.default_max_output_tokens", "must be more than 0"));
+    }
+    Governance {
+        key_secret,
+        require_keys: keys.require.unwrap_or(false),
+        limits_outage: match outage.limits {
+            Some(LimitsOutageSetting::Closed) => LimitsOutage::Closed,
+            _ => LimitsOutage::Local,
+        },
+        budgets_outage: match outage.budgets {
+            Some(BudgetsOutageSetting::Open) => BudgetsOutage::Open,
+            Some(BudgetsOutageSetting::Closed) => BudgetsOutage::Closed,
+            _ => BudgetsOutage::Lease { pct: lease_pct },
+        },
+        redis_timeout: gov.redis_timeout.map_or(Duration::from_millis(50), |t| t.0),
+        alert_webhook: gov.alert_webhook,
+        unpriced: match pricing.unpriced {
+            Some(UnpricedSetting::Block) => Unpriced::Block,
+            Some(UnpricedSetting::Zero) => Unpriced::Zero,
+            _ => Unpriced::Estimate,
+        },
+        estimate_price: pricing.estimate,
+        default_max_output: pricing.default_max_output_tokens,
+    }
+}

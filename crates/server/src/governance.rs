@@ -1,0 +1,155 @@
+//! Wires keys, limits and budgets into a running gateway: opens the governance store of the
+//! configured database, builds the counters (in memory, and on Redis when configured), the
+//! governor and the key cache, and keeps the caches current by following the store's change
+//! sequence (every 250 ms, and at once after an admin write on this instance).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use switchyard_core::billing::Pricing;
+use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCache, SpendSource, Unit};
+use switchyard_core::keys::KeySecret;
+use switchyard_core::pricing::Catalog;
+use switchyard_store::{CounterStore, GovernanceStore, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Database};
+use crate::http::App;
+use crate::lazy_redis::LazyRedis;
+
+const SYNC_PERIOD: Duration = Duration::from_millis(250);
+
+pub struct Parts {
+    pub store: Arc<dyn GovernanceStore>,
+    pub secret: Arc<KeySecret>,
+    pub keys: KeyCache,
+    pub governor: Arc<Governor>,
+    pub pricing: Pricing,
+}
+
+pub async fn build(config: &Config) -> anyhow::Result<Parts> {
+    let store: Arc<dyn GovernanceStore> = match &config.database {
+        Database::Sqlite(path) => Arc::new(SqliteGovernance::open(path).with_context(|| format!("cannot open the database {}", path.display()))?),
+        Database::Postgres(url) => Arc::new(PostgresGovernance::connect(url).await.with_context(|| format!("cannot open the database {}", config.database.describe()))?),
+    };
+    let secret = Arc::new(key_secret(config)?);
+    let gov = &config.governance;
+    let keys = KeyCache::new(secret.clone(), gov.require_keys);
+    let local: Arc<dyn CounterStore> = Arc::new(MemoryCounters::new());
+    let shared: Option<Arc<dyn CounterStore>> = config.redis.as_ref().map(|url| Arc::new(LazyRedis::counters(url.clone(), gov.redis_timeout)) as Arc<dyn CounterStore>);
+    let governor_config = GovernorConfig {
+        limits_outage: gov.limits_outage,
+        budgets_outage: gov.budgets_outage,
+        shared_timeout: gov.redis_timeout,
+        model_limits: config.model_limits.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        ..GovernorConfig::default()
+    };
+    let alerts = gov.alert_webhook.clone().map(webhook);
+    let governor = Governor::new(governor_config, local, shared, Arc::new(LogSpend(store.clone())), alerts);
+    let mut pricing = Pricing::default();
+    pricing.catalog = Catalog::bundled();
+    pricing.overrides = config.model_prices.clone().into_iter().collect();
+    pricing.unpriced = gov.unpriced;
+    if let Some(p) = gov.estimate_price {
+        pricing.estimate = p;
+    }
+    if let Some(n) = gov.default_max_output {
+        pricing.default_max_output = n;
+    }
+    Ok(Parts { store, secret, keys, governor, pricing })
+}
+
+/// The configured secret; without one, a single instance on SQLite keeps its own in the data
+/// directory. Instances sharing PostgreSQL must share a configured secret, or keys minted by
+/// one would not verify on another.
+fn key_secret(config: &Config) -> anyhow::Result<KeySecret> {
+    if let Some(text) = &config.governance.key_secret {
+        return KeySecret::from_text(text).map_err(|e| anyhow::anyhow!("keys.secret: {e}"));
+    }
+    match &config.database {
+        Database::Sqlite(_) => {
+            let path = config.data_dir.join("key_secret");
+            KeySecret::load_or_create(&path).with_context(|| format!("cannot load or create the key secret {}", path.display()))
+        }
+        Database::Postgres(_) => {
+            anyhow::bail!("keys.secret (or SWITCHYARD_KEY_SECRET) is required with a PostgreSQL database: every instance must hash keys under the same secret")
+        }
+    }
+}
+
+/// Loads every key and policy, then follows changes until `stop`.
+pub async fn initial_load(app: &App) -> anyhow::Result<i64> {
+    let changes = app.store.changes_since(0).await.context("cannot load keys and policies")?;
+    app.keys.apply(changes.keys);
+    app.governor.apply_policies(changes.policies);
+    Ok(changes.seq)
+}
+
+pub fn spawn_sync(app: Arc<App>, mut seq: i64, changed: Arc<Notify>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut healthy = true;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(SYNC_PERIOD) => {}
+                () = changed.notified() => {}
+            }
+            match tokio::time::timeout(Duration::from_secs(5), app.store.changes_since(seq)).await {
+                Ok(Ok(changes)) => {
+                    if !healthy {
+                        tracing::info!("database reachable again: following key and policy changes");
+                        healthy = true;
+                    }
+                    seq = seq.max(changes.seq);
+                    app.keys.apply(changes.keys);
+                    app.governor.apply_policies(changes.policies);
+                }
+                failed => {
+                    if healthy {
+                        let why = match failed {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "timed out".into(),
+                        };
+                        tracing::warn!(error = %why, "cannot read key and policy changes; known keys keep working from memory");
+                        healthy = false;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Budget totals read back from the request log.
+struct LogSpend(Arc<dyn GovernanceStore>);
+
+#[async_trait::async_trait]
+impl SpendSource for LogSpend {
+    async fn used(&self, scope: Scope, name: &str, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError> {
+        let rows = self.0.spend(&SpendQuery::for_scope(scope, name, from_ms)).await?;
+        Ok(rows
+            .iter()
+            .map(|r| match unit {
+                Unit::NanoUsd => (r.cost_usd * switchyard_core::govern::names::NANOS_PER_USD).round() as i64,
+                Unit::Tokens => (r.input_tokens + r.output_tokens) as i64,
+            })
+            .sum())
+    }
+}
+
+/// Posts soft-cap alerts to a Slack-compatible webhook (`{"text": …}`), off the request path.
+fn webhook(url: String) -> AlertSink {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    Arc::new(move |alert: Alert| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let body = serde_json::json!({ "text": format!("switchyard: {}", alert.text) });
+            match client.post(&url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(status = r.status().as_u16(), "the budget alert webhook refused the alert"),
+                Err(e) => tracing::warn!(error = %e.without_url(), "cannot reach the budget alert webhook"),
+            }
+        });
+    })
+}

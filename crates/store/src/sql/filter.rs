@@ -1,0 +1,66 @@
+//! A `WHERE` clause over the request log built from optional filters, with its parameters
+//! numbered for the dialect. Used by the log query and by spend.
+
+use super::{Dialect, SqlValue};
+
+pub(crate) struct Filter {
+    dialect: Dialect,
+    clauses: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Filter {
+    pub fn new(dialect: Dialect) -> Self {
+        Self { dialect, clauses: Vec::new(), params: Vec::new() }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    pub fn bind(&mut self, value: SqlValue) -> String {
+        self.params.push(value);
+        self.dialect.param(self.params.len())
+    }
+
+    /// `column = value` when a value is given.
+    pub fn equals(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            let p = self.bind(SqlValue::text(v));
+            self.clauses.push(format!("{column} = {p}"));
+        }
+        self
+    }
+
+    /// The requested model, the served model, or `provider/model` of what served.
+    pub fn model(&mut self, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            let p = self.bind(SqlValue::text(v));
+            self.clauses.push(format!("(requested_model = {p} OR model = {p} OR (provider || '/' || model) = {p})"));
+        }
+        self
+    }
+
+    /// `from` inclusive, `to` exclusive, in Unix ms.
+    pub fn started_between(&mut self, from_ms: Option<i64>, to_ms: Option<i64>) -> &mut Self {
+        if let Some(from) = from_ms {
+            let p = self.bind(SqlValue::Int(Some(from)));
+            self.clauses.push(format!("started_at_ms >= {p}"));
+        }
+        if let Some(to) = to_ms {
+            let p = self.bind(SqlValue::Int(Some(to)));
+            self.clauses.push(format!("started_at_ms < {p}"));
+        }
+        self
+    }
+
+    /// ` WHERE …` or nothing.
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    pub fn into_params(self) -> Vec<SqlValue> {
+        self.params
+    }
+}
