@@ -60,6 +60,9 @@ impl Caller {
 pub enum AuthError {
     Missing,
     Invalid,
+    /// A key this instance has not seen, and the store did not answer in time to say whether it
+    /// exists. Not a verdict on the key: the caller may retry.
+    Unverifiable,
 }
 
 impl AuthError {
@@ -67,6 +70,7 @@ impl AuthError {
         match self {
             AuthError::Missing => "this gateway requires a virtual key: send `Authorization: Bearer sk-sy-…`",
             AuthError::Invalid => "the API key is not valid: it is unknown, revoked or expired",
+            AuthError::Unverifiable => "the API key could not be checked just now (the key store did not answer); retry shortly",
         }
     }
 }
@@ -114,8 +118,7 @@ impl KeyCache {
     /// Completes an `Unknown` lookup with what the store said about the prefix.
     pub fn learn(&self, token: &str, record: Option<KeyRecord>, now_ms: i64) -> Result<Caller, AuthError> {
         let record = record.ok_or(AuthError::Invalid)?;
-        let key = Arc::new(record);
-        self.by_prefix.write().expect("key cache lock").insert(key.prefix.clone(), key.clone());
+        let key = keep_newest(&mut self.by_prefix.write().expect("key cache lock"), record);
         self.check(key, token, now_ms)
     }
 
@@ -133,7 +136,7 @@ impl KeyCache {
         }
         let mut map = self.by_prefix.write().expect("key cache lock");
         for key in keys {
-            map.insert(key.prefix.clone(), Arc::new(key));
+            keep_newest(&mut map, key);
         }
     }
 
@@ -143,5 +146,49 @@ impl KeyCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Stores `key` unless the cache already holds a newer version of it (a store lookup that raced
+/// the change feed must not bring back a key the feed has since revoked); returns the version kept.
+fn keep_newest(map: &mut HashMap<String, Arc<KeyRecord>>, key: KeyRecord) -> Arc<KeyRecord> {
+    match map.get(&key.prefix) {
+        Some(held) if held.seq > key.seq => held.clone(),
+        _ => {
+            let key = Arc::new(key);
+            map.insert(key.prefix.clone(), key.clone());
+            key
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate;
+
+    fn cache_with_key() -> (KeyCache, String, KeyRecord) {
+        let secret = Arc::new(KeySecret::from_text("3f1c9a7e5b2d4f6081a3c5e7f9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7").unwrap());
+        let minted = generate(&secret).unwrap();
+        let record = KeyRecord { id: "key_1".into(), prefix: minted.prefix.clone(), hash: minted.hash.clone(), seq: 5, ..Default::default() };
+        (KeyCache::new(secret, true), minted.plaintext, record)
+    }
+
+    #[test]
+    fn a_lookup_answered_after_a_revocation_does_not_bring_the_key_back() {
+        let (cache, token, live) = cache_with_key();
+        cache.apply(vec![KeyRecord { revoked_at_ms: Some(1), seq: 6, ..live.clone() }]);
+        // The store lookup started before the revocation and answers with the older version.
+        assert_eq!(cache.learn(&token, Some(live), 10).unwrap_err(), AuthError::Invalid);
+        assert!(matches!(cache.lookup(Some(&token), 10), Err(AuthError::Invalid)));
+    }
+
+    #[test]
+    fn a_newer_version_replaces_an_older_one() {
+        let (cache, token, live) = cache_with_key();
+        cache.apply(vec![live.clone()]);
+        assert!(matches!(cache.lookup(Some(&token), 10), Ok(Lookup::Known(_))));
+        cache.apply(vec![KeyRecord { revoked_at_ms: Some(1), seq: 6, ..live }]);
+        assert!(matches!(cache.lookup(Some(&token), 10), Err(AuthError::Invalid)));
     }
 }

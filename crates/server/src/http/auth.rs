@@ -2,7 +2,8 @@
 //! `x-api-key`), checked against the in-memory key cache. A key in our format that this instance
 //! has not seen yet (created a moment ago through another instance) is looked up once in the
 //! store, briefly; prefixes the store does not know are remembered for a second so that a flood
-//! of made-up keys cannot turn into a flood of database queries.
+//! of made-up keys cannot turn into a flood of database queries. A store that does not answer
+//! is a 503 (`key_store_unavailable`, retryable), never a 401 for a key that may be valid.
 
 use std::time::Duration;
 
@@ -29,11 +30,15 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, ApiE
     }
     let record = match tokio::time::timeout(STORE_LOOKUP_TIMEOUT, app.store.key_by_prefix(&prefix)).await {
         Ok(Ok(record)) => record,
+        // Not remembered as a miss: the key may well exist, and the next request asks again.
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot look up a key unknown to this instance");
-            None
+            return Err(ApiError::Unauthenticated(AuthError::Unverifiable));
         }
-        Err(_) => None,
+        Err(_) => {
+            tracing::warn!(timeout = ?STORE_LOOKUP_TIMEOUT, "the key store did not answer a lookup of a key unknown to this instance");
+            return Err(ApiError::Unauthenticated(AuthError::Unverifiable));
+        }
     };
     if record.is_none() {
         app.misses.missed(&prefix, now);

@@ -65,6 +65,7 @@ pub fn auth_body(e: AuthError) -> ErrorBody {
     let code = match e {
         AuthError::Missing => "missing_api_key",
         AuthError::Invalid => "invalid_api_key",
+        AuthError::Unverifiable => return ErrorBody::new(e.message(), "server_error", None, Some("key_store_unavailable".into())),
     };
     ErrorBody::new(e.message(), "invalid_request_error", None, Some(code.into()))
 }

@@ -40,6 +40,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Provider(e) => provider_status(e),
+            ApiError::Unauthenticated(AuthError::Unverifiable) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).status(),
             ApiError::Admission(e) => admission::status(e),
@@ -55,6 +56,7 @@ impl ApiError {
             ApiError::NoSuchEndpoint { .. } | ApiError::MethodNotAllowed => "not_found",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Provider(e) => e.kind.as_str(),
+            ApiError::Unauthenticated(AuthError::Unverifiable) => "key_store_unavailable",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Admission(e) => admission::log_type(e),
         }
@@ -91,6 +93,7 @@ impl ApiError {
         match self {
             ApiError::Provider(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
             ApiError::Admission(e) => admission::retry_after(e),
+            ApiError::Unauthenticated(AuthError::Unverifiable) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
