@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use switchyard_store::{Admit, BudgetItem, CounterStore, Limits, Policy, RateState, Scope, StoreError, Verdict};
+use switchyard_store::{Admit, BudgetItem, BudgetSettle, CounterStore, Limits, Policy, RateState, Scope, Settle, StoreError, Verdict};
 
 use super::auth::Caller;
 use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
@@ -45,7 +45,9 @@ impl Default for BudgetsOutage {
 pub struct GovernorConfig {
     pub limits_outage: LimitsOutage,
     pub budgets_outage: BudgetsOutage,
-    /// How long a health probe of the shared store may take (two misses in a row mark it down).
+    /// How long a request waits on a shared store from which this process hears nothing at
+    /// all before giving up on it (`governance.redis_timeout`); a probe may take four times as
+    /// long (two misses in a row mark it down).
     pub shared_timeout: Duration,
     /// The longest a request waits on a shared store that is not marked down.
     pub shared_cap: Duration,
@@ -276,29 +278,48 @@ impl Governor {
                     Ok(verdict) => return Ok((verdict, Where::Primary)),
                     Err(e) => health.failed("admit", &e.to_string()),
                 },
-                // Marked down by the monitor while waiting: stop waiting now.
+                // Marked down while waiting (by the monitor or another request): stop waiting now.
                 () = health.until_down() => {}
             }
+            release_abandoned(health, admit);
         }
         self.decide_locally(admit, meta).await.map(|v| (v, Where::Local))
     }
 
-    /// `admit` with seeding: an unseeded budget total is read from the request log, seeded and
-    /// the admission asked again. Each call to the store is bounded by the shared timeout.
-    async fn ask_seeding(&self, store: &dyn CounterStore, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
+    /// One call to the counters of record: bounded by `shared_cap`, and with a shared store also
+    /// by its silence (`SharedHealth::silent_for`), so that a hung Redis costs a request about
+    /// the Redis timeout, not the cap.
+    async fn call<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let bound = self.config.shared_cap;
+        let Some(health) = &self.shared else { return timed(bound, f).await };
+        let quiet = self.config.shared_timeout;
+        tokio::select! {
+            biased;
+            result = timed(bound, f) => {
+                if result.is_ok() {
+                    health.answered();
+                }
+                result
+            }
+            () = health.silent_for(quiet) => Err(StoreError::Other(format!("no answer from Redis within {quiet:?}"))),
+        }
+    }
+
+    /// `admit` with seeding: an unseeded budget total is read from the request log, seeded and
+    /// the admission asked again. Each call to the store is bounded as `call` says.
+    async fn ask_seeding(&self, store: &dyn CounterStore, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
         for _ in 0..4 {
-            let verdict = timed(bound, store.admit(admit)).await?;
+            let verdict = self.call(store.admit(admit)).await?;
             let Verdict::Unseeded { index } = verdict else { return Ok(verdict) };
             let (item, m) = (&admit.budgets[index], &meta.budgets[index]);
             // One seeding at a time: concurrent requests that found the same total missing
             // wait for the first instead of all reading the log.
             let _one = self.seeding.lock().await;
-            if timed(bound, store.budget_used(&item.key, admit.now_ms)).await?.is_some() {
+            if self.call(store.budget_used(&item.key, admit.now_ms)).await?.is_some() {
                 continue;
             }
             let used = self.durable_used(item, m, admit.now_ms).await;
-            let now = timed(bound, store.seed(&item.key, used, item.ttl_ms)).await?;
+            let now = self.call(store.seed(&item.key, used, item.ttl_ms)).await?;
             self.seen.lock().expect("seen lock").insert(item.key.clone(), now);
         }
         Err(StoreError::Other("budget totals could not be seeded".into()))
@@ -327,7 +348,11 @@ impl Governor {
         let Some(health) = &self.shared else { return };
         let (key, ttl) = SharedHealth::epoch_key();
         loop {
-            tokio::time::sleep(PROBE_EVERY).await;
+            tokio::select! {
+                () = tokio::time::sleep(PROBE_EVERY) => {}
+                // A request gave up on a silent Redis: find out at once whether it is back.
+                () = health.probe_requested() => {}
+            }
             let epoch = fastrand::i64(1..i64::MAX);
             match tokio::time::timeout(health.probe_timeout, self.primary.seed(key, epoch, ttl)).await {
                 Ok(Ok(epoch)) => {
@@ -466,6 +491,20 @@ impl Governor {
             *used += delta;
         }
     }
+}
+
+/// Gives back what an abandoned admission may still take in the shared store once it runs there
+/// (a hung Redis executes queued commands when it wakes): its budget reservations and slot
+/// leases, released with the settlements replayed after the next successful probe. Releasing a
+/// reservation that was never made changes nothing. Rate-limit charges are not refunded: a refund
+/// for a charge that never happened would raise the limit.
+fn release_abandoned(health: &SharedHealth, admit: &Admit) {
+    if admit.budgets.is_empty() && admit.slots.is_empty() {
+        return;
+    }
+    let budgets = admit.budgets.iter().map(|b| BudgetSettle { key: b.key.clone(), actual: 0, ttl_ms: b.ttl_ms, reserved: true }).collect();
+    let slots = admit.slots.iter().map(|s| s.key.clone()).collect();
+    health.queue(Settle { lease_id: admit.lease_id.clone(), now_ms: admit.now_ms, rates: Vec::new(), slots, budgets });
 }
 
 async fn timed<T>(bound: Duration, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {

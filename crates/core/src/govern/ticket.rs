@@ -112,7 +112,7 @@ async fn run(gov: Arc<Governor>, on: Where, settle: Settle, taken: Taken) {
             }
         }
         (Where::Primary, Some(health)) => match tokio::time::timeout(SETTLE_TIMEOUT, gov.primary().settle(&settle)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => health.answered(),
             failure => {
                 let why = match failure {
                     Ok(Err(e)) => e.to_string(),

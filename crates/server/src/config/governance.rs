@@ -80,7 +80,8 @@ struct OutageSection {
 struct GovernanceSection {
     #[serde(default)]
     on_redis_outage: OutageSection,
-    /// The longest a request waits on Redis (default 50ms).
+    /// How long a request waits on a Redis that answers nothing at all before it follows the
+    /// outage rules (default 50ms); a Redis that is answering others is waited for up to 1 s.
     redis_timeout: Option<HumanDuration>,
     /// Slack-compatible webhook for soft-cap alerts (`{"text": …}`).
     alert_webhook: Option<String>,

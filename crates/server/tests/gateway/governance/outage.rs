@@ -50,8 +50,18 @@ impl RedisServer {
     }
 
     fn get(&self, key: &str) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string(), "GET", key]).output().expect("redis-cli");
+        self.cli(&["GET", key])
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// SIGSTOP / SIGCONT: a Redis that accepts connections and answers nothing.
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill").success();
+        assert!(ok, "kill {signal}");
     }
 }
 
@@ -214,4 +224,47 @@ async fn with_the_database_down_known_keys_keep_working_and_records_arrive_later
     drop((gw, other));
     drop(client);
     schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_hung_redis_costs_a_request_about_the_redis_timeout_and_leaves_no_reservation_behind() {
+    let port = spare_port();
+    let Some(redis) = RedisServer::start(port) else { return };
+    let up = metered_upstream(Duration::ZERO).await;
+    let config = format!(
+        "redis: redis://127.0.0.1:{port}\nadmin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\ngovernance: {{ on_redis_outage: {{ limits: local, budgets: lease, lease_pct: 10 }} }}\n{}",
+        metered_models(&up.base_url())
+    );
+    let gw = GatewayProcess::spawn(bin(), &config).await;
+    let (id, key) = create_key(&gw, json!({"name": "hung", "limits": {"rpm": 6000, "concurrency": 50}, "budget": {"usd": 1.0, "window": "daily"}})).await;
+    for _ in 0..20 {
+        assert_eq!(timed(&gw, &key).await.0, 200);
+    }
+
+    redis.signal("-STOP");
+    let mut hung = Vec::new();
+    for i in 0..5 {
+        let (status, code, took) = timed(&gw, &key).await;
+        assert_eq!(status, 200, "request {i} while Redis hangs ({code}): within the 10% lease");
+        hung.push(took);
+    }
+    redis.signal("-CONT");
+    eprintln!("requests while Redis hung: {hung:?}");
+    // The default Redis timeout is 50 ms; the rest is this loaded test host.
+    assert!(hung.iter().all(|t| *t < Duration::from_millis(250)), "no request waits long on a hung Redis: {hung:?}");
+    assert!(gw.output().contains("no answer from Redis within 50ms"), "the reason is logged:\n{}", gw.output());
+
+    let back = eventually(Duration::from_secs(5), || async { gw.output().contains("shared counters (Redis) reachable again") }).await;
+    assert!(back.is_some(), "the monitor finds Redis back");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The admission Redis ran when it woke took a concurrency slot and reserved $0.01 that
+    // nobody would give back: both released. The five requests admitted meanwhile were replayed
+    // as spend, once each.
+    assert_eq!(redis.cli(&["ZCARD", &format!("switchyard:cc:key:{id}")]), "0", "no concurrency slot is left behind");
+    let amounts = redis.cli(&["--scan", "--pattern", "switchyard:b:key:*:ra"]);
+    let amounts = amounts.lines().next().unwrap_or_else(|| panic!("no budget reservations hash in Redis"));
+    let total = amounts.strip_suffix(":ra").unwrap();
+    assert_eq!(redis.cli(&["HGET", amounts, "_sum"]), "0", "no reservation is left behind: {}", redis.cli(&["HGETALL", amounts]));
+    assert_eq!(redis.cli(&["ZCARD", &format!("{total}:r")]), "0");
+    assert_eq!(redis.get(total), "250000000", "25 requests of $0.01 each, in nano-dollars");
 }
