@@ -2,7 +2,7 @@
 """Regenerates crates/core/data/prices.json from LiteLLM's model_prices_and_context_window.json.
 
 The bundled table is data taken from a maintained source, never prices typed by hand. It keeps
-only current chat models of the providers Switchyard talks to, grouped under the provider names
+only current chat and embeddings models of the providers Switchyard talks to, grouped under the provider names
 the gateway uses (`openai`, `azure`, `anthropic`, `gemini`, `vertex`, `bedrock`, and the
 OpenAI-compatible vendors `mistral`, `groq`, `deepseek`, `xai`, `together`, `fireworks`), with
 prices in USD per million tokens.
@@ -53,6 +53,7 @@ PROVIDERS = [
     ("azure", "azure", "azure/", False),
     ("vertex_ai-language-models", "vertex", "vertex_ai/", False),
     ("vertex_ai-anthropic_models", "vertex", "vertex_ai/", False),
+    ("vertex_ai-embedding-models", "vertex", "vertex_ai/", False),
     ("bedrock_converse", "bedrock", "", False),
     ("bedrock", "bedrock", "", False),
 ]
@@ -82,20 +83,23 @@ def per_million(value):
 def upstream_model_id(key, prefix, vendor_ids):
     """The model id as the provider's API takes it, or None for keys that are not model ids:
     region-pinned or commitment entries, Together's size buckets (`together-ai-up-to-4b`) and
-    Vertex's `@default` duplicates of undated ids."""
+    Vertex's `@default` duplicates of undated ids, and prefixes without a model (`accounts/fireworks/models/`)."""
     if key.startswith(prefix):
         key = key[len(prefix):]
     elif vendor_ids:
         return None
-    if not key or key.endswith("@default") or ("/" in key and not vendor_ids):
+    if not key or key.endswith(("@default", "/")) or ("/" in key and not vendor_ids):
         return None
     return key
 
 
-def is_current_chat(entry, today):
-    if entry.get("mode") != "chat":
+def is_current_model(entry, today):
+    """A chat model priced for input and output, or an embeddings model priced for input (its
+    output is free: LiteLLM gives 0 or nothing)."""
+    mode = entry.get("mode")
+    if mode not in ("chat", "embedding") or entry.get("input_cost_per_token") is None:
         return False
-    if entry.get("input_cost_per_token") is None or entry.get("output_cost_per_token") is None:
+    if mode == "chat" and entry.get("output_cost_per_token") is None:
         return False
     # A deprecated model is often still served (and billed) for months: keep those deprecated
     # within the last year, so that a request to one is never unpriced.
@@ -105,7 +109,7 @@ def is_current_chat(entry, today):
 
 
 def row(entry):
-    output = per_million(entry["output_cost_per_token"])
+    output = per_million(entry.get("output_cost_per_token") or 0)
     reasoning = per_million(entry.get("output_cost_per_reasoning_token"))
     out = {"input": per_million(entry["input_cost_per_token"]), "output": output}
     optional = {
@@ -138,7 +142,7 @@ def extract(source, today):
             if not isinstance(entry, dict) or entry.get("litellm_provider") != litellm_provider:
                 continue
             model = upstream_model_id(key, prefix, vendor_ids)
-            if model is None or not is_current_chat(entry, today):
+            if model is None or not is_current_model(entry, today):
                 continue
             # The first entry for a model id wins (vertex lists some gemini ids twice).
             groups[group].setdefault(model, row(entry))

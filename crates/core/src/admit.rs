@@ -89,6 +89,34 @@ pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: 
     Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers, downgraded_to })
 }
 
+/// What an embeddings request needs from admission; `input_tokens` counted with the first
+/// planned target's tokenizer.
+pub struct EmbeddingsAsk<'a> {
+    pub customer: Option<&'a str>,
+    pub feature: Option<&'a str>,
+    pub input: &'a serde_json::Value,
+}
+
+/// Admission of an embeddings request: the caller's models, then the limits and budgets that
+/// apply, with the input reserved (embeddings produce no output tokens) at the dearest planned
+/// target. No downgrade: a cheaper chat model is no substitute for an embeddings model.
+pub async fn admit_embeddings(gate: &Gate<'_>, caller: &Caller, ask: EmbeddingsAsk<'_>, requested: &str, plan: &[PlannedAttempt], now_ms: i64) -> Result<Admitted, AdmitError> {
+    if !caller.may_use(requested) {
+        return Err(AdmitError::ModelNotAllowed { model: requested.to_string() });
+    }
+    let Some(first) = plan.first().map(|p| p.target.clone()) else {
+        return Err(AdmitError::Route(RouteError::UnknownModel { model: requested.to_string(), aliases: String::new(), providers: String::new() }));
+    };
+    let priced = gate.pricing.price(requested, &first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
+    let input = crate::tokens::estimate_embedding_tokens(ask.input, first.provider.kind(), &first.model);
+    let mut governed = Ask { caller, customer: ask.customer, feature: ask.feature, model: requested, worst: Default::default(), now_ms };
+    governed.worst.tokens = input;
+    governed.worst.tpm_tokens = input;
+    governed.worst.usd = worst_usd(gate, requested, plan, priced, input, 0);
+    let admission = gate.governor.admit(&governed).await.map_err(AdmitError::Refused)?;
+    Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers: admission.headers, downgraded_to: None })
+}
+
 /// The most any planned target could charge: a fallback may be dearer than the primary, and the
 /// reservation must cover whichever serves.
 fn worst_usd(gate: &Gate<'_>, requested: &str, plan: &[PlannedAttempt], first: Priced, input: u64, max_out: u64) -> Option<f64> {

@@ -35,6 +35,24 @@ pub fn rough_input_tokens(request: &ChatRequest) -> u64 {
     count(request, Counter::Chars)
 }
 
+/// An estimate of the input tokens of an embeddings request's `input`: a text, a list of texts,
+/// a list of token ids or a list of such lists (a token id counts one). Anything else counts 0:
+/// the provider refuses it.
+pub fn estimate_embedding_tokens(input: &serde_json::Value, provider_kind: &str, model: &str) -> u64 {
+    use serde_json::Value;
+    let counter = Counter::for_target(provider_kind, model);
+    let one = |item: &Value| match item {
+        Value::String(text) => counter.text(text),
+        Value::Number(_) => 1,
+        Value::Array(ids) => ids.len() as u64,
+        _ => 0,
+    };
+    match input {
+        Value::Array(items) => items.iter().map(one).sum(),
+        other => one(other),
+    }
+}
+
 fn count(request: &ChatRequest, counter: Counter) -> u64 {
     // An ill-typed `tools` field is reported by validation elsewhere; here it counts nothing.
     let tools: u64 = request.tools().unwrap_or_default().iter().map(|t| counter.tool(t)).sum();
@@ -143,14 +161,16 @@ impl Counter {
     }
 }
 
-/// gpt-3.5 and gpt-4 (incl. -turbo, -32k, dated snapshots) use cl100k_base; gpt-4o, gpt-4.1,
-/// gpt-4.5, gpt-5 and the o-series use o200k_base, as does anything not recognised.
+/// gpt-3.5 and gpt-4 (incl. -turbo, -32k, dated snapshots) and the embeddings models
+/// (`text-embedding-*`) use cl100k_base; gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the o-series use
+/// o200k_base, as does anything not recognised.
 #[cfg(feature = "tiktoken")]
 fn uses_cl100k(model: &str) -> bool {
     let name = model.rsplit('/').next().unwrap_or(model);
     let name = name.strip_prefix("ft:").unwrap_or(name);
     name.starts_with("gpt-3.5")
         || name.starts_with("gpt-35")
+        || name.starts_with("text-embedding-")
         || (name.starts_with("gpt-4") && !name.starts_with("gpt-4o") && !name.starts_with("gpt-4."))
 }
 
@@ -250,4 +270,15 @@ mod tests {
         let per_count = started.elapsed() / rounds;
         println!("o200k_base first build: {build:?}; {}-byte prompt = {tokens} tokens in {per_count:?} per count", prose.len() * 10);
     }
+
+    #[test]
+    fn embeddings_inputs_count_texts_and_token_ids() {
+        let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, "mistral", "mistral-embed");
+        assert_eq!(chars(serde_json::json!("abcdefgh")), 2);
+        assert_eq!(chars(serde_json::json!(["abcd", "abcdefghi"])), 1 + 3);
+        assert_eq!(chars(serde_json::json!([1, 2, 3])), 3);
+        assert_eq!(chars(serde_json::json!([[1, 2], [3, 4, 5]])), 5);
+        assert_eq!(chars(serde_json::json!({"not": "an input"})), 0);
+    }
+
 }

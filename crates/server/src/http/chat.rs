@@ -166,7 +166,7 @@ fn answer_hit(mut rec: Recorder, status: &str, entry: &Entry, parsed: &Parsed, h
     response
 }
 
-fn put_all(headers: &mut HeaderMap, values: impl IntoIterator<Item = (&'static str, String)>) {
+pub(super) fn put_all(headers: &mut HeaderMap, values: impl IntoIterator<Item = (&'static str, String)>) {
     for (name, value) in values {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(HeaderName::from_static(name), v);

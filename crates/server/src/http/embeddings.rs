@@ -1,6 +1,8 @@
 //! `POST /v1/embeddings`: OpenAI's embeddings API through the same keys, routing and fallbacks as
 //! chat — read, authenticate, parse, plan, try the targets in order (the next one only after a
-//! failure worth retrying), answer the upstream's JSON — with one log record per request.
+//! failure worth retrying), answer the upstream's JSON — with one log record per request. Keys'
+//! limits and budgets apply as to chat: the input is reserved before the call and settled to the
+//! provider's reported usage at the catalog's embeddings price.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,15 +13,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
-use switchyard_core::admit::AdmitError;
+use switchyard_core::admit::{admit_embeddings, AdmitError, EmbeddingsAsk};
 use switchyard_core::retry::retryable;
 use switchyard_core::{new_request_id, AttemptLog, GatewayFields, Recorder};
 use switchyard_protocol::openai::RequestFormatError;
 use switchyard_providers::{ErrorKind, ProviderError};
+use switchyard_store::time::now_ms;
 use tokio::time::Instant;
 
 use super::auth::authenticate;
-use super::chat::read_body;
+use super::chat::{put_all, read_body};
 use super::error::ApiError;
 use super::App;
 
@@ -52,12 +55,18 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
     rec.caller(&caller);
     let (request, model, fields) = parse(&bytes, headers).map_err(ApiError::InvalidRequest)?;
     rec.requested(&model, false);
-    rec.fields(&fields, headers.get("x-switchyard-feature").and_then(|v| v.to_str().ok()), &bytes);
-    rec.customer(caller.bound_customer().or(fields.customer_identifier.as_deref()));
+    let feature = headers.get("x-switchyard-feature").and_then(|v| v.to_str().ok());
+    rec.fields(&fields, feature, &bytes);
+    let customer = caller.bound_customer().or(fields.customer_identifier.as_deref());
+    rec.customer(customer);
     if !caller.may_use(&model) {
         return Err(ApiError::Admission(AdmitError::ModelNotAllowed { model }));
     }
     let plan = app.router.plan(&model, &fields.fallback_models, &app.health).map_err(ApiError::UnknownModel)?;
+    let input = request.get("input").unwrap_or(&Value::Null);
+    let ask = EmbeddingsAsk { customer, feature, input };
+    let admitted = admit_embeddings(&app.gate(), &caller, ask, &model, &plan, now_ms()).await.map_err(ApiError::Admission)?;
+    rec.bill(admitted.bill);
     let mut body = Value::Object(request);
     let mut attempts = Vec::new();
     let mut last_error = None;
@@ -81,10 +90,14 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
             Ok(answer) => {
                 let tried = attempts.len();
                 rec.attempts(attempts);
+                rec.priced(app.pricing.price(&model, target));
                 rec.first_token();
                 rec.usage(answer.usage);
                 rec.response_body(&answer.body);
-                return Ok(respond(answer.body, &target.provider_name, &target.model, tried));
+                let mut response = respond(answer.body, &target.provider_name, &target.model, tried);
+                let cost = rec.cost_usd().map(|c| ("x-switchyard-cost-usd", format!("{c:.8}")));
+                put_all(response.headers_mut(), admitted.headers.into_iter().chain(cost));
+                return Ok(response);
             }
             Err(e) if retryable(e.kind) => last_error = Some(e),
             Err(e) => {

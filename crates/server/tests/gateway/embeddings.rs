@@ -77,6 +77,33 @@ async fn an_openai_upstream_gets_the_request_without_gateway_fields_and_its_answ
     assert_eq!(sent.json(), recorded, "the alias became the upstream's model and `metadata` stayed in the gateway");
     let rec = record(gw.data_dir(), &id).await;
     assert_eq!((rec.input_tokens, rec.metadata.get("job").map(String::as_str)), (4, Some("index")));
+    // text-embedding-3-small is in the bundled catalog at $0.02 per million input tokens.
+    assert_eq!((rec.cost_usd, rec.cost_source.as_deref()), (Some(4.0 * 0.02 / 1e6), Some("catalog")));
+}
+
+#[tokio::test]
+async fn keys_limits_and_budgets_apply_to_embeddings() {
+    use crate::governance::{code, create_key, ADMIN_KEY};
+    let up = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let config = format!("admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\nkeys: {{ require: true }}\n{}", config(&up.base_url()));
+    let gw = GatewayProcess::spawn(bin(), &config).await;
+    // 18 tokens a request (the mock counts characters / 4): two fit in 40, the third does not.
+    let (_, key) = create_key(&gw, json!({"name": "indexer", "models": ["mock/embed"], "budget": {"tokens": 40, "window": "daily"}})).await;
+    let input = json!(["How do I reset my password?", "how can I reset my password", "What is the capital of France?"]);
+    let send = |model: &str| {
+        let body = json!({"model": model, "input": input});
+        client().post(format!("{}/v1/embeddings", gw.root_url())).bearer_auth(&key).json(&body).send()
+    };
+    assert_eq!(client().post(format!("{}/v1/embeddings", gw.root_url())).json(&json!({"model": "mock/embed", "input": "x"})).send().await.unwrap().status(), 401);
+    for i in 0..2 {
+        assert_eq!(send("mock/embed").await.unwrap().status(), 200, "request {i}");
+    }
+    let r = send("mock/embed").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(code(&e), "budget_exceeded", "{e}");
+    let r = send("embedder").await.unwrap();
+    assert_eq!(r.status(), 403, "the key may not use other models");
 }
 
 #[tokio::test]
