@@ -126,8 +126,16 @@ struct LogSpend(Arc<dyn GovernanceStore>);
 
 #[async_trait::async_trait]
 impl SpendSource for LogSpend {
-    async fn used(&self, scope: Scope, name: &str, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError> {
-        let rows = self.0.spend(&SpendQuery::for_scope(scope, name, from_ms)).await?;
+    async fn used(&self, scope: Scope, name: &str, within: Option<&str>, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError> {
+        let mut query = SpendQuery::for_scope(scope, name, from_ms);
+        // The anonymous tenant (no key) has no column to filter on: its totals are read across
+        // tenants, which errs on the strict side.
+        match within.and_then(|t| t.split_once(':')) {
+            Some(("team", team)) => query.team = Some(team.to_string()),
+            Some(("key", id)) => query.key = Some(id.to_string()),
+            _ => {}
+        }
+        let rows = self.0.spend(&query).await?;
         Ok(rows
             .iter()
             .map(|r| match unit {

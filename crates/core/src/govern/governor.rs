@@ -75,8 +75,9 @@ impl Default for GovernorConfig {
 /// shared store that restarted empty): the durable request log.
 #[async_trait::async_trait]
 pub trait SpendSource: Send + Sync + 'static {
-    /// Spend of (scope, name) since `from_ms` (all time when `None`), in `unit`s.
-    async fn used(&self, scope: Scope, name: &str, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError>;
+    /// Spend of (scope, name) since `from_ms` (all time when `None`), in `unit`s; only the
+    /// spend of tenant `within` (`team:…`, `key:…`) when given (see `Scoped::within`).
+    async fn used(&self, scope: Scope, name: &str, within: Option<&str>, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError>;
 }
 
 /// A soft cap crossed, once per budget window across all instances.
@@ -189,15 +190,16 @@ impl Governor {
         let policy = |scope: Scope, name: &str| policies.get(&(scope, name.to_string()));
         let mut out = Vec::new();
         if let Some(key) = ask.caller.key.as_deref() {
-            out.push(Scoped { scope: Scope::Key, name: key.id.clone(), limits: key.limits, budget: key.budget.clone() });
+            out.push(Scoped { scope: Scope::Key, name: key.id.clone(), within: None, limits: key.limits, budget: key.budget.clone() });
         }
         let named = [(Scope::Team, ask.caller.team()), (Scope::Customer, ask.customer), (Scope::Feature, ask.feature), (Scope::Model, Some(ask.model))];
         for (scope, name) in named {
             let Some(name) = name else { continue };
             let from_config = if scope == Scope::Model { self.config.model_limits.get(name).copied() } else { None };
+            let within = matches!(scope, Scope::Customer | Scope::Feature).then(|| ask.caller.tenant.clone());
             match (policy(scope, name), from_config) {
-                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), limits: p.limits, budget: p.budget.clone() }),
-                (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), limits, budget: None }),
+                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), within, limits: p.limits, budget: p.budget.clone() }),
+                (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), within, limits, budget: None }),
                 (None, None) => {}
             }
         }
@@ -215,14 +217,14 @@ impl Governor {
     pub fn downgrade(&self, ask: &Ask<'_>) -> Option<String> {
         let seen = self.seen.lock().expect("seen lock");
         self.scopes(ask).into_iter().find_map(|s| {
-            let budget = s.budget?;
+            let budget = s.budget.as_ref()?;
             let to = budget.downgrade_to.clone()?;
             let (unit, limit) = match (budget.usd, budget.tokens) {
                 (Some(usd), _) => (Unit::NanoUsd, items::to_nanos(usd)),
                 (None, Some(t)) => (Unit::Tokens, t as i64),
                 (None, None) => return None,
             };
-            let used = *seen.get(&names::budget(s.scope, &s.name, unit, budget.window, ask.now_ms))?;
+            let used = *seen.get(&names::budget(s.scope, &s.counter_name(), unit, budget.window, ask.now_ms))?;
             let pct = budget.downgrade_pct.unwrap_or(90.0);
             (limit > 0 && used as f64 * 100.0 >= pct * limit as f64 && to != ask.model).then_some(to)
         })
@@ -327,7 +329,7 @@ impl Governor {
 
     async fn durable_used(&self, item: &BudgetItem, m: &BudgetMeta, now_ms: i64) -> i64 {
         let from = names::window_start(m.budget.window, now_ms);
-        match tokio::time::timeout(Duration::from_secs(2), self.spend.used(m.scope, &m.name, m.unit, from)).await {
+        match tokio::time::timeout(Duration::from_secs(2), self.spend.used(m.scope, &m.name, m.within.as_deref(), m.unit, from)).await {
             Ok(Ok(used)) => used,
             failed => {
                 let last = self.seen.lock().expect("seen lock").get(&item.key).copied().unwrap_or(0);

@@ -12,8 +12,23 @@ const MINUTE_MS: u64 = 60_000;
 pub struct Scoped {
     pub scope: Scope,
     pub name: String,
+    /// The tenant whose counters these are, for scopes named by the request (customer,
+    /// feature): customer `acme` of one team is not customer `acme` of another, so neither
+    /// spends the other's budget nor learns its usage from a refusal. `None` for keys, teams
+    /// (already a tenant) and models (the operator's protection of a provider's quota).
+    pub within: Option<String>,
     pub limits: Limits,
     pub budget: Option<Budget>,
+}
+
+impl Scoped {
+    /// The name its counters are kept under.
+    pub fn counter_name(&self) -> std::borrow::Cow<'_, str> {
+        match &self.within {
+            Some(tenant) => format!("{tenant}/{}", self.name).into(),
+            None => self.name.as_str().into(),
+        }
+    }
 }
 
 /// What a rate item limits, for headers and messages.
@@ -44,6 +59,8 @@ pub struct Meta {
 pub struct BudgetMeta {
     pub scope: Scope,
     pub name: String,
+    /// As in `Scoped`: whose spend counts, when the total is read back from the request log.
+    pub within: Option<String>,
     pub unit: Unit,
     pub budget: Budget,
     pub limit: i64,
@@ -75,16 +92,17 @@ pub fn rate_item(key: String, rate: Rate, limit: u64, cost: u64) -> RateItem {
 pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>, Vec<SlotItem>, Vec<BudgetItem>, Meta) {
     let (mut rates, mut slots, mut budgets, mut meta) = (Vec::new(), Vec::new(), Vec::new(), Meta::default());
     for s in scopes {
+        let counter = s.counter_name();
         if let Some(rpm) = s.limits.rpm {
-            rates.push(rate_item(names::rate(s.scope, &s.name, "rpm"), Rate::Requests, rpm, 1));
+            rates.push(rate_item(names::rate(s.scope, &counter, "rpm"), Rate::Requests, rpm, 1));
             meta.rates.push((s.scope, s.name.clone(), Rate::Requests));
         }
         if let Some(tpm) = s.limits.tpm {
-            rates.push(rate_item(names::rate(s.scope, &s.name, "tpm"), Rate::Tokens, tpm, worst.tpm_tokens));
+            rates.push(rate_item(names::rate(s.scope, &counter, "tpm"), Rate::Tokens, tpm, worst.tpm_tokens));
             meta.rates.push((s.scope, s.name.clone(), Rate::Tokens));
         }
         if let Some(max) = s.limits.concurrency {
-            slots.push(SlotItem { key: names::slots(s.scope, &s.name), max });
+            slots.push(SlotItem { key: names::slots(s.scope, &counter), max });
             meta.slots.push((s.scope, s.name.clone()));
         }
         if let Some(budget) = &s.budget {
@@ -93,9 +111,9 @@ pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>
                 (None, Some(tokens)) => (Unit::Tokens, tokens as i64, worst.tokens as i64),
                 (None, None) => continue,
             };
-            let key = names::budget(s.scope, &s.name, unit, budget.window, now_ms);
+            let key = names::budget(s.scope, &counter, unit, budget.window, now_ms);
             budgets.push(BudgetItem { key, limit, amount, ttl_ms: names::window_ttl_ms(budget.window, now_ms) });
-            meta.budgets.push(BudgetMeta { scope: s.scope, name: s.name.clone(), unit, budget: budget.clone(), limit });
+            meta.budgets.push(BudgetMeta { scope: s.scope, name: s.name.clone(), within: s.within.clone(), unit, budget: budget.clone(), limit });
         }
     }
     (rates, slots, budgets, meta)
@@ -113,10 +131,11 @@ mod tests {
     #[test]
     fn every_limit_and_budget_becomes_an_item_described_by_its_meta() {
         let scopes = [
-            Scoped { scope: Scope::Key, name: "key_1".into(), limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) }, budget: None },
+            Scoped { scope: Scope::Key, name: "key_1".into(), within: None, limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) }, budget: None },
             Scoped {
                 scope: Scope::Team,
                 name: "a:b".into(),
+                within: None,
                 limits: Limits::default(),
                 budget: Some(Budget { usd: Some(1.5), tokens: None, window: Window::Daily, soft_pct: None, downgrade_to: None, downgrade_pct: None }),
             },
@@ -131,5 +150,18 @@ mod tests {
         assert_eq!(budgets[0].key, "switchyard:b:team:a%3Ab:usd:d2026-11-22");
         assert_eq!(meta.rates[1], (Scope::Key, "key_1".to_string(), Rate::Tokens));
         assert_eq!(meta.budgets[0].unit, Unit::NanoUsd);
+    }
+
+    #[test]
+    fn customer_counters_are_kept_per_tenant() {
+        let budget = Budget { usd: Some(1.0), tokens: None, window: Window::Total, soft_pct: None, downgrade_to: None, downgrade_pct: None };
+        let acme = |tenant: &str| Scoped { scope: Scope::Customer, name: "acme".into(), within: Some(tenant.into()), limits: Limits { rpm: Some(60), tpm: None, concurrency: None }, budget: Some(budget.clone()) };
+        let worst = WorstCase { tokens: 1, usd: Some(0.01), tpm_tokens: 1 };
+        let (rates_a, _, budgets_a, meta_a) = build(&[acme("team:a")], worst, 0);
+        let (rates_b, _, budgets_b, _) = build(&[acme("team:b")], worst, 0);
+        assert_ne!(rates_a[0].key, rates_b[0].key);
+        assert_ne!(budgets_a[0].key, budgets_b[0].key);
+        assert_eq!(budgets_a[0].key, "switchyard:b:customer:team%3Aa/acme:usd:total");
+        assert_eq!((meta_a.budgets[0].name.as_str(), meta_a.budgets[0].within.as_deref()), ("acme", Some("team:a")), "messages name the customer alone");
     }
 }

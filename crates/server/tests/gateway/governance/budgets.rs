@@ -123,3 +123,46 @@ async fn max_cost_usd_clamps_the_output_or_refuses() {
     assert_eq!((code(&e), e["error"]["param"].as_str()), ("max_cost_exceeded", Some("max_cost_usd")));
     assert_eq!(up.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_customer_budget_is_kept_per_team_and_read_back_per_team() {
+    let Some(pg) = postgres_url() else { return };
+    let schema = Schema::create(&pg).await;
+    let up = metered_upstream(Duration::ZERO).await;
+    let config = format!(
+        "database: \"{}\"\nkeys: {{ secret: {KEY_SECRET}, require: true }}\nadmin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\n{}",
+        schema.url,
+        metered_models(&up.base_url())
+    );
+    let first = GatewayProcess::spawn(bin(), &config).await;
+    let (alpha_id, alpha) = create_key(&first, json!({"name": "a", "team": "alpha"})).await;
+    let (beta_id, beta) = create_key(&first, json!({"name": "b", "team": "beta"})).await;
+    let (status, _) = admin(&first, Method::PUT, "/admin/budgets/customer/acme", Some(json!({"usd": 0.02, "window": "total"}))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let acme = || {
+        let mut body = one_token();
+        body["customer_identifier"] = json!("acme");
+        body
+    };
+    for i in 0..2 {
+        assert_eq!(call(&first, Some(&alpha), &acme()).await.status(), 200, "alpha {i}");
+    }
+    assert_eq!(call(&first, Some(&alpha), &acme()).await.status(), 429, "alpha's acme spent its $0.02");
+    // Team beta's customer `acme` is another customer: its own $0.02.
+    assert_eq!(call(&first, Some(&beta), &acme()).await.status(), 200, "beta's acme is not alpha's");
+
+    let logged = eventually(Duration::from_secs(10), || async { spend_of(&first, &alpha_id).await.0 == 3 && spend_of(&first, &beta_id).await.0 == 1 }).await;
+    assert!(logged.is_some(), "all four requests logged");
+    // A fresh instance (in-memory counters) reads each team's total back from the log.
+    let second = GatewayProcess::spawn(bin(), &config).await;
+    assert_eq!(call(&second, Some(&alpha), &acme()).await.status(), 429, "alpha's spend is read back");
+    assert_eq!(call(&second, Some(&beta), &acme()).await.status(), 200, "beta had spent $0.01 of its $0.02");
+    let r = call(&second, Some(&beta), &acme()).await;
+    assert_eq!(r.status(), 429);
+    let e: Value = r.json().await.unwrap();
+    let message = e["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("customer `acme`") && !message.contains("alpha") && !message.contains("0.03"), "beta learns nothing of alpha: {message}");
+    drop((first, second));
+    schema.drop_now().await;
+}
