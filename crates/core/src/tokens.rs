@@ -249,28 +249,6 @@ mod tests {
         assert_eq!(with(serde_json::json!({"max_tokens": null, "max_completion_tokens": null})), None);
     }
 
-    /// Prints how long the first BPE build and a 1 KB prompt take:
-    /// `cargo test -p switchyard-core [--release] --lib bpe_timing -- --ignored --nocapture`.
-    #[cfg(feature = "tiktoken")]
-    #[test]
-    #[ignore = "timing report, not a check"]
-    fn bpe_timing() {
-        let started = std::time::Instant::now();
-        let _ = tiktoken_rs::o200k_base_singleton();
-        let build = started.elapsed();
-        let prose = "The gateway routes each request to the cheapest healthy provider, retries on 429s, and logs cost. ";
-        let body = serde_json::json!({"model": "gpt-4o", "messages": [{"role": "user", "content": prose.repeat(10)}]});
-        let req = request(body);
-        let started = std::time::Instant::now();
-        let rounds = 1_000;
-        let mut tokens = 0;
-        for _ in 0..rounds {
-            tokens = estimate_input_tokens(&req, "openai", "gpt-4o");
-        }
-        let per_count = started.elapsed() / rounds;
-        println!("o200k_base first build: {build:?}; {}-byte prompt = {tokens} tokens in {per_count:?} per count", prose.len() * 10);
-    }
-
     #[test]
     fn embeddings_inputs_count_texts_and_token_ids() {
         let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, "mistral", "mistral-embed");
