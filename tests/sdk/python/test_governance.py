@@ -94,3 +94,17 @@ def test_the_sdk_waits_out_a_rate_limit_with_retry_after_ms_and_succeeds(gw):
     started = time.monotonic()
     ask(gw.client(api_key=key, max_retries=2), max_tokens=1)
     assert time.monotonic() - started < 3, "one retry after the advertised wait"
+
+
+def test_embeddings_spend_the_same_token_budget_and_refuse_with_a_typed_error(gw):
+    # "abcdefgh" is reserved as 2 tokens (characters / 4) and settled at the 1 token the mock
+    # reports (a word): with 10 tokens, the ninth request still fits (8 used + 2), the tenth not.
+    key = create_key(gw, name="embedder", budget={"tokens": 10, "window": "daily"})
+    client = gw.client(api_key=key, max_retries=0)
+    for _ in range(9):
+        answer = client.embeddings.create(model="mock/embed", input="abcdefgh")
+        assert len(answer.data[0].embedding) == 256
+        assert answer.usage.prompt_tokens == 1
+    with pytest.raises(openai.RateLimitError) as e:
+        client.embeddings.create(model="mock/embed", input="abcdefgh")
+    assert e.value.code == "budget_exceeded"
