@@ -9,8 +9,8 @@
 //! default) while this process heard nothing at all from Redis gives up, marks it down and wakes
 //! the monitor to probe at once. A slow but working Redis (a burst, a busy host) keeps answering
 //! somebody, so it is waited for: guessing locally then would overspend budgets. A wait that
-//! overslept proves nothing (this process was short of CPU, and so was the reading of answers)
-//! and is repeated.
+//! overslept proves little (this process was short of CPU, and so was the reading of answers)
+//! and is repeated, up to `LATE_WINDOWS` windows.
 //!
 //! The probe also reads an epoch key: settlements queued during an outage are replayed only into
 //! the same data, never into a Redis that restarted empty (whose totals are re-seeded from the
@@ -34,6 +34,9 @@ const EPOCH_TTL_MS: u64 = 10 * 366 * 86_400_000;
 const MAX_PENDING: usize = 100_000;
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 const MISSES_TO_DOWN: u32 = 2;
+/// Silent windows that each overslept (this process short of CPU) after which the silence counts
+/// anyway: a hung Redis on a loaded host still costs a request only a few windows.
+const LATE_WINDOWS: u32 = 4;
 
 pub struct SharedHealth {
     state: Mutex<State>,
@@ -77,18 +80,25 @@ impl SharedHealth {
     }
 
     /// Resolves once Redis has answered nothing for `quiet` while this process was running on
-    /// time (see the module comment). Never resolves for a Redis that keeps answering.
+    /// time, or for `LATE_WINDOWS` windows in a row however late (see the module comment). Never
+    /// resolves for a Redis that keeps answering.
     pub async fn silent_for(&self, quiet: Duration) {
+        let mut silent_but_late = 0;
         loop {
             let asked = Instant::now();
             tokio::time::sleep(quiet).await;
-            if asked.elapsed() > quiet + quiet / 5 {
-                continue;
-            }
             // Before Redis ever answered (the first connection is still being made, which may
             // take a while on a loaded host) silence proves nothing: the probes judge it then.
             let last = self.last_answer_us.load(Ordering::Relaxed);
-            if last > 0 && last < self.since_start(asked) {
+            if last == 0 || last >= self.since_start(asked) {
+                silent_but_late = 0;
+                continue;
+            }
+            if asked.elapsed() <= quiet + quiet / 5 {
+                return;
+            }
+            silent_but_late += 1;
+            if silent_but_late >= LATE_WINDOWS {
                 return;
             }
         }
@@ -206,6 +216,24 @@ mod tests {
         };
         assert!(!resolves_within(&health, Duration::from_secs(2)).await);
         answers.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn on_a_starved_process_silence_counts_after_a_few_late_windows() {
+        let health = SharedHealth::new(QUIET * 4);
+        health.answered();
+        // A task that holds the only thread 70 ms at a time: every 50 ms window wakes late.
+        let hog = tokio::spawn(async {
+            loop {
+                std::thread::sleep(Duration::from_millis(70));
+                tokio::task::yield_now().await;
+            }
+        });
+        let started = Instant::now();
+        assert!(resolves_within(&health, Duration::from_secs(3)).await);
+        let took = started.elapsed();
+        hog.abort();
+        assert!(took >= QUIET * LATE_WINDOWS, "late windows prove nothing on their own: {took:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -250,8 +250,10 @@ async fn a_hung_redis_costs_a_request_about_the_redis_timeout_and_leaves_no_rese
     }
     redis.signal("-CONT");
     eprintln!("requests while Redis hung: {hung:?}");
-    // The default Redis timeout is 50 ms; the rest is this loaded test host.
-    assert!(hung.iter().all(|t| *t < Duration::from_millis(250)), "no request waits long on a hung Redis: {hung:?}");
+    // The default Redis timeout is 50 ms; on a host too loaded to keep the gateway's timers on
+    // time it takes up to four such windows. Before silence counted, the first request took
+    // ~0.8 s (two probe periods).
+    assert!(hung.iter().all(|t| *t < Duration::from_millis(400)), "no request waits long on a hung Redis: {hung:?}");
     assert!(gw.output().contains("no answer from Redis within 50ms"), "the reason is logged:\n{}", gw.output());
 
     let back = eventually(Duration::from_secs(5), || async { gw.output().contains("shared counters (Redis) reachable again") }).await;
