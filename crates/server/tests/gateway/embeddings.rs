@@ -87,8 +87,10 @@ async fn keys_limits_and_budgets_apply_to_embeddings() {
     let up = FakeUpstream::start_repeating(Reply::json("{}")).await;
     let config = format!("admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\nkeys: {{ require: true }}\n{}", config(&up.base_url()));
     let gw = GatewayProcess::spawn(bin(), &config).await;
-    // 18 tokens a request (the mock counts characters / 4): two fit in 40, the third does not.
-    let (_, key) = create_key(&gw, json!({"name": "indexer", "models": ["mock/embed"], "budget": {"tokens": 40, "window": "daily"}})).await;
+    // Each request reserves 22 tokens (characters / 4) and settles at the 18 the mock reports
+    // (words), after its answer. With 50 tokens two fit whether or not the first has settled yet
+    // (22 + 22), and the third never does (at least 18 + 18 + 22).
+    let (_, key) = create_key(&gw, json!({"name": "indexer", "models": ["mock/embed"], "budget": {"tokens": 50, "window": "daily"}})).await;
     let input = json!(["How do I reset my password?", "how can I reset my password", "What is the capital of France?"]);
     let send = |model: &str| {
         let body = json!({"model": model, "input": input});
