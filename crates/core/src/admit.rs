@@ -52,7 +52,8 @@ pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: 
     let feature = parsed.feature.clone();
     let mut ask = Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
 
-    let downgraded_to = gate.governor.downgrade(&ask);
+    let scopes = gate.governor.scopes(&ask);
+    let downgraded_to = gate.governor.downgrade(&ask, &scopes);
     if let Some(to) = &downgraded_to {
         *plan = gate.router.plan(to, &parsed.fields.fallback_models, gate.health).map_err(AdmitError::Route)?;
     }
@@ -63,7 +64,7 @@ pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: 
 
     // Counting with the provider's tokenizer costs microseconds per KB: only when a limit,
     // budget or cost ceiling depends on it.
-    let precise = parsed.fields.max_cost_usd.is_some() || gate.governor.governs(&ask);
+    let precise = parsed.fields.max_cost_usd.is_some() || !scopes.is_empty();
     let input =
         if precise { estimate_input_tokens(&parsed.request, first.provider.kind(), &first.model) } else { rough_input_tokens(&parsed.request) };
     let asked_max = requested_max_output(&parsed.request);
@@ -81,7 +82,7 @@ pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: 
     ask.worst.tokens = input + max_out;
     ask.worst.tpm_tokens = input + asked_max.map_or(0, |m| m.min(max_out));
     ask.worst.usd = worst_usd(gate, &requested, plan, priced, input, max_out);
-    let admission = gate.governor.admit(&ask).await.map_err(AdmitError::Refused)?;
+    let admission = gate.governor.admit(&ask, &scopes).await.map_err(AdmitError::Refused)?;
     let mut headers = admission.headers;
     if let Some(to) = &downgraded_to {
         headers.push(("x-switchyard-downgraded", format!("{requested} -> {to} (budget above its downgrade threshold)")));
@@ -108,12 +109,14 @@ pub async fn admit_embeddings(gate: &Gate<'_>, caller: &Caller, ask: EmbeddingsA
         return Err(AdmitError::Route(RouteError::UnknownModel { model: requested.to_string(), aliases: String::new(), providers: String::new() }));
     };
     let priced = gate.pricing.price(requested, &first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
-    let input = crate::tokens::estimate_embedding_tokens(ask.input, first.provider.kind(), &first.model);
     let mut governed = Ask { caller, customer: ask.customer, feature: ask.feature, model: requested, worst: Default::default(), now_ms };
+    let scopes = gate.governor.scopes(&governed);
+    // As for chat: the provider's tokenizer only when a limit or budget depends on the count.
+    let input = crate::tokens::estimate_embedding_tokens(ask.input, first.provider.kind(), &first.model, !scopes.is_empty());
     governed.worst.tokens = input;
     governed.worst.tpm_tokens = input;
     governed.worst.usd = worst_usd(gate, requested, plan, priced, input, 0);
-    let admission = gate.governor.admit(&governed).await.map_err(AdmitError::Refused)?;
+    let admission = gate.governor.admit(&governed, &scopes).await.map_err(AdmitError::Refused)?;
     Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers: admission.headers, downgraded_to: None })
 }
 

@@ -37,10 +37,11 @@ pub fn rough_input_tokens(request: &ChatRequest) -> u64 {
 
 /// An estimate of the input tokens of an embeddings request's `input`: a text, a list of texts,
 /// a list of token ids or a list of such lists (a token id counts one). Anything else counts 0:
-/// the provider refuses it.
-pub fn estimate_embedding_tokens(input: &serde_json::Value, provider_kind: &str, model: &str) -> u64 {
+/// the provider refuses it. `precise`: with the provider's tokenizer where there is one, else
+/// characters / 4.
+pub fn estimate_embedding_tokens(input: &serde_json::Value, provider_kind: &str, model: &str, precise: bool) -> u64 {
     use serde_json::Value;
-    let counter = Counter::for_target(provider_kind, model);
+    let counter = if precise { Counter::for_target(provider_kind, model) } else { Counter::Chars };
     let one = |item: &Value| match item {
         Value::String(text) => counter.text(text),
         Value::Number(_) => 1,
@@ -251,7 +252,7 @@ mod tests {
 
     #[test]
     fn embeddings_inputs_count_texts_and_token_ids() {
-        let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, "mistral", "mistral-embed");
+        let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, "mistral", "mistral-embed", true);
         assert_eq!(chars(serde_json::json!("abcdefgh")), 2);
         assert_eq!(chars(serde_json::json!(["abcd", "abcdefghi"])), 1 + 3);
         assert_eq!(chars(serde_json::json!([1, 2, 3])), 3);

@@ -181,7 +181,9 @@ impl Governor {
         self.shared.as_ref().is_none_or(|h| !h.is_down())
     }
 
-    fn scopes(&self, ask: &Ask<'_>) -> Vec<Scoped> {
+    /// The scopes whose limits or budgets apply to `ask`, looked up once per request and passed
+    /// to `downgrade` and `admit` (empty: nothing governs it).
+    pub fn scopes(&self, ask: &Ask<'_>) -> Vec<Scoped> {
         // The common case of a gateway without keys or policies costs no lookup at all.
         if ask.caller.key.is_none() && self.config.model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed) {
             return Vec::new();
@@ -196,10 +198,10 @@ impl Governor {
         for (scope, name) in named {
             let Some(name) = name else { continue };
             let from_config = if scope == Scope::Model { self.config.model_limits.get(name).copied() } else { None };
-            let within = matches!(scope, Scope::Customer | Scope::Feature).then(|| ask.caller.tenant.clone());
+            let within = || matches!(scope, Scope::Customer | Scope::Feature).then(|| ask.caller.tenant.clone());
             match (policy(scope, name), from_config) {
-                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), within, limits: p.limits, budget: p.budget.clone() }),
-                (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), within, limits, budget: None }),
+                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), within: within(), limits: p.limits, budget: p.budget.clone() }),
+                (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), within: within(), limits, budget: None }),
                 (None, None) => {}
             }
         }
@@ -207,16 +209,14 @@ impl Governor {
         out
     }
 
-    /// Whether any limit or budget applies to this request.
-    pub fn governs(&self, ask: &Ask<'_>) -> bool {
-        !self.scopes(ask).is_empty()
-    }
-
     /// The cheaper model to use instead, when a budget that applies is above its downgrade
     /// threshold (as last seen by this instance).
-    pub fn downgrade(&self, ask: &Ask<'_>) -> Option<String> {
+    pub fn downgrade(&self, ask: &Ask<'_>, scopes: &[Scoped]) -> Option<String> {
+        if scopes.iter().all(|s| s.budget.as_ref().is_none_or(|b| b.downgrade_to.is_none())) {
+            return None;
+        }
         let seen = self.seen.lock().expect("seen lock");
-        self.scopes(ask).into_iter().find_map(|s| {
+        scopes.iter().find_map(|s| {
             let budget = s.budget.as_ref()?;
             let to = budget.downgrade_to.clone()?;
             let (unit, limit) = match (budget.usd, budget.tokens) {
@@ -230,12 +230,12 @@ impl Governor {
         })
     }
 
-    pub async fn admit(self: &Arc<Self>, ask: &Ask<'_>) -> Result<Admission, Refusal> {
-        let scopes = self.scopes(ask);
+    /// Admits `ask` against `scopes` (from `scopes`).
+    pub async fn admit(self: &Arc<Self>, ask: &Ask<'_>, scopes: &[Scoped]) -> Result<Admission, Refusal> {
         if scopes.is_empty() {
             return Ok(Admission { ticket: Ticket::free(), headers: Vec::new() });
         }
-        let (rates, slots, budgets, meta) = items::build(&scopes, ask.worst, ask.now_ms);
+        let (rates, slots, budgets, meta) = items::build(scopes, ask.worst, ask.now_ms);
         for (i, rate) in rates.iter().enumerate() {
             if rate.cost > rate.burst {
                 let (scope, name, _) = meta.rates[i].clone();

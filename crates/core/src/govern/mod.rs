@@ -13,6 +13,6 @@ mod ticket;
 
 pub use auth::{AuthError, Caller, KeyCache, Lookup};
 pub use governor::{Admission, Alert, AlertSink, Ask, BudgetsOutage, Governor, GovernorConfig, LimitsOutage, Refusal, SpendSource};
-pub use items::WorstCase;
+pub use items::{Scoped, WorstCase};
 pub use names::Unit;
 pub use ticket::Ticket;
