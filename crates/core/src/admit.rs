@@ -30,10 +30,17 @@ pub struct Admitted {
 
 #[derive(Debug)]
 pub enum AdmitError {
-    ModelNotAllowed { model: String },
-    Unpriced { model: String },
+    ModelNotAllowed {
+        model: String,
+    },
+    Unpriced {
+        model: String,
+    },
     /// `max_cost_usd` cannot be met: even the prompt costs more.
-    TooExpensive { max_cost_usd: f64, input_cost_usd: f64 },
+    TooExpensive {
+        max_cost_usd: f64,
+        input_cost_usd: f64,
+    },
     Refused(Refusal),
     Route(RouteError),
 }
@@ -43,14 +50,21 @@ pub fn customer<'a>(caller: &'a Caller, parsed: &'a Parsed) -> Option<&'a str> {
     caller.bound_customer().or(parsed.fields.customer_identifier.as_deref())
 }
 
-pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: &mut Vec<PlannedAttempt>, now_ms: i64) -> Result<Admitted, AdmitError> {
+pub async fn admit(
+    gate: &Gate<'_>,
+    caller: &Caller,
+    parsed: &mut Parsed,
+    plan: &mut Vec<PlannedAttempt>,
+    now_ms: i64,
+) -> Result<Admitted, AdmitError> {
     let requested = parsed.request.model().to_string();
     if !caller.may_use(&requested) {
         return Err(AdmitError::ModelNotAllowed { model: requested });
     }
     let customer = customer(caller, parsed).map(str::to_string);
     let feature = parsed.feature.clone();
-    let mut ask = Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
+    let mut ask =
+        Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
 
     let scopes = gate.governor.scopes(&ask);
     let downgraded_to = gate.governor.downgrade(&ask, &scopes);
@@ -58,22 +72,31 @@ pub async fn admit(gate: &Gate<'_>, caller: &Caller, parsed: &mut Parsed, plan: 
         *plan = gate.router.plan(to, &parsed.fields.fallback_models, gate.health).map_err(AdmitError::Route)?;
     }
     let Some(first) = plan.first().map(|p| p.target.clone()) else {
-        return Err(AdmitError::Route(RouteError::UnknownModel { model: requested.clone(), aliases: String::new(), providers: String::new() }));
+        return Err(AdmitError::Route(RouteError::UnknownModel {
+            model: requested.clone(),
+            aliases: String::new(),
+            providers: String::new(),
+        }));
     };
-    let priced = gate.pricing.price(&requested, &first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
+    let priced = gate
+        .pricing
+        .price(&requested, &first)
+        .ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
 
     // Counting with the provider's tokenizer costs microseconds per KB: only when a limit,
     // budget or cost ceiling depends on it.
     let precise = parsed.fields.max_cost_usd.is_some() || !scopes.is_empty();
-    let input =
-        if precise { estimate_input_tokens(&parsed.request, first.provider.kind(), &first.model) } else { rough_input_tokens(&parsed.request) };
+    let input = if precise {
+        estimate_input_tokens(&parsed.request, first.provider.kind(), &first.model)
+    } else {
+        rough_input_tokens(&parsed.request)
+    };
     let asked_max = requested_max_output(&parsed.request);
     let mut max_out = asked_max.unwrap_or_else(|| gate.pricing.max_output(&first));
     if let Some(ceiling) = parsed.fields.max_cost_usd {
-        let allowed = max_output_within(&priced.price, input, ceiling).filter(|n| *n > 0).ok_or(AdmitError::TooExpensive {
-            max_cost_usd: ceiling,
-            input_cost_usd: worst_case_usd(&priced.price, input, 0),
-        })?;
+        let allowed = max_output_within(&priced.price, input, ceiling)
+            .filter(|n| *n > 0)
+            .ok_or(AdmitError::TooExpensive { max_cost_usd: ceiling, input_cost_usd: worst_case_usd(&priced.price, input, 0) })?;
         if allowed < max_out {
             max_out = allowed;
             clamp_output(parsed, allowed);
@@ -101,14 +124,28 @@ pub struct EmbeddingsAsk<'a> {
 /// Admission of an embeddings request: the caller's models, then the limits and budgets that
 /// apply, with the input reserved (embeddings produce no output tokens) at the dearest planned
 /// target. No downgrade: a cheaper chat model is no substitute for an embeddings model.
-pub async fn admit_embeddings(gate: &Gate<'_>, caller: &Caller, ask: EmbeddingsAsk<'_>, requested: &str, plan: &[PlannedAttempt], now_ms: i64) -> Result<Admitted, AdmitError> {
+pub async fn admit_embeddings(
+    gate: &Gate<'_>,
+    caller: &Caller,
+    ask: EmbeddingsAsk<'_>,
+    requested: &str,
+    plan: &[PlannedAttempt],
+    now_ms: i64,
+) -> Result<Admitted, AdmitError> {
     if !caller.may_use(requested) {
         return Err(AdmitError::ModelNotAllowed { model: requested.to_string() });
     }
     let Some(first) = plan.first().map(|p| p.target.clone()) else {
-        return Err(AdmitError::Route(RouteError::UnknownModel { model: requested.to_string(), aliases: String::new(), providers: String::new() }));
+        return Err(AdmitError::Route(RouteError::UnknownModel {
+            model: requested.to_string(),
+            aliases: String::new(),
+            providers: String::new(),
+        }));
     };
-    let priced = gate.pricing.price(requested, &first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
+    let priced = gate
+        .pricing
+        .price(requested, &first)
+        .ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
     let mut governed = Ask { caller, customer: ask.customer, feature: ask.feature, model: requested, worst: Default::default(), now_ms };
     let scopes = gate.governor.scopes(&governed);
     // As for chat: the provider's tokenizer only when a limit or budget depends on the count.
@@ -117,7 +154,11 @@ pub async fn admit_embeddings(gate: &Gate<'_>, caller: &Caller, ask: EmbeddingsA
     governed.worst.tpm_tokens = input;
     governed.worst.usd = worst_usd(gate, requested, plan, priced, input, 0);
     let admission = gate.governor.admit(&governed, &scopes).await.map_err(AdmitError::Refused)?;
-    Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers: admission.headers, downgraded_to: None })
+    Ok(Admitted {
+        bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input },
+        headers: admission.headers,
+        downgraded_to: None,
+    })
 }
 
 /// The most any planned target could charge: a fallback may be dearer than the primary, and the
@@ -135,7 +176,11 @@ fn worst_usd(gate: &Gate<'_>, requested: &str, plan: &[PlannedAttempt], first: P
 /// Writes the output cap into the request, in the field the client used (default
 /// `max_completion_tokens`, which every adapter reads first).
 fn clamp_output(parsed: &mut Parsed, max: u64) {
-    let field = if parsed.request.contains("max_tokens") && !parsed.request.contains("max_completion_tokens") { "max_tokens" } else { "max_completion_tokens" };
+    let field = if parsed.request.contains("max_tokens") && !parsed.request.contains("max_completion_tokens") {
+        "max_tokens"
+    } else {
+        "max_completion_tokens"
+    };
     let value = RawValue::from_string(max.to_string()).expect("an integer is valid JSON");
     parsed.request.set(field, value);
 }

@@ -13,10 +13,17 @@ use tokio::time::Instant;
 use crate::route::{Target, Timeouts};
 
 pub enum Outcome {
-    Complete { body: Bytes, usage: Option<Usage> },
+    Complete {
+        body: Bytes,
+        usage: Option<Usage>,
+    },
     /// `prefix` holds the chunks up to and including the first one with content (all of them
     /// when the upstream finished without any); `rest` continues after it.
-    Stream { prefix: Vec<Chunk>, rest: ChunkStream, deadline: Instant },
+    Stream {
+        prefix: Vec<Chunk>,
+        rest: ChunkStream,
+        deadline: Instant,
+    },
 }
 
 /// A stream is held back until its first content chunk, but never for more than this many
@@ -31,7 +38,9 @@ pub async fn attempt(target: &Target, request: &ChatRequest, timeouts: &Timeouts
         let response = tokio::time::timeout_at(deadline, target.provider.chat(request, &target.model)).await.map_err(|_| timed_out())??;
         return match response {
             ChatResponse::Complete { body, usage } => Ok(Outcome::Complete { body, usage }),
-            ChatResponse::Stream(_) => Err(ProviderError::new(ErrorKind::Malformed, "provider streamed an answer to a non-streamed request")),
+            ChatResponse::Stream(_) => {
+                Err(ProviderError::new(ErrorKind::Malformed, "provider streamed an answer to a non-streamed request"))
+            }
         };
     }
     // Nothing reaches the client before the first content chunk: a failure or a stall until
@@ -49,7 +58,9 @@ pub async fn attempt(target: &Target, request: &ChatRequest, timeouts: &Timeouts
                 }
                 Ok((prefix, rest))
             }
-            ChatResponse::Complete { .. } => Err(ProviderError::new(ErrorKind::Malformed, "provider answered a stream request without streaming")),
+            ChatResponse::Complete { .. } => {
+                Err(ProviderError::new(ErrorKind::Malformed, "provider answered a stream request without streaming"))
+            }
         }
     };
     let (prefix, rest) = tokio::time::timeout_at(first_deadline, first).await.map_err(|_| timed_out())??;
@@ -69,13 +80,17 @@ mod tests {
     }
 
     fn request(stream: bool) -> ChatRequest {
-        ChatRequest::parse(serde_json::json!({"model":"mock/echo","stream":stream,"messages":[{"role":"user","content":"a b"}]}).to_string().as_bytes()).unwrap()
+        ChatRequest::parse(
+            serde_json::json!({"model":"mock/echo","stream":stream,"messages":[{"role":"user","content":"a b"}]}).to_string().as_bytes(),
+        )
+        .unwrap()
     }
 
     #[tokio::test(start_paused = true)]
     async fn slow_first_token_times_out_at_its_deadline() {
         let t = target(serde_json::json!({"type":"mock","first_token":"5s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: None };
+        let timeouts =
+            Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: None };
         let start = Instant::now();
         let err = attempt(&t, &request(true), &timeouts, start).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Timeout);
@@ -85,7 +100,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn non_stream_is_bounded_by_the_total_deadline() {
         let t = target(serde_json::json!({"type":"mock","latency":"30s"}));
-        let timeouts = Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None, hedge_after: None };
+        let timeouts =
+            Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None, hedge_after: None };
         let start = Instant::now();
         assert_eq!(attempt(&t, &request(false), &timeouts, start).await.err().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -133,7 +149,12 @@ enum Hedge {
 }
 
 fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<&str>, since: Instant) -> AttemptLog {
-    AttemptLog { provider: step.target.provider_name.to_string(), model: step.target.model.clone(), error: error.map(str::to_string), ms: since.elapsed().as_secs_f64() * 1000.0 }
+    AttemptLog {
+        provider: step.target.provider_name.to_string(),
+        model: step.target.model.clone(),
+        error: error.map(str::to_string),
+        ms: since.elapsed().as_secs_f64() * 1000.0,
+    }
 }
 
 /// Runs `first`, and after `after` without an answer also `second`; the first success wins and
@@ -187,7 +208,11 @@ async fn hedge(
         }
         if let (Some(ea), Some(eb)) = (&a_failed, &b_failed) {
             let logs = vec![attempt_log(first, Some(ea.kind.as_str()), start_a), attempt_log(second, Some(eb.kind.as_str()), start_b)];
-            return Hedge::Failed { error: b_failed.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "both hedged attempts failed")), logs, hedged: true };
+            return Hedge::Failed {
+                error: b_failed.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "both hedged attempts failed")),
+                logs,
+                hedged: true,
+            };
         }
     }
 }
@@ -229,7 +254,10 @@ pub async fn run_attempts(
             }
             Admission::Rejected => {
                 let error = last.take().unwrap_or_else(|| {
-                    ProviderError::new(ErrorKind::Overloaded, format!("provider `{}` is failing; its circuit is open", step.target.provider_name))
+                    ProviderError::new(
+                        ErrorKind::Overloaded,
+                        format!("provider `{}` is failing; its circuit is open", step.target.provider_name),
+                    )
                 });
                 return Err(Failed { error, attempts });
             }
@@ -335,7 +363,13 @@ mod loop_tests {
         PlannedAttempt {
             context_only: false,
             target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
-            timeouts: Timeouts { first_token: Duration::from_secs(5), total: Duration::from_secs(30), overall: None, idle: None, hedge_after: None },
+            timeouts: Timeouts {
+                first_token: Duration::from_secs(5),
+                total: Duration::from_secs(30),
+                overall: None,
+                idle: None,
+                hedge_after: None,
+            },
         }
     }
 
@@ -346,20 +380,53 @@ mod loop_tests {
     #[tokio::test(start_paused = true)]
     async fn a_failing_primary_falls_back_at_once_and_the_last_target_gets_a_retry() {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
-        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        let served = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .ok()
+        .unwrap();
         assert_eq!(&*served.target.provider_name, "up");
         let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
         assert_eq!(trail, [("down", Some("overloaded")), ("up", None)]);
 
         let alone = [step("down", serde_json::json!({"type":"mock","error_status":503}))];
-        let failed = run_attempts(&alone, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(
+            &alone,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Overloaded, 2), "the only target is retried once");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_requests_own_errors_are_answered_without_fallback() {
         let plan = [step("bad", serde_json::json!({"type":"mock","error_status":400})), step("up", serde_json::json!({"type":"mock"}))];
-        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
     }
 
@@ -369,7 +436,11 @@ mod loop_tests {
         let plan = [step("limited", serde_json::json!({"type":"mock","error_status":429})), step("up", serde_json::json!({"type":"mock"}))];
         let policy = RetryPolicy { max_retry_after: Duration::from_millis(500), ..RetryPolicy::default() };
         let health = Health::default();
-        let served = run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        let served =
+            run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, &crate::route::Latency::default(), Instant::now())
+                .await
+                .ok()
+                .unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("up", 2));
         assert!(health.cooling(&plan[0].target));
     }
@@ -379,10 +450,32 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
         let health = Health::default();
         for _ in 0..5 {
-            run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+            run_attempts(
+                &plan,
+                &request(),
+                &RetryPolicy::default(),
+                &RetryBudget::new(1.0, 100.0),
+                &health,
+                &crate::route::Latency::default(),
+                Instant::now(),
+            )
+            .await
+            .ok()
+            .unwrap();
         }
         // Five failures in a row opened `down`: the next request goes straight to `up`.
-        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health, &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        let served = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::new(1.0, 100.0),
+            &health,
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .ok()
+        .unwrap();
         let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
         assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the skip is logged; only `up` was called");
         assert_eq!(&*served.target.provider_name, "up");
@@ -391,12 +484,29 @@ mod loop_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_first_target_is_hedged_and_the_faster_answer_wins() {
-        let timeouts = Timeouts { first_token: Duration::from_secs(30), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: Some(Duration::from_millis(200)) };
+        let timeouts = Timeouts {
+            first_token: Duration::from_secs(30),
+            total: Duration::from_secs(60),
+            overall: None,
+            idle: None,
+            hedge_after: Some(Duration::from_millis(200)),
+        };
         let mut slow = step("slow", serde_json::json!({"type":"mock","latency":"2s"}));
         slow.timeouts = timeouts;
         let fast = step("fast", serde_json::json!({"type":"mock","latency":"100ms"}));
         let started = Instant::now();
-        let served = run_attempts(&[slow.clone(), fast.clone()], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), started).await.ok().unwrap();
+        let served = run_attempts(
+            &[slow.clone(), fast.clone()],
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            started,
+        )
+        .await
+        .ok()
+        .unwrap();
         assert_eq!(&*served.target.provider_name, "fast");
         assert_eq!(started.elapsed(), Duration::from_millis(300), "the hedge answered 100 ms after it started");
         let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
@@ -405,7 +515,18 @@ mod loop_tests {
         // A first target that answers before the hedge delay is used alone.
         let mut quick = step("quick", serde_json::json!({"type":"mock","latency":"50ms"}));
         quick.timeouts = timeouts;
-        let served = run_attempts(&[quick, fast], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        let served = run_attempts(
+            &[quick, fast],
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .ok()
+        .unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("quick", 1));
     }
 
@@ -416,11 +537,33 @@ mod loop_tests {
         let too_long = serde_json::json!({"type":"mock","error_status":400});
         // A plain 400 is answered: the larger-window model is not for it.
         let plan = [step("small", too_long), step("other", serde_json::json!({"type":"mock"})), big.clone()];
-        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
         // On a success the larger-window model is never tried either.
         let plan = [step("ok", serde_json::json!({"type":"mock"})), big];
-        let served = run_attempts(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default(), &crate::route::Latency::default(), Instant::now()).await.ok().unwrap();
+        let served = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &RetryBudget::default(),
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .ok()
+        .unwrap();
         assert_eq!(&*served.target.provider_name, "ok");
     }
 
@@ -429,7 +572,18 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":500})), step("up", serde_json::json!({"type":"mock"}))];
         let budget = RetryBudget::new(0.0, 0.0);
         while budget.withdraw() {}
-        let failed = run_attempts(&plan, &request(), &RetryPolicy::default(), &budget, &Health::default(), &crate::route::Latency::default(), Instant::now()).await.err().unwrap();
+        let failed = run_attempts(
+            &plan,
+            &request(),
+            &RetryPolicy::default(),
+            &budget,
+            &Health::default(),
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Server, 1));
     }
 }

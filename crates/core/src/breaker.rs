@@ -21,7 +21,13 @@ pub struct BreakerPolicy {
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
-        Self { consecutive_failures: 5, error_rate: 0.25, min_requests: 20, window: Duration::from_secs(10), open_for: Duration::from_secs(5) }
+        Self {
+            consecutive_failures: 5,
+            error_rate: 0.25,
+            min_requests: 20,
+            window: Duration::from_secs(10),
+            open_for: Duration::from_secs(5),
+        }
     }
 }
 

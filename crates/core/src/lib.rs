@@ -25,4 +25,6 @@ pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
 pub use pricing::{cost_usd, Catalog, ModelPrice, Price};
 pub use record::{new_request_id, Recorder};
 pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
-pub use route::{Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts};
+pub use route::{
+    Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts,
+};

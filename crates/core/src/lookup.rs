@@ -78,7 +78,13 @@ impl Lookup {
 }
 
 impl Cache {
-    pub fn new(store: Arc<dyn CacheStore>, settings: HashMap<String, CacheSettings>, fallback: CacheSettings, timeout: Duration, count_hits: bool) -> Self {
+    pub fn new(
+        store: Arc<dyn CacheStore>,
+        settings: HashMap<String, CacheSettings>,
+        fallback: CacheSettings,
+        timeout: Duration,
+        count_hits: bool,
+    ) -> Self {
         let index = Arc::new(SemanticIndex::new(SEMANTIC_MAX_ENTRIES, SEMANTIC_MAX_PER_SCOPE));
         Self { store, flights: Flights::default(), settings, fallback, timeout, count_hits, semantic: HashMap::new(), index }
     }
@@ -254,10 +260,22 @@ mod tests {
     }
 
     fn cache() -> Cache {
-        let settings = CacheSettings { enabled: true, ttl: Duration::from_secs(60), max_ttl: Duration::from_secs(60), by_customer: false, force: false };
+        let settings = CacheSettings {
+            enabled: true,
+            ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(60),
+            by_customer: false,
+            force: false,
+        };
         let semantic = SemanticSettings { embeddings_model: "mock/embed".into(), threshold: 0.9 };
-        Cache::new(Arc::new(MemoryCache::new(1 << 20)), HashMap::from([("m".to_string(), settings.clone())]), settings, Duration::from_secs(1), false)
-            .with_semantic(HashMap::from([("m".to_string(), semantic)]))
+        Cache::new(
+            Arc::new(MemoryCache::new(1 << 20)),
+            HashMap::from([("m".to_string(), settings.clone())]),
+            settings,
+            Duration::from_secs(1),
+            false,
+        )
+        .with_semantic(HashMap::from([("m".to_string(), semantic)]))
     }
 
     /// The `x-switchyard-cache` a request would get, its similarity on a semantic hit; a miss's

@@ -24,12 +24,16 @@ impl Counter {
     }
 }
 
-pub static UNPRICED_REQUESTS: Counter =
-    Counter::new("switchyard_unpriced_requests_total", "Requests served by a model without a price (charged by the pricing.unpriced rule).");
+pub static UNPRICED_REQUESTS: Counter = Counter::new(
+    "switchyard_unpriced_requests_total",
+    "Requests served by a model without a price (charged by the pricing.unpriced rule).",
+);
 pub static SHARED_COUNTER_OUTAGES: Counter =
     Counter::new("switchyard_shared_counter_outages_total", "Times the shared counters (Redis) were marked unreachable.");
-pub static LOCAL_ADMISSIONS: Counter =
-    Counter::new("switchyard_local_admissions_total", "Admissions decided by the outage rules because the shared counters were unreachable.");
+pub static LOCAL_ADMISSIONS: Counter = Counter::new(
+    "switchyard_local_admissions_total",
+    "Admissions decided by the outage rules because the shared counters were unreachable.",
+);
 pub static RATE_LIMITED: Counter = Counter::new("switchyard_rate_limited_total", "Requests refused by a rate or concurrency limit.");
 pub static BUDGET_REFUSED: Counter = Counter::new("switchyard_budget_refused_total", "Requests refused because a budget was used up.");
 pub static BUDGET_ALERTS: Counter = Counter::new("switchyard_budget_alerts_total", "Soft-cap alerts sent (once per budget window).");

@@ -30,14 +30,25 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { retries_per_target: 1, backoff_base: Duration::from_millis(100), backoff_cap: Duration::from_secs(2), max_retry_after: Duration::from_secs(2) }
+        Self {
+            retries_per_target: 1,
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(2),
+        }
     }
 }
 
 /// Whether a failure of this kind is worth another upstream attempt at all.
 pub fn retryable(kind: ErrorKind) -> bool {
     match kind {
-        ErrorKind::RateLimited | ErrorKind::Overloaded | ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Interrupted | ErrorKind::Malformed => true,
+        ErrorKind::RateLimited
+        | ErrorKind::Overloaded
+        | ErrorKind::Server
+        | ErrorKind::Timeout
+        | ErrorKind::Connect
+        | ErrorKind::Interrupted
+        | ErrorKind::Malformed => true,
         ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter | ErrorKind::Auth | ErrorKind::NotFound => false,
     }
 }

@@ -189,15 +189,17 @@ fn order<'a>(targets: &'a [TargetSpec], strategy: Strategy, latency: &Latency) -
             0
         } else {
             let mut pick = fastrand::u64(0..total);
-            rest.iter().position(|t| {
-                let w = u64::from(t.weight);
-                if pick < w {
-                    true
-                } else {
-                    pick -= w;
-                    false
-                }
-            }).unwrap_or(0)
+            rest.iter()
+                .position(|t| {
+                    let w = u64::from(t.weight);
+                    if pick < w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .unwrap_or(0)
         };
         out.push(rest.remove(i));
     }
@@ -234,12 +236,22 @@ impl Router {
             let specs = order(&route.targets, route.strategy, &self.latency);
             let targets = specs.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
             if !targets.is_empty() {
-                return Ok(Route { targets, timeouts: route.timeouts, fallbacks: route.fallbacks.clone(), context_fallbacks: route.context_fallbacks.clone() });
+                return Ok(Route {
+                    targets,
+                    timeouts: route.timeouts,
+                    fallbacks: route.fallbacks.clone(),
+                    context_fallbacks: route.context_fallbacks.clone(),
+                });
             }
         }
         if let Some((provider, name)) = model.split_once('/') {
             if let Some(target) = self.target(provider, name).filter(|_| !name.is_empty()) {
-                return Ok(Route { targets: vec![target], timeouts: self.default_timeouts, fallbacks: Vec::new(), context_fallbacks: Vec::new() });
+                return Ok(Route {
+                    targets: vec![target],
+                    timeouts: self.default_timeouts,
+                    fallbacks: Vec::new(),
+                    context_fallbacks: Vec::new(),
+                });
             }
         }
         let aliases = if self.aliases.is_empty() {
@@ -313,7 +325,13 @@ mod tests {
             "support-bot".to_string(),
             ModelRoute {
                 targets: vec![TargetSpec { provider: "mock".into(), model: "echo".into(), weight: 1 }],
-                timeouts: Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(2), overall: None, idle: None, hedge_after: None },
+                timeouts: Timeouts {
+                    first_token: Duration::from_secs(1),
+                    total: Duration::from_secs(2),
+                    overall: None,
+                    idle: None,
+                    hedge_after: None,
+                },
                 strategy: Strategy::Ordered,
                 fallbacks: vec!["mock/backup".into()],
                 context_fallbacks: vec!["mock/big".into()],
@@ -345,7 +363,9 @@ mod tests {
     fn plans_targets_then_configured_then_requested_fallbacks_once_each() {
         let r = router();
         let health = Health::default();
-        let names = |plan: Vec<PlannedAttempt>| plan.into_iter().map(|p| format!("{}/{}", p.target.provider_name, p.target.model)).collect::<Vec<_>>();
+        let names = |plan: Vec<PlannedAttempt>| {
+            plan.into_iter().map(|p| format!("{}/{}", p.target.provider_name, p.target.model)).collect::<Vec<_>>()
+        };
         let plan = r.plan("support-bot", &["mock/other".into(), "mock/echo".into()], &health).unwrap();
         assert_eq!(names(plan), ["mock/echo", "mock/backup", "mock/other", "mock/big"]);
         assert!(matches!(r.plan("support-bot", &["nope".into()], &health), Err(RouteError::UnknownFallback { .. })));

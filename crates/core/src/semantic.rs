@@ -45,7 +45,10 @@ pub fn query_text(request: &ChatRequest) -> Option<String> {
         return None;
     }
     let messages = request.messages();
-    if messages.iter().any(|m| m.role == "tool" || m.role == "function" || m.role == "assistant" || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty())) {
+    if messages
+        .iter()
+        .any(|m| m.role == "tool" || m.role == "function" || m.role == "assistant" || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()))
+    {
         return None;
     }
     let last = messages.last().filter(|m| m.role == "user")?;

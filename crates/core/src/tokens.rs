@@ -259,5 +259,4 @@ mod tests {
         assert_eq!(chars(serde_json::json!([[1, 2], [3, 4, 5]])), 5);
         assert_eq!(chars(serde_json::json!({"not": "an input"})), 0);
     }
-
 }

@@ -146,7 +146,8 @@ mod tests {
     fn a_refused_or_limited_key_sits_out_while_the_others_serve() {
         let ring = KeyRing::new(vec![Secret::new("a"), Secret::new("b"), Secret::new("c")]);
         ring.report(&Secret::new("b"), &ProviderError::new(ErrorKind::Auth, "no"));
-        let limited = ProviderError { retry_after: Some(Duration::from_secs(30)), ..ProviderError::new(ErrorKind::RateLimited, "slow down") };
+        let limited =
+            ProviderError { retry_after: Some(Duration::from_secs(30)), ..ProviderError::new(ErrorKind::RateLimited, "slow down") };
         ring.report(&Secret::new("c"), &limited);
         ring.report(&Secret::new("a"), &ProviderError::new(ErrorKind::Server, "not the key's fault"));
         let got: Vec<_> = (0..6).map(|_| ring.next().unwrap().expose().to_string()).collect();

@@ -123,7 +123,12 @@ mod tests {
     #[test]
     fn classifies_statuses_and_codes() {
         let id = |s: &str| s.to_string();
-        let e = ProviderError::from_http(400, br#"{"error":{"message":"too long","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#, None, id);
+        let e = ProviderError::from_http(
+            400,
+            br#"{"error":{"message":"too long","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            None,
+            id,
+        );
         assert_eq!((e.kind, e.param.as_deref(), e.message.as_str()), (ErrorKind::ContextLength, Some("messages"), "too long"));
         assert_eq!(ProviderError::from_http(429, b"{}", None, id).kind, ErrorKind::RateLimited);
         assert_eq!(ProviderError::from_http(529, b"overloaded", None, id).kind, ErrorKind::Overloaded);

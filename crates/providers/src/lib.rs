@@ -1,12 +1,12 @@
 //! Provider adapters behind one `Provider` trait. Each provider is one module; `registry.rs` is the
 //! only place that lists them. Nothing outside a provider's module knows its wire format.
 
-mod credential;
-mod error;
-mod http;
 pub mod anthropic;
 pub mod bedrock;
+mod credential;
+mod error;
 pub mod gemini;
+mod http;
 pub mod mock;
 pub mod openai;
 pub mod registry;
@@ -80,7 +80,10 @@ pub trait Provider: Send + Sync + 'static {
     /// default, a client error that names them.
     async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
         let _ = body;
-        let message = format!("provider type `{}` does not offer embeddings (model `{model}`); use an OpenAI-compatible provider or the mock", self.kind());
+        let message = format!(
+            "provider type `{}` does not offer embeddings (model `{model}`); use an OpenAI-compatible provider or the mock",
+            self.kind()
+        );
         Err(ProviderError { param: Some("model".into()), ..ProviderError::new(ErrorKind::BadRequest, message) })
     }
 }

@@ -31,7 +31,17 @@ pub enum ProviderConfig {
 }
 
 /// Every valid `type`, for error messages.
-pub const TYPES: &[&str] = &["openai", "anthropic", "azure", "gemini", #[cfg(feature = "bedrock")] "bedrock", #[cfg(feature = "vertex")] "vertex", "mock"];
+pub const TYPES: &[&str] = &[
+    "openai",
+    "anthropic",
+    "azure",
+    "gemini",
+    #[cfg(feature = "bedrock")]
+    "bedrock",
+    #[cfg(feature = "vertex")]
+    "vertex",
+    "mock",
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("provider `{name}`: {reason}")]
@@ -104,13 +114,17 @@ pub fn from_environment(get: impl Fn(&str) -> Option<String>) -> Vec<(String, Pr
     #[cfg(feature = "bedrock")]
     if get("AWS_BEARER_TOKEN_BEDROCK").is_some()
         || get("AWS_PROFILE").is_some()
-        || (get("AWS_ACCESS_KEY_ID").is_some() && get("AWS_SECRET_ACCESS_KEY").is_some() && (get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).is_some()))
+        || (get("AWS_ACCESS_KEY_ID").is_some()
+            && get("AWS_SECRET_ACCESS_KEY").is_some()
+            && (get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).is_some()))
     {
         out.push(("bedrock".into(), ProviderConfig::Bedrock(BedrockConfig::default())));
     }
     // Application-default credentials alone are common too; Vertex also needs a project named.
     #[cfg(feature = "vertex")]
-    if let (Some(file), Some(project)) = (get("GOOGLE_APPLICATION_CREDENTIALS"), get("GOOGLE_CLOUD_PROJECT").or_else(|| get("VERTEX_PROJECT"))) {
+    if let (Some(file), Some(project)) =
+        (get("GOOGLE_APPLICATION_CREDENTIALS"), get("GOOGLE_CLOUD_PROJECT").or_else(|| get("VERTEX_PROJECT")))
+    {
         let config = VertexConfig {
             project: Some(project),
             location: get("GOOGLE_CLOUD_LOCATION").or_else(|| get("VERTEX_LOCATION")),

@@ -46,7 +46,16 @@ pub struct SseChunkStream<D> {
 
 impl<D: EventDecoder> SseChunkStream<D> {
     pub fn new(body: ByteStream, decoder: D) -> Self {
-        Self { body, parser: SseParser::new(), events: VecDeque::new(), pending: VecDeque::new(), scratch: Vec::new(), decoder, finished: false, at_eof: false }
+        Self {
+            body,
+            parser: SseParser::new(),
+            events: VecDeque::new(),
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            decoder,
+            finished: false,
+            at_eof: false,
+        }
     }
 
     fn fail(&mut self, err: ProviderError) -> Poll<Option<Result<Chunk, ProviderError>>> {

@@ -50,7 +50,9 @@ pub async fn build(config: &Config) -> Result<Cache, StoreError> {
     let cache = Cache::new(store, settings, fallback, timeout, top.count_hits).with_semantic(semantic);
     match &config.database {
         // The config check ensures `postgres` comes with a PostgreSQL database.
-        Database::Postgres(url) if top.semantic_index.is_postgres() => Ok(cache.with_vector_index(Arc::new(PgVectorIndex::connect(url).await?))),
+        Database::Postgres(url) if top.semantic_index.is_postgres() => {
+            Ok(cache.with_vector_index(Arc::new(PgVectorIndex::connect(url).await?)))
+        }
         _ => Ok(cache),
     }
 }

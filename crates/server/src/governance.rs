@@ -11,7 +11,9 @@ use switchyard_core::billing::Pricing;
 use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCache, SpendSource, Unit};
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
-use switchyard_store::{CounterStore, GovernanceStore, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError};
+use switchyard_store::{
+    CounterStore, GovernanceStore, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -31,14 +33,19 @@ pub struct Parts {
 
 pub async fn build(config: &Config) -> anyhow::Result<Parts> {
     let store: Arc<dyn GovernanceStore> = match &config.database {
-        Database::Sqlite(path) => Arc::new(SqliteGovernance::open(path).with_context(|| format!("cannot open the database {}", path.display()))?),
-        Database::Postgres(url) => Arc::new(PostgresGovernance::connect(url).await.with_context(|| format!("cannot open the database {}", config.database.describe()))?),
+        Database::Sqlite(path) => {
+            Arc::new(SqliteGovernance::open(path).with_context(|| format!("cannot open the database {}", path.display()))?)
+        }
+        Database::Postgres(url) => Arc::new(
+            PostgresGovernance::connect(url).await.with_context(|| format!("cannot open the database {}", config.database.describe()))?,
+        ),
     };
     let secret = Arc::new(key_secret(config)?);
     let gov = &config.governance;
     let keys = KeyCache::new(secret.clone(), gov.require_keys);
     let local: Arc<dyn CounterStore> = Arc::new(MemoryCounters::new());
-    let shared: Option<Arc<dyn CounterStore>> = config.redis.as_ref().map(|url| Arc::new(LazyRedis::counters(url.clone(), gov.redis_timeout)) as Arc<dyn CounterStore>);
+    let shared: Option<Arc<dyn CounterStore>> =
+        config.redis.as_ref().map(|url| Arc::new(LazyRedis::counters(url.clone(), gov.redis_timeout)) as Arc<dyn CounterStore>);
     let governor_config = GovernorConfig {
         limits_outage: gov.limits_outage,
         budgets_outage: gov.budgets_outage,

@@ -13,9 +13,13 @@ pub mod vectors;
 
 pub use cache::{CacheStore, MemoryCache, RedisCache};
 pub use counters::{
-    Admit, BudgetItem, BudgetSettle, CounterStore, MemoryCounters, RateAdjust, RateItem, RateState, RedisCounters, Settle, SlotItem, Verdict,
+    Admit, BudgetItem, BudgetSettle, CounterStore, MemoryCounters, RateAdjust, RateItem, RateState, RedisCounters, Settle, SlotItem,
+    Verdict,
 };
-pub use governance::{Budget, Changes, GovernanceStore, GroupBy, KeyRecord, Limits, Policy, PostgresGovernance, Scope, SpendQuery, SpendRow, SqliteGovernance, Window};
+pub use governance::{
+    Budget, Changes, GovernanceStore, GroupBy, KeyRecord, Limits, Policy, PostgresGovernance, Scope, SpendQuery, SpendRow,
+    SqliteGovernance, Window,
+};
 
 pub use vectors::{PgVectorIndex, VectorIndex};
 

@@ -62,7 +62,9 @@ fn redis_url() -> Option<String> {
                 eprintln!("SKIPPED: Redis half of the cache contract (SWITCHYARD_SKIP_REDIS={why})");
                 None
             }
-            _ => panic!("SWITCHYARD_TEST_REDIS_URL is not set; set it (e.g. redis://127.0.0.1:6379) or say why not in SWITCHYARD_SKIP_REDIS"),
+            _ => {
+                panic!("SWITCHYARD_TEST_REDIS_URL is not set; set it (e.g. redis://127.0.0.1:6379) or say why not in SWITCHYARD_SKIP_REDIS")
+            }
         },
     }
 }
@@ -82,7 +84,8 @@ fn prefix() -> String {
 
 /// A cached chat completion of about `n` bytes: JSON, repetitive the way real answers are.
 fn answer(n: usize) -> Bytes {
-    let mut s = String::from(r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""#);
+    let mut s =
+        String::from(r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""#);
     let mut i = 0;
     while s.len() < n.saturating_sub(40) {
         s.push_str(&format!("The answer to question {i} is in section {}. ", i % 17));
@@ -96,7 +99,6 @@ fn random(n: usize) -> Bytes {
     let mut rng = fastrand::Rng::with_seed(n as u64);
     Bytes::from((0..n).map(|_| rng.u8(..)).collect::<Vec<u8>>())
 }
-
 
 contract!(
     binary_and_large_values_round_trip,
@@ -293,7 +295,10 @@ async fn redis_reads_a_damaged_or_foreign_value_as_a_miss() {
 
 #[tokio::test]
 async fn redis_connect_errors_do_not_show_the_password() {
-    let err = RedisCache::connect("redis://user:s3cret-pw@127.0.0.1:1/0", Duration::from_millis(500)).await.err().expect("nothing listens on port 1");
+    let err = RedisCache::connect("redis://user:s3cret-pw@127.0.0.1:1/0", Duration::from_millis(500))
+        .await
+        .err()
+        .expect("nothing listens on port 1");
     let text = err.to_string();
     assert!(!text.contains("s3cret-pw"), "{text}");
     assert!(text.contains("127.0.0.1:1"), "names the server: {text}");

@@ -76,7 +76,6 @@ fn prefix() -> String {
     format!("sytest:{}", uuid::Uuid::now_v7())
 }
 
-
 contract!(
     gcra_admits_burst_then_one_per_interval,
     fractional_interval_is_exact,

@@ -175,7 +175,8 @@ async fn a_postgres_without_pgvector_is_named() {
         Ok(url) => url,
         Err(_) => return eprintln!("SKIPPED: needs the plain PostgreSQL of SWITCHYARD_TEST_POSTGRES_URL"),
     };
-    let available: i64 = admin(&url).await.query_one("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'", &[]).await.unwrap().get(0);
+    let available: i64 =
+        admin(&url).await.query_one("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'", &[]).await.unwrap().get(0);
     if available > 0 {
         return eprintln!("SKIPPED: the PostgreSQL at SWITCHYARD_TEST_POSTGRES_URL has pgvector");
     }
@@ -205,7 +206,11 @@ async fn pgvector_calls_on_a_hung_database_end_within_the_timeout_and_recover() 
     }
     proxy.freeze(false);
     for _ in 0..8 {
-        assert_eq!(nearest(&index, "s", "how can I reset my password", THRESHOLD, 1).await.as_deref(), Some("k"), "every connection is usable again");
+        assert_eq!(
+            nearest(&index, "s", "how can I reset my password", THRESHOLD, 1).await.as_deref(),
+            Some("k"),
+            "every connection is usable again"
+        );
     }
 }
 

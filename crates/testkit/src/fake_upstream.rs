@@ -35,20 +35,14 @@ impl RecordedRequest {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON; panics with the body when it is not JSON.
     pub fn json(&self) -> Value {
         match serde_json::from_slice(&self.body) {
             Ok(value) => value,
-            Err(err) => panic!(
-                "request body is not JSON ({err}): {}",
-                String::from_utf8_lossy(&self.body)
-            ),
+            Err(err) => panic!("request body is not JSON ({err}): {}", String::from_utf8_lossy(&self.body)),
         }
     }
 
@@ -82,9 +76,7 @@ struct Recorded {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Recorded> {
         // A panicking test thread must not hide what was recorded from the others.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn record_abort(&self) {
@@ -97,34 +89,19 @@ impl FakeUpstream {
     /// Starts the fake; request `i` (to any path) gets `script[i]`, and once the script is
     /// exhausted its last reply repeats. Panics on an empty script.
     pub async fn start(script: Vec<Reply>) -> FakeUpstream {
-        assert!(
-            !script.is_empty(),
-            "FakeUpstream::start needs at least one reply"
-        );
+        assert!(!script.is_empty(), "FakeUpstream::start needs at least one reply");
         let shared = Arc::new(Shared {
-            state: Mutex::new(Recorded {
-                script,
-                next: 0,
-                started: Vec::new(),
-                requests: Vec::new(),
-                aborts: Vec::new(),
-            }),
+            state: Mutex::new(Recorded { script, next: 0, started: Vec::new(), requests: Vec::new(), aborts: Vec::new() }),
             changed: Notify::new(),
             shutdown: CancellationToken::new(),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("fake upstream: bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("fake upstream: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake upstream: local address");
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
+        let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         let stop = shared.shutdown.clone().cancelled_owned();
         tokio::spawn(async move {
             // Errors here only mean the test runtime is going away.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await;
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         });
         FakeUpstream { addr, shared }
     }
@@ -159,12 +136,7 @@ impl FakeUpstream {
 
     /// The most recent request; panics when there was none.
     pub fn last_request(&self) -> RecordedRequest {
-        self.shared
-            .lock()
-            .requests
-            .last()
-            .cloned()
-            .expect("the fake upstream received no request")
+        self.shared.lock().requests.last().cloned().expect("the fake upstream received no request")
     }
 
     /// When each request arrived (before its body was read).
@@ -180,11 +152,7 @@ impl FakeUpstream {
 
     /// Whether the latest abort happened within `d` after `since`.
     pub fn last_abort_within(&self, since: Instant, d: Duration) -> bool {
-        self.shared
-            .lock()
-            .aborts
-            .last()
-            .is_some_and(|at| *at >= since && at.duration_since(since) <= d)
+        self.shared.lock().aborts.last().is_some_and(|at| *at >= since && at.duration_since(since) <= d)
     }
 
     /// Waits until `n` requests have arrived; false on timeout.
@@ -244,13 +212,9 @@ impl Drop for AbortGuard {
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.lock().started.push(Instant::now());
     // Armed until an answer is chosen: hyper drops this future if the peer leaves first.
-    let guard = AbortGuard {
-        shared: Some(Arc::clone(&shared)),
-    };
+    let guard = AbortGuard { shared: Some(Arc::clone(&shared)) };
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -258,12 +222,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: parts
             .headers
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
         body,
         received_at: Instant::now(),
@@ -288,27 +247,13 @@ async fn answer(mut reply: Reply, shared: &Arc<Shared>, mut guard: AbortGuard) -
                     _ = shared.shutdown.cancelled() => return shut_down(guard),
                 }
             }
-            Reply::Json {
-                status,
-                body,
-                headers,
-            } => {
+            Reply::Json { status, body, headers } => {
                 guard.disarm();
                 return json_response(status, body, &headers);
             }
-            Reply::Sse {
-                body,
-                split,
-                delay_between_pieces,
-            } => {
+            Reply::Sse { body, split, delay_between_pieces } => {
                 let pieces = split_body(&body, split);
-                return sse_response(Feed::new(
-                    pieces,
-                    delay_between_pieces,
-                    End::Clean,
-                    shared,
-                    guard,
-                ));
+                return sse_response(Feed::new(pieces, delay_between_pieces, End::Clean, shared, guard));
             }
             Reply::StallBeforeHeaders => {
                 shared.shutdown.cancelled().await;
@@ -335,20 +280,14 @@ fn first_events(body: &Bytes, n: usize) -> Vec<Bytes> {
 
 fn shut_down(mut guard: AbortGuard) -> Response {
     guard.disarm();
-    json_response(
-        503,
-        Bytes::from_static(b"{\"error\":{\"message\":\"fake upstream shut down\"}}"),
-        &[],
-    )
+    json_response(503, Bytes::from_static(b"{\"error\":{\"message\":\"fake upstream shut down\"}}"), &[])
 }
 
 fn json_response(status: u16, body: Bytes, headers: &[(String, String)]) -> Response {
     let mut response = Response::new(Body::from(body));
-    *response.status_mut() =
-        StatusCode::from_u16(status).expect("Reply::Json status must be 100..=999");
+    *response.status_mut() = StatusCode::from_u16(status).expect("Reply::Json status must be 100..=999");
     for (name, value) in headers {
-        let name =
-            http::HeaderName::from_bytes(name.as_bytes()).expect("Reply header name must be valid");
+        let name = http::HeaderName::from_bytes(name.as_bytes()).expect("Reply header name must be valid");
         let value = HeaderValue::from_str(value).expect("Reply header value must be valid");
         response.headers_mut().append(name, value);
     }
@@ -359,14 +298,8 @@ fn sse_response(feed: Feed) -> Response {
     let stream = futures_util::stream::unfold(feed, Feed::next);
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -390,21 +323,8 @@ struct Feed {
 }
 
 impl Feed {
-    fn new(
-        pieces: Vec<Bytes>,
-        delay: Duration,
-        end: End,
-        shared: &Arc<Shared>,
-        guard: AbortGuard,
-    ) -> Feed {
-        Feed {
-            pieces: pieces.into(),
-            delay,
-            first: true,
-            end,
-            shutdown: shared.shutdown.clone(),
-            guard,
-        }
+    fn new(pieces: Vec<Bytes>, delay: Duration, end: End, shared: &Arc<Shared>, guard: AbortGuard) -> Feed {
+        Feed { pieces: pieces.into(), delay, first: true, end, shutdown: shared.shutdown.clone(), guard }
     }
 
     async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Feed)> {

@@ -9,9 +9,7 @@ use crate::reply::Reply;
 
 /// Absolute path of a fixture, `rel` relative to `fixtures/` (e.g. `"openai/text.json"`).
 pub fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
 }
 
 /// The fixture's bytes, unchanged. Panics (naming the file) when it cannot be read.
@@ -52,12 +50,8 @@ pub fn fixture_reply(rel: &str) -> Reply {
         return Reply::sse_from_chunks(body);
     }
     let entry = index_entry(rel);
-    let status = entry
-        .as_ref()
-        .and_then(|e| e.get("http_status"))
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
+    let status =
+        entry.as_ref().and_then(|e| e.get("http_status")).and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
     let mut headers: Vec<(String, String)> = entry
         .as_ref()
         .and_then(|e| e.get("response_headers"))
@@ -73,11 +67,7 @@ pub fn fixture_reply(rel: &str) -> Reply {
     if !headers.iter().any(|(name, _)| name == "content-type") {
         headers.push(("content-type".to_owned(), "application/json".to_owned()));
     }
-    Reply::Json {
-        status,
-        body,
-        headers,
-    }
+    Reply::Json { status, body, headers }
 }
 
 const FRAMING_HEADERS: [&str; 3] = ["content-length", "content-encoding", "transfer-encoding"];
@@ -117,18 +107,11 @@ mod tests {
 
     #[test]
     fn json_fixture_reply_carries_recorded_status_and_headers() {
-        let Reply::Json {
-            status,
-            headers,
-            body,
-        } = fixture_reply("openai/error-401-invalid-api-key.json")
-        else {
+        let Reply::Json { status, headers, body } = fixture_reply("openai/error-401-invalid-api-key.json") else {
             panic!("a .json fixture becomes Reply::Json");
         };
         assert_eq!(status, 401);
-        assert!(headers
-            .iter()
-            .any(|(n, v)| n == "content-type" && v.starts_with("application/json")));
+        assert!(headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("application/json")));
         let parsed: Value = serde_json::from_slice(&body).expect("json body");
         assert_eq!(parsed["error"]["code"], "invalid_api_key");
     }

@@ -38,16 +38,8 @@ impl GatewayProcess {
 
     /// Like [`GatewayProcess::spawn`], with `extra_args` appended after the standard ones and
     /// `envs` added to the inherited environment.
-    pub async fn spawn_with_args(
-        bin: &Path,
-        config_yaml: &str,
-        extra_args: &[&str],
-        envs: &[(&str, &str)],
-    ) -> GatewayProcess {
-        let dir = tempfile::Builder::new()
-            .prefix("switchyard-test-")
-            .tempdir()
-            .expect("create temp dir");
+    pub async fn spawn_with_args(bin: &Path, config_yaml: &str, extra_args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
+        let dir = tempfile::Builder::new().prefix("switchyard-test-").tempdir().expect("create temp dir");
         let config_path = dir.path().join("switchyard.yaml");
         std::fs::write(&config_path, config_yaml).expect("write gateway config");
         let data_dir = dir.path().join("data");
@@ -84,24 +76,11 @@ impl GatewayProcess {
             Ok(Some(addr)) => addr,
             Ok(None) => {
                 let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
-                panic!(
-                    "gateway exited ({status:?}) before printing `{READY_MARKER}…`; output:\n{}",
-                    snapshot(&output)
-                )
+                panic!("gateway exited ({status:?}) before printing `{READY_MARKER}…`; output:\n{}", snapshot(&output))
             }
-            Err(_) => panic!(
-                "gateway did not print `{READY_MARKER}…` within {READY_TIMEOUT:?}; output:\n{}",
-                snapshot(&output)
-            ),
+            Err(_) => panic!("gateway did not print `{READY_MARKER}…` within {READY_TIMEOUT:?}; output:\n{}", snapshot(&output)),
         };
-        GatewayProcess {
-            child,
-            addr,
-            output,
-            config_path,
-            data_dir,
-            _dir: dir,
-        }
+        GatewayProcess { child, addr, output, config_path, data_dir, _dir: dir }
     }
 
     /// `http://HOST:PORT/v1`.
@@ -137,12 +116,7 @@ impl GatewayProcess {
         let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
         // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own un-reaped child.
         let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(
-            rc,
-            0,
-            "kill(SIGTERM) failed: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(rc, 0, "kill(SIGTERM) failed: {}", std::io::Error::last_os_error());
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it is still running.
@@ -163,17 +137,10 @@ impl Drop for GatewayProcess {
 }
 
 /// Appends every line of `pipe` to `output`; on stdout, reports the listening address once.
-async fn drain(
-    pipe: impl AsyncRead + Unpin,
-    output: Arc<Mutex<String>>,
-    mut ready: Option<mpsc::UnboundedSender<SocketAddr>>,
-) {
+async fn drain(pipe: impl AsyncRead + Unpin, output: Arc<Mutex<String>>, mut ready: Option<mpsc::UnboundedSender<SocketAddr>>) {
     let mut lines = BufReader::new(pipe).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(addr) = line
-            .split_once(READY_MARKER)
-            .map(|(_, rest)| rest.trim().trim_end_matches('/'))
-        {
+        if let Some(addr) = line.split_once(READY_MARKER).map(|(_, rest)| rest.trim().trim_end_matches('/')) {
             if let Some(tx) = ready.take() {
                 match addr.parse() {
                     Ok(addr) => {
@@ -183,19 +150,14 @@ async fn drain(
                 }
             }
         }
-        let mut output = output
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut output = output.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         output.push_str(&line);
         output.push('\n');
     }
 }
 
 fn snapshot(output: &Mutex<String>) -> String {
-    output
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone()
+    output.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
 
 #[cfg(test)]
@@ -223,24 +185,12 @@ mod tests {
     async fn spawn_parses_the_address_and_sigterm_stops_it() {
         let bin_dir = tempfile::tempdir().expect("tempdir");
         let bin = fake_gateway(bin_dir.path());
-        let mut gateway = GatewayProcess::spawn_with_args(
-            &bin,
-            "providers: {}\n",
-            &["--extra"],
-            &[("FAKE_ENV", "x")],
-        )
-        .await;
+        let mut gateway = GatewayProcess::spawn_with_args(&bin, "providers: {}\n", &["--extra"], &[("FAKE_ENV", "x")]).await;
         assert_eq!(gateway.base_url(), "http://127.0.0.1:4321/v1");
-        assert_eq!(
-            std::fs::read_to_string(gateway.config_path()).expect("config"),
-            "providers: {}\n"
-        );
+        assert_eq!(std::fs::read_to_string(gateway.config_path()).expect("config"), "providers: {}\n");
         assert!(gateway.data_dir().is_dir());
         gateway.sigterm();
-        let status = gateway
-            .wait_exit(Duration::from_secs(5))
-            .await
-            .expect("exited");
+        let status = gateway.wait_exit(Duration::from_secs(5)).await.expect("exited");
         assert!(status.success(), "{status:?}");
         let output = gateway.output();
         assert!(output.contains("args: serve --config "), "{output}");

@@ -35,17 +35,11 @@ pub fn openai_stream(pieces: &[&str], with_usage: bool) -> Bytes {
         out.push_str(&chunk.to_string());
         out.push_str("\n\n");
     };
-    push(chunk(
-        json!([{ "index": 0, "delta": { "role": "assistant", "content": "" }, "finish_reason": null }]),
-    ));
+    push(chunk(json!([{ "index": 0, "delta": { "role": "assistant", "content": "" }, "finish_reason": null }])));
     for piece in pieces {
-        push(chunk(
-            json!([{ "index": 0, "delta": { "content": piece }, "finish_reason": null }]),
-        ));
+        push(chunk(json!([{ "index": 0, "delta": { "content": piece }, "finish_reason": null }])));
     }
-    push(chunk(
-        json!([{ "index": 0, "delta": {}, "finish_reason": "stop" }]),
-    ));
+    push(chunk(json!([{ "index": 0, "delta": {}, "finish_reason": "stop" }])));
     if with_usage {
         let mut last = chunk(json!([]));
         last["usage"] = usage(1, pieces.len() as u64);
@@ -98,11 +92,7 @@ mod tests {
     fn stream_has_pieces_usage_and_done() {
         let body = String::from_utf8(openai_stream(&["Hel", "lo"], true).to_vec()).expect("utf8");
         let events: Vec<&str> = body.split("\n\n").filter(|e| !e.is_empty()).collect();
-        assert_eq!(
-            events.len(),
-            6,
-            "role, 2 pieces, finish, usage, done: {body}"
-        );
+        assert_eq!(events.len(), 6, "role, 2 pieces, finish, usage, done: {body}");
         assert_eq!(events[5], "data: [DONE]");
         let usage: Value = serde_json::from_str(&events[4]["data: ".len()..]).expect("json");
         assert_eq!(usage["choices"], json!([]));
@@ -112,9 +102,6 @@ mod tests {
     #[test]
     fn chunks_are_reframed() {
         let sse = chunks_to_sse(b"{\"a\":1}\n{\"b\":2}\n");
-        assert_eq!(
-            &sse[..],
-            b"data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"
-        );
+        assert_eq!(&sse[..], b"data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n");
     }
 }

@@ -22,24 +22,12 @@ pub enum Split {
 pub enum Reply {
     /// A complete response with this status, body and headers (give `content-type` yourself;
     /// the constructors do).
-    Json {
-        status: u16,
-        body: Bytes,
-        headers: Vec<(String, String)>,
-    },
+    Json { status: u16, body: Bytes, headers: Vec<(String, String)> },
     /// A 200 `text/event-stream` response whose body is written piece by piece.
-    Sse {
-        body: Bytes,
-        split: Split,
-        delay_between_pieces: Duration,
-    },
+    Sse { body: Bytes, split: Split, delay_between_pieces: Duration },
     /// Like `Sse`, from a `.chunks.jsonl` body: each line becomes `data: <line>\n\n`, then
     /// `data: [DONE]\n\n`.
-    SseFromChunks {
-        chunks: Bytes,
-        split: Split,
-        delay_between_pieces: Duration,
-    },
+    SseFromChunks { chunks: Bytes, split: Split, delay_between_pieces: Duration },
     /// Accept the request and never send the response head (until the fake is dropped).
     StallBeforeHeaders,
     /// Send the 200 SSE head and the first `events` events of `body`, then keep the
@@ -60,11 +48,7 @@ impl Reply {
 
     /// `status` with `content-type: application/json`.
     pub fn json_status(status: u16, body: impl Into<Bytes>) -> Self {
-        Reply::Json {
-            status,
-            body: body.into(),
-            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        }
+        Reply::Json { status, body: body.into(), headers: vec![("content-type".to_owned(), "application/json".to_owned())] }
     }
 
     /// An OpenAI-shaped error body `{"error":{"message","type","param","code"}}` with `status`.
@@ -85,20 +69,12 @@ impl Reply {
 
     /// An SSE body sent one event per write, without delay.
     pub fn sse(body: impl Into<Bytes>) -> Self {
-        Reply::Sse {
-            body: body.into(),
-            split: Split::Events,
-            delay_between_pieces: Duration::ZERO,
-        }
+        Reply::Sse { body: body.into(), split: Split::Events, delay_between_pieces: Duration::ZERO }
     }
 
     /// An SSE body built from `.chunks.jsonl` content, one event per write.
     pub fn sse_from_chunks(chunks: impl Into<Bytes>) -> Self {
-        Reply::SseFromChunks {
-            chunks: chunks.into(),
-            split: Split::Events,
-            delay_between_pieces: Duration::ZERO,
-        }
+        Reply::SseFromChunks { chunks: chunks.into(), split: Split::Events, delay_between_pieces: Duration::ZERO }
     }
 
     /// Changes how an `Sse` / `SseFromChunks` body is cut (ignored for other replies).
@@ -111,15 +87,7 @@ impl Reply {
 
     /// Pauses between the writes of an `Sse` / `SseFromChunks` body (ignored elsewhere).
     pub fn pace(mut self, delay: Duration) -> Self {
-        if let Reply::Sse {
-            delay_between_pieces,
-            ..
-        }
-        | Reply::SseFromChunks {
-            delay_between_pieces,
-            ..
-        } = &mut self
-        {
+        if let Reply::Sse { delay_between_pieces, .. } | Reply::SseFromChunks { delay_between_pieces, .. } = &mut self {
             *delay_between_pieces = delay;
         }
         self
@@ -127,18 +95,12 @@ impl Reply {
 
     /// See [`Reply::StallAfterEvents`].
     pub fn stall_after_events(events: usize, body: impl Into<Bytes>) -> Self {
-        Reply::StallAfterEvents {
-            body: body.into(),
-            events,
-        }
+        Reply::StallAfterEvents { body: body.into(), events }
     }
 
     /// See [`Reply::DropAfterEvents`].
     pub fn drop_after_events(events: usize, body: impl Into<Bytes>) -> Self {
-        Reply::DropAfterEvents {
-            body: body.into(),
-            events,
-        }
+        Reply::DropAfterEvents { body: body.into(), events }
     }
 
     /// Answers with `self` after `delay`.
@@ -149,15 +111,9 @@ impl Reply {
     /// Turns `SseFromChunks` into the equivalent `Sse`; other replies are returned unchanged.
     pub(crate) fn normalized(self) -> Self {
         match self {
-            Reply::SseFromChunks {
-                chunks,
-                split,
-                delay_between_pieces,
-            } => Reply::Sse {
-                body: chunks_to_sse(&chunks),
-                split,
-                delay_between_pieces,
-            },
+            Reply::SseFromChunks { chunks, split, delay_between_pieces } => {
+                Reply::Sse { body: chunks_to_sse(&chunks), split, delay_between_pieces }
+            }
             other => other,
         }
     }
@@ -170,10 +126,7 @@ pub fn split_body(body: &Bytes, split: Split) -> Vec<Bytes> {
         Split::Whole => vec![body.clone()],
         Split::EveryNBytes(n) => {
             let n = n.max(1);
-            (0..body.len())
-                .step_by(n)
-                .map(|start| body.slice(start..(start + n).min(body.len())))
-                .collect()
+            (0..body.len()).step_by(n).map(|start| body.slice(start..(start + n).min(body.len()))).collect()
         }
         Split::Events => split_events(body),
     }
@@ -215,14 +168,7 @@ mod tests {
     fn events_split_on_both_terminators() {
         let body = Bytes::from_static(b"data: a\n\ndata: b\r\n\r\ndata: c");
         let pieces = split_events(&body);
-        assert_eq!(
-            pieces,
-            vec![
-                &b"data: a\n\n"[..],
-                &b"data: b\r\n\r\n"[..],
-                &b"data: c"[..]
-            ]
-        );
+        assert_eq!(pieces, vec![&b"data: a\n\n"[..], &b"data: b\r\n\r\n"[..], &b"data: c"[..]]);
     }
 
     #[test]

@@ -182,9 +182,11 @@ impl ChoiceParts {
         let text = |v: &Value| v.as_str().unwrap_or("").to_string();
         // OpenAI sends id, type and name once, on the first fragment; some providers repeat
         // them on every fragment, so the first non-empty value is kept rather than appended.
-        for (have, new) in
-            [(&mut call.id, text(&fragment["id"])), (&mut call.kind, text(&fragment["type"])), (&mut call.name, text(&fragment["function"]["name"]))]
-        {
+        for (have, new) in [
+            (&mut call.id, text(&fragment["id"])),
+            (&mut call.kind, text(&fragment["type"])),
+            (&mut call.name, text(&fragment["function"]["name"])),
+        ] {
             if have.is_empty() {
                 *have = new;
             }
@@ -213,7 +215,8 @@ impl ChoiceParts {
                 .into_values()
                 .map(|c| {
                     let kind = if c.kind.is_empty() { "function".to_string() } else { c.kind };
-                    (!c.id.is_empty() && !c.name.is_empty()).then(|| json!({"id": c.id, "type": kind, "function": {"name": c.name, "arguments": c.arguments}}))
+                    (!c.id.is_empty() && !c.name.is_empty())
+                        .then(|| json!({"id": c.id, "type": kind, "function": {"name": c.name, "arguments": c.arguments}}))
                 })
                 .collect::<Option<Vec<_>>>()?;
             message.insert("tool_calls".into(), Value::Array(calls));
@@ -255,7 +258,9 @@ mod tests {
             chunk(
                 json!([{"index": 1, "delta": {"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": "{\"a\""}}]}}]),
             ),
-            chunk(json!([{"index": 1, "delta": {"tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": ":1}"}}]}}])),
+            chunk(
+                json!([{"index": 1, "delta": {"tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": ":1}"}}]}}]),
+            ),
             chunk(json!([{"index": 0, "delta": {"content": "lo", "annotations": [{"type": "url_citation"}]}, "finish_reason": "stop"}])),
             chunk(json!([{"index": 1, "delta": {}, "finish_reason": "tool_calls"}])),
             json!({"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "m", "system_fingerprint": "fp", "choices": [], "usage": {"prompt_tokens": 3}}),
@@ -266,7 +271,10 @@ mod tests {
             (c["id"].as_str(), c["created"].as_u64(), c["model"].as_str(), c["system_fingerprint"].as_str()),
             (Some("c1"), Some(5), Some("m"), Some("fp"))
         );
-        assert_eq!(c["choices"][0]["message"], json!({"role": "assistant", "content": "Hello", "refusal": null, "annotations": [{"type": "url_citation"}]}));
+        assert_eq!(
+            c["choices"][0]["message"],
+            json!({"role": "assistant", "content": "Hello", "refusal": null, "annotations": [{"type": "url_citation"}]})
+        );
         assert_eq!(c["choices"][0]["logprobs"], json!({"content": [{"token": "a"}, {"token": "b"}], "refusal": null}));
         assert_eq!(
             c["choices"][1]["message"],
@@ -294,7 +302,11 @@ mod tests {
             ("audio delta", vec![start.clone(), chunk(json!([{"index": 0, "delta": {"audio": {"data": "AAA"}}}])), done.clone()]),
             (
                 "call without index",
-                vec![start.clone(), chunk(json!([{"index": 0, "delta": {"tool_calls": [{"id": "t", "function": {"name": "f"}}]}}])), done.clone()],
+                vec![
+                    start.clone(),
+                    chunk(json!([{"index": 0, "delta": {"tool_calls": [{"id": "t", "function": {"name": "f"}}]}}])),
+                    done.clone(),
+                ],
             ),
             (
                 "call without name",

@@ -92,7 +92,8 @@ pub(crate) fn is_complete(completion: &Value) -> bool {
         return false;
     }
     let Some(choices) = obj.get("choices").and_then(Value::as_array) else { return false };
-    !choices.is_empty() && choices.iter().all(|c| c["message"].is_object() && c["finish_reason"].as_str().is_some_and(|f| !f.is_empty() && f != "error"))
+    !choices.is_empty()
+        && choices.iter().all(|c| c["message"].is_object() && c["finish_reason"].as_str().is_some_and(|f| !f.is_empty() && f != "error"))
 }
 
 fn now_ms() -> i64 {
@@ -136,14 +137,21 @@ mod tests {
         let mut errored = ok.clone();
         errored["choices"][0]["finish_reason"] = json!("error");
         let mut second_unfinished = ok.clone();
-        second_unfinished["choices"].as_array_mut().unwrap().push(json!({"index": 1, "message": {"role": "assistant", "content": "h"}, "finish_reason": null}));
+        second_unfinished["choices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"index": 1, "message": {"role": "assistant", "content": "h"}, "finish_reason": null}));
         let mut no_choices = ok.clone();
         no_choices["choices"] = json!([]);
         let mut chunk = ok.clone();
         chunk["object"] = json!("chat.completion.chunk");
-        for (name, v) in
-            [("unfinished", unfinished), ("error finish", errored), ("one choice unfinished", second_unfinished), ("no choices", no_choices), ("chunk", chunk)]
-        {
+        for (name, v) in [
+            ("unfinished", unfinished),
+            ("error finish", errored),
+            ("one choice unfinished", second_unfinished),
+            ("no choices", no_choices),
+            ("chunk", chunk),
+        ] {
             assert!(Entry::from_value(v, "p", "m", 0.0).is_none(), "{name}");
         }
         for body in [

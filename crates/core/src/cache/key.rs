@@ -22,8 +22,18 @@ use switchyard_protocol::openai::ChatRequest;
 ///   answers (customer scoping is explicit, see [`cache_key`]);
 /// - `service_tier`: latency and price class, same model and answer;
 /// - `prompt_cache_key`, `prompt_cache_retention`: routing hints for OpenAI's own prompt cache.
-pub const IGNORED: &[&str] =
-    &["model", "stream", "stream_options", "user", "safety_identifier", "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention"];
+pub const IGNORED: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "user",
+    "safety_identifier",
+    "metadata",
+    "store",
+    "service_tier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+];
 
 /// Bumped whenever the canonical form changes, so old entries simply stop matching.
 const DOMAIN: &[u8] = b"switchyard/exact-cache/v1";

@@ -74,7 +74,11 @@ fn replay_choice(w: &Writer, index: u64, choice: &Value, out: &mut Vec<Bytes>) {
     for (i, call) in field("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let kind = call.get("type").filter(|t| t.is_string()).cloned().unwrap_or_else(|| Value::from("function"));
         let function = &call["function"];
-        send(json!({"tool_calls": [{"index": i, "id": call["id"], "type": kind, "function": {"name": function["name"], "arguments": ""}}]}), None, None);
+        send(
+            json!({"tool_calls": [{"index": i, "id": call["id"], "type": kind, "function": {"name": function["name"], "arguments": ""}}]}),
+            None,
+            None,
+        );
         for piece in pieces(function["arguments"].as_str().unwrap_or("")) {
             send(json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), None, None);
         }

@@ -9,8 +9,12 @@ use switchyard_testkit::{fixture_bytes, fixture_json, Accumulated};
 
 use super::{to_sse, Entry, StreamAccumulator};
 
-const STREAMS: &[&str] =
-    &["openai/text-stream.sse", "openai/tool-call-parallel-stream.sse", "openai/structured-output-json-object-stream.sse", "openai/refusal-stream.sse"];
+const STREAMS: &[&str] = &[
+    "openai/text-stream.sse",
+    "openai/tool-call-parallel-stream.sse",
+    "openai/structured-output-json-object-stream.sse",
+    "openai/refusal-stream.sse",
+];
 
 const COMPLETIONS: &[&str] = &[
     "openai/text.json",
@@ -133,11 +137,15 @@ fn a_stream_entry_answers_a_non_streaming_request() {
     }
     // The shapes a client branches on: text has a string content, a tool call and a refusal
     // have `content: null`, exactly as OpenAI's non-streaming answers do.
-    let body = |name: &str| -> Value { serde_json::from_slice(&store(&payloads(&fixture_bytes(name))).unwrap().to_completion_body()).unwrap() };
+    let body =
+        |name: &str| -> Value { serde_json::from_slice(&store(&payloads(&fixture_bytes(name))).unwrap().to_completion_body()).unwrap() };
     assert_eq!(body("openai/tool-call-parallel-stream.sse")["choices"][0]["message"]["content"], Value::Null);
     assert_eq!(body("openai/refusal-stream.sse")["choices"][0]["message"]["content"], Value::Null);
     assert!(body("openai/text-stream.sse")["choices"][0]["message"]["refusal"].is_null());
-    assert_eq!(body("openai/tool-call-parallel-stream.sse")["choices"][0]["message"]["tool_calls"][1]["function"]["arguments"], "{\"password\": \"radiance\"}");
+    assert_eq!(
+        body("openai/tool-call-parallel-stream.sse")["choices"][0]["message"]["tool_calls"][1]["function"]["arguments"],
+        "{\"password\": \"radiance\"}"
+    );
 }
 
 #[test]
@@ -219,15 +227,19 @@ fn several_choices_replay_per_index() {
 fn cut_and_failed_streams_are_not_stored() {
     for name in STREAMS {
         let original = payloads(&fixture_bytes(name));
-        let finish_at = original.iter().position(|c| serde_json::from_slice::<Value>(c).unwrap()["choices"][0]["finish_reason"].is_string()).unwrap();
+        let finish_at =
+            original.iter().position(|c| serde_json::from_slice::<Value>(c).unwrap()["choices"][0]["finish_reason"].is_string()).unwrap();
         // The connection dropped before the finish chunk.
         assert!(store(&original[..finish_at]).is_none(), "{name}: cut stream");
         // Cut after the finish but before usage: a complete answer, stored without usage.
         let no_usage = store(&original[..=finish_at]).unwrap();
         assert_eq!(no_usage.usage, None, "{name}");
-        assert!(replayed(&no_usage, true).iter().all(|c| !serde_json::from_slice::<Value>(c).unwrap()["choices"].as_array().unwrap().is_empty()));
+        assert!(replayed(&no_usage, true)
+            .iter()
+            .all(|c| !serde_json::from_slice::<Value>(c).unwrap()["choices"].as_array().unwrap().is_empty()));
         // The upstream reported an error mid-stream, then finished anyway.
-        let error = Bytes::from_static(br#"{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}"#);
+        let error =
+            Bytes::from_static(br#"{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}"#);
         let mut failed = original[..finish_at / 2].to_vec();
         failed.push(error);
         failed.extend_from_slice(&original[finish_at / 2..]);

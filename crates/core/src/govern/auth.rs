@@ -80,7 +80,9 @@ pub enum Lookup {
     Known(Caller),
     /// A key in our format whose prefix this instance has not seen: it may have been created a
     /// moment ago on another instance; the caller asks the store once (`KeyCache::learn`).
-    Unknown { prefix: String },
+    Unknown {
+        prefix: String,
+    },
 }
 
 pub struct KeyCache {
@@ -170,7 +172,8 @@ mod tests {
     fn cache_with_key() -> (KeyCache, String, KeyRecord) {
         let secret = Arc::new(KeySecret::from_text("3f1c9a7e5b2d4f6081a3c5e7f9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7").unwrap());
         let minted = generate(&secret).unwrap();
-        let record = KeyRecord { id: "key_1".into(), prefix: minted.prefix.clone(), hash: minted.hash.clone(), seq: 5, ..Default::default() };
+        let record =
+            KeyRecord { id: "key_1".into(), prefix: minted.prefix.clone(), hash: minted.hash.clone(), seq: 5, ..Default::default() };
         (KeyCache::new(secret, true), minted.plaintext, record)
     }
 

@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
 use super::names::{self, Unit};
 use super::shared::{SharedHealth, PROBE_EVERY};
-use super::ticket::{Ticket, Taken, Where};
+use super::ticket::{Taken, Ticket, Where};
 
 /// What happens to rate limits while the shared store is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,13 +109,37 @@ pub struct Admission {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     /// `reset_ms`: until the limit is fully replenished (for `x-ratelimit-reset-*`).
-    RateLimited { scope: Scope, name: String, what: &'static str, limit: u64, retry_after_ms: u64, reset_ms: u64 },
+    RateLimited {
+        scope: Scope,
+        name: String,
+        what: &'static str,
+        limit: u64,
+        retry_after_ms: u64,
+        reset_ms: u64,
+    },
     /// The request alone needs more tokens than the limit allows in a minute.
-    TooLarge { scope: Scope, name: String, needed: u64, limit: u64 },
-    Busy { scope: Scope, name: String, max: u64 },
-    BudgetExceeded { scope: Scope, name: String, window: &'static str, used: String, limit: String },
+    TooLarge {
+        scope: Scope,
+        name: String,
+        needed: u64,
+        limit: u64,
+    },
+    Busy {
+        scope: Scope,
+        name: String,
+        max: u64,
+    },
+    BudgetExceeded {
+        scope: Scope,
+        name: String,
+        window: &'static str,
+        used: String,
+        limit: String,
+    },
     /// The shared counters are unreachable and the outage rules say no.
-    Unavailable { what: &'static str },
+    Unavailable {
+        what: &'static str,
+    },
 }
 
 pub struct Governor {
@@ -185,7 +209,8 @@ impl Governor {
     /// to `downgrade` and `admit` (empty: nothing governs it).
     pub fn scopes(&self, ask: &Ask<'_>) -> Vec<Scoped> {
         // The common case of a gateway without keys or policies costs no lookup at all.
-        if ask.caller.key.is_none() && self.config.model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed) {
+        if ask.caller.key.is_none() && self.config.model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Vec::new();
         }
         let policies = self.policies.read().expect("policies lock");
@@ -194,13 +219,20 @@ impl Governor {
         if let Some(key) = ask.caller.key.as_deref() {
             out.push(Scoped { scope: Scope::Key, name: key.id.clone(), within: None, limits: key.limits, budget: key.budget.clone() });
         }
-        let named = [(Scope::Team, ask.caller.team()), (Scope::Customer, ask.customer), (Scope::Feature, ask.feature), (Scope::Model, Some(ask.model))];
+        let named = [
+            (Scope::Team, ask.caller.team()),
+            (Scope::Customer, ask.customer),
+            (Scope::Feature, ask.feature),
+            (Scope::Model, Some(ask.model)),
+        ];
         for (scope, name) in named {
             let Some(name) = name else { continue };
             let from_config = if scope == Scope::Model { self.config.model_limits.get(name).copied() } else { None };
             let within = || matches!(scope, Scope::Customer | Scope::Feature).then(|| ask.caller.tenant.clone());
             match (policy(scope, name), from_config) {
-                (Some(p), _) => out.push(Scoped { scope, name: name.to_string(), within: within(), limits: p.limits, budget: p.budget.clone() }),
+                (Some(p), _) => {
+                    out.push(Scoped { scope, name: name.to_string(), within: within(), limits: p.limits, budget: p.budget.clone() })
+                }
                 (None, Some(limits)) => out.push(Scoped { scope, name: name.to_string(), within: within(), limits, budget: None }),
                 (None, None) => {}
             }
@@ -272,7 +304,10 @@ impl Governor {
     /// the outage rules when the shared store fails or is known to be down.
     async fn decide(&self, admit: &Admit, meta: &Meta) -> Result<(Verdict, Where), Refusal> {
         let Some(health) = &self.shared else {
-            return Ok((self.ask_seeding(&*self.primary, admit, meta).await.map_err(|_| Refusal::Unavailable { what: "counters" })?, Where::Primary));
+            return Ok((
+                self.ask_seeding(&*self.primary, admit, meta).await.map_err(|_| Refusal::Unavailable { what: "counters" })?,
+                Where::Primary,
+            ));
         };
         if !health.is_down() {
             tokio::select! {
@@ -525,7 +560,14 @@ fn refusal(verdict: Verdict, admit: &Admit, meta: &Meta) -> Refusal {
     match verdict {
         Verdict::RateLimited { index, retry_after_ms, state } => {
             let (scope, name, rate) = meta.rates[index].clone();
-            Refusal::RateLimited { scope, name, what: rate.as_str(), limit: admit.rates[index].limit, retry_after_ms, reset_ms: state.reset_ms }
+            Refusal::RateLimited {
+                scope,
+                name,
+                what: rate.as_str(),
+                limit: admit.rates[index].limit,
+                retry_after_ms,
+                reset_ms: state.reset_ms,
+            }
         }
         Verdict::Busy { index } => {
             let (scope, name) = meta.slots[index].clone();
@@ -533,7 +575,13 @@ fn refusal(verdict: Verdict, admit: &Admit, meta: &Meta) -> Refusal {
         }
         Verdict::OverBudget { index, used } => {
             let m = &meta.budgets[index];
-            Refusal::BudgetExceeded { scope: m.scope, name: m.name.clone(), window: window_name(m), used: m.unit.show(used), limit: m.unit.show(m.limit) }
+            Refusal::BudgetExceeded {
+                scope: m.scope,
+                name: m.name.clone(),
+                window: window_name(m),
+                used: m.unit.show(used),
+                limit: m.unit.show(m.limit),
+            }
         }
         Verdict::Admitted { .. } | Verdict::Unseeded { .. } => Refusal::Unavailable { what: "budgets" },
     }
@@ -546,7 +594,8 @@ fn rate_headers(admit: &Admit, meta: &Meta, states: &[RateState]) -> Vec<(&'stat
         (Rate::Requests, ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"]),
         (Rate::Tokens, ["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]),
     ] {
-        let tightest = meta.rates.iter().zip(&admit.rates).zip(states).filter(|(((_, _, r), _), _)| *r == rate).min_by_key(|(_, s)| s.remaining);
+        let tightest =
+            meta.rates.iter().zip(&admit.rates).zip(states).filter(|(((_, _, r), _), _)| *r == rate).min_by_key(|(_, s)| s.remaining);
         if let Some(((_, item), state)) = tightest {
             out.push((names[0], item.limit.to_string()));
             out.push((names[1], state.remaining.to_string()));

@@ -113,7 +113,14 @@ pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>
             };
             let key = names::budget(s.scope, &counter, unit, budget.window, now_ms);
             budgets.push(BudgetItem { key, limit, amount, ttl_ms: names::window_ttl_ms(budget.window, now_ms) });
-            meta.budgets.push(BudgetMeta { scope: s.scope, name: s.name.clone(), within: s.within.clone(), unit, budget: budget.clone(), limit });
+            meta.budgets.push(BudgetMeta {
+                scope: s.scope,
+                name: s.name.clone(),
+                within: s.within.clone(),
+                unit,
+                budget: budget.clone(),
+                limit,
+            });
         }
     }
     (rates, slots, budgets, meta)
@@ -131,13 +138,26 @@ mod tests {
     #[test]
     fn every_limit_and_budget_becomes_an_item_described_by_its_meta() {
         let scopes = [
-            Scoped { scope: Scope::Key, name: "key_1".into(), within: None, limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) }, budget: None },
+            Scoped {
+                scope: Scope::Key,
+                name: "key_1".into(),
+                within: None,
+                limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) },
+                budget: None,
+            },
             Scoped {
                 scope: Scope::Team,
                 name: "a:b".into(),
                 within: None,
                 limits: Limits::default(),
-                budget: Some(Budget { usd: Some(1.5), tokens: None, window: Window::Daily, soft_pct: None, downgrade_to: None, downgrade_pct: None }),
+                budget: Some(Budget {
+                    usd: Some(1.5),
+                    tokens: None,
+                    window: Window::Daily,
+                    soft_pct: None,
+                    downgrade_to: None,
+                    downgrade_pct: None,
+                }),
             },
         ];
         let worst = WorstCase { tokens: 300, usd: Some(0.01), tpm_tokens: 120 };
@@ -154,14 +174,25 @@ mod tests {
 
     #[test]
     fn customer_counters_are_kept_per_tenant() {
-        let budget = Budget { usd: Some(1.0), tokens: None, window: Window::Total, soft_pct: None, downgrade_to: None, downgrade_pct: None };
-        let acme = |tenant: &str| Scoped { scope: Scope::Customer, name: "acme".into(), within: Some(tenant.into()), limits: Limits { rpm: Some(60), tpm: None, concurrency: None }, budget: Some(budget.clone()) };
+        let budget =
+            Budget { usd: Some(1.0), tokens: None, window: Window::Total, soft_pct: None, downgrade_to: None, downgrade_pct: None };
+        let acme = |tenant: &str| Scoped {
+            scope: Scope::Customer,
+            name: "acme".into(),
+            within: Some(tenant.into()),
+            limits: Limits { rpm: Some(60), tpm: None, concurrency: None },
+            budget: Some(budget.clone()),
+        };
         let worst = WorstCase { tokens: 1, usd: Some(0.01), tpm_tokens: 1 };
         let (rates_a, _, budgets_a, meta_a) = build(&[acme("team:a")], worst, 0);
         let (rates_b, _, budgets_b, _) = build(&[acme("team:b")], worst, 0);
         assert_ne!(rates_a[0].key, rates_b[0].key);
         assert_ne!(budgets_a[0].key, budgets_b[0].key);
         assert_eq!(budgets_a[0].key, "switchyard:b:customer:team%3Aa/acme:usd:total");
-        assert_eq!((meta_a.budgets[0].name.as_str(), meta_a.budgets[0].within.as_deref()), ("acme", Some("team:a")), "messages name the customer alone");
+        assert_eq!(
+            (meta_a.budgets[0].name.as_str(), meta_a.budgets[0].within.as_deref()),
+            ("acme", Some("team:a")),
+            "messages name the customer alone"
+        );
     }
 }

@@ -128,7 +128,11 @@ impl SharedHealth {
         self.probe_now.notify_one();
         if !self.down.send_replace(true) {
             crate::metrics::SHARED_COUNTER_OUTAGES.inc();
-            tracing::warn!(what, error, "shared counters (Redis) unreachable: rate limits fall back to local limits, budgets to their outage allowance");
+            tracing::warn!(
+                what,
+                error,
+                "shared counters (Redis) unreachable: rate limits fall back to local limits, budgets to their outage allowance"
+            );
         }
     }
 

@@ -129,8 +129,12 @@ async fn run(gov: Arc<Governor>, on: Where, settle: Settle, taken: Taken) {
             }
             // The unused part of the reservation goes back to the outage allowance; the spend is
             // replayed into the shared totals when they are back.
-            let unused: Vec<(String, i64)> =
-                taken.budgets.iter().zip(&settle.budgets).map(|((key, _, reserved, _), s)| (key.clone(), (reserved - s.actual).max(0))).collect();
+            let unused: Vec<(String, i64)> = taken
+                .budgets
+                .iter()
+                .zip(&settle.budgets)
+                .map(|((key, _, reserved, _), s)| (key.clone(), (reserved - s.actual).max(0)))
+                .collect();
             gov.return_allowance(&unused);
             for ((key, _, reserved, _), s) in taken.budgets.iter().zip(&settle.budgets) {
                 gov.seen_adjust(key, s.actual - reserved);

@@ -33,11 +33,13 @@ impl ErrorBody {
             error: serde_json::Value,
         }
         let value = serde_json::from_slice::<Wrapped>(body).ok()?.error;
-        let text = |k: &str| value.get(k).and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        let text = |k: &str| {
+            value.get(k).and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
         match &value {
             serde_json::Value::String(s) => Some(UpstreamError { message: s.clone(), ..Default::default() }),
             serde_json::Value::Object(_) => Some(UpstreamError {

@@ -83,11 +83,7 @@ impl Message {
         match &self.content {
             None => String::new(),
             Some(MessageContent::Text(s)) => s.clone(),
-            Some(MessageContent::Parts(parts)) => parts
-                .iter()
-                .filter_map(|p| p.text.as_deref())
-                .collect::<Vec<_>>()
-                .join(" "),
+            Some(MessageContent::Parts(parts)) => parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join(" "),
         }
     }
 }

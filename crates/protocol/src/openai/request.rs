@@ -116,7 +116,12 @@ impl ChatRequest {
     }
 
     pub fn tool_choice(&self) -> Result<Option<ToolChoice>, RequestFormatError> {
-        Ok(self.get::<Option<ToolChoice>>("tool_choice", "\"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}")?.flatten())
+        Ok(self
+            .get::<Option<ToolChoice>>(
+                "tool_choice",
+                "\"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}",
+            )?
+            .flatten())
     }
 
     /// The body to send to an OpenAI-compatible upstream: every field as received, in order,
@@ -167,8 +172,7 @@ struct StreamOptions {
 
 /// Keeps any other stream option the client set and turns usage on.
 fn stream_options_with_usage(raw: &RawValue) -> Vec<u8> {
-    let mut map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(raw.get()).ok().flatten_object();
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw.get()).ok().flatten_object();
     map.insert("include_usage".into(), serde_json::Value::Bool(true));
     serde_json::to_vec(&map).expect("map serialisation")
 }
@@ -186,8 +190,7 @@ impl FlattenObject for Option<serde_json::Value> {
 }
 
 fn parse_field<T: DeserializeOwned>(raw: &RawValue, key: &str, expected: &str) -> Result<T, RequestFormatError> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| RequestFormatError::field(key, format!("invalid `{key}`: expected {expected} ({e})")))
+    serde_json::from_str(raw.get()).map_err(|e| RequestFormatError::field(key, format!("invalid `{key}`: expected {expected} ({e})")))
 }
 
 fn optional<T: DeserializeOwned>(
@@ -198,13 +201,8 @@ fn optional<T: DeserializeOwned>(
     fields.get(key).map(|raw| parse_field(raw, key, expected)).transpose()
 }
 
-fn required<T: DeserializeOwned>(
-    fields: &IndexMap<String, Box<RawValue>>,
-    key: &str,
-    expected: &str,
-) -> Result<T, RequestFormatError> {
-    optional(fields, key, expected)?
-        .ok_or_else(|| RequestFormatError::field(key, format!("`{key}` is required: {expected}")))
+fn required<T: DeserializeOwned>(fields: &IndexMap<String, Box<RawValue>>, key: &str, expected: &str) -> Result<T, RequestFormatError> {
+    optional(fields, key, expected)?.ok_or_else(|| RequestFormatError::field(key, format!("`{key}` is required: {expected}")))
 }
 
 #[cfg(test)]
@@ -228,7 +226,10 @@ mod tests {
 
     #[test]
     fn stream_forces_usage_and_keeps_other_options() {
-        let req = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_obfuscation":false}}"#).unwrap();
+        let req = parse(
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_obfuscation":false}}"#,
+        )
+        .unwrap();
         assert!(!req.client_wants_usage());
         let v: serde_json::Value = serde_json::from_slice(&req.to_upstream_body("m", true)).unwrap();
         assert_eq!(v["stream_options"], serde_json::json!({"include_obfuscation": false, "include_usage": true}));

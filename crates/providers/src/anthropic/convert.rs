@@ -4,7 +4,9 @@ use serde_json::{json, Map, Value};
 use switchyard_protocol::openai::{CalledFunction, ToolCall};
 
 use super::wire::{Block, MessageResponse};
-use crate::translate::{reasoning_budget, split_data_url, Completion, Conversation, FinishReason, Part, ResponseFormat, ToolChoiceMode, Turn};
+use crate::translate::{
+    reasoning_budget, split_data_url, Completion, Conversation, FinishReason, Part, ResponseFormat, ToolChoiceMode, Turn,
+};
 
 /// Anthropic requires `max_tokens`; OpenAI clients usually send none and expect no truncation.
 /// The default is the model's maximum output, capped so that a non-streamed answer stays within
@@ -114,7 +116,9 @@ fn messages(turns: &[Turn]) -> Vec<Value> {
     for turn in turns {
         let (role, blocks) = match turn {
             Turn::User(parts) => ("user", parts.iter().map(part).collect()),
-            Turn::ToolResult { call_id, content } => ("user", vec![json!({"type": "tool_result", "tool_use_id": call_id, "content": content})]),
+            Turn::ToolResult { call_id, content } => {
+                ("user", vec![json!({"type": "tool_result", "tool_use_id": call_id, "content": content})])
+            }
             Turn::Assistant { text, reasoning, reasoning_signature, tool_calls } => {
                 let mut blocks = Vec::new();
                 // Thinking must come back first and signed, or Anthropic rejects the turn.
@@ -147,7 +151,9 @@ fn part(p: &Part) -> Value {
             // Anthropic fetches URL images itself.
             None => json!({"type": "image", "source": {"type": "url", "url": url}}),
         },
-        Part::File { media_type, data, .. } => json!({"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}),
+        Part::File { media_type, data, .. } => {
+            json!({"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}})
+        }
     }
 }
 
@@ -160,11 +166,9 @@ pub fn from_wire(r: MessageResponse, created: u64) -> Completion {
                 c.reasoning.push_str(&thinking);
                 c.reasoning_signature = signature.or(c.reasoning_signature);
             }
-            Block::ToolUse { id, name, input } => c.tool_calls.push(ToolCall {
-                id,
-                kind: "function".into(),
-                function: CalledFunction { name, arguments: input.to_string() },
-            }),
+            Block::ToolUse { id, name, input } => {
+                c.tool_calls.push(ToolCall { id, kind: "function".into(), function: CalledFunction { name, arguments: input.to_string() } })
+            }
             Block::RedactedThinking {} | Block::Other => {}
         }
     }

@@ -77,7 +77,6 @@ impl Anthropic {
     }
 }
 
-
 #[async_trait]
 impl Provider for Anthropic {
     fn kind(&self) -> &'static str {
@@ -117,7 +116,11 @@ impl Provider for Anthropic {
 
 /// The Messages body for `request` as a JSON object; `default_max_tokens` overrides the per-model
 /// default. Anthropic models on Vertex AI take the same body, adjusted there.
-pub(crate) fn request_body(request: &ChatRequest, model: &str, default_max_tokens: Option<u64>) -> Result<serde_json::Value, ProviderError> {
+pub(crate) fn request_body(
+    request: &ChatRequest,
+    model: &str,
+    default_max_tokens: Option<u64>,
+) -> Result<serde_json::Value, ProviderError> {
     let conversation = Conversation::from_request(request)?;
     let max_tokens = default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
     Ok(convert::to_wire(&conversation, model, request.stream(), max_tokens))
@@ -141,7 +144,12 @@ pub(crate) async fn error_answer(response: reqwest::Response, redact: impl Fn(&s
 }
 
 /// A successful answer in OpenAI's shape: the whole completion, or the stream of chunks.
-pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, response: reqwest::Response) -> Result<ChatResponse, ProviderError> {
+pub(crate) async fn read_answer(
+    provider: &str,
+    model: &str,
+    stream: bool,
+    response: reqwest::Response,
+) -> Result<ChatResponse, ProviderError> {
     if stream {
         let name = provider.to_string();
         let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
@@ -149,8 +157,9 @@ pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, respo
         return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
-    let parsed: wire::MessageResponse = serde_json::from_slice(&body)
-        .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {e}")))?;
+    let parsed: wire::MessageResponse = serde_json::from_slice(&body).map_err(|e| {
+        ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {e}"))
+    })?;
     let completion = convert::from_wire(parsed, crate::unix_now());
     let usage = completion.usage;
     Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })

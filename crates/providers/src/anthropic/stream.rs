@@ -18,7 +18,12 @@ pub struct AnthropicDecoder {
 
 impl AnthropicDecoder {
     pub fn new(provider: &str, model: &str, created: u64) -> Self {
-        Self { provider: provider.to_string(), writer: ChunkWriter::new("", model, created), usage: AnthropicUsage::default(), stopped: false }
+        Self {
+            provider: provider.to_string(),
+            writer: ChunkWriter::new("", model, created),
+            usage: AnthropicUsage::default(),
+            stopped: false,
+        }
     }
 }
 
@@ -40,7 +45,10 @@ impl EventDecoder for AnthropicDecoder {
             return Ok(Decoded::Skip);
         }
         let parsed: StreamEvent = serde_json::from_slice(&event.data).map_err(|e| {
-            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` sent a stream event the gateway cannot read: {e}", self.provider))
+            ProviderError::new(
+                ErrorKind::Malformed,
+                format!("provider `{}` sent a stream event the gateway cannot read: {e}", self.provider),
+            )
         })?;
         let w = &mut self.writer;
         let chunk = match parsed {

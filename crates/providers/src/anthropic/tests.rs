@@ -13,7 +13,11 @@ use crate::{ChatResponse, ErrorKind, Provider, Secret};
 use futures_util::StreamExt;
 
 fn provider(base: &str) -> Anthropic {
-    let config = AnthropicConfig { base_url: Some(base.trim_end_matches("/v1").to_string()), api_key: Some(Secret::new("sk-ant-test-key-1234567")), ..Default::default() };
+    let config = AnthropicConfig {
+        base_url: Some(base.trim_end_matches("/v1").to_string()),
+        api_key: Some(Secret::new("sk-ant-test-key-1234567")),
+        ..Default::default()
+    };
     Anthropic::new("anthropic", &config).unwrap()
 }
 
@@ -33,7 +37,11 @@ const TOOLS: &str = r#"[{"type":"function","function":{"name":"secret_retrieval_
 
 #[tokio::test]
 async fn text_sends_what_the_messages_api_requires() {
-    let (out, up) = complete(fixture_reply("anthropic/text.json"), json!({"model": "a/claude", "messages": [{"role": "user", "content": "What is 4200 + 42?"}]})).await;
+    let (out, up) = complete(
+        fixture_reply("anthropic/text.json"),
+        json!({"model": "a/claude", "messages": [{"role": "user", "content": "What is 4200 + 42?"}]}),
+    )
+    .await;
     let sent = up.last_request();
     assert_eq!(sent.path, "/v1/messages");
     assert_eq!(sent.header("x-api-key"), Some("sk-ant-test-key-1234567"));
@@ -120,13 +128,19 @@ async fn cached_tokens_max_tokens_and_structured_output() {
     for (fixture, read, write) in [("anthropic/usage-cache-read.json", true, false), ("anthropic/usage-cache-write.json", false, true)] {
         let (out, _) = complete(fixture_reply(fixture), json!({"model": "a/c", "messages": [{"role": "user", "content": "hi"}]})).await;
         let u = &fixture_json(fixture)["usage"];
-        let total_in = u["input_tokens"].as_u64().unwrap() + u["cache_read_input_tokens"].as_u64().unwrap() + u["cache_creation_input_tokens"].as_u64().unwrap();
+        let total_in = u["input_tokens"].as_u64().unwrap()
+            + u["cache_read_input_tokens"].as_u64().unwrap()
+            + u["cache_creation_input_tokens"].as_u64().unwrap();
         assert_eq!(out["usage"]["prompt_tokens"], total_in, "{fixture}");
         assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], u["cache_read_input_tokens"], "{fixture}");
         assert_eq!(u["cache_read_input_tokens"].as_u64().unwrap() > 0, read);
         assert_eq!(u["cache_creation_input_tokens"].as_u64().unwrap() > 0, write);
     }
-    let (out, _) = complete(fixture_reply("anthropic/max-tokens.json"), json!({"model": "a/c", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]})).await;
+    let (out, _) = complete(
+        fixture_reply("anthropic/max-tokens.json"),
+        json!({"model": "a/c", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
     assert_eq!(out["choices"][0]["finish_reason"], "length");
 
     let schema = fixture_json("anthropic/structured-output-json-schema.request.json")["body"]["output_config"]["format"]["schema"].clone();
@@ -142,14 +156,20 @@ async fn cached_tokens_max_tokens_and_structured_output() {
 
 #[tokio::test]
 async fn errors_are_classified() {
-    let up = FakeUpstream::start(vec![fixture_reply("anthropic/error-429-rate-limit.json"), fixture_reply("anthropic/error-400-invalid-request.json"), Reply::json_status(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)]).await;
+    let up = FakeUpstream::start(vec![
+        fixture_reply("anthropic/error-429-rate-limit.json"),
+        fixture_reply("anthropic/error-400-invalid-request.json"),
+        Reply::json_status(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
+    ])
+    .await;
     let p = provider(&up.base_url());
     let body = json!({"model": "a/c", "messages": [{"role": "user", "content": "x"}]});
-    let kinds: Vec<(ErrorKind, Option<u16>)> = futures_util::future::join_all((0..3).map(|_| async { p.chat(&request(body.clone()), "c").await.err().unwrap() }))
-        .await
-        .into_iter()
-        .map(|e| (e.kind, e.status))
-        .collect();
+    let kinds: Vec<(ErrorKind, Option<u16>)> =
+        futures_util::future::join_all((0..3).map(|_| async { p.chat(&request(body.clone()), "c").await.err().unwrap() }))
+            .await
+            .into_iter()
+            .map(|e| (e.kind, e.status))
+            .collect();
     let mut kinds = kinds;
     kinds.sort_by_key(|k| k.1);
     assert_eq!(kinds, [(ErrorKind::BadRequest, Some(400)), (ErrorKind::RateLimited, Some(429)), (ErrorKind::Overloaded, Some(529))]);
@@ -179,9 +199,11 @@ fn expected_from_events(rel: &str) -> (String, String, Vec<(String, String, Stri
     for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
         let v: Value = serde_json::from_str(line).unwrap();
         match v["type"].as_str().unwrap() {
-            "content_block_start" if v["content_block"]["type"] == "tool_use" => {
-                calls.push((v["content_block"]["id"].as_str().unwrap().into(), v["content_block"]["name"].as_str().unwrap().into(), String::new()))
-            }
+            "content_block_start" if v["content_block"]["type"] == "tool_use" => calls.push((
+                v["content_block"]["id"].as_str().unwrap().into(),
+                v["content_block"]["name"].as_str().unwrap().into(),
+                String::new(),
+            )),
             "content_block_delta" => {
                 t += v["delta"]["text"].as_str().unwrap_or("");
                 r += v["delta"]["thinking"].as_str().unwrap_or("");
@@ -216,10 +238,13 @@ async fn recorded_streams_decode_at_every_split_point() {
 
 #[tokio::test]
 async fn streams_through_the_provider_with_headers_and_a_final_usage_chunk() {
-    let up = FakeUpstream::start(vec![Reply::sse(fixture_bytes("anthropic/tool-call-parallel-stream.sse")).split(Split::EveryNBytes(17))]).await;
+    let up =
+        FakeUpstream::start(vec![Reply::sse(fixture_bytes("anthropic/tool-call-parallel-stream.sse")).split(Split::EveryNBytes(17))]).await;
     let tools: Value = serde_json::from_str(TOOLS).unwrap();
     let body = json!({"model": "a/c", "stream": true, "messages": [{"role": "user", "content": "mellon, radiance"}], "tools": tools});
-    let ChatResponse::Stream(mut stream) = provider(&up.base_url()).chat(&request(body), "claude-sonnet-4-0").await.unwrap() else { panic!() };
+    let ChatResponse::Stream(mut stream) = provider(&up.base_url()).chat(&request(body), "claude-sonnet-4-0").await.unwrap() else {
+        panic!()
+    };
     assert_eq!(up.last_request().json()["stream"], true);
     let mut acc = Accumulated::default();
     let mut last_usage_only = false;

@@ -63,7 +63,9 @@ impl Auth {
     pub fn secrets(&self) -> Vec<Secret> {
         match self {
             Auth::Bearer(key) => vec![key.clone()],
-            Auth::SigV4 { secret_access_key, session_token, .. } => std::iter::once(secret_access_key.clone()).chain(session_token.clone()).collect(),
+            Auth::SigV4 { secret_access_key, session_token, .. } => {
+                std::iter::once(secret_access_key.clone()).chain(session_token.clone()).collect()
+            }
         }
     }
 
@@ -72,10 +74,13 @@ impl Auth {
         let failed = |what: &str| ProviderError::new(ErrorKind::Auth, format!("Bedrock request could not be signed: {what}"));
         let (access_key_id, secret_access_key, session_token, region) = match self {
             Auth::Bearer(key) => {
-                let value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| failed("the API key is not a valid header value"))?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                    .map_err(|_| failed("the API key is not a valid header value"))?;
                 return Ok(vec![(http::header::AUTHORIZATION, value)]);
             }
-            Auth::SigV4 { access_key_id, secret_access_key, session_token, region } => (access_key_id, secret_access_key, session_token, region),
+            Auth::SigV4 { access_key_id, secret_access_key, session_token, region } => {
+                (access_key_id, secret_access_key, session_token, region)
+            }
         };
         // The Host header hyper will send: the port only when it is not the scheme's default.
         let host = match url.port() {
@@ -100,7 +105,8 @@ impl Auth {
             .map_err(|e| failed(&e.to_string()))?
             .into();
         let signed = [("host", host.as_str()), ("content-type", "application/json")];
-        let request = SignableRequest::new("POST", url.as_str(), signed.into_iter(), SignableBody::Bytes(body)).map_err(|e| failed(&e.to_string()))?;
+        let request = SignableRequest::new("POST", url.as_str(), signed.into_iter(), SignableBody::Bytes(body))
+            .map_err(|e| failed(&e.to_string()))?;
         let (instructions, _signature) = sign(request, &params).map_err(|e| failed(&e.to_string()))?.into_parts();
         instructions
             .headers()
@@ -131,14 +137,20 @@ mod tests {
             _ => None,
         };
         let p = Bedrock::with_env("b", &BedrockConfig::default(), &env).unwrap();
-        assert_eq!(p.url("amazon.nova-micro-v1:0", true).unwrap().as_str(), "https://bedrock-runtime.ap-south-1.amazonaws.com/model/amazon.nova-micro-v1%3A0/converse-stream");
-        assert!(matches!(&p.auth, Auth::SigV4 { access_key_id, region, .. } if access_key_id.expose() == "AKIDENV" && region == "ap-south-1"));
+        assert_eq!(
+            p.url("amazon.nova-micro-v1:0", true).unwrap().as_str(),
+            "https://bedrock-runtime.ap-south-1.amazonaws.com/model/amazon.nova-micro-v1%3A0/converse-stream"
+        );
+        assert!(
+            matches!(&p.auth, Auth::SigV4 { access_key_id, region, .. } if access_key_id.expose() == "AKIDENV" && region == "ap-south-1")
+        );
         let bearer = |k: &str| (k == "AWS_BEARER_TOKEN_BEDROCK").then(|| "ABSKenv".to_string());
         assert!(matches!(Bedrock::with_env("b", &BedrockConfig::default(), &bearer).unwrap().auth, Auth::Bearer(_)));
         assert_eq!(p.kind(), "bedrock");
         let none = Bedrock::with_env("b", &BedrockConfig::default(), &|_| None).err().unwrap();
         assert!(none.contains("no credentials"), "{none}");
-        let config: BedrockConfig = serde_json::from_value(json!({"region": "us-west-2", "api_key": "k", "connect_timeout": "3s", "models": ["m"]})).unwrap();
+        let config: BedrockConfig =
+            serde_json::from_value(json!({"region": "us-west-2", "api_key": "k", "connect_timeout": "3s", "models": ["m"]})).unwrap();
         assert_eq!((config.connect_timeout, config.models.clone()), (Some(std::time::Duration::from_secs(3)), vec!["m".to_string()]));
         let err = serde_json::from_value::<BedrockConfig>(json!({"regoin": "x"})).unwrap_err().to_string();
         assert!(err.contains("unknown field `regoin`"), "{err}");

@@ -8,7 +8,8 @@ use switchyard_protocol::Usage;
 
 use super::wire::*;
 use crate::translate::{
-    reasoning_budget, split_data_url, CalledFunction, Completion, Conversation, FinishReason, Part, ResponseFormat, ToolCall, ToolChoiceMode, Turn,
+    reasoning_budget, split_data_url, CalledFunction, Completion, Conversation, FinishReason, Part, ResponseFormat, ToolCall,
+    ToolChoiceMode, Turn,
 };
 use crate::{ErrorKind, ProviderError};
 
@@ -43,7 +44,10 @@ pub fn to_wire(c: &Conversation, model: &str) -> Result<ConverseRequest, Provide
             }
             Turn::ToolResult { call_id, content } => (
                 "user",
-                vec![ContentBlock::ToolResult(ToolResultBlock { tool_use_id: call_id.clone(), content: vec![ToolResultContent { text: content.clone() }] })],
+                vec![ContentBlock::ToolResult(ToolResultBlock {
+                    tool_use_id: call_id.clone(),
+                    content: vec![ToolResultContent { text: content.clone() }],
+                })],
             ),
         };
         if blocks.is_empty() {
@@ -59,7 +63,12 @@ pub fn to_wire(c: &Conversation, model: &str) -> Result<ConverseRequest, Provide
     Ok(ConverseRequest {
         messages,
         system: c.system.iter().filter(|s| !s.is_empty()).map(|s| SystemBlock { text: s.clone() }).collect(),
-        inference_config: InferenceConfig { max_tokens: c.max_tokens, temperature: c.temperature, top_p: c.top_p, stop_sequences: c.stop.clone() },
+        inference_config: InferenceConfig {
+            max_tokens: c.max_tokens,
+            temperature: c.temperature,
+            top_p: c.top_p,
+            stop_sequences: c.stop.clone(),
+        },
         tool_config: tool_config(c),
         output_config: match &c.response_format {
             Some(ResponseFormat::JsonSchema { name, schema }) => Some(json!({
@@ -82,7 +91,13 @@ fn tool_config(c: &Conversation) -> Option<ToolConfig> {
     let tools = c
         .tools
         .iter()
-        .map(|t| ToolEntry { tool_spec: ToolSpec { name: t.name.clone(), description: t.description.clone(), input_schema: InputSchema { json: t.parameters.clone() } } })
+        .map(|t| ToolEntry {
+            tool_spec: ToolSpec {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                input_schema: InputSchema { json: t.parameters.clone() },
+            },
+        })
         .collect();
     let tool_choice = match &c.tool_choice {
         Some(ToolChoiceMode::Auto) => Some(json!({"auto": {}})),
@@ -100,17 +115,19 @@ fn user_block(i: usize, part: &Part) -> Result<ContentBlock, ProviderError> {
         Part::Text(text) => ContentBlock::Text(text.clone()),
         Part::Image { url } => {
             let Some((media_type, data)) = split_data_url(url) else {
-                return Err(bad(
-                    "messages.content.image_url",
-                    "an image URL must be a base64 `data:` URL or an http(s) URL",
-                ));
+                return Err(bad("messages.content.image_url", "an image URL must be a base64 `data:` URL or an http(s) URL"));
             };
             let format = match media_type {
                 "image/png" => "png",
                 "image/jpeg" | "image/jpg" => "jpeg",
                 "image/gif" => "gif",
                 "image/webp" => "webp",
-                other => return Err(bad("messages.content.image_url", format!("Bedrock does not accept images of type `{other}` (png, jpeg, gif, webp)"))),
+                other => {
+                    return Err(bad(
+                        "messages.content.image_url",
+                        format!("Bedrock does not accept images of type `{other}` (png, jpeg, gif, webp)"),
+                    ))
+                }
             };
             ContentBlock::Image(MediaBlock { format, source: BytesSource { bytes: data.to_string() } })
         }
@@ -202,7 +219,13 @@ pub fn from_wire(response: ConverseResponse, id: String, model: &str, created: u
 
 /// Classifies a Bedrock error from its type (`x-amzn-errortype` header, or the exception type of
 /// a stream frame) and message; without a type the HTTP status decides.
-pub fn error(status: Option<u16>, error_type: Option<&str>, body: &[u8], retry_after: Option<Duration>, redact: impl Fn(&str) -> String) -> ProviderError {
+pub fn error(
+    status: Option<u16>,
+    error_type: Option<&str>,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    redact: impl Fn(&str) -> String,
+) -> ProviderError {
     // The header can carry a suffix: `ValidationException:http://internal.amazon.com/…`.
     let error_type = error_type.map(|t| t.split(':').next().unwrap_or(t).trim()).filter(|t| !t.is_empty());
     let message = serde_json::from_slice::<ErrorMessage>(body).ok().and_then(|e| e.message).filter(|m| !m.is_empty());
@@ -214,14 +237,17 @@ pub fn error(status: Option<u16>, error_type: Option<&str>, body: &[u8], retry_a
         err.message = redact(message);
     }
     let lower = message.unwrap_or_default().to_ascii_lowercase();
-    let too_long = ["too long", "too many tokens", "too many input tokens", "context window", "input length"].iter().any(|p| lower.contains(p));
+    let too_long =
+        ["too long", "too many tokens", "too many input tokens", "context window", "input length"].iter().any(|p| lower.contains(p));
     // Stream exceptions name the type in lowerCamelCase, HTTP headers in UpperCamelCase.
     let kind = match error_type.map(str::to_ascii_lowercase).as_deref() {
         Some("throttlingexception" | "servicequotaexceededexception") => Some(ErrorKind::RateLimited),
         Some("validationexception") if too_long => Some(ErrorKind::ContextLength),
         Some("validationexception") => Some(ErrorKind::BadRequest),
         Some("modelnotreadyexception" | "serviceunavailableexception") => Some(ErrorKind::Overloaded),
-        Some("accessdeniedexception" | "unrecognizedclientexception" | "expiredtokenexception" | "invalidsignatureexception") => Some(ErrorKind::Auth),
+        Some("accessdeniedexception" | "unrecognizedclientexception" | "expiredtokenexception" | "invalidsignatureexception") => {
+            Some(ErrorKind::Auth)
+        }
         Some("resourcenotfoundexception") => Some(ErrorKind::NotFound),
         Some("modeltimeoutexception") => Some(ErrorKind::Timeout),
         Some("internalserverexception" | "modelstreamerrorexception" | "modelerrorexception") => Some(ErrorKind::Server),
@@ -248,17 +274,21 @@ mod tests {
 
     #[test]
     fn turns_parts_and_settings_take_bedrock_shapes() {
-        let w = wire(json!({"model": "m", "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "max_completion_tokens": 99, "messages": [
-            {"role": "developer", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "look"},
-                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}},
-                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "q3 report.v2.pdf"}}]},
-            {"role": "user", "content": "and this"},
-            {"role": "assistant", "content": "", "reasoning_content": "think", "reasoning_signature": "sig",
-             "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get", "arguments": ""}}]},
-            {"role": "tool", "tool_call_id": "t1", "content": "42"},
-            {"role": "user", "content": "thanks"}
-        ]}), "amazon.nova-pro-v1:0").unwrap();
+        let w = wire(
+            json!({"model": "m", "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "max_completion_tokens": 99, "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "look"},
+                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}},
+                    {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "q3 report.v2.pdf"}}]},
+                {"role": "user", "content": "and this"},
+                {"role": "assistant", "content": "", "reasoning_content": "think", "reasoning_signature": "sig",
+                 "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get", "arguments": ""}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "42"},
+                {"role": "user", "content": "thanks"}
+            ]}),
+            "amazon.nova-pro-v1:0",
+        )
+        .unwrap();
         assert_eq!(w["system"], json!([{"text": "be brief"}]));
         assert_eq!(w["inferenceConfig"], json!({"maxTokens": 99, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]}));
         let m = w["messages"].as_array().unwrap();
@@ -266,20 +296,31 @@ mod tests {
         assert_eq!(m[0]["content"][1], json!({"image": {"format": "jpeg", "source": {"bytes": "/9j/"}}}));
         assert_eq!(m[0]["content"][2], json!({"document": {"format": "pdf", "name": "q3 report v2", "source": {"bytes": "JVBE"}}}));
         assert_eq!(m[0]["content"][3], json!({"text": "and this"}));
-        assert_eq!(m[1]["content"], json!([{"reasoningContent": {"reasoningText": {"text": "think", "signature": "sig"}}}, {"toolUse": {"toolUseId": "t1", "name": "get", "input": {}}}]));
+        assert_eq!(
+            m[1]["content"],
+            json!([{"reasoningContent": {"reasoningText": {"text": "think", "signature": "sig"}}}, {"toolUse": {"toolUseId": "t1", "name": "get", "input": {}}}])
+        );
         assert_eq!(m[2]["content"], json!([{"toolResult": {"toolUseId": "t1", "content": [{"text": "42"}]}}, {"text": "thanks"}]));
         assert!(w.get("additionalModelRequestFields").is_none() && w.get("toolConfig").is_none());
     }
 
     #[test]
     fn tool_choice_and_reasoning_effort() {
-        let body = |choice: Value| json!({"model": "m", "reasoning_effort": "low", "tool_choice": choice, "messages": [{"role": "user", "content": "x"}],
-            "tools": [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}]});
+        let body = |choice: Value| {
+            json!({"model": "m", "reasoning_effort": "low", "tool_choice": choice, "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}]})
+        };
         let w = wire(body(json!("required")), "us.anthropic.claude-sonnet-4-20250514-v1:0").unwrap();
-        assert_eq!(w["toolConfig"], json!({"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"any": {}}}));
+        assert_eq!(
+            w["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"any": {}}})
+        );
         assert_eq!(w["additionalModelRequestFields"], json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}));
         assert_eq!(wire(body(json!("auto")), "m").unwrap()["toolConfig"]["toolChoice"], json!({"auto": {}}));
-        assert_eq!(wire(body(json!({"type": "function", "function": {"name": "get"}})), "m").unwrap()["toolConfig"]["toolChoice"], json!({"tool": {"name": "get"}}));
+        assert_eq!(
+            wire(body(json!({"type": "function", "function": {"name": "get"}})), "m").unwrap()["toolConfig"]["toolChoice"],
+            json!({"tool": {"name": "get"}})
+        );
         let none = wire(body(json!("none")), "amazon.nova-lite-v1:0").unwrap();
         assert!(none["toolConfig"].get("toolChoice").is_none() && none.get("additionalModelRequestFields").is_none(), "{none}");
     }

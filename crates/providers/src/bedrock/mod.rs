@@ -25,7 +25,6 @@ use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
 use stream::{EventStreamChunks, EventStreamDecoder};
 
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BedrockConfig {
@@ -81,7 +80,8 @@ impl Bedrock {
     /// Like `new`, with the environment read through `get`.
     pub fn with_env(name: &str, config: &BedrockConfig, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let region = config.region.clone().filter(|r| !r.trim().is_empty()).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
+        let region =
+            config.region.clone().filter(|r| !r.trim().is_empty()).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
         let (auth, region) = Auth::resolve(config, region, get)?;
         if !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("region `{region}` is not a valid AWS region name"));
@@ -108,7 +108,8 @@ impl Bedrock {
     fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
         let action = if stream { "converse-stream" } else { "converse" };
         let url = format!("{}/model/{}/{action}", self.base, encode_path_segment(model));
-        reqwest::Url::parse(&url).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Bedrock URL: {e}")))
+        reqwest::Url::parse(&url)
+            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Bedrock URL: {e}")))
     }
 }
 
@@ -125,7 +126,6 @@ fn encode_path_segment(s: &str) -> String {
     }
     out
 }
-
 
 #[async_trait]
 impl Provider for Bedrock {
@@ -168,10 +168,13 @@ impl Provider for Bedrock {
             return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
         }
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let wire = serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not a Converse response: {e}", self.name)))?;
+        let wire = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Malformed,
+                format!("provider `{}` answered with a body that is not a Converse response: {e}", self.name),
+            )
+        })?;
         let completion = convert::from_wire(wire, id, model, crate::unix_now());
         Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
     }
 }
-

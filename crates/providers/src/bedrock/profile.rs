@@ -49,11 +49,14 @@ impl Profile {
         if !found {
             return match named {
                 None => Ok(None),
-                Some(_) => Err(format!("AWS profile `{name}` was not found in {}", describe(credentials_file.as_deref(), config_file.as_deref()))),
+                Some(_) => {
+                    Err(format!("AWS profile `{name}` was not found in {}", describe(credentials_file.as_deref(), config_file.as_deref())))
+                }
             };
         }
 
-        let unsupported: Vec<&str> = props.keys().map(String::as_str).filter(|k| k.starts_with("sso_") || UNSUPPORTED.contains(k)).collect();
+        let unsupported: Vec<&str> =
+            props.keys().map(String::as_str).filter(|k| k.starts_with("sso_") || UNSUPPORTED.contains(k)).collect();
         if !unsupported.is_empty() {
             return Err(format!(
                 "AWS profile `{name}` uses `{}`, which is not supported: only aws_access_key_id, aws_secret_access_key and \

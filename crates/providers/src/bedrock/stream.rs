@@ -37,7 +37,16 @@ pub struct EventStreamDecoder {
 
 impl EventStreamDecoder {
     pub fn new(provider: &str, keys: Arc<KeyRing>, writer: ChunkWriter) -> Self {
-        Self { provider: provider.to_string(), keys, buf: BytesMut::new(), frames: MessageFrameDecoder::new(), writer, stopped: false, done: false, failed: false }
+        Self {
+            provider: provider.to_string(),
+            keys,
+            buf: BytesMut::new(),
+            frames: MessageFrameDecoder::new(),
+            writer,
+            stopped: false,
+            done: false,
+            failed: false,
+        }
     }
 
     /// Whether nothing more will come out (complete or failed).
@@ -60,7 +69,10 @@ impl EventStreamDecoder {
                     }
                 }
                 Err(e) => {
-                    let e = ProviderError::new(ErrorKind::Malformed, format!("provider `{}` sent an event-stream frame that is not valid: {e}", self.provider));
+                    let e = ProviderError::new(
+                        ErrorKind::Malformed,
+                        format!("provider `{}` sent an event-stream frame that is not valid: {e}", self.provider),
+                    );
                     self.fail(e, out);
                 }
             }
@@ -80,7 +92,14 @@ impl EventStreamDecoder {
     }
 
     fn on_message(&mut self, message: &Message, out: &mut VecDeque<Item>) -> Result<(), ProviderError> {
-        let header = |name: &str| message.headers().iter().find(|h| h.name().as_str() == name).and_then(|h| h.value().as_string().ok()).map(|s| s.as_str().to_string());
+        let header = |name: &str| {
+            message
+                .headers()
+                .iter()
+                .find(|h| h.name().as_str() == name)
+                .and_then(|h| h.value().as_string().ok())
+                .map(|s| s.as_str().to_string())
+        };
         match header(":message-type").as_deref() {
             Some("event") => {}
             Some("exception") => {
@@ -89,7 +108,10 @@ impl EventStreamDecoder {
             }
             Some("error") => {
                 let text = header(":error-message").or_else(|| header(":error-code")).unwrap_or_else(|| "unknown error".into());
-                return Err(ProviderError::new(ErrorKind::Server, format!("provider `{}` reported a stream error: {}", self.provider, self.keys.redact(&text))));
+                return Err(ProviderError::new(
+                    ErrorKind::Server,
+                    format!("provider `{}` reported a stream error: {}", self.provider, self.keys.redact(&text)),
+                ));
             }
             other => return Err(self.malformed(&format!("a frame with message type {other:?}"))),
         }

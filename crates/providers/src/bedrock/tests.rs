@@ -118,9 +118,17 @@ fn expected_from_frames(case: &str) -> (Accumulated, String, Value) {
 #[tokio::test]
 async fn recorded_streams_become_openai_chunks() {
     let bodies = [
-        ("text-stream", json!({"model": NOVA, "stream": true, "max_tokens": 4096, "messages": [{"role": "user", "content": "What is 4200 + 42?"}]}), NOVA),
+        (
+            "text-stream",
+            json!({"model": NOVA, "stream": true, "max_tokens": 4096, "messages": [{"role": "user", "content": "What is 4200 + 42?"}]}),
+            NOVA,
+        ),
         ("tool-call-parallel-stream", tool_request(true), NOVA),
-        ("reasoning-stream", json!({"model": CLAUDE, "stream": true, "reasoning_effort": "minimal", "messages": [{"role": "user", "content": "Hello"}]}), CLAUDE),
+        (
+            "reasoning-stream",
+            json!({"model": CLAUDE, "stream": true, "reasoning_effort": "minimal", "messages": [{"role": "user", "content": "Hello"}]}),
+            CLAUDE,
+        ),
     ];
     for (case, body, model) in bodies {
         let upstream = FakeUpstream::start(vec![eventstream_reply(200, recorded_stream(case))]).await;
@@ -128,14 +136,22 @@ async fn recorded_streams_become_openai_chunks() {
         let chunks: Vec<Value> = collect(chat(&config, body, model).await.unwrap()).await.into_iter().map(|c| c.unwrap()).collect();
         let got = assemble(&chunks);
         let (want, stop, usage) = expected_from_frames(case);
-        assert_eq!((&got.text, &got.reasoning, &got.signature, &got.calls), (&want.text, &want.reasoning, &want.signature, &want.calls), "{case}");
+        assert_eq!(
+            (&got.text, &got.reasoning, &got.signature, &got.calls),
+            (&want.text, &want.reasoning, &want.signature, &want.calls),
+            "{case}"
+        );
         let finish = match stop.as_str() {
             "tool_use" => "tool_calls",
             _ => "stop",
         };
         assert_eq!(got.finish.as_deref(), Some(finish), "{case}");
         let u = got.usage.expect("usage chunk");
-        assert_eq!((u["prompt_tokens"].clone(), u["completion_tokens"].clone()), (usage["inputTokens"].clone(), usage["outputTokens"].clone()), "{case}");
+        assert_eq!(
+            (u["prompt_tokens"].clone(), u["completion_tokens"].clone()),
+            (usage["inputTokens"].clone(), usage["outputTokens"].clone()),
+            "{case}"
+        );
         assert!(chunks.last().unwrap()["choices"].as_array().unwrap().is_empty(), "usage-only chunk last");
         let sent = upstream.last_request();
         assert_eq!(sent.path, format!("/model/{}/converse-stream", model.replace(':', "%3A")));
@@ -152,7 +168,8 @@ async fn recorded_streams_become_openai_chunks() {
 
 #[test]
 fn recorded_stream_content_is_exact() {
-    let chunks: Vec<Value> = decode(&[&recorded_stream("tool-call-parallel-stream")]).iter().map(|c| chunk_json(c.as_ref().unwrap())).collect();
+    let chunks: Vec<Value> =
+        decode(&[&recorded_stream("tool-call-parallel-stream")]).iter().map(|c| chunk_json(c.as_ref().unwrap())).collect();
     let a = assemble(&chunks);
     assert!(a.text.starts_with("<thinking> To retrieve the secrets") && a.text.ends_with("</thinking>\n"), "{}", a.text);
     assert_eq!(
@@ -182,7 +199,8 @@ fn every_split_of_every_recorded_stream_decodes_the_same() {
                 let (body, whole) = (&body, &whole);
                 scope.spawn(move || {
                     for at in (1..body.len()).filter(|at| at % threads == t) {
-                        let split: Vec<_> = decode(&[&body[..at], &body[at..]]).into_iter().map(|c| c.map(|c| c.data)).collect::<Result<_, _>>().unwrap();
+                        let split: Vec<_> =
+                            decode(&[&body[..at], &body[at..]]).into_iter().map(|c| c.map(|c| c.data)).collect::<Result<_, _>>().unwrap();
                         assert!(split == *whole, "{case}: split at byte {at} decodes differently");
                     }
                 });
@@ -290,8 +308,18 @@ async fn non_streamed_answers_and_the_bodies_sent() {
     filtered["tools"] = json!([{"type": "function", "function": {"name": recorded_tool["name"], "description": recorded_tool["description"], "parameters": recorded_tool["inputSchema"]["json"]}}]);
     filtered["tool_choice"] = json!({"type": "function", "function": {"name": recorded_tool["name"]}});
     let cases = [
-        ("text", json!({"model": NOVA, "max_tokens": 4096, "messages": [{"role": "user", "content": "What is 4200 + 42?"}]}), "stop", (12, 63, 0)),
-        ("max-tokens", json!({"model": NOVA, "max_tokens": 50, "messages": [{"role": "user", "content": "List all U.S. states."}]}), "length", (8, 50, 0)),
+        (
+            "text",
+            json!({"model": NOVA, "max_tokens": 4096, "messages": [{"role": "user", "content": "What is 4200 + 42?"}]}),
+            "stop",
+            (12, 63, 0),
+        ),
+        (
+            "max-tokens",
+            json!({"model": NOVA, "max_tokens": 50, "messages": [{"role": "user", "content": "List all U.S. states."}]}),
+            "length",
+            (8, 50, 0),
+        ),
         ("tool-call-parallel", tool_request(false), "tool_calls", (440, 93, 0)),
         ("tool-result-followup", followup, "stop", (591, 123, 0)),
         ("content-filtered", filtered, "content_filter", (1, 0, 0)),
@@ -305,14 +333,21 @@ async fn non_streamed_answers_and_the_bodies_sent() {
         let choice = &out["choices"][0];
         assert_eq!(choice["finish_reason"], finish, "{case}");
         assert_eq!(choice["message"]["content"], recorded["output"]["message"]["content"][0]["text"], "{case}");
-        assert_eq!((out["usage"]["prompt_tokens"].as_u64(), out["usage"]["completion_tokens"].as_u64()), (Some(prompt), Some(completion)), "{case}");
+        assert_eq!(
+            (out["usage"]["prompt_tokens"].as_u64(), out["usage"]["completion_tokens"].as_u64()),
+            (Some(prompt), Some(completion)),
+            "{case}"
+        );
         assert_eq!(usage.unwrap().cached_input_tokens, cached);
         let sent = upstream.last_request();
         assert_eq!(sent.path, "/model/amazon.nova-micro-v1%3A0/converse");
         assert_eq!(sent.json(), fixture_json(&format!("bedrock/{case}.request.json"))["body"], "{case}: the body sent is the recorded one");
         if case == "tool-call-parallel" {
             let calls = &choice["message"]["tool_calls"];
-            assert_eq!(calls[0], json!({"id": "tooluse_nz0CoSg6TyuVDvWTCaatSw", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}}));
+            assert_eq!(
+                calls[0],
+                json!({"id": "tooluse_nz0CoSg6TyuVDvWTCaatSw", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}})
+            );
             assert_eq!(calls[1]["function"]["arguments"], "{\"password\":\"radiance\"}");
         }
     }
@@ -320,7 +355,11 @@ async fn non_streamed_answers_and_the_bodies_sent() {
 
 #[tokio::test]
 async fn cache_and_structured_output_answers() {
-    let upstream = FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/usage-cache-read.json")), Reply::json(fixture_bytes("bedrock/structured-output-json-schema.json"))]).await;
+    let upstream = FakeUpstream::start(vec![
+        Reply::json(fixture_bytes("bedrock/usage-cache-read.json")),
+        Reply::json(fixture_bytes("bedrock/structured-output-json-schema.json")),
+    ])
+    .await;
     let config = sigv4_config(&format!("http://{}", upstream.addr()), None);
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "What is 10 + 11?"}]});
     let ChatResponse::Complete { body: out, usage } = chat(&config, body.clone(), CLAUDE).await.unwrap() else { panic!() };
@@ -334,9 +373,11 @@ async fn cache_and_structured_output_answers() {
     let out: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(out["choices"][0]["message"]["content"], "{\"city\":\"Paris\",\"country\":\"France\",\"population\":2161000}");
     let format = &upstream.last_request().json()["outputConfig"]["textFormat"];
-    assert_eq!((format["type"].as_str(), format["structure"]["jsonSchema"]["schema"].as_str()), (Some("json_schema"), Some("{\"type\":\"object\"}")));
+    assert_eq!(
+        (format["type"].as_str(), format["structure"]["jsonSchema"]["schema"].as_str()),
+        (Some("json_schema"), Some("{\"type\":\"object\"}"))
+    );
 }
-
 
 #[tokio::test]
 async fn errors_are_classified_by_type_and_status() {
@@ -344,27 +385,61 @@ async fn errors_are_classified_by_type_and_status() {
     let recorded = Reply::json_status(400, fixture_bytes("bedrock/error-400-invalid-model.json"));
     // No real recordings exist for the others (see the shared README's gaps): bodies in the
     // documented `{"message"}` shape with the type in the header, as Bedrock sends them.
-    let typed = |status: u16, kind: &str, message: &str| Reply::json_status(status, json!({"message": message}).to_string()).with_header("x-amzn-errortype", kind);
+    let typed = |status: u16, kind: &str, message: &str| {
+        Reply::json_status(status, json!({"message": message}).to_string()).with_header("x-amzn-errortype", kind)
+    };
     let cases = [
         (recorded, 400, ErrorKind::BadRequest, "The provided model identifier is invalid."),
-        (typed(429, "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/", "Too many requests"), 429, ErrorKind::RateLimited, "Too many requests"),
-        (typed(400, "ValidationException", "Input is too long for requested model."), 400, ErrorKind::ContextLength, "Input is too long for requested model."),
+        (
+            typed(429, "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/", "Too many requests"),
+            429,
+            ErrorKind::RateLimited,
+            "Too many requests",
+        ),
+        (
+            typed(400, "ValidationException", "Input is too long for requested model."),
+            400,
+            ErrorKind::ContextLength,
+            "Input is too long for requested model.",
+        ),
         (typed(400, "ValidationException", "temperature: must be <= 1"), 400, ErrorKind::BadRequest, "temperature: must be <= 1"),
-        (typed(503, "ServiceUnavailableException", "Bedrock is unable to process your request."), 503, ErrorKind::Overloaded, "Bedrock is unable to process your request."),
+        (
+            typed(503, "ServiceUnavailableException", "Bedrock is unable to process your request."),
+            503,
+            ErrorKind::Overloaded,
+            "Bedrock is unable to process your request.",
+        ),
         (typed(429, "ModelNotReadyException", "Model is not ready"), 429, ErrorKind::Overloaded, "Model is not ready"),
-        (typed(403, "AccessDeniedException", "You don't have access to the model"), 403, ErrorKind::Auth, "You don't have access to the model"),
+        (
+            typed(403, "AccessDeniedException", "You don't have access to the model"),
+            403,
+            ErrorKind::Auth,
+            "You don't have access to the model",
+        ),
         (typed(404, "ResourceNotFoundException", "Model not found"), 404, ErrorKind::NotFound, "Model not found"),
-        (typed(500, "InternalServerException", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY leaked"), 500, ErrorKind::Server, "[redacted] leaked"),
+        (
+            typed(500, "InternalServerException", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY leaked"),
+            500,
+            ErrorKind::Server,
+            "[redacted] leaked",
+        ),
     ];
     for (reply, status, kind, message) in cases {
         let upstream = FakeUpstream::start(vec![reply]).await;
         let config = sigv4_config(&format!("http://{}", upstream.addr()), None);
-        let Err(err) = chat(&config, json!({"model": NOVA, "messages": [{"role": "user", "content": "hello"}]}), NOVA).await else { panic!("{message}: an error") };
+        let Err(err) = chat(&config, json!({"model": NOVA, "messages": [{"role": "user", "content": "hello"}]}), NOVA).await else {
+            panic!("{message}: an error")
+        };
         assert_eq!((err.status, err.kind, err.message.as_str()), (Some(status), kind, message));
     }
     // A stream request answered with an error status is an error, not a stream.
     let upstream = FakeUpstream::start(vec![typed(429, "ThrottlingException", "slow down")]).await;
-    let err = chat(&sigv4_config(&format!("http://{}", upstream.addr()), None), json!({"model": NOVA, "stream": true, "messages": [{"role": "user", "content": "hi"}]}), NOVA).await;
+    let err = chat(
+        &sigv4_config(&format!("http://{}", upstream.addr()), None),
+        json!({"model": NOVA, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        NOVA,
+    )
+    .await;
     assert_eq!(err.err().map(|e| e.kind), Some(ErrorKind::RateLimited));
 }
 
@@ -396,7 +471,12 @@ async fn requests_are_signed_or_carry_the_api_key() {
 #[tokio::test]
 async fn http_images_are_downloaded_and_sent_as_bytes() {
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
-    let images = FakeUpstream::start(vec![Reply::Json { status: 200, body: png.to_vec().into(), headers: vec![("content-type".into(), "image/png".into())] }]).await;
+    let images = FakeUpstream::start(vec![Reply::Json {
+        status: 200,
+        body: png.to_vec().into(),
+        headers: vec![("content-type".into(), "image/png".into())],
+    }])
+    .await;
     let upstream = FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/text.json"))]).await;
     let image_url = format!("http://{}/cat.png", images.addr());
     let body = json!({"model": NOVA, "messages": [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image_url}}]}]});
@@ -416,7 +496,10 @@ async fn http_images_are_downloaded_and_sent_as_bytes() {
 #[test]
 fn image_fetch_is_configurable() {
     let config: BedrockConfig = serde_json::from_value(json!({"image_fetch": {"max_bytes": 1024, "timeout": "2s"}})).unwrap();
-    assert_eq!(config.image_fetch.map(|p| (p.max_bytes, p.timeout, p.allow_private)), Some((1024, std::time::Duration::from_secs(2), false)));
+    assert_eq!(
+        config.image_fetch.map(|p| (p.max_bytes, p.timeout, p.allow_private)),
+        Some((1024, std::time::Duration::from_secs(2), false))
+    );
     assert!(serde_json::from_value::<BedrockConfig>(json!({"image_fetch": {"allow_privat": true}})).is_err());
 }
 
@@ -464,30 +547,48 @@ fn profiles_supply_keys_and_region() {
     assert_eq!(signing(&none, &env_with(&home, &[])), owned("AKIDDEFAULT", None, "eu-central-1"), "the default profile");
     let provider = Bedrock::with_env("b", &none, &env_with(&home, &[])).unwrap();
     assert_eq!(provider.url(NOVA, false).unwrap().host_str(), Some("bedrock-runtime.eu-central-1.amazonaws.com"));
-    assert_eq!(signing(&none, &env_with(&home, &[("AWS_PROFILE", "work")])), owned("AKIDWORK", Some("work-token"), "ap-northeast-1"), "AWS_PROFILE");
-    assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_PROFILE", "default")])), owned("AKIDWORK", Some("work-token"), "ap-northeast-1"), "config wins");
+    assert_eq!(
+        signing(&none, &env_with(&home, &[("AWS_PROFILE", "work")])),
+        owned("AKIDWORK", Some("work-token"), "ap-northeast-1"),
+        "AWS_PROFILE"
+    );
+    assert_eq!(
+        signing(&named("work"), &env_with(&home, &[("AWS_PROFILE", "default")])),
+        owned("AKIDWORK", Some("work-token"), "ap-northeast-1"),
+        "config wins"
+    );
     assert_eq!(signing(&named("keys-in-config"), &env_with(&home, &[])), owned("AKIDCONFIG", None, "us-east-1"), "keys in the config file");
     // A configured region wins over the profile's.
     assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_REGION", "us-west-2")])).2, "us-west-2");
     assert_eq!(signing(&named("work"), &env_with(&home, &[("AWS_DEFAULT_REGION", "ca-central-1")])).2, "ca-central-1");
-    assert_eq!(signing(&BedrockConfig { region: Some("sa-east-1".into()), ..named("work") }, &env_with(&home, &[("AWS_REGION", "us-west-2")])).2, "sa-east-1");
+    assert_eq!(
+        signing(&BedrockConfig { region: Some("sa-east-1".into()), ..named("work") }, &env_with(&home, &[("AWS_REGION", "us-west-2")])).2,
+        "sa-east-1"
+    );
     // The files can live elsewhere, with no HOME at all.
     let elsewhere = tempfile::tempdir().unwrap();
     let (credentials, config) = (elsewhere.path().join("creds.ini"), elsewhere.path().join("conf.ini"));
     std::fs::write(&credentials, "[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = ci-secret\n").unwrap();
     std::fs::write(&config, "[profile ci]\nregion = eu-north-1\n").unwrap();
-    let paths = [("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()), ("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_PROFILE", "ci")];
+    let paths = [
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_PROFILE", "ci"),
+    ];
     let env = |k: &str| paths.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string());
     assert_eq!(signing(&none, &env), owned("AKIDCI", None, "eu-north-1"));
 }
 
 #[tokio::test]
 async fn profile_keys_sign_requests_with_their_session_token() {
-    let upstream = FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/text.json")), Reply::json(fixture_bytes("bedrock/text.json"))]).await;
+    let upstream =
+        FakeUpstream::start(vec![Reply::json(fixture_bytes("bedrock/text.json")), Reply::json(fixture_bytes("bedrock/text.json"))]).await;
     let home = aws_home(Some(CREDENTIALS), Some(CONFIG));
     let config = BedrockConfig { base_url: Some(upstream.base_url()), ..BedrockConfig::default() };
     let body = json!({"model": NOVA, "messages": [{"role": "user", "content": "hi"}]});
-    for (profile, id, region, token) in [("work", "AKIDWORK", "ap-northeast-1", Some("work-token")), ("default", "AKIDDEFAULT", "eu-central-1", None)] {
+    for (profile, id, region, token) in
+        [("work", "AKIDWORK", "ap-northeast-1", Some("work-token")), ("default", "AKIDDEFAULT", "eu-central-1", None)]
+    {
         let provider = Bedrock::with_env("bedrock", &config, &env_with(&home, &[("AWS_PROFILE", profile)])).expect("provider");
         provider.chat(&request(body.clone()), NOVA).await.expect("answer");
         let sent = upstream.last_request();
@@ -522,7 +623,9 @@ fn unsupported_profiles_are_refused_by_name() {
         ("role_arn = arn:aws:iam::123456789012:role/r\nsource_profile = default", "role_arn"),
         ("web_identity_token_file = /var/run/token\nrole_arn = arn:aws:iam::123456789012:role/r", "web_identity_token_file"),
     ] {
-        let config = format!("[profile odd]\naws_access_key_id = AKIDODD\naws_secret_access_key = odd-secret\naws_session_token = odd-token\n{lines}\n");
+        let config = format!(
+            "[profile odd]\naws_access_key_id = AKIDODD\naws_secret_access_key = odd-secret\naws_session_token = odd-token\n{lines}\n"
+        );
         let home = aws_home(None, Some(&config));
         let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[("AWS_PROFILE", "odd")])).err().expect("refused");
         assert!(err.contains("AWS profile `odd`") && err.contains(&format!("`{key}`")) && err.contains("not supported"), "{key}: {err}");
@@ -547,7 +650,11 @@ fn missing_or_incomplete_profiles_are_named() {
     let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&empty, &[])).err().unwrap();
     assert!(err.starts_with("no credentials") && err.contains("AWS_PROFILE"), "{err}");
     for (credentials, config, expected) in [
-        (Some("[default]\naws_access_key_id = AKIDHALF\n"), None, "AWS profile `default` has aws_access_key_id but no aws_secret_access_key"),
+        (
+            Some("[default]\naws_access_key_id = AKIDHALF\n"),
+            None,
+            "AWS profile `default` has aws_access_key_id but no aws_secret_access_key",
+        ),
         (None, Some("[default]\nregion = eu-west-1\n"), "AWS profile `default` has no aws_access_key_id and aws_secret_access_key"),
     ] {
         let home = aws_home(credentials, config);

@@ -11,7 +11,9 @@ use super::wire::{
     Blob, Content, ErrorBody, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse, GenerateContentRequest,
     GenerateContentResponse, GenerationConfig, Part, PromptFeedback, Status, ThinkingConfig, Tool, ToolConfig, UsageMetadata,
 };
-use crate::translate::{reasoning_budget, CalledFunction, Completion, Conversation, FinishReason, ResponseFormat, ToolCall, ToolChoiceMode, ToolDef, Turn};
+use crate::translate::{
+    reasoning_budget, CalledFunction, Completion, Conversation, FinishReason, ResponseFormat, ToolCall, ToolChoiceMode, ToolDef, Turn,
+};
 use crate::{ErrorKind, ProviderError};
 
 /// JSON-schema keys Gemini's `parameters` (an OpenAPI subset) rejects.
@@ -73,13 +75,17 @@ fn user_part(part: &crate::translate::Part) -> Result<Option<Part>, ProviderErro
         In::Text(t) if t.is_empty() => return Ok(None),
         In::Text(t) => text_part(t.clone()),
         In::Image { url } => match split_data_url(url) {
-            Some((mime, data)) => Part { inline_data: Some(Blob { mime_type: mime.to_string(), data: data.to_string() }), ..Part::default() },
+            Some((mime, data)) => {
+                Part { inline_data: Some(Blob { mime_type: mime.to_string(), data: data.to_string() }), ..Part::default() }
+            }
             None if url.starts_with("http://") || url.starts_with("https://") => {
                 Part { file_data: Some(FileData { file_uri: url.clone(), mime_type: image_mime(url).to_string() }), ..Part::default() }
             }
             None => return Err(bad("messages", "an image URL must be a base64 `data:` URL or an http(s) URL".into())),
         },
-        In::File { media_type, data, .. } => Part { inline_data: Some(Blob { mime_type: media_type.clone(), data: data.clone() }), ..Part::default() },
+        In::File { media_type, data, .. } => {
+            Part { inline_data: Some(Blob { mime_type: media_type.clone(), data: data.clone() }), ..Part::default() }
+        }
     }))
 }
 
@@ -192,7 +198,8 @@ fn generation_config(c: &Conversation) -> GenerationConfig {
         stop_sequences: c.stop.clone(),
         response_mime_type,
         response_json_schema,
-        thinking_config: reasoning_budget(c.reasoning_effort.as_deref()).map(|thinking_budget| ThinkingConfig { thinking_budget, include_thoughts: true }),
+        thinking_config: reasoning_budget(c.reasoning_effort.as_deref())
+            .map(|thinking_budget| ThinkingConfig { thinking_budget, include_thoughts: true }),
     }
 }
 
@@ -341,7 +348,8 @@ mod tests {
 
     #[test]
     fn untranslatable_history_is_a_bad_request() {
-        let orphan = json!({"model": "m", "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}]});
+        let orphan =
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}]});
         let bad_args = json!({"model": "m", "messages": [{"role": "user", "content": "x"},
             {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]});
         for body in [orphan, bad_args] {
@@ -354,7 +362,8 @@ mod tests {
     fn signature_on_a_text_part_is_returned() {
         // Gemini 3 signs plain text (vertex/text-stream.sse); call ids are kept when Gemini sends them.
         let answer: GenerateContentResponse = serde_json::from_value(json!({"candidates": [{"content": {"role": "model", "parts": [
-            {"text": "OK", "thoughtSignature": "c2ln"}, {"functionCall": {"id": "fc-9", "name": "f"}}]}, "finishReason": "STOP"}]})).unwrap();
+            {"text": "OK", "thoughtSignature": "c2ln"}, {"functionCall": {"id": "fc-9", "name": "f"}}]}, "finishReason": "STOP"}]}))
+        .unwrap();
         let completion = completion(answer, "m", "gem").unwrap();
         assert_eq!((completion.text.as_str(), completion.reasoning_signature.as_deref()), ("OK", Some("c2ln")));
         assert_eq!((completion.tool_calls[0].id.as_str(), completion.tool_calls[0].function.arguments.as_str()), ("fc-9", "{}"));

@@ -102,7 +102,8 @@ impl Provider for Gemini {
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let body = request_body(request, &self.images).await?;
-        let mut builder = self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
+        let mut builder =
+            self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
         let key = self.keys.next().cloned();
         if let Some(key) = &key {
             builder = builder.header("x-goog-api-key", key.expose());
@@ -137,7 +138,12 @@ pub(crate) async fn error_answer(response: reqwest::Response, redact: impl Fn(&s
 }
 
 /// A successful answer in OpenAI's shape: the whole completion, or the stream of chunks.
-pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, response: reqwest::Response) -> Result<ChatResponse, ProviderError> {
+pub(crate) async fn read_answer(
+    provider: &str,
+    model: &str,
+    stream: bool,
+    response: reqwest::Response,
+) -> Result<ChatResponse, ProviderError> {
     if stream {
         let name = provider.to_string();
         let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
@@ -145,9 +151,9 @@ pub(crate) async fn read_answer(provider: &str, model: &str, stream: bool, respo
         return Ok(ChatResponse::Stream(stream::chunk_stream(body, decoder)));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
-    let answer = serde_json::from_slice(&body)
-        .map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body that is not a Gemini response: {e}")))?;
+    let answer = serde_json::from_slice(&body).map_err(|e| {
+        ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body that is not a Gemini response: {e}"))
+    })?;
     let completion = convert::completion(answer, model, provider)?;
     Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
 }
-

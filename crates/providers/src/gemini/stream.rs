@@ -48,7 +48,10 @@ impl GeminiDecoder {
             return Ok(Vec::new());
         }
         let event: GenerateContentResponse = serde_json::from_slice(&event.data).map_err(|e| {
-            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` sent a stream event that is not a Gemini response: {e}", self.provider))
+            ProviderError::new(
+                ErrorKind::Malformed,
+                format!("provider `{}` sent a stream event that is not a Gemini response: {e}", self.provider),
+            )
         })?;
         if let Some(status) = &event.error {
             return Err(stream_error(&self.provider, status));

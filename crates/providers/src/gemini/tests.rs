@@ -13,7 +13,8 @@ const KEY: &str = "AIzaSyTestKey-0123456789abcdef";
 const MODEL: &str = "gemini-2.5-flash";
 
 fn gemini(fake: &FakeUpstream) -> Gemini {
-    let config = GeminiConfig { base_url: Some(format!("http://{}", fake.addr())), api_key: Some(Secret::new(KEY)), ..GeminiConfig::default() };
+    let config =
+        GeminiConfig { base_url: Some(format!("http://{}", fake.addr())), api_key: Some(Secret::new(KEY)), ..GeminiConfig::default() };
     Gemini::new("gem", &config).unwrap()
 }
 
@@ -55,7 +56,9 @@ async fn complete(reply: Reply, body: Value) -> (Result<(Value, switchyard_proto
 /// ended it, if any.
 async fn streamed(reply: Reply, body: Value) -> (Vec<Value>, Option<ProviderError>, RecordedRequest) {
     let fake = FakeUpstream::start(vec![reply]).await;
-    let ChatResponse::Stream(mut stream) = gemini(&fake).chat(&chat_request(body), MODEL).await.unwrap() else { panic!("expected a stream") };
+    let ChatResponse::Stream(mut stream) = gemini(&fake).chat(&chat_request(body), MODEL).await.unwrap() else {
+        panic!("expected a stream")
+    };
     let (mut chunks, mut error) = (Vec::new(), None);
     while let Some(item) = stream.next().await {
         match item {
@@ -73,7 +76,12 @@ async fn streamed(reply: Reply, body: Value) -> (Vec<Value>, Option<ProviderErro
 
 fn usage_numbers(usage: &Value) -> [u64; 4] {
     let n = |p: &str| usage.pointer(p).and_then(Value::as_u64).unwrap();
-    [n("/prompt_tokens"), n("/completion_tokens"), n("/prompt_tokens_details/cached_tokens"), n("/completion_tokens_details/reasoning_tokens")]
+    [
+        n("/prompt_tokens"),
+        n("/completion_tokens"),
+        n("/prompt_tokens_details/cached_tokens"),
+        n("/completion_tokens_details/reasoning_tokens"),
+    ]
 }
 
 /// Concatenates one delta field over a stream.
@@ -119,7 +127,8 @@ async fn text_answer() {
 
 #[tokio::test]
 async fn max_tokens_becomes_length() {
-    let (answer, sent) = complete(recorded("max-tokens", 200), json!({"model": MODEL, "max_tokens": 50, "messages": [user("List all U.S. states.")]})).await;
+    let (answer, sent) =
+        complete(recorded("max-tokens", 200), json!({"model": MODEL, "max_tokens": 50, "messages": [user("List all U.S. states.")]})).await;
     assert_eq!(sent.json(), recorded_request("max-tokens"));
     let (body, _) = answer.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "Here is a list of all 50 U");
@@ -196,9 +205,12 @@ async fn parallel_tool_calls_and_their_follow_up() {
     let (body, _) = answer.unwrap();
     let message = &body["choices"][0]["message"];
     assert_eq!(message["content"], Value::Null);
-    assert_eq!(message["tool_calls"], json!([
+    assert_eq!(
+        message["tool_calls"],
+        json!([
         {"id": "call_0", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}},
-        {"id": "call_1", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}}]));
+        {"id": "call_1", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}}])
+    );
     let signature = fixture_json("gemini/tool-call-parallel.json")["candidates"][0]["content"]["parts"][0]["thoughtSignature"].clone();
     assert_eq!(message["reasoning_signature"], signature);
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
@@ -271,10 +283,13 @@ async fn tool_call_stream() {
     assert!(error.is_none(), "{error:?}");
     assert_eq!(sent.json()["contents"], recorded_request("tool-call-parallel-stream")["contents"]);
     let calls: Vec<&Value> = chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0")).collect();
-    assert_eq!(calls, [
-        &json!({"index": 0, "id": "call_0", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}}),
-        &json!({"index": 1, "id": "call_1", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}}),
-    ]);
+    assert_eq!(
+        calls,
+        [
+            &json!({"index": 0, "id": "call_0", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}}),
+            &json!({"index": 1, "id": "call_1", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}}),
+        ]
+    );
     assert!(joined(&chunks, "reasoning_signature").starts_with("CikB0e2Kbw5tJ9dwYB9m1I9W28H1"));
     let n = chunks.len();
     assert_eq!(chunks[n - 2]["choices"][0]["finish_reason"], "tool_calls");
@@ -301,7 +316,8 @@ async fn stream_error_event_is_classified() {
 #[tokio::test]
 async fn recorded_errors_are_classified() {
     let request = |model: &str, text: &str| json!({"model": model, "messages": [user(text)]});
-    let (answer, sent) = complete(recorded("error-400-invalid-api-key", 400), request(MODEL, "This should fail with AuthenticationError")).await;
+    let (answer, sent) =
+        complete(recorded("error-400-invalid-api-key", 400), request(MODEL, "This should fail with AuthenticationError")).await;
     assert_eq!(sent.json(), recorded_request("error-400-invalid-api-key"));
     let err = answer.unwrap_err();
     assert_eq!((err.status, err.kind), (Some(400), ErrorKind::Auth));
@@ -309,7 +325,8 @@ async fn recorded_errors_are_classified() {
     assert_eq!((err.upstream_type.as_deref(), err.code.as_deref()), (Some("INVALID_ARGUMENT"), Some("API_KEY_INVALID")));
 
     let missing = "this-model-does-not-exist-12345";
-    let (answer, sent) = complete(recorded("error-404-model-not-found", 404), request(missing, "This should fail with NotFoundError")).await;
+    let (answer, sent) =
+        complete(recorded("error-404-model-not-found", 404), request(missing, "This should fail with NotFoundError")).await;
     assert_sent(&sent, missing, false);
     assert_eq!(sent.json(), recorded_request("error-404-model-not-found"));
     assert_eq!(answer.unwrap_err().kind, ErrorKind::NotFound);
@@ -326,7 +343,11 @@ async fn unrecorded_errors_are_classified_and_redacted() {
     let unavailable = r#"{"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}"#;
     let too_long = r#"{"error": {"code": 400, "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", "status": "INVALID_ARGUMENT"}}"#;
     let echoed = format!(r#"{{"error": {{"code": 403, "message": "key {KEY} is blocked", "status": "PERMISSION_DENIED"}}}}"#);
-    let cases = [(503, unavailable.to_string(), ErrorKind::Overloaded), (400, too_long.to_string(), ErrorKind::ContextLength), (403, echoed, ErrorKind::Auth)];
+    let cases = [
+        (503, unavailable.to_string(), ErrorKind::Overloaded),
+        (400, too_long.to_string(), ErrorKind::ContextLength),
+        (403, echoed, ErrorKind::Auth),
+    ];
     for (status, body, kind) in cases {
         let (answer, _) = complete(Reply::json_status(status, body), json!({"model": MODEL, "messages": [user("hi")]})).await;
         let err = answer.unwrap_err();
@@ -368,21 +389,36 @@ fn translates_what_no_recording_covers() {
     assert_eq!(sent["systemInstruction"], json!({"parts": [{"text": "Be brief."}]}));
     let roles: Vec<&str> = sent["contents"].as_array().unwrap().iter().map(|c| c["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["user", "model", "user"], "same-role turns are merged");
-    assert_eq!(sent["contents"][0]["parts"], json!([
+    assert_eq!(
+        sent["contents"][0]["parts"],
+        json!([
         {"text": "compare"},
         {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
         {"fileData": {"fileUri": "https://example.com/a/cat.WEBP?x=1", "mimeType": "image/webp"}},
         {"fileData": {"fileUri": "https://example.com/photo", "mimeType": "image/jpeg"}},
         {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0"}},
-        {"text": "and be quick"}]));
-    assert_eq!(sent["contents"][1]["parts"], json!([
+        {"text": "and be quick"}])
+    );
+    assert_eq!(
+        sent["contents"][1]["parts"],
+        json!([
         {"text": "Thinking out loud.", "thoughtSignature": "sig-text"},
-        {"functionCall": {"name": "now", "args": {}}, "thoughtSignature": "sig-call"}]));
-    assert_eq!(sent["contents"][2]["parts"], json!([{"functionResponse": {"name": "now", "response": {"content": "noon"}}}, {"text": "thanks"}]));
-    assert_eq!(sent["tools"], json!([{"functionDeclarations": [{"name": "now"}, {"name": "lookup", "parameters": {"type": "object",
-        "properties": {"strict": {"type": "boolean"}, "filter": {"type": "object", "properties": {"q": {"type": "string"}}}}}}]}]));
+        {"functionCall": {"name": "now", "args": {}}, "thoughtSignature": "sig-call"}])
+    );
+    assert_eq!(
+        sent["contents"][2]["parts"],
+        json!([{"functionResponse": {"name": "now", "response": {"content": "noon"}}}, {"text": "thanks"}])
+    );
+    assert_eq!(
+        sent["tools"],
+        json!([{"functionDeclarations": [{"name": "now"}, {"name": "lookup", "parameters": {"type": "object",
+        "properties": {"strict": {"type": "boolean"}, "filter": {"type": "object", "properties": {"q": {"type": "string"}}}}}}]}])
+    );
     assert_eq!(sent["toolConfig"], json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["lookup"]}}));
-    assert_eq!(sent["generationConfig"], json!({"temperature": 0.3, "topP": 0.9, "maxOutputTokens": 99, "stopSequences": ["END"], "responseMimeType": "application/json"}));
+    assert_eq!(
+        sent["generationConfig"],
+        json!({"temperature": 0.3, "topP": 0.9, "maxOutputTokens": 99, "stopSequences": ["END"], "responseMimeType": "application/json"})
+    );
 
     for (choice, mode) in [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")] {
         let sent = to_wire(json!({"model": MODEL, "tool_choice": choice, "tools": secret_tool(), "messages": [user("x")]}));
@@ -398,8 +434,13 @@ fn config_is_checked() {
     assert_eq!(config.connect_timeout, Some(std::time::Duration::from_secs(3)));
     let gemini = Gemini::new("g", &config).unwrap();
     assert_eq!((gemini.kind(), gemini.models()), ("gemini", vec![MODEL.to_string()]));
-    assert_eq!(gemini.url("models/gemini-2.5-pro", true).as_str(), "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
-    let proxied = Gemini::new("g", &GeminiConfig { base_url: Some("https://proxy.example/google/v1beta/".into()), ..GeminiConfig::default() }).unwrap();
+    assert_eq!(
+        gemini.url("models/gemini-2.5-pro", true).as_str(),
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    );
+    let proxied =
+        Gemini::new("g", &GeminiConfig { base_url: Some("https://proxy.example/google/v1beta/".into()), ..GeminiConfig::default() })
+            .unwrap();
     assert_eq!(proxied.url(MODEL, false).as_str(), "https://proxy.example/google/v1beta/models/gemini-2.5-flash:generateContent");
     assert!(Gemini::new("g", &GeminiConfig { base_url: Some("ftp://x".into()), ..GeminiConfig::default() }).is_err());
 }
@@ -407,7 +448,12 @@ fn config_is_checked() {
 #[tokio::test]
 async fn http_images_are_downloaded_and_sent_inline() {
     let gif: &[u8] = b"GIF89a\x01\x00\x01\x00";
-    let images = FakeUpstream::start(vec![Reply::Json { status: 200, body: gif.to_vec().into(), headers: vec![("content-type".into(), "application/octet-stream".into())] }]).await;
+    let images = FakeUpstream::start(vec![Reply::Json {
+        status: 200,
+        body: gif.to_vec().into(),
+        headers: vec![("content-type".into(), "application/octet-stream".into())],
+    }])
+    .await;
     let fake = FakeUpstream::start(vec![recorded("text", 200)]).await;
     let image_url = format!("http://{}/anim?token=abc", images.addr());
     let body = json!({"model": MODEL, "messages": [{"role": "system", "content": "be brief"},
@@ -426,6 +472,9 @@ async fn http_images_are_downloaded_and_sent_inline() {
     };
     Gemini::new("gem", &config).unwrap().chat(&chat_request(body), MODEL).await.expect("answer");
     let sent = fake.last_request().json();
-    assert_eq!(sent["contents"][0]["parts"], json!([{"text": "what is this?"}, {"inlineData": {"mimeType": "image/gif", "data": "R0lGODlhAQABAA=="}}]));
+    assert_eq!(
+        sent["contents"][0]["parts"],
+        json!([{"text": "what is this?"}, {"inlineData": {"mimeType": "image/gif", "data": "R0lGODlhAQABAA=="}}])
+    );
     assert_eq!(images.last_request().query.as_deref(), Some("token=abc"));
 }

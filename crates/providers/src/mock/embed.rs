@@ -24,10 +24,11 @@ const TRIGRAM_WEIGHT: f32 = 0.5;
 const STOPWORD_WEIGHT: f32 = 0.1;
 
 const STOPWORDS: &[&str] = &[
-    "a", "about", "am", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "give", "he", "how",
-    "i", "if", "in", "into", "is", "it", "its", "just", "let", "may", "me", "might", "must", "my", "of", "on", "or", "our", "please", "s", "shall", "she",
-    "should", "show", "so", "t", "tell", "than", "that", "the", "their", "them", "then", "these", "they", "this", "those", "to", "us", "was", "we", "were",
-    "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+    "a", "about", "am", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from",
+    "give", "he", "how", "i", "if", "in", "into", "is", "it", "its", "just", "let", "may", "me", "might", "must", "my", "of", "on", "or",
+    "our", "please", "s", "shall", "she", "should", "show", "so", "t", "tell", "than", "that", "the", "their", "them", "then", "these",
+    "they", "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with",
+    "would", "you", "your",
 ];
 
 /// The embedding of one text in `dimensions` buckets; all zeros when it has no word at all.
@@ -73,16 +74,19 @@ pub fn answer(request: &Value, model: &str) -> Result<(Vec<u8>, Usage), RequestF
     let inputs = inputs(request.get("input"))?;
     let dimensions = match request.get("dimensions") {
         None | Some(Value::Null) => DEFAULT_DIMENSIONS,
-        Some(d) => d
-            .as_u64()
-            .filter(|d| (1..=MAX_DIMENSIONS).contains(d))
-            .ok_or_else(|| RequestFormatError::field("dimensions", format!("invalid `dimensions`: expected a whole number from 1 to {MAX_DIMENSIONS}")))?
-            as usize,
+        Some(d) => d.as_u64().filter(|d| (1..=MAX_DIMENSIONS).contains(d)).ok_or_else(|| {
+            RequestFormatError::field("dimensions", format!("invalid `dimensions`: expected a whole number from 1 to {MAX_DIMENSIONS}"))
+        })? as usize,
     };
     let base64 = match request.get("encoding_format").and_then(Value::as_str) {
         None | Some("float") => false,
         Some("base64") => true,
-        Some(other) => return Err(RequestFormatError::field("encoding_format", format!("invalid `encoding_format` `{other}`: expected `float` or `base64`"))),
+        Some(other) => {
+            return Err(RequestFormatError::field(
+                "encoding_format",
+                format!("invalid `encoding_format` `{other}`: expected `float` or `base64`"),
+            ))
+        }
     };
     let data: Vec<Value> = inputs
         .iter()
@@ -101,13 +105,17 @@ pub fn answer(request: &Value, model: &str) -> Result<(Vec<u8>, Usage), RequestF
 fn inputs(input: Option<&Value>) -> Result<Vec<&str>, RequestFormatError> {
     let invalid = |what: &str| RequestFormatError::field("input", format!("invalid `input`: {what}"));
     let texts: Vec<&str> = match input {
-        None | Some(Value::Null) => return Err(RequestFormatError::field("input", "missing `input`: the text (or array of texts) to embed")),
+        None | Some(Value::Null) => {
+            return Err(RequestFormatError::field("input", "missing `input`: the text (or array of texts) to embed"))
+        }
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(items)) if items.is_empty() => return Err(invalid("the array is empty")),
         Some(Value::Array(items)) if items.len() > MAX_INPUTS => return Err(invalid(&format!("at most {MAX_INPUTS} inputs per request"))),
-        Some(Value::Array(items)) => {
-            items.iter().map(Value::as_str).collect::<Option<_>>().ok_or_else(|| invalid("the mock embeds strings; token arrays are not supported"))?
-        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("the mock embeds strings; token arrays are not supported"))?,
         Some(_) => return Err(invalid("expected a string or an array of strings")),
     };
     if texts.iter().any(|t| t.is_empty()) {

@@ -37,9 +37,10 @@ pub fn compose(request: &ChatRequest, model: &str, fixed: Option<&str>) -> Resul
 
     let content = if wants_tool {
         let tool = match choice.as_ref().and_then(|c| c.named()) {
-            Some(name) => tools.iter().find(|t| t.function.name == name).ok_or_else(|| {
-                RequestFormatError::field("tool_choice", format!("tool_choice names `{name}`, which is not in `tools`"))
-            })?,
+            Some(name) => tools
+                .iter()
+                .find(|t| t.function.name == name)
+                .ok_or_else(|| RequestFormatError::field("tool_choice", format!("tool_choice names `{name}`, which is not in `tools`")))?,
             None => &tools[0],
         };
         Content::ToolCall { name: tool.function.name.clone(), arguments: arguments_for(tool, &last_user) }
@@ -148,9 +149,20 @@ mod tests {
             {"role":"tool","tool_call_id":"call_mock_0","content":"sunny"}]})), "echo", None).unwrap();
         assert!(matches!(&r.content, Content::Text(t) if t == "tool result: sunny"));
 
-        let none = compose(&req(json!({"model":"m","messages":[{"role":"user","content":"Paris"}],"tools":tools,"tool_choice":"none"})), "echo", None).unwrap();
+        let none = compose(
+            &req(json!({"model":"m","messages":[{"role":"user","content":"Paris"}],"tools":tools,"tool_choice":"none"})),
+            "echo",
+            None,
+        )
+        .unwrap();
         assert!(matches!(none.content, Content::Text(_)));
-        let bad = compose(&req(json!({"model":"m","messages":[{"role":"user","content":"Paris"}],"tools":tools,"tool_choice":{"type":"function","function":{"name":"nope"}}})), "echo", None);
+        let bad = compose(
+            &req(
+                json!({"model":"m","messages":[{"role":"user","content":"Paris"}],"tools":tools,"tool_choice":{"type":"function","function":{"name":"nope"}}}),
+            ),
+            "echo",
+            None,
+        );
         assert_eq!(bad.err().unwrap().param.as_deref(), Some("tool_choice"));
     }
 }

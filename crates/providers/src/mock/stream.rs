@@ -54,7 +54,11 @@ pub fn chunks(reply: Reply, meta: Meta, plan: Plan) -> ChunkStream {
             out.extend(pieces(text, plan.chunks).into_iter().map(|p| delta(&meta, json!({"content": p}), None)));
         }
         Content::ToolCall { name, arguments } => {
-            out.push(delta(&meta, json!({"tool_calls": [{"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": ""}}]}), None));
+            out.push(delta(
+                &meta,
+                json!({"tool_calls": [{"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ));
             // Cut the JSON on char boundaries into a few fragments, as real upstreams do.
             let chars: Vec<char> = arguments.chars().collect();
             let size = chars.len().div_ceil(plan.chunks.unwrap_or(3)).max(1);
@@ -66,8 +70,14 @@ pub fn chunks(reply: Reply, meta: Meta, plan: Plan) -> ChunkStream {
     }
     out.push(delta(&meta, json!({}), Some(reply.finish_reason())));
     // The first chunk only announces the role.
-    let mut items: Vec<Chunk> = out.into_iter().enumerate().map(|(i, data)| Chunk { data, usage: None, usage_only: false, content: i > 0 }).collect();
-    items.push(Chunk { data: chunk(&meta, json!([]), Some(reply.usage_json())), usage: Some(reply.usage), usage_only: true, content: false });
+    let mut items: Vec<Chunk> =
+        out.into_iter().enumerate().map(|(i, data)| Chunk { data, usage: None, usage_only: false, content: i > 0 }).collect();
+    items.push(Chunk {
+        data: chunk(&meta, json!([]), Some(reply.usage_json())),
+        usage: Some(reply.usage),
+        usage_only: true,
+        content: false,
+    });
 
     let delay = plan.delay;
     stream::iter(items.into_iter().enumerate())

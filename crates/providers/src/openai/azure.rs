@@ -52,10 +52,13 @@ impl Endpoint {
             Endpoint::AzureDeployment { base, api_version, deployments } => {
                 let deployment = deployments.get(model).map(String::as_str).unwrap_or(model);
                 let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
-                url.path_segments_mut()
-                    .map_err(|_| "base_url cannot be a base".to_string())?
-                    .pop_if_empty()
-                    .extend(["openai", "deployments", deployment, "chat", "completions"]);
+                url.path_segments_mut().map_err(|_| "base_url cannot be a base".to_string())?.pop_if_empty().extend([
+                    "openai",
+                    "deployments",
+                    deployment,
+                    "chat",
+                    "completions",
+                ]);
                 url.query_pairs_mut().append_pair("api-version", api_version);
                 Ok(url)
             }
@@ -89,7 +92,10 @@ mod tests {
         let mut c = AzureConfig { base_url: Some("https://res.openai.azure.com/".into()), ..Default::default() };
         c.deployments.insert("gpt-4o-mini".into(), "prod mini".into());
         let e = c.endpoint().unwrap();
-        assert_eq!(e.url("gpt-4o-mini").unwrap().as_str(), "https://res.openai.azure.com/openai/deployments/prod%20mini/chat/completions?api-version=2024-10-21");
+        assert_eq!(
+            e.url("gpt-4o-mini").unwrap().as_str(),
+            "https://res.openai.azure.com/openai/deployments/prod%20mini/chat/completions?api-version=2024-10-21"
+        );
         assert_eq!(e.url("gpt-4o").unwrap().path(), "/openai/deployments/gpt-4o/chat/completions");
         c.v1_api = true;
         assert_eq!(c.endpoint().unwrap().url("x").unwrap().as_str(), "https://res.openai.azure.com/openai/v1/chat/completions");

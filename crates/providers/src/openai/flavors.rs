@@ -14,7 +14,13 @@ pub struct Flavor {
     pub stream_usage_option: bool,
 }
 
-const fn row(name: &'static str, base_url: &'static str, key_env: Option<&'static str>, base_url_env: Option<&'static str>, stream_usage_option: bool) -> Flavor {
+const fn row(
+    name: &'static str,
+    base_url: &'static str,
+    key_env: Option<&'static str>,
+    base_url_env: Option<&'static str>,
+    stream_usage_option: bool,
+) -> Flavor {
     Flavor { name, base_url, key_env, base_url_env, stream_usage_option }
 }
 

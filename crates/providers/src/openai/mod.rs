@@ -90,7 +90,8 @@ impl OpenAi {
             name: name.to_string(),
             kind: "openai",
             endpoint: Endpoint::Fixed(
-                reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?,
+                reqwest::Url::parse(&format!("{base}/chat/completions"))
+                    .map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?,
             ),
             auth: Auth::Bearer,
             stream_usage_option: flavor.stream_usage_option,
@@ -142,7 +143,8 @@ impl Provider for OpenAi {
 
     async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
         let url = embeddings_url(self.url(model)?);
-        let body = serde_json::to_vec(body).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
         let response = self.send(url, body.into()).await?;
         let (body, usage) = self.read_json(response).await?;
         Ok(EmbeddingsResponse { body, usage: usage.unwrap_or_default() })
@@ -157,7 +159,8 @@ impl OpenAi {
     /// POSTs a JSON body with the provider's headers and next key; a non-success answer becomes a
     /// classified error (and puts a refused or rate-limited key in cooldown).
     async fn send(&self, url: reqwest::Url, body: bytes::Bytes) -> Result<reqwest::Response, ProviderError> {
-        let mut builder = self.client.post(url).headers(self.headers.clone()).header(http::header::CONTENT_TYPE, "application/json").body(body);
+        let mut builder =
+            self.client.post(url).headers(self.headers.clone()).header(http::header::CONTENT_TYPE, "application/json").body(body);
         let key = self.keys.next().cloned();
         if let Some(key) = &key {
             builder = match self.auth {
@@ -182,8 +185,9 @@ impl OpenAi {
     /// A whole JSON answer and the usage in it; one pass validates the JSON and reads usage.
     async fn read_json(&self, response: reqwest::Response) -> Result<(bytes::Bytes, Option<Usage>), ProviderError> {
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let peek: ChunkPeek = serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name)))?;
+        let peek: ChunkPeek = serde_json::from_slice(&body).map_err(|_| {
+            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name))
+        })?;
         Ok((body, peek.usage.map(Into::into)))
     }
 }
@@ -222,11 +226,18 @@ mod tests {
             assert!(p.chat(&req, "gpt-4o").await.is_ok());
         }
         let used: Vec<String> = up.requests().iter().map(|r| r.header("authorization").unwrap_or("").to_string()).collect();
-        assert_eq!(used, ["Bearer sk-first-key-000000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000"]);
+        assert_eq!(
+            used,
+            ["Bearer sk-first-key-000000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000"]
+        );
     }
 
     fn provider(base_url: String) -> OpenAi {
-        OpenAi::new("up", &OpenAiConfig { base_url: Some(base_url), api_key: Some(Secret::new("sk-embed-key-0000000")), ..OpenAiConfig::default() }).unwrap()
+        OpenAi::new(
+            "up",
+            &OpenAiConfig { base_url: Some(base_url), api_key: Some(Secret::new("sk-embed-key-0000000")), ..OpenAiConfig::default() },
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -264,7 +275,10 @@ mod tests {
         let body = serde_json::json!({"model": "text-embedding-3-small", "input": ["a", "b"]});
         OpenAi::azure("azure", &config).unwrap().embeddings(&body, "text-embedding-3-small").await.unwrap();
         let sent = up.last_request();
-        assert_eq!((sent.path.as_str(), sent.query.as_deref()), ("/openai/deployments/text-embedding-3-small/embeddings", Some("api-version=2024-10-21")));
+        assert_eq!(
+            (sent.path.as_str(), sent.query.as_deref()),
+            ("/openai/deployments/text-embedding-3-small/embeddings", Some("api-version=2024-10-21"))
+        );
         assert_eq!(sent.header("api-key"), Some("azure-key-123456789"));
         let v1 = AzureConfig { base_url: Some(base), v1_api: true, ..Default::default() };
         OpenAi::azure("azure", &v1).unwrap().embeddings(&body, "text-embedding-3-small").await.unwrap();

@@ -53,7 +53,10 @@ impl ChoicePeek {
     fn has_content(&self) -> bool {
         let filled = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
         self.finish_reason.is_some()
-            || self.delta.as_ref().is_some_and(|d| filled(&d.content) || filled(&d.reasoning_content) || filled(&d.refusal) || d.tool_calls.is_some())
+            || self
+                .delta
+                .as_ref()
+                .is_some_and(|d| filled(&d.content) || filled(&d.reasoning_content) || filled(&d.refusal) || d.tool_calls.is_some())
     }
 }
 
@@ -72,7 +75,10 @@ impl EventDecoder for OpenAiDecoder {
                 Some("rate_limit_error" | "rate_limit_exceeded") => ErrorKind::RateLimited,
                 _ => ErrorKind::Server,
             };
-            return Err(ProviderError::new(kind, format!("provider `{}`: {}", self.provider, crate::credential::redact_key_shapes(message))));
+            return Err(ProviderError::new(
+                kind,
+                format!("provider `{}`: {}", self.provider, crate::credential::redact_key_shapes(message)),
+            ));
         }
         let choices = peek.choices.unwrap_or_default();
         self.saw_finish |= choices.iter().any(|c| c.finish_reason.is_some());
@@ -102,16 +108,25 @@ mod tests {
     #[test]
     fn marks_usage_only_chunks_and_done() {
         let mut d = OpenAiDecoder::new("up");
-        let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#)).unwrap() else { panic!() };
+        let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#)).unwrap() else {
+            panic!()
+        };
         assert!(c.usage_only);
         assert_eq!(c.usage.unwrap().output_tokens, 2);
         // Azure's first chunk: empty choices, no usage — forwarded as an ordinary chunk.
         let Decoded::Chunk(c) = d.decode(event(r#"{"choices":[],"prompt_filter_results":[]}"#)).unwrap() else { panic!() };
         assert!(!c.usage_only);
         assert!(!c.content, "a filter-results chunk carries no content");
-        let Decoded::Chunk(role) = d.decode(event(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#)).unwrap() else { panic!() };
+        let Decoded::Chunk(role) =
+            d.decode(event(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#)).unwrap()
+        else {
+            panic!()
+        };
         assert!(!role.content);
-        let Decoded::Chunk(text) = d.decode(event(r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#)).unwrap() else { panic!() };
+        let Decoded::Chunk(text) = d.decode(event(r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#)).unwrap()
+        else {
+            panic!()
+        };
         assert!(text.content);
         assert!(matches!(d.decode(event("[DONE]")).unwrap(), Decoded::Done));
     }

@@ -45,13 +45,16 @@ impl ChunkWriter {
 
     fn delta(&mut self, mut delta: Value, finish: Option<FinishReason>) -> Chunk {
         let content = finish.is_some()
-            || ["content", "reasoning_content", "reasoning_signature", "refusal"].iter().any(|k| delta[k].as_str().is_some_and(|v| !v.is_empty()))
+            || ["content", "reasoning_content", "reasoning_signature", "refusal"]
+                .iter()
+                .any(|k| delta[k].as_str().is_some_and(|v| !v.is_empty()))
             || delta.get("tool_calls").is_some();
         if !self.role_sent {
             self.role_sent = true;
             delta["role"] = Value::from("assistant");
         }
-        let data = self.chunk(json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish.map(FinishReason::as_str)}]), None);
+        let data =
+            self.chunk(json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish.map(FinishReason::as_str)}]), None);
         Chunk { data, usage: None, usage_only: false, content }
     }
 
@@ -77,7 +80,10 @@ impl ChunkWriter {
         let next = self.tool_index.len();
         let index = *self.tool_index.entry(key).or_insert(next);
         self.saw_tool_call = true;
-        self.delta(json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}), None)
+        self.delta(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": arguments}}]}),
+            None,
+        )
     }
 
     /// A later fragment of a tool call's arguments; `None` for a key never started.
@@ -112,7 +118,10 @@ mod tests {
         let mut w = ChunkWriter::new("id", "m", 1);
         assert_eq!(v(&w.text("I'll look"))["choices"][0]["delta"]["role"], "assistant");
         let first = v(&w.tool_start(1, "t1", "get", ""));
-        assert_eq!(first["choices"][0]["delta"]["tool_calls"][0], json!({"index": 0, "id": "t1", "type": "function", "function": {"name": "get", "arguments": ""}}));
+        assert_eq!(
+            first["choices"][0]["delta"]["tool_calls"][0],
+            json!({"index": 0, "id": "t1", "type": "function", "function": {"name": "get", "arguments": ""}})
+        );
         assert!(first["choices"][0]["delta"].get("role").is_none());
         v(&w.tool_start(7, "t2", "get", ""));
         let frag = v(&w.tool_arguments(7, "{\"a\"").unwrap());

@@ -11,9 +11,15 @@ use crate::{ErrorKind, ProviderError};
 pub enum Part {
     Text(String),
     /// A `data:` URL or an http(s) URL, as the client sent it.
-    Image { url: String },
+    Image {
+        url: String,
+    },
     /// A base64 document (`type: file`), with its media type.
-    File { media_type: String, data: String, filename: Option<String> },
+    File {
+        media_type: String,
+        data: String,
+        filename: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +135,10 @@ impl Conversation {
                 tool_calls: m.tool_calls.clone().unwrap_or_default(),
             }),
             "tool" | "function" => self.turns.push(Turn::ToolResult {
-                call_id: m.tool_call_id.clone().ok_or_else(|| bad(&format!("messages[{i}].tool_call_id"), "a tool message needs `tool_call_id`".into()))?,
+                call_id: m
+                    .tool_call_id
+                    .clone()
+                    .ok_or_else(|| bad(&format!("messages[{i}].tool_call_id"), "a tool message needs `tool_call_id`".into()))?,
                 content: m.text(),
             }),
             other => return Err(bad(&format!("messages[{i}].role"), format!("unknown role `{other}`"))),
@@ -155,10 +164,17 @@ fn parts(i: usize, m: &Message) -> Result<Vec<Part>, ProviderError> {
                 .ok_or_else(|| bad(&format!("messages[{i}].content[{j}].image_url"), "an image part needs `image_url.url`".into())),
             "file" => {
                 let data = p.file.as_ref().and_then(|f| f.file_data.as_deref()).ok_or_else(|| {
-                    bad(&format!("messages[{i}].content[{j}].file"), "file parts need `file.file_data` (uploaded file ids are not supported)".into())
+                    bad(
+                        &format!("messages[{i}].content[{j}].file"),
+                        "file parts need `file.file_data` (uploaded file ids are not supported)".into(),
+                    )
                 })?;
                 let (media_type, data) = split_data_url(data).unwrap_or(("application/pdf", data));
-                Ok(Part::File { media_type: media_type.to_string(), data: data.to_string(), filename: p.file.as_ref().and_then(|f| f.filename.clone()) })
+                Ok(Part::File {
+                    media_type: media_type.to_string(),
+                    data: data.to_string(),
+                    filename: p.file.as_ref().and_then(|f| f.filename.clone()),
+                })
             }
             other => Err(bad(&format!("messages[{i}].content[{j}].type"), format!("content part type `{other}` is not supported here"))),
         })
@@ -224,7 +240,10 @@ mod tests {
         assert_eq!(parts[1], Part::Image { url: "data:image/png;base64,AAAA".into() });
         assert_eq!(parts[2], Part::File { media_type: "application/pdf".into(), data: "JVBE".into(), filename: Some("a.pdf".into()) });
         let Turn::Assistant { reasoning, reasoning_signature, tool_calls, .. } = &c.turns[1] else { panic!() };
-        assert_eq!((reasoning.as_deref(), reasoning_signature.as_deref(), tool_calls[0].function.arguments.as_str()), (Some("hmm"), Some("sig"), "{\"a\":1}"));
+        assert_eq!(
+            (reasoning.as_deref(), reasoning_signature.as_deref(), tool_calls[0].function.arguments.as_str()),
+            (Some("hmm"), Some("sig"), "{\"a\":1}")
+        );
         assert_eq!(c.turns[2], Turn::ToolResult { call_id: "c1".into(), content: "42".into() });
     }
 
@@ -232,7 +251,10 @@ mod tests {
     fn names_what_cannot_be_translated() {
         let req = ChatRequest::parse(json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}).to_string().as_bytes()).unwrap();
         assert_eq!(Conversation::from_request(&req).unwrap_err().param.as_deref(), Some("messages[0].tool_call_id"));
-        let req = ChatRequest::parse(json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}).to_string().as_bytes()).unwrap();
+        let req = ChatRequest::parse(
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}).to_string().as_bytes(),
+        )
+        .unwrap();
         assert_eq!(Conversation::from_request(&req).unwrap_err().param.as_deref(), Some("messages[0].content[0].type"));
     }
 }

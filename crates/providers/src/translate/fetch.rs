@@ -180,7 +180,8 @@ impl ImageFetcher {
         if err.is_timeout() {
             return self.timed_out(host);
         }
-        let reason = if err.is_body() || err.is_decode() { "the connection broke while reading the image" } else { "it could not be reached" };
+        let reason =
+            if err.is_body() || err.is_decode() { "the connection broke while reading the image" } else { "it could not be reached" };
         refused(host, reason)
     }
 }
@@ -326,7 +327,9 @@ pub async fn inline_remote_images(conversation: &mut Conversation, fetcher: &Ima
     let fetched: Vec<(usize, usize, String)> = futures_util::stream::iter(remote)
         .map(|(t, j, url, param)| async move {
             match fetcher.fetch(&url).await {
-                Ok((media_type, bytes)) => Ok((t, j, format!("data:{media_type};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))),
+                Ok((media_type, bytes)) => {
+                    Ok((t, j, format!("data:{media_type};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))))
+                }
                 Err(e) => Err(ProviderError { param, ..e }),
             }
         })

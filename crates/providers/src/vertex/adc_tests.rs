@@ -66,7 +66,11 @@ fn adc_config(chat: &FakeUpstream) -> VertexConfig {
 
 fn form_fields(sent: &RecordedRequest) -> Vec<(String, String)> {
     assert_eq!(sent.header("content-type"), Some("application/x-www-form-urlencoded"));
-    reqwest::Url::parse(&format!("http://x/?{}", sent.body_str())).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    reqwest::Url::parse(&format!("http://x/?{}", sent.body_str()))
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn chat_answer() -> Reply {
@@ -118,7 +122,9 @@ async fn a_refused_refresh_token_is_an_auth_error_that_does_not_quote_it() {
     let mut file = authorized_user(None);
     file["token_uri"] = json!(format!("http://{}/token", tokens.addr()));
     let config = VertexConfig { credentials_file: Some(dir.write("adc.json", &file)), ..adc_config(&chat) };
-    let err = complete(&Vertex::with_env("vtx", &config, &|_| None).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]})).await.unwrap_err();
+    let err = complete(&Vertex::with_env("vtx", &config, &|_| None).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]}))
+        .await
+        .unwrap_err();
     assert_eq!((err.kind, err.status), (ErrorKind::Auth, Some(400)));
     assert!(err.message.contains("invalid_grant Token has been expired or revoked"), "{}", err.message);
     assert!(!err.message.contains(REFRESH_TOKEN) && !err.message.contains(CLIENT_SECRET), "{}", err.message);
@@ -136,14 +142,23 @@ async fn gcloud_credentials_are_found_where_gcloud_writes_them() {
     let metadata = format!("127.0.0.1:{}", closed_port());
 
     // CLOUDSDK_CONFIG wins over HOME.
-    let get = env(&[("CLOUDSDK_CONFIG", dir(&config_dir)), ("HOME", dir(&home)), ("GOOGLE_OAUTH_TOKEN_URI", token_uri.clone()), ("GCE_METADATA_HOST", metadata.clone())]);
-    complete(&Vertex::with_env("vtx", &adc_config(&chat), &get).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]})).await.unwrap();
+    let get = env(&[
+        ("CLOUDSDK_CONFIG", dir(&config_dir)),
+        ("HOME", dir(&home)),
+        ("GOOGLE_OAUTH_TOKEN_URI", token_uri.clone()),
+        ("GCE_METADATA_HOST", metadata.clone()),
+    ]);
+    complete(&Vertex::with_env("vtx", &adc_config(&chat), &get).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]}))
+        .await
+        .unwrap();
     let sent = chat.last_request();
     assert_eq!((sent.header("authorization"), sent.header("x-goog-user-project")), (Some("Bearer ya29.test"), None));
     assert_eq!(form_fields(&tokens.last_request())[3], ("refresh_token".to_string(), REFRESH_TOKEN.to_string()));
 
     let get = env(&[("HOME", dir(&home)), ("GOOGLE_OAUTH_TOKEN_URI", token_uri), ("GCE_METADATA_HOST", metadata)]);
-    complete(&Vertex::with_env("vtx", &adc_config(&chat), &get).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]})).await.unwrap();
+    complete(&Vertex::with_env("vtx", &adc_config(&chat), &get).unwrap(), json!({"model": GEMINI, "messages": [user("hi")]}))
+        .await
+        .unwrap();
     assert_eq!(chat.last_request().header("x-goog-user-project"), Some("from-home"));
     assert_eq!(tokens.request_count(), 2);
 }
@@ -183,7 +198,8 @@ async fn metadata_server_token_is_fetched_once_and_used() {
 #[tokio::test]
 async fn metadata_server_names_the_project_when_nothing_else_does() {
     let chat = FakeUpstream::start(vec![chat_answer()]).await;
-    let metadata = FakeUpstream::start(vec![Reply::json("meta-project\n").with_header("content-type", "application/text"), token_answer(3600)]).await;
+    let metadata =
+        FakeUpstream::start(vec![Reply::json("meta-project\n").with_header("content-type", "application/text"), token_answer(3600)]).await;
     let config = VertexConfig { project: None, ..adc_config(&chat) };
     let provider = Vertex::with_env("vtx", &config, &env(&[("GCE_METADATA_HOST", metadata.addr().to_string())])).unwrap();
     for _ in 0..2 {
@@ -193,7 +209,10 @@ async fn metadata_server_names_the_project_when_nothing_else_does() {
     assert_eq!(asked, ["/computeMetadata/v1/project/project-id", "/computeMetadata/v1/instance/service-accounts/default/token"]);
     assert!(metadata.requests().iter().all(|r| r.header("metadata-flavor") == Some("Google")));
     assert_eq!(chat.request_count(), 2);
-    assert_eq!(chat.last_request().path, "/v1/projects/meta-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent");
+    assert_eq!(
+        chat.last_request().path,
+        "/v1/projects/meta-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent"
+    );
 }
 
 /// Calls the provider with no credentials but the metadata server at `host`.

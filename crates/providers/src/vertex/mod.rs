@@ -22,9 +22,9 @@ use serde::Deserialize;
 use serde_json::json;
 use switchyard_protocol::openai::ChatRequest;
 
-use crate::translate::{FetchPolicy, ImageFetcher};
 use crate::credential::KeyRing;
 use crate::http::{client, transport_error};
+use crate::translate::{FetchPolicy, ImageFetcher};
 use crate::{anthropic, gemini, ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
 use metadata::MetadataServer;
@@ -127,7 +127,8 @@ impl Vertex {
         let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
         let client = client(config.connect_timeout.unwrap_or(Duration::from_secs(10)));
         let credentials = adc::discover(config, &env, &client)?;
-        let named = nonempty(&config.project).or_else(|| env("GOOGLE_CLOUD_PROJECT")).or_else(|| env("VERTEX_PROJECT")).or(credentials.project);
+        let named =
+            nonempty(&config.project).or_else(|| env("GOOGLE_CLOUD_PROJECT")).or_else(|| env("VERTEX_PROJECT")).or(credentials.project);
         let project = match (named, credentials.metadata) {
             (Some(project), _) => Project::Named(valid_name("project", project)?),
             (None, Some(server)) => Project::FromMetadata(server, tokio::sync::OnceCell::new()),
@@ -136,7 +137,9 @@ impl Vertex {
         let location = valid_name("location", nonempty(&config.location).unwrap_or_else(|| DEFAULT_LOCATION.to_string()))?;
         let quota_project = credentials
             .quota_project
-            .map(|p| http::HeaderValue::from_str(&p).map_err(|_| format!("quota_project_id `{p}` is not a valid Google Cloud project name")))
+            .map(|p| {
+                http::HeaderValue::from_str(&p).map_err(|_| format!("quota_project_id `{p}` is not a valid Google Cloud project name"))
+            })
             .transpose()?;
         let base = match &config.base_url {
             Some(b) => b.trim_end_matches('/').trim_end_matches("/v1").to_string(),
@@ -166,7 +169,9 @@ impl Vertex {
             Project::FromMetadata(server, id) => {
                 let fetch = || async {
                     let id = server.project_id(&self.name).await?;
-                    valid_name("project", id).map_err(|e| ProviderError::new(ErrorKind::Malformed, format!("provider `{}`: the metadata server's {e}", self.name)))
+                    valid_name("project", id).map_err(|e| {
+                        ProviderError::new(ErrorKind::Malformed, format!("provider `{}`: the metadata server's {e}", self.name))
+                    })
                 };
                 id.get_or_try_init(fetch).await.map(String::as_str)
             }
@@ -187,7 +192,8 @@ impl Vertex {
             (Publisher::Anthropic, true) => ("anthropic", "streamRawPredict"),
         };
         let url = format!("{}/v1/projects/{project}/locations/{}/publishers/{publisher}/models/{model}:{method}", self.base, self.location);
-        reqwest::Url::parse(&url).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Vertex AI URL: {e}")))
+        reqwest::Url::parse(&url)
+            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Vertex AI URL: {e}")))
     }
 
     /// The publisher's request body as JSON bytes.
@@ -207,7 +213,13 @@ impl Vertex {
     }
 
     /// A successful answer, read in the publisher's own format.
-    async fn read_answer(&self, publisher: Publisher, model: &str, stream: bool, response: reqwest::Response) -> Result<ChatResponse, ProviderError> {
+    async fn read_answer(
+        &self,
+        publisher: Publisher,
+        model: &str,
+        stream: bool,
+        response: reqwest::Response,
+    ) -> Result<ChatResponse, ProviderError> {
         match publisher {
             Publisher::Google => gemini::read_answer(&self.name, model, stream, response).await,
             Publisher::Anthropic => anthropic::read_answer(&self.name, model, stream, response).await,

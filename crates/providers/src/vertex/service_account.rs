@@ -33,7 +33,11 @@ impl ServiceAccountFile {
     /// Parses the key file read from `path`; errors name the file, never its content.
     pub fn parse(text: &[u8], path: &Path) -> Result<Self, String> {
         serde_json::from_slice(text).map_err(|e| {
-            format!("credentials file `{}` is not a service-account key (JSON with client_email and private_key): {}", path.display(), json_problem(&e))
+            format!(
+                "credentials file `{}` is not a service-account key (JSON with client_email and private_key): {}",
+                path.display(),
+                json_problem(&e)
+            )
         })
     }
 }
@@ -76,7 +80,9 @@ impl ServiceAccount {
 
     pub async fn fetch(&self, provider: &str) -> Result<(Secret, Duration), ProviderError> {
         let now = crate::unix_now();
-        let assertion = self.assertion(now).map_err(|e| failed(provider, WHAT, ErrorKind::Auth, format!("the JWT could not be signed: {e}")))?;
-        exchange(&self.client, &self.token_uri, &[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())], &[], provider, WHAT).await
+        let assertion =
+            self.assertion(now).map_err(|e| failed(provider, WHAT, ErrorKind::Auth, format!("the JWT could not be signed: {e}")))?;
+        exchange(&self.client, &self.token_uri, &[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())], &[], provider, WHAT)
+            .await
     }
 }

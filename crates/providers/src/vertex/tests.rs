@@ -111,7 +111,12 @@ async fn gemini_tool_call_with_thought_signature() {
         "tools": [{"type": "function", "function": {"name": "get_images", "description": "", "parameters": {"type": "object", "properties": {}, "additionalProperties": false}}}]});
     let (body, usage) = complete(&vertex(&fake, "europe-west4"), request).await.unwrap();
     let sent = fake.last_request();
-    assert_sent(&sent, "/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-3-flash-preview:generateContent", None, TOKEN);
+    assert_sent(
+        &sent,
+        "/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-3-flash-preview:generateContent",
+        None,
+        TOKEN,
+    );
     let sent = sent.json();
     assert_eq!(sent["contents"], recorded["contents"]);
     assert_eq!(sent["tools"][0]["functionDeclarations"][0]["name"], "get_images");
@@ -129,7 +134,12 @@ async fn gemini_stream() {
     let request = json!({"model": "gemini-3-flash-preview", "stream": true, "messages": [user("Reply with exactly: OK")]});
     let out = accumulate(vertex(&fake, "global").chat(&chat_request(request), "gemini-3-flash-preview").await.unwrap()).await.unwrap();
     let sent = fake.last_request();
-    assert_sent(&sent, "/v1/projects/my-project/locations/global/publishers/google/models/gemini-3-flash-preview:streamGenerateContent", Some("alt=sse"), TOKEN);
+    assert_sent(
+        &sent,
+        "/v1/projects/my-project/locations/global/publishers/google/models/gemini-3-flash-preview:streamGenerateContent",
+        Some("alt=sse"),
+        TOKEN,
+    );
     assert_eq!(sent.json()["contents"], recorded["contents"]);
     assert_eq!((out.text.as_str(), out.finish.as_deref()), ("OK", Some("stop")));
     assert_eq!(usage_numbers(out.usage.as_ref().unwrap()), [5, 1 + 100, 100]);
@@ -141,7 +151,12 @@ async fn claude_text_answer() {
     let request = json!({"model": CLAUDE, "messages": [{"role": "system", "content": "Be brief."}, user("What is 4200 + 42?")]});
     let (body, usage) = complete(&vertex(&fake, "us-east5"), request).await.unwrap();
     let sent = fake.last_request();
-    assert_sent(&sent, "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict", None, TOKEN);
+    assert_sent(
+        &sent,
+        "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict",
+        None,
+        TOKEN,
+    );
     let sent = sent.json();
     assert_eq!(sent["anthropic_version"], "vertex-2023-10-16");
     assert!(sent.get("model").is_none(), "Vertex names the model in the URL: {sent}");
@@ -167,10 +182,13 @@ async fn claude_parallel_tool_calls() {
     assert_eq!(sent["anthropic_version"], "vertex-2023-10-16");
     let message = &body["choices"][0]["message"];
     assert_eq!(message["content"], "I'll retrieve the secrets for both passwords you provided.");
-    assert_eq!(message["tool_calls"], json!([
-        {"id": "toolu_01BUvqBj8Yb34pNAbCJJY1oc", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}},
-        {"id": "toolu_01VPuQJ1LonDBYXrr8pqPkqQ", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}},
-    ]));
+    assert_eq!(
+        message["tool_calls"],
+        json!([
+            {"id": "toolu_01BUvqBj8Yb34pNAbCJJY1oc", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"mellon\"}"}},
+            {"id": "toolu_01VPuQJ1LonDBYXrr8pqPkqQ", "type": "function", "function": {"name": "secret_retrieval_tool", "arguments": "{\"password\":\"radiance\"}"}},
+        ])
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
 }
 
@@ -185,15 +203,23 @@ async fn claude_stream_of_parallel_tool_calls() {
     let request = json!({"model": CLAUDE, "stream": true, "tools": [secret_tool()], "messages": [user("mellon,radiance")]});
     let out = accumulate(vertex(&fake, "us-east5").chat(&chat_request(request), CLAUDE).await.unwrap()).await.unwrap();
     let sent = fake.last_request();
-    assert_sent(&sent, "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:streamRawPredict", None, TOKEN);
+    assert_sent(
+        &sent,
+        "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:streamRawPredict",
+        None,
+        TOKEN,
+    );
     let sent = sent.json();
     assert_eq!((sent["stream"].as_bool(), sent.get("model")), (Some(true), None));
     assert_eq!(sent["anthropic_version"], "vertex-2023-10-16");
     assert_eq!(out.text, "I'll retrieve the secrets for both passwords you provided.");
-    assert_eq!(out.calls, [
-        ("toolu_015cUijgET79LXjgeYQerN2h".to_string(), "secret_retrieval_tool".to_string(), "{\"password\": \"mellon\"}".to_string()),
-        ("toolu_01XZTimPexA7h3EVKesnKt5T".to_string(), "secret_retrieval_tool".to_string(), "{\"password\": \"radiance\"}".to_string()),
-    ]);
+    assert_eq!(
+        out.calls,
+        [
+            ("toolu_015cUijgET79LXjgeYQerN2h".to_string(), "secret_retrieval_tool".to_string(), "{\"password\": \"mellon\"}".to_string()),
+            ("toolu_01XZTimPexA7h3EVKesnKt5T".to_string(), "secret_retrieval_tool".to_string(), "{\"password\": \"radiance\"}".to_string()),
+        ]
+    );
     assert_eq!(out.finish.as_deref(), Some("tool_calls"));
     assert_eq!(usage_numbers(out.usage.as_ref().unwrap()), [416, 109, 0]);
 }
@@ -236,7 +262,8 @@ async fn recorded_errors_are_classified() {
         ("vertex/error-429-quota-exceeded.json", 429, ErrorKind::RateLimited, "Quota exceeded"),
     ] {
         let fake = FakeUpstream::start(vec![Reply::json_status(status, fixture_bytes(rel))]).await;
-        let err = complete(&vertex(&fake, "global"), json!({"model": "gemini-3-flash-preview", "messages": [user("x")]})).await.unwrap_err();
+        let err =
+            complete(&vertex(&fake, "global"), json!({"model": "gemini-3-flash-preview", "messages": [user("x")]})).await.unwrap_err();
         assert_eq!((err.kind, err.status), (kind, Some(status)), "{rel}");
         assert!(err.message.contains(needle), "{rel}: {}", err.message);
     }
@@ -245,7 +272,9 @@ async fn recorded_errors_are_classified() {
 #[tokio::test]
 async fn an_echoed_token_is_redacted() {
     // Constructed (not recorded): an error that quotes the credential back.
-    let body = format!(r#"{{"error":{{"code":401,"message":"Request had invalid authentication credentials: {TOKEN}","status":"UNAUTHENTICATED"}}}}"#);
+    let body = format!(
+        r#"{{"error":{{"code":401,"message":"Request had invalid authentication credentials: {TOKEN}","status":"UNAUTHENTICATED"}}}}"#
+    );
     let fake = FakeUpstream::start(vec![Reply::json_status(401, body)]).await;
     let err = complete(&vertex(&fake, "global"), json!({"model": "gemini-2.5-flash", "messages": [user("x")]})).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth);
@@ -300,7 +329,12 @@ async fn service_account_token_is_fetched_once_and_used() {
     }
     assert_eq!(tokens.request_count(), 1, "the token is cached");
     for sent in chat.requests() {
-        assert_sent(&sent, "/v1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent", None, "ya29.test");
+        assert_sent(
+            &sent,
+            "/v1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent",
+            None,
+            "ya29.test",
+        );
     }
     let exchange = tokens.last_request();
     assert_eq!((exchange.method.as_str(), exchange.path.as_str()), ("POST", "/token"));
@@ -336,7 +370,8 @@ async fn a_token_near_expiry_is_replaced() {
 
 #[tokio::test]
 async fn a_refused_token_is_fetched_again() {
-    let unauthenticated = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#;
+    let unauthenticated =
+        r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#;
     let chat = FakeUpstream::start(vec![Reply::json_status(401, unauthenticated), Reply::json(fixture_bytes("vertex/text.json"))]).await;
     let tokens = FakeUpstream::start(vec![token_answer(3600)]).await;
     let (provider, _file, _) = oauth_vertex(&chat, &tokens);
@@ -349,7 +384,9 @@ async fn a_refused_token_is_fetched_again() {
 #[tokio::test]
 async fn a_failed_token_exchange_is_an_auth_error() {
     let chat = FakeUpstream::start(vec![Reply::json(fixture_bytes("vertex/text.json"))]).await;
-    let tokens = FakeUpstream::start(vec![Reply::json_status(400, r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#)]).await;
+    let tokens =
+        FakeUpstream::start(vec![Reply::json_status(400, r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#)])
+            .await;
     let (provider, _file, _) = oauth_vertex(&chat, &tokens);
     let err = complete(&provider, json!({"model": CLAUDE, "messages": [user("hi")]})).await.unwrap_err();
     assert_eq!((err.kind, err.status), (ErrorKind::Auth, Some(400)));
@@ -397,7 +434,8 @@ fn hosts_follow_the_location_and_settings_the_environment() {
 #[test]
 fn broken_key_files_are_reported_without_their_content() {
     let path = std::env::temp_dir().join(format!("switchyard-vertex-broken-{}.json", std::process::id()));
-    std::fs::write(&path, r#"{"type": "service_account", "client_email": 7, "private_key": "-----BEGIN PRIVATE KEY-----SECRETBITS"}"#).unwrap();
+    std::fs::write(&path, r#"{"type": "service_account", "client_email": 7, "private_key": "-----BEGIN PRIVATE KEY-----SECRETBITS"}"#)
+        .unwrap();
     let config = VertexConfig { project: Some("p".into()), credentials_file: Some(path.clone()), ..VertexConfig::default() };
     let err = Vertex::with_env("v", &config, &|_| None).err().unwrap();
     assert!(err.contains("not a service-account key") && !err.contains("SECRETBITS"), "{err}");
@@ -428,8 +466,10 @@ fn models_are_routed_by_name() {
 
 #[test]
 fn config_parses_hides_the_token_and_rejects_unknown_fields() {
-    let config: VertexConfig =
-        serde_json::from_value(json!({"project": "p", "location": "us-east5", "access_token": TOKEN, "connect_timeout": "3s", "models": ["gemini-2.5-flash"]})).unwrap();
+    let config: VertexConfig = serde_json::from_value(
+        json!({"project": "p", "location": "us-east5", "access_token": TOKEN, "connect_timeout": "3s", "models": ["gemini-2.5-flash"]}),
+    )
+    .unwrap();
     assert_eq!((config.location.as_deref(), config.connect_timeout), (Some("us-east5"), Some(std::time::Duration::from_secs(3))));
     assert!(!format!("{config:?}").contains(TOKEN));
     let err = serde_json::from_value::<VertexConfig>(json!({"projetc": "p"})).unwrap_err().to_string();
@@ -443,7 +483,10 @@ fn config_parses_hides_the_token_and_rejects_unknown_fields() {
 fn environment_enables_vertex_with_credentials_and_a_project() {
     let names = |vars: &[(&str, &str)]| -> Vec<String> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        crate::registry::from_environment(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).into_iter().map(|(n, _)| n).collect()
+        crate::registry::from_environment(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     };
     assert_eq!(names(&[("GOOGLE_APPLICATION_CREDENTIALS", "/k.json")]), ["mock"], "a project is needed too");
     assert_eq!(names(&[("GOOGLE_CLOUD_PROJECT", "p")]), ["mock"]);

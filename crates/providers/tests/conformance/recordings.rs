@@ -48,7 +48,9 @@ fn openai_like(scenario: &str, dir: &str) -> Option<(Source, Reply)> {
         "tools-stream" => f("tool-call-parallel-stream.sse"),
         "round-trip" => f("tool-result-followup.json"),
         "structured" => f("structured-output-json-schema.json"),
-        "rate-limited" => synthetic(Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "3")),
+        "rate-limited" => {
+            synthetic(Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "3"))
+        }
         "server-error" => synthetic(Reply::openai_error(500, "The server had an error", "server_error", "server_error")),
         "malformed-stream" => synthetic(Reply::sse("data: {\"choices\": [\n\n")),
         "mid-stream-error" => synthetic(Reply::sse(
@@ -79,7 +81,10 @@ pub fn providers() -> Vec<ProviderUnderTest> {
             build: |base| adapter("azure", json!({"type": "azure", "base_url": root(base), "api_key": "azure-conformance-key"})),
             recording: |s| match s {
                 "reasoning" => recorded("azure/tool-call-reasoning-model-v1-api.json"),
-                "reasoning-stream" => Some((Source::Recorded, Reply::sse_from_chunks(switchyard_testkit::fixture_bytes("azure/reasoning-content-stream.chunks.jsonl")))),
+                "reasoning-stream" => Some((
+                    Source::Recorded,
+                    Reply::sse_from_chunks(switchyard_testkit::fixture_bytes("azure/reasoning-content-stream.chunks.jsonl")),
+                )),
                 "cached" => None,
                 _ => openai_like(s, "azure"),
             },
@@ -88,7 +93,8 @@ pub fn providers() -> Vec<ProviderUnderTest> {
             name: "anthropic",
             model: "claude-sonnet-4-0",
             build: |base| adapter("anthropic", json!({"type": "anthropic", "base_url": root(base), "api_key": "sk-ant-conformance-000"})),
-            recording: |s| match s {
+            recording: |s| {
+                match s {
                 "plain" | "image" => recorded("anthropic/text.json"),
                 "plain-stream" => recorded("anthropic/text-stream.sse"),
                 "tools" => recorded("anthropic/tool-call-parallel.json"),
@@ -106,6 +112,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                      event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
                 )),
                 _ => None,
+            }
             },
         },
         #[cfg(feature = "bedrock")]
@@ -113,7 +120,10 @@ pub fn providers() -> Vec<ProviderUnderTest> {
             name: "bedrock",
             model: "anthropic.claude-sonnet-4-20250514-v1:0",
             build: |base| {
-                adapter("bedrock", json!({"type": "bedrock", "base_url": root(base), "region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": "conformance-secret"}))
+                adapter(
+                    "bedrock",
+                    json!({"type": "bedrock", "base_url": root(base), "region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": "conformance-secret"}),
+                )
             },
             recording: |s| {
                 let stream = |case: &str| {
@@ -121,7 +131,8 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                     let body = aws_smithy_types::base64::decode(b64.trim()).expect("recorded base64");
                     Some((Source::Recorded, Reply::json(body).with_header("content-type", "application/vnd.amazon.eventstream")))
                 };
-                let json = |case: &str| Some((Source::Recorded, Reply::json(switchyard_testkit::fixture_bytes(&format!("bedrock/{case}.json")))));
+                let json =
+                    |case: &str| Some((Source::Recorded, Reply::json(switchyard_testkit::fixture_bytes(&format!("bedrock/{case}.json")))));
                 let error = |status: u16, kind: &str, message: &str| {
                     synthetic(Reply::json_status(status, format!(r#"{{"message":"{message}"}}"#)).with_header("x-amzn-errortype", kind))
                 };
@@ -136,7 +147,10 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                     "cached" => json("usage-cache-read"),
                     "rate-limited" => error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
                     "server-error" => error(500, "InternalServerException", "The server encountered an internal error."),
-                    "malformed-stream" => synthetic(Reply::json(&b"\x00\x00\x00\x10not an event stream"[..]).with_header("content-type", "application/vnd.amazon.eventstream")),
+                    "malformed-stream" => synthetic(
+                        Reply::json(&b"\x00\x00\x00\x10not an event stream"[..])
+                            .with_header("content-type", "application/vnd.amazon.eventstream"),
+                    ),
                     _ => None,
                 }
             },
@@ -146,14 +160,20 @@ pub fn providers() -> Vec<ProviderUnderTest> {
             name: "vertex (gemini)",
             model: "gemini-2.5-flash",
             build: |base| {
-                adapter("vertex", json!({"type": "vertex", "base_url": root(base), "project": "p", "location": "us-central1", "access_token": "ya29.conformance"}))
+                adapter(
+                    "vertex",
+                    json!({"type": "vertex", "base_url": root(base), "project": "p", "location": "us-central1", "access_token": "ya29.conformance"}),
+                )
             },
             recording: |s| match s {
                 "plain" | "image" => recorded("vertex/text.json"),
                 "plain-stream" => recorded("vertex/text-stream.sse"),
                 "reasoning-stream" => recorded("vertex/thinking-stream.sse"),
                 "rate-limited" => recorded("vertex/error-429-quota-exceeded.json"),
-                "server-error" => synthetic(Reply::json_status(503, r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#)),
+                "server-error" => synthetic(Reply::json_status(
+                    503,
+                    r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
+                )),
                 "malformed-stream" => synthetic(Reply::sse("data: {\"candidates\": [\n\n")),
                 _ => None,
             },
@@ -172,7 +192,10 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 "structured" => recorded("gemini/structured-output-json-schema.json"),
                 "cached" => recorded("gemini/usage-cached-tokens.json"),
                 "rate-limited" => recorded("gemini/error-429-resource-exhausted.json"),
-                "server-error" => synthetic(Reply::json_status(500, r#"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#)),
+                "server-error" => synthetic(Reply::json_status(
+                    500,
+                    r#"{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}"#,
+                )),
                 "malformed-stream" => synthetic(Reply::sse("data: {\"candidates\": [\n\n")),
                 "mid-stream-error" => synthetic(Reply::sse(
                     "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"}}]}\n\n\

@@ -104,7 +104,13 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         checks: "deltas accumulate to the content; finish reason; the usage chunk last when usage was reported",
     },
-    Scenario { id: "tools", title: "parallel tool calls", request: tool_request, check: parallel_calls, checks: "≥ 2 tool calls with id, name and JSON arguments holding the required field; `finish_reason: tool_calls`" },
+    Scenario {
+        id: "tools",
+        title: "parallel tool calls",
+        request: tool_request,
+        check: parallel_calls,
+        checks: "≥ 2 tool calls with id, name and JSON arguments holding the required field; `finish_reason: tool_calls`",
+    },
     Scenario {
         id: "tools-stream",
         title: "parallel tool calls · stream",
@@ -204,7 +210,12 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "mid-stream-error",
         title: "mid-stream error event",
         request: || streamed(plain()),
-        check: |o| ensure(matches!(o.error, Some(ErrorKind::Overloaded | ErrorKind::RateLimited | ErrorKind::Server)), "an error event was not surfaced"),
+        check: |o| {
+            ensure(
+                matches!(o.error, Some(ErrorKind::Overloaded | ErrorKind::RateLimited | ErrorKind::Server)),
+                "an error event was not surfaced",
+            )
+        },
         checks: "the provider's in-stream error event ends the stream with a classified error",
     },
 ];

@@ -49,18 +49,28 @@ impl AdminError {
         let invalid = "invalid_request_error";
         let code = |c: &str| Some(c.to_string());
         match self {
-            AdminError::Unauthorized => {
-                ErrorBody::new("missing or wrong admin key; send Authorization: Bearer <admin key>", "authentication_error", None, code("invalid_admin_key"))
-            }
+            AdminError::Unauthorized => ErrorBody::new(
+                "missing or wrong admin key; send Authorization: Bearer <admin key>",
+                "authentication_error",
+                None,
+                code("invalid_admin_key"),
+            ),
             AdminError::Invalid { param, message } => ErrorBody::new(message.clone(), invalid, param.clone(), None),
             AdminError::NotFound(message) => ErrorBody::new(message.clone(), invalid, None, code("not_found")),
             AdminError::Conflict(message) => ErrorBody::new(message.clone(), invalid, None, code("conflict")),
-            AdminError::Store(_) => ErrorBody::new("the governance store failed; the server log has the details", "server_error", None, code("store_error")),
-            AdminError::Unavailable(message) => ErrorBody::new(*message, "server_error", None, code("unavailable")),
-            AdminError::NoSuchEndpoint { method, path } => {
-                ErrorBody::new(format!("no admin endpoint {method} {path}; see GET /admin/openapi.json"), invalid, None, code("unknown_url"))
+            AdminError::Store(_) => {
+                ErrorBody::new("the governance store failed; the server log has the details", "server_error", None, code("store_error"))
             }
-            AdminError::MethodNotAllowed => ErrorBody::new("method not allowed on this endpoint", invalid, None, code("method_not_allowed")),
+            AdminError::Unavailable(message) => ErrorBody::new(*message, "server_error", None, code("unavailable")),
+            AdminError::NoSuchEndpoint { method, path } => ErrorBody::new(
+                format!("no admin endpoint {method} {path}; see GET /admin/openapi.json"),
+                invalid,
+                None,
+                code("unknown_url"),
+            ),
+            AdminError::MethodNotAllowed => {
+                ErrorBody::new("method not allowed on this endpoint", invalid, None, code("method_not_allowed"))
+            }
         }
     }
 }

@@ -58,7 +58,9 @@ pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
     }
     match &budget.downgrade_to {
         Some(model) if model.trim().is_empty() => Err(AdminError::invalid(join(at, "downgrade_to"), "must name a model")),
-        None if budget.downgrade_pct.is_some() => Err(AdminError::invalid(join(at, "downgrade_pct"), "needs downgrade_to, the model to switch to")),
+        None if budget.downgrade_pct.is_some() => {
+            Err(AdminError::invalid(join(at, "downgrade_pct"), "needs downgrade_to, the model to switch to"))
+        }
         _ => Ok(()),
     }
 }
@@ -76,7 +78,9 @@ pub fn check_limits(limits: &Limits, at: &str) -> Result<(), AdminError> {
 /// A policy scope from the path. Keys carry their own budget and limits (`POST /admin/keys`).
 pub fn policy_scope(text: &str) -> Result<Scope, AdminError> {
     match Scope::parse(text) {
-        Some(Scope::Key) | None => Err(AdminError::invalid("scope", format!("unknown scope `{text}`; expected team, customer, feature or model"))),
+        Some(Scope::Key) | None => {
+            Err(AdminError::invalid("scope", format!("unknown scope `{text}`; expected team, customer, feature or model")))
+        }
         Some(scope) => Ok(scope),
     }
 }

@@ -92,7 +92,9 @@ pub fn router(state: Arc<AdminState>) -> Router {
     });
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
     open.merge(protected)
-        .fallback(|method: Method, uri: http::Uri| async move { AdminError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() } })
+        .fallback(|method: Method, uri: http::Uri| async move {
+            AdminError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() }
+        })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .with_state(state)
 }

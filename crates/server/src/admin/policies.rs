@@ -79,8 +79,14 @@ async fn update(state: &AdminState, scope: Scope, name: String, change: impl FnO
         return Err(AdminError::invalid("name", "must not be empty"));
     }
     let now = now_ms();
-    let mut policy =
-        state.store.get_policy(scope, &name).await?.unwrap_or(Policy { scope, name, budget: None, limits: Limits::default(), updated_at_ms: now, seq: 0 });
+    let mut policy = state.store.get_policy(scope, &name).await?.unwrap_or(Policy {
+        scope,
+        name,
+        budget: None,
+        limits: Limits::default(),
+        updated_at_ms: now,
+        seq: 0,
+    });
     change(&mut policy);
     policy.updated_at_ms = now;
     let stored = state.store.put_policy(policy).await?;
@@ -88,14 +94,24 @@ async fn update(state: &AdminState, scope: Scope, name: String, change: impl FnO
     Ok(Json(stored.into()))
 }
 
-pub async fn get_budget(State(state): State<Arc<AdminState>>, Path((scope, name)): Path<(String, String)>) -> Result<Json<BudgetView>, AdminError> {
+pub async fn get_budget(
+    State(state): State<Arc<AdminState>>,
+    Path((scope, name)): Path<(String, String)>,
+) -> Result<Json<BudgetView>, AdminError> {
     let scope = policy_scope(&scope)?;
     let policy = state.store.get_policy(scope, &name).await?;
     let Some((policy, budget)) = policy.and_then(|p| p.budget.clone().map(|b| (p, b))) else {
         return Err(AdminError::NotFound(format!("no budget set for {} `{name}`", scope.as_str())));
     };
     let spent = state.spent.spent(scope, &name, budget.window, now_ms()).await?;
-    Ok(Json(BudgetView { scope, name, window_start: spent.since_ms.map(rfc3339), budget, spent, updated_at: rfc3339(policy.updated_at_ms) }))
+    Ok(Json(BudgetView {
+        scope,
+        name,
+        window_start: spent.since_ms.map(rfc3339),
+        budget,
+        spent,
+        updated_at: rfc3339(policy.updated_at_ms),
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -105,7 +121,10 @@ pub struct LimitsView {
     limits: Limits,
 }
 
-pub async fn get_limits(State(state): State<Arc<AdminState>>, Path((scope, name)): Path<(String, String)>) -> Result<Json<LimitsView>, AdminError> {
+pub async fn get_limits(
+    State(state): State<Arc<AdminState>>,
+    Path((scope, name)): Path<(String, String)>,
+) -> Result<Json<LimitsView>, AdminError> {
     let scope = policy_scope(&scope)?;
     match state.store.get_policy(scope, &name).await? {
         Some(policy) if !policy.limits.is_empty() => Ok(Json(LimitsView { scope, name, limits: policy.limits })),

@@ -18,7 +18,10 @@ pub struct SpendAnswer {
     rows: Vec<SpendRow>,
 }
 
-pub async fn query(State(state): State<Arc<AdminState>>, Query(params): Query<BTreeMap<String, String>>) -> Result<Json<SpendAnswer>, AdminError> {
+pub async fn query(
+    State(state): State<Arc<AdminState>>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Json<SpendAnswer>, AdminError> {
     let query = spend_query(&params)?;
     Ok(Json(SpendAnswer { rows: state.store.spend(&query).await? }))
 }

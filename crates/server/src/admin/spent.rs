@@ -29,6 +29,10 @@ impl SpentLookup for SpentFromLog {
     async fn spent(&self, scope: Scope, name: &str, window: Window, now_ms: i64) -> Result<Spent, StoreError> {
         let since_ms = window_start(window, now_ms);
         let rows = self.0.spend(&SpendQuery::for_scope(scope, name, since_ms)).await?;
-        Ok(Spent { usd: rows.iter().map(|r| r.cost_usd).sum(), tokens: rows.iter().map(|r| r.input_tokens + r.output_tokens).sum(), since_ms })
+        Ok(Spent {
+            usd: rows.iter().map(|r| r.cost_usd).sum(),
+            tokens: rows.iter().map(|r| r.input_tokens + r.output_tokens).sum(),
+            since_ms,
+        })
     }
 }

@@ -43,7 +43,10 @@ pub fn run(config: Option<&Path>, overrides: Overrides, filter: Filter) -> ExitC
         }
         return ExitCode::SUCCESS;
     }
-    println!("{:<24} {:<36} {:<22} {:<22} {:>6} {:>9} {:>7} {:>7} {:<16}", "started", "request_id", "model", "served by", "status", "latency", "in", "out", "customer");
+    println!(
+        "{:<24} {:<36} {:<22} {:<22} {:>6} {:>9} {:>7} {:>7} {:<16}",
+        "started", "request_id", "model", "served by", "status", "latency", "in", "out", "customer"
+    );
     for r in &records {
         let served = match (&r.provider, &r.model) {
             (Some(p), Some(m)) => format!("{p}/{m}"),

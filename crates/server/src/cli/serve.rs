@@ -41,7 +41,8 @@ pub fn run(path: Option<&Path>, overrides: Overrides) -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -140,7 +141,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_writer<S: LogSink>(sink: Result<S, switchyard_store::StoreError>, config: &Config, log_config: LogWriterConfig) -> anyhow::Result<LogWriter> {
+fn start_writer<S: LogSink>(
+    sink: Result<S, switchyard_store::StoreError>,
+    config: &Config,
+    log_config: LogWriterConfig,
+) -> anyhow::Result<LogWriter> {
     let sink = sink.with_context(|| format!("cannot open the request log database {}", config.database.describe()))?;
     LogWriter::start(sink, log_config).context("cannot start the request log writer")
 }
@@ -156,8 +161,9 @@ async fn start_admin(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || changed.notify_one());
     let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), secret, key, on_change));
-    let listener =
-        tokio::net::TcpListener::bind(config.admin.listen).await.with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
     let addr = listener.local_addr()?;
     println!("admin API on http://{addr} (GET /admin/openapi.json)");
     let server = axum::serve(listener, crate::admin::router(state)).with_graceful_shutdown(stop.cancelled_owned());

@@ -118,8 +118,13 @@ pub fn read(map: &Mapping, errors: &mut Vec<ConfigError>) -> CacheConfig {
     }
     // pgvector lives in the `database:`, read here from the (already interpolated) file.
     let database = map.get("database").and_then(|v| v.as_str()).unwrap_or("");
-    if config.semantic_index == SemanticIndexKind::Postgres && !(database.starts_with("postgres://") || database.starts_with("postgresql://")) {
-        errors.push(ConfigError::new("cache.semantic_index", "`postgres` keeps vectors in the `database:`, which must then be a postgres:// URL"));
+    if config.semantic_index == SemanticIndexKind::Postgres
+        && !(database.starts_with("postgres://") || database.starts_with("postgresql://"))
+    {
+        errors.push(ConfigError::new(
+            "cache.semantic_index",
+            "`postgres` keeps vectors in the `database:`, which must then be a postgres:// URL",
+        ));
     }
     config
 }
@@ -133,10 +138,16 @@ pub fn check_model(model: &ModelCacheConfig, top: &CacheConfig, path: &str, erro
     }
     if let Some(s) = &model.semantic {
         if !(s.threshold > 0.0 && s.threshold <= 1.0) {
-            errors.push(ConfigError::new(&format!("{path}.semantic.threshold"), "must be a cosine similarity above 0 and at most 1 (e.g. 0.92)"));
+            errors.push(ConfigError::new(
+                &format!("{path}.semantic.threshold"),
+                "must be a cosine similarity above 0 and at most 1 (e.g. 0.92)",
+            ));
         }
         if s.embeddings_model.trim().is_empty() {
-            errors.push(ConfigError::new(&format!("{path}.semantic.embeddings_model"), "must name a model, e.g. mock/embed or openai/text-embedding-3-small"));
+            errors.push(ConfigError::new(
+                &format!("{path}.semantic.embeddings_model"),
+                "must name a model, e.g. mock/embed or openai/text-embedding-3-small",
+            ));
         }
     }
 }

@@ -28,7 +28,10 @@ impl Database {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Some(Database::Postgres(url.to_string()));
         }
-        errors.push(ConfigError::new(path, format!("`{}` is not supported; expected sqlite://PATH or postgres://USER@HOST/DB", redact_url(url))));
+        errors.push(ConfigError::new(
+            path,
+            format!("`{}` is not supported; expected sqlite://PATH or postgres://USER@HOST/DB", redact_url(url)),
+        ));
         None
     }
 
@@ -142,7 +145,10 @@ pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Ve
     let pricing = section::<PricingSection>(map, "pricing", errors).unwrap_or_default();
     let key_secret = keys.secret.or_else(|| env("SWITCHYARD_KEY_SECRET")).filter(|s| !s.is_empty());
     if key_secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_LEN) {
-        errors.push(ConfigError::new("keys.secret", format!("must be at least {MIN_SECRET_LEN} characters of random text (e.g. `openssl rand -hex 32`)")));
+        errors.push(ConfigError::new(
+            "keys.secret",
+            format!("must be at least {MIN_SECRET_LEN} characters of random text (e.g. `openssl rand -hex 32`)"),
+        ));
     }
     let outage = gov.on_redis_outage;
     let lease_pct = outage.lease_pct.unwrap_or(5.0);

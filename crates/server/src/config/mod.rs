@@ -107,7 +107,11 @@ pub fn embedded(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
     config.admin = admin(&Mapping::new(), config.listen, env, &mut errors);
     config.governance = governance::read(&Mapping::new(), env, &mut errors);
     config.cache = cache::read(&Mapping::new(), &mut errors);
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigError>> {
@@ -139,12 +143,17 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
     config.models = routes;
     (config.model_prices, config.model_limits, config.model_cache) = extras;
     check_fallbacks(&config.models, &declared, &mut errors);
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The scalar settings, with defaults and overrides applied.
 fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<ConfigError>) -> Config {
-    let listen_text = overrides.listen.clone().or_else(|| section::<String>(map, "listen", errors)).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen_text =
+        overrides.listen.clone().or_else(|| section::<String>(map, "listen", errors)).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
         errors.push(ConfigError::new("listen", format!("`{listen_text}` is not an address; expected HOST:PORT like {DEFAULT_LISTEN}")));
         DEFAULT_LISTEN.parse().expect("default address")
@@ -205,9 +214,15 @@ fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, Provi
 }
 
 /// What models carry besides their routes: prices, limits and cache settings, by alias.
-type ModelExtras = (BTreeMap<String, switchyard_core::pricing::Price>, BTreeMap<String, switchyard_store::Limits>, BTreeMap<String, ModelCacheConfig>);
+type ModelExtras =
+    (BTreeMap<String, switchyard_core::pricing::Price>, BTreeMap<String, switchyard_store::Limits>, BTreeMap<String, ModelCacheConfig>);
 
-fn models(map: &Mapping, providers: &[String], cache_config: &CacheConfig, errors: &mut Vec<ConfigError>) -> (BTreeMap<String, ModelRoute>, ModelExtras) {
+fn models(
+    map: &Mapping,
+    providers: &[String],
+    cache_config: &CacheConfig,
+    errors: &mut Vec<ConfigError>,
+) -> (BTreeMap<String, ModelRoute>, ModelExtras) {
     let (mut out, mut prices, mut limits, mut caches) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for (alias, entry) in entries(map, "models", errors) {
         let path = join("models", &alias);
@@ -220,7 +235,11 @@ fn models(map: &Mapping, providers: &[String], cache_config: &CacheConfig, error
                 let known: Vec<&str> = providers.iter().map(String::as_str).collect();
                 errors.push(ConfigError::new(
                     &format!("{path}.targets[{i}].provider"),
-                    format!("unknown provider `{}`; configured providers: {}", t.provider, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                    format!(
+                        "unknown provider `{}`; configured providers: {}",
+                        t.provider,
+                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                    ),
                 ));
             }
             if t.model.trim().is_empty() {
@@ -235,7 +254,8 @@ fn models(map: &Mapping, providers: &[String], cache_config: &CacheConfig, error
             idle: model.timeouts.idle,
             hedge_after: model.timeouts.hedge_after,
         };
-        let targets = model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
+        let targets =
+            model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
         let strategy = match model.strategy {
             StrategyConfig::Ordered => Strategy::Ordered,
             StrategyConfig::Weighted => Strategy::Weighted,
@@ -256,7 +276,10 @@ fn models(map: &Mapping, providers: &[String], cache_config: &CacheConfig, error
             cache::check_model(&c, cache_config, &format!("{path}.cache"), errors);
             caches.insert(alias.clone(), c);
         }
-        out.insert(alias, ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks, context_fallbacks: model.context_fallbacks });
+        out.insert(
+            alias,
+            ModelRoute { targets, timeouts, strategy, fallbacks: model.fallbacks, context_fallbacks: model.context_fallbacks },
+        );
     }
     (out, (prices, limits, caches))
 }
@@ -266,8 +289,8 @@ fn check_fallbacks(models: &BTreeMap<String, ModelRoute>, providers: &[String], 
     for (alias, route) in models {
         let lists = [("fallbacks", &route.fallbacks), ("context_fallbacks", &route.context_fallbacks)];
         for (i, name, field) in lists.iter().flat_map(|(field, list)| list.iter().enumerate().map(move |(i, n)| (i, n, *field))) {
-            let known = models.contains_key(name)
-                || name.split_once('/').is_some_and(|(p, m)| !m.is_empty() && providers.iter().any(|d| d == p));
+            let known =
+                models.contains_key(name) || name.split_once('/').is_some_and(|(p, m)| !m.is_empty() && providers.iter().any(|d| d == p));
             if !known {
                 errors.push(ConfigError::new(
                     &format!("models.{alias}.{field}[{i}]"),
@@ -339,11 +362,15 @@ fn admin(map: &Mapping, gateway_listen: SocketAddr, env: &dyn Fn(&str) -> Option
     let mut admin = AdminConfig::default();
     if let Some(text) = section.listen {
         match text.parse::<SocketAddr>() {
-            Ok(addr) if addr == gateway_listen && addr.port() != 0 => {
-                errors.push(ConfigError::new("admin.listen", format!("`{text}` is also the gateway's `listen`; the admin API needs its own address")))
-            }
+            Ok(addr) if addr == gateway_listen && addr.port() != 0 => errors.push(ConfigError::new(
+                "admin.listen",
+                format!("`{text}` is also the gateway's `listen`; the admin API needs its own address"),
+            )),
             Ok(addr) => admin.listen = addr,
-            Err(_) => errors.push(ConfigError::new("admin.listen", format!("`{text}` is not an address; expected HOST:PORT like {DEFAULT_ADMIN_LISTEN}"))),
+            Err(_) => errors.push(ConfigError::new(
+                "admin.listen",
+                format!("`{text}` is not an address; expected HOST:PORT like {DEFAULT_ADMIN_LISTEN}"),
+            )),
         }
     }
     let (key, origin) = match section.key {
@@ -353,7 +380,10 @@ fn admin(map: &Mapping, gateway_listen: SocketAddr, env: &dyn Fn(&str) -> Option
     match key {
         Some(key) if key.chars().count() < MIN_ADMIN_KEY_LEN => errors.push(ConfigError::new(
             "admin.key",
-            format!("the admin key (from {origin}) is {} characters long; use at least {MIN_ADMIN_KEY_LEN} random characters", key.chars().count()),
+            format!(
+                "the admin key (from {origin}) is {} characters long; use at least {MIN_ADMIN_KEY_LEN} random characters",
+                key.chars().count()
+            ),
         )),
         key => admin.key = key,
     }

@@ -103,7 +103,8 @@ fn admin_defaults_to_no_key_on_its_own_port() {
 #[test]
 fn admin_key_comes_from_the_file_or_the_environment() {
     let env = |k: &str| (k == "SWITCHYARD_ADMIN_KEY").then(|| "env-admin-key-0123456789".to_string());
-    let from_file = parse("admin: { listen: 127.0.0.1:5001, key: file-admin-key-0123456789 }", Source::Embedded, &Overrides::default(), &env).unwrap();
+    let from_file =
+        parse("admin: { listen: 127.0.0.1:5001, key: file-admin-key-0123456789 }", Source::Embedded, &Overrides::default(), &env).unwrap();
     assert_eq!(from_file.admin.listen.port(), 5001);
     assert_eq!(from_file.admin.key.as_deref(), Some("file-admin-key-0123456789"));
     let from_env = parse("listen: 127.0.0.1:4000", Source::Embedded, &Overrides::default(), &env).unwrap();
@@ -143,7 +144,14 @@ models:
     .unwrap_err();
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let has = |path: &str| assert!(errors.iter().any(|e| e.path.starts_with(path)), "missing {path} in:\n{}", text.join("\n"));
-    for path in ["keys.require", "governance.on_redis_outage.lease_pct", "governance.alert_webhook", "pricing.unpriced", "models.m.price", "models.n.limits.rps"] {
+    for path in [
+        "keys.require",
+        "governance.on_redis_outage.lease_pct",
+        "governance.alert_webhook",
+        "pricing.unpriced",
+        "models.m.price",
+        "models.n.limits.rps",
+    ] {
         has(path);
     }
     assert!(!text.join("\n").contains("hunter2"));

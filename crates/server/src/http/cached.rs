@@ -16,7 +16,11 @@ use switchyard_core::lookup::Fill;
 pub fn hit_response(entry: &Entry, stream: bool, include_usage: bool) -> Response {
     let mut response = if stream {
         let events = to_sse(entry, include_usage).into_iter().map(Ok::<Bytes, Infallible>);
-        ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(futures_util::stream::iter(events))).into_response()
+        (
+            [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+            Body::from_stream(futures_util::stream::iter(events)),
+        )
+            .into_response()
     } else {
         (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], entry.to_completion_body()).into_response()
     };

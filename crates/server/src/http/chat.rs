@@ -114,7 +114,8 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
             (outcome, headers, idle, target)
         }
         Err(Failed { error, attempts }) => {
-            let headers = attempts.last().map(|a| served_headers_named(&a.provider, &a.model, upstream_attempts(&attempts))).unwrap_or_default();
+            let headers =
+                attempts.last().map(|a| served_headers_named(&a.provider, &a.model, upstream_attempts(&attempts))).unwrap_or_default();
             rec.attempts(attempts);
             let mut response = fail(rec, ApiError::Provider(error));
             response.headers_mut().extend(headers);
@@ -130,7 +131,9 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
             }
             rec.response_body(&body);
             let cost = rec.cost_usd();
-            if let (Some(fill), Some(entry)) = (fill, Entry::from_completion(&body, &target.provider_name, &target.model, cost.unwrap_or(0.0))) {
+            if let (Some(fill), Some(entry)) =
+                (fill, Entry::from_completion(&body, &target.provider_name, &target.model, cost.unwrap_or(0.0)))
+            {
                 fill.complete(entry).await;
             }
             rec.ok(200);

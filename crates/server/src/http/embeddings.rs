@@ -77,7 +77,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
         let deadline = step.timeouts.first_token;
         let result = match tokio::time::timeout(deadline, target.provider.embeddings(&body, &target.model)).await {
             Ok(result) => result,
-            Err(_) => Err(ProviderError::new(ErrorKind::Timeout, format!("provider `{}` did not answer within {deadline:?}", target.provider_name))),
+            Err(_) => Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!("provider `{}` did not answer within {deadline:?}", target.provider_name),
+            )),
         };
         let error = result.as_ref().err().map(|e| e.kind.as_str().to_string());
         attempts.push(AttemptLog {
@@ -107,7 +110,9 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
         }
     }
     rec.attempts(attempts);
-    Err(ApiError::Provider(last_error.unwrap_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no target serves embeddings for `{model}`")))))
+    Err(ApiError::Provider(
+        last_error.unwrap_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no target serves embeddings for `{model}`"))),
+    ))
 }
 
 /// The gateway's own body fields; removed before the request goes upstream (OpenAI refuses
@@ -141,7 +146,8 @@ fn parse(bytes: &[u8], headers: &HeaderMap) -> Result<(Map<String, Value>, Strin
     if request.get("input").is_none_or(Value::is_null) {
         return Err(RequestFormatError::field("input", "`input` is required: a string or an array of strings to embed"));
     }
-    let ours: Map<String, Value> = GATEWAY_FIELDS.iter().filter_map(|k| request.remove(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v))).collect();
+    let ours: Map<String, Value> =
+        GATEWAY_FIELDS.iter().filter_map(|k| request.remove(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v))).collect();
     let fields: Fields = serde_path_to_error::deserialize(Value::Object(ours)).map_err(|e| {
         let param = e.path().to_string();
         RequestFormatError::field(param.clone(), format!("invalid `{param}`: {}", e.inner()))
@@ -162,7 +168,9 @@ fn parse(bytes: &[u8], headers: &HeaderMap) -> Result<(Map<String, Value>, Strin
 
 fn respond(body: Bytes, provider: &str, model: &str, attempts: usize) -> Response {
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    for (name, value) in [("x-switchyard-provider", provider), ("x-switchyard-model", model), ("x-switchyard-attempts", &attempts.to_string())] {
+    for (name, value) in
+        [("x-switchyard-provider", provider), ("x-switchyard-model", model), ("x-switchyard-attempts", &attempts.to_string())]
+    {
         if let Ok(v) = HeaderValue::from_str(value) {
             response.headers_mut().insert(name, v);
         }

@@ -61,7 +61,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(meta::metrics))
-        .fallback(|method: Method, uri: http::Uri| async move { ApiError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() } })
+        .fallback(|method: Method, uri: http::Uri| async move {
+            ApiError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() }
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(app)
 }

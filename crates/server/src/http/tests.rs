@@ -42,7 +42,8 @@ async fn app(log: &LogWriter) -> axum::Router {
 }
 
 async fn call(app: &axum::Router, body: &str) -> (StatusCode, http::HeaderMap, String) {
-    let request = Request::post("/v1/chat/completions").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let request =
+        Request::post("/v1/chat/completions").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     (parts.status, parts.headers, String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap())
@@ -65,7 +66,8 @@ async fn answers_streams_and_logs_every_request_once() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.ends_with("data: [DONE]\n\n") && !body.contains("\"usage\":{"), "{body}");
 
-    let (status, _, body) = call(&app, &format!(r#"{{"model":"mock/echo","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(5000))).await;
+    let (status, _, body) =
+        call(&app, &format!(r#"{{"model":"mock/echo","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(5000))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 
     let (status, _, _) = call(&app, r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#).await;

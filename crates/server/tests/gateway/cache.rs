@@ -88,7 +88,6 @@ async fn identical_requests_hit_scoped_by_customer_and_tenant_and_refreshable() 
     assert_eq!(send(&gw, &ask("hello"), &[("cache-control", "no-cache")]).await.0, "MISS");
     assert_eq!(up.request_count(), calls + 2);
     assert_eq!(send(&gw, &ask("hello"), &[]).await.0, "HIT");
-
 }
 
 #[tokio::test]
@@ -166,7 +165,10 @@ async fn a_hundred_identical_concurrent_misses_make_one_upstream_call() {
 #[tokio::test]
 async fn hits_are_logged_free_with_the_cost_they_saved_and_do_not_spend_budgets() {
     let up = FakeUpstream::start_repeating(fixture_reply("openai/text.json")).await;
-    let config = format!("admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\n{}", cached_model(&up.base_url(), "    price: { input: 10000, output: 10000 }\n"));
+    let config = format!(
+        "admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\n{}",
+        cached_model(&up.base_url(), "    price: { input: 10000, output: 10000 }\n")
+    );
     let gw = GatewayProcess::spawn(bin(), &config).await;
     let (id, key) = create_key(&gw, json!({"name": "tiny", "budget": {"usd": 0.5, "window": "daily"}})).await;
     let auth = format!("Bearer {key}");
@@ -265,7 +267,10 @@ async fn pgvector_paraphrases_hit_on_every_instance() {
     let q = |text: &str| json!({"model": "helper", "temperature": 0, "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}]});
     let (status, original, _) = send(&a, &q("How long should bread dough rise?"), &[]).await;
     assert_eq!(status, "MISS");
-    assert!(crate::governance::eventually(Duration::from_secs(5), || async { db.rows().await == 1 }).await.is_some(), "indexed in pgvector");
+    assert!(
+        crate::governance::eventually(Duration::from_secs(5), || async { db.rows().await == 1 }).await.is_some(),
+        "indexed in pgvector"
+    );
     let (status, answer, _) = send(&b, &q("how long should the bread dough rise"), &[]).await;
     assert_eq!(status, "SEMANTIC_HIT", "instance b found what instance a indexed");
     assert_eq!(answer["choices"][0]["message"], original["choices"][0]["message"]);
@@ -308,7 +313,11 @@ impl PgvectorSchema {
     }
 
     async fn drop_now(self) {
-        pgvector_client(&self.base).await.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name)).await.expect("drop the test schema");
+        pgvector_client(&self.base)
+            .await
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .await
+            .expect("drop the test schema");
     }
 }
 

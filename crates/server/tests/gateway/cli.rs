@@ -16,10 +16,15 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn check_lists_every_problem_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "listen: nope\nproviders:\n  up: { type: openai, base_ur: x }\nmodels:\n  a: { targets: [ { provider: ghost, model: m } ] }\n").unwrap();
+    std::fs::write(
+        &bad,
+        "listen: nope\nproviders:\n  up: { type: openai, base_ur: x }\nmodels:\n  a: { targets: [ { provider: ghost, model: m } ] }\n",
+    )
+    .unwrap();
     let (code, _, err) = run(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    for needle in ["3 problems", "listen:", "providers.up.base_ur: unknown field", "models.a.targets[0].provider: unknown provider `ghost`"] {
+    for needle in ["3 problems", "listen:", "providers.up.base_ur: unknown field", "models.a.targets[0].provider: unknown provider `ghost`"]
+    {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
     // `serve` refuses the same file.
@@ -42,7 +47,11 @@ fn version_prints_the_crate_version() {
 
 #[tokio::test]
 async fn logs_reads_the_request_log_with_filters() {
-    let gw = GatewayProcess::spawn(bin(), "providers:\n  mock: { type: mock }\nmodels:\n  bot: { targets: [ { provider: mock, model: echo } ] }\n").await;
+    let gw = GatewayProcess::spawn(
+        bin(),
+        "providers:\n  mock: { type: mock }\nmodels:\n  bot: { targets: [ { provider: mock, model: echo } ] }\n",
+    )
+    .await;
     let mut with_customer = chat("bot", "hello");
     with_customer["customer_identifier"] = serde_json::json!("acme");
     post(&gw, &with_customer).await;

@@ -96,7 +96,16 @@ async fn keys_limits_and_budgets_apply_to_embeddings() {
         let body = json!({"model": model, "input": input});
         client().post(format!("{}/v1/embeddings", gw.root_url())).bearer_auth(&key).json(&body).send()
     };
-    assert_eq!(client().post(format!("{}/v1/embeddings", gw.root_url())).json(&json!({"model": "mock/embed", "input": "x"})).send().await.unwrap().status(), 401);
+    assert_eq!(
+        client()
+            .post(format!("{}/v1/embeddings", gw.root_url()))
+            .json(&json!({"model": "mock/embed", "input": "x"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     for i in 0..2 {
         assert_eq!(send("mock/embed").await.unwrap().status(), 200, "request {i}");
     }

@@ -67,7 +67,12 @@ async fn upstream_failures_map_to_clear_statuses_without_leaking_keys() {
         // A 5xx is retried once on the same target before the client is answered.
         Reply::json_status(500, "internal stack trace at db-7.internal"),
         Reply::json_status(500, "internal stack trace at db-7.internal"),
-        Reply::openai_error(400, "This model's maximum context length is 128000 tokens, your key sk-test-secret-key-123456", "invalid_request_error", "context_length_exceeded"),
+        Reply::openai_error(
+            400,
+            "This model's maximum context length is 128000 tokens, your key sk-test-secret-key-123456",
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
     ])
     .await;
     let gw = gateway(&up.base_url()).await;

@@ -1,7 +1,6 @@
 //! Fallbacks through the real binary: a failing primary is replaced invisibly by the model's
 //! configured fallback or the request's own, streamed or not, and every attempt is logged.
 
-
 use serde_json::json;
 use switchyard_testkit::{FakeUpstream, GatewayProcess, Reply};
 
@@ -24,7 +23,8 @@ models:
 
 #[tokio::test]
 async fn a_failing_primary_is_replaced_by_the_configured_fallback() {
-    let up = FakeUpstream::start_repeating(Reply::openai_error(503, "The engine is currently overloaded", "server_error", "overloaded")).await;
+    let up =
+        FakeUpstream::start_repeating(Reply::openai_error(503, "The engine is currently overloaded", "server_error", "overloaded")).await;
     let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
     for stream in [false, true] {
         let mut body = chat("bot", "hello fallback");
@@ -187,7 +187,10 @@ async fn failures_before_the_first_content_fall_back_invisibly_and_idle_streams_
 
 #[tokio::test]
 async fn a_slow_primary_is_hedged_and_the_loser_is_cancelled_and_logged() {
-    let slow = FakeUpstream::start_repeating(Reply::json(switchyard_testkit::openai_completion("slow answer", 3, 2)).delayed(std::time::Duration::from_secs(3))).await;
+    let slow = FakeUpstream::start_repeating(
+        Reply::json(switchyard_testkit::openai_completion("slow answer", 3, 2)).delayed(std::time::Duration::from_secs(3)),
+    )
+    .await;
     let extra = "  hedged:\n    targets: [ { provider: primary, model: m } ]\n    fallbacks: [ backup/echo ]\n    timeouts: { hedge_after: 200ms }\n";
     let gw = GatewayProcess::spawn(bin(), &(config(&slow.base_url()) + extra)).await;
     let started = std::time::Instant::now();
@@ -203,7 +206,10 @@ async fn a_slow_primary_is_hedged_and_the_loser_is_cancelled_and_logged() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_5_is_not_retried_before_5_s_and_the_fallback_serves() {
-    let up = FakeUpstream::start_repeating(Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "5")).await;
+    let up = FakeUpstream::start_repeating(
+        Reply::openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded").with_header("retry-after", "5"),
+    )
+    .await;
     let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
     for _ in 0..5 {
         let r = post(&gw, &chat("bot", "x")).await;

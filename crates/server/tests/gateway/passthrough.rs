@@ -41,7 +41,10 @@ async fn unknown_fields_pass_through_and_gateway_fields_never_leave() {
     assert_eq!(rec.customer_identifier.as_deref(), Some("cust-1"));
     assert_eq!(rec.metadata.get("team").map(String::as_str), Some("search"));
     assert_eq!(rec.feature.as_deref(), Some("summarize"));
-    assert_eq!((rec.requested_model.as_str(), rec.provider.as_deref(), rec.model.as_deref()), ("support-bot", Some("up"), Some("gpt-4o-mini")));
+    assert_eq!(
+        (rec.requested_model.as_str(), rec.provider.as_deref(), rec.model.as_deref()),
+        ("support-bot", Some("up"), Some("gpt-4o-mini"))
+    );
     let usage = &fixture_json("openai/text.json")["usage"];
     assert_eq!(rec.input_tokens, usage["prompt_tokens"].as_u64().unwrap());
     assert_eq!(rec.output_tokens, usage["completion_tokens"].as_u64().unwrap());

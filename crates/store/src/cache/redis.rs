@@ -62,7 +62,8 @@ fn redis_key(key: &str) -> String {
 #[async_trait::async_trait]
 impl CacheStore for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let stored: Option<Vec<u8>> = ::redis::cmd("GET").arg(redis_key(key)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        let stored: Option<Vec<u8>> =
+            ::redis::cmd("GET").arg(redis_key(key)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         let Some(stored) = stored else { return Ok(None) };
         match decode(Bytes::from(stored)) {
             Ok(value) => Ok(Some(value)),
@@ -79,7 +80,14 @@ impl CacheStore for RedisCache {
         }
         // PX takes whole milliseconds and refuses 0.
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        ::redis::cmd("SET").arg(redis_key(key)).arg(encode(&value)).arg("PX").arg(ttl_ms).query_async::<()>(&mut self.conn.clone()).await.map_err(redis_error)
+        ::redis::cmd("SET")
+            .arg(redis_key(key))
+            .arg(encode(&value))
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -109,7 +109,11 @@ impl CounterStore for RedisCounters {
             call.key(key);
         }
         for b in &settle.budgets {
-            call.key(&budget_keys(&b.key)[..]).key(format!("{}:s:{}", b.key, settle.lease_id)).arg(b.actual).arg(b.ttl_ms).arg(u8::from(b.reserved));
+            call.key(&budget_keys(&b.key)[..])
+                .key(format!("{}:s:{}", b.key, settle.lease_id))
+                .arg(b.actual)
+                .arg(b.ttl_ms)
+                .arg(u8::from(b.reserved));
         }
         call.invoke_async::<()>(&mut self.conn.clone()).await.map_err(redis_error)
     }

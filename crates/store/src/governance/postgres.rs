@@ -14,7 +14,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, IsolationLevel};
 
 use super::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
-use crate::sql::governance_rows::{self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME};
+use crate::sql::governance_rows::{
+    self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
+};
 use crate::sql::pg_target::PgTarget;
 use crate::sql::{pg_params, pg_schema, spend, Dialect, SqlValue};
 use crate::StoreError;
@@ -117,7 +119,9 @@ impl GovernanceStore for PostgresGovernance {
                 key.seq = next_seq(&tx).await?;
                 if let Err(e) = execute(&tx, &rows::insert_key_sql(), &rows::key_params(&key)?).await {
                     return Err(match e.as_db_error() {
-                        Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => rows::key_conflict(&key, db.constraint().unwrap_or_default()),
+                        Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
+                            rows::key_conflict(&key, db.constraint().unwrap_or_default())
+                        }
                         _ => e.into(),
                     });
                 }

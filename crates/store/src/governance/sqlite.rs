@@ -9,7 +9,9 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
-use crate::sql::governance_rows::{self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME};
+use crate::sql::governance_rows::{
+    self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
+};
 use crate::sql::{spend, sqlite_rows, sqlite_schema, Dialect, SqlValue};
 use crate::StoreError;
 
@@ -27,7 +29,10 @@ impl SqliteGovernance {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn run<T: Send + 'static>(&self, op: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves the connection itself intact.
@@ -39,7 +44,12 @@ impl SqliteGovernance {
     }
 }
 
-fn select<T>(conn: &Connection, sql: &str, params: &[SqlValue], map: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+fn select<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+    map: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     sqlite_rows(&mut stmt, params, map)
 }
@@ -65,7 +75,9 @@ impl GovernanceStore for SqliteGovernance {
             let (tx, seq) = write_tx(conn)?;
             key.seq = seq;
             match tx.execute(&rows::insert_key_sql(), rusqlite::params_from_iter(rows::key_params(&key)?)) {
-                Err(rusqlite::Error::SqliteFailure(e, Some(msg))) if e.code == ErrorCode::ConstraintViolation => Err(rows::key_conflict(&key, &msg)),
+                Err(rusqlite::Error::SqliteFailure(e, Some(msg))) if e.code == ErrorCode::ConstraintViolation => {
+                    Err(rows::key_conflict(&key, &msg))
+                }
                 other => other.map_err(StoreError::from),
             }?;
             tx.commit()?;

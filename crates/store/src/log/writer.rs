@@ -328,7 +328,13 @@ mod tests {
     }
 
     fn config(dir: &std::path::Path, queue: usize) -> LogWriterConfig {
-        LogWriterConfig { queue, max_batch: 64, spool_dir: dir.to_path_buf(), retry_every: Duration::from_millis(100), flush_every: Duration::from_millis(10) }
+        LogWriterConfig {
+            queue,
+            max_batch: 64,
+            spool_dir: dir.to_path_buf(),
+            retry_every: Duration::from_millis(100),
+            flush_every: Duration::from_millis(10),
+        }
     }
 
     fn ids(log: &MemoryLog) -> Vec<String> {

@@ -12,7 +12,8 @@ use crate::StoreError;
 
 pub(crate) const NEXT_SEQ: &str = "UPDATE governance_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq";
 
-const KEY_COLUMNS: &str = "id, prefix, hash, name, team, customer, models, expires_at_ms, limits, budget, metadata, created_at_ms, revoked_at_ms, seq";
+const KEY_COLUMNS: &str =
+    "id, prefix, hash, name, team, customer, models, expires_at_ms, limits, budget, metadata, created_at_ms, revoked_at_ms, seq";
 
 pub(crate) fn insert_key_sql() -> String {
     format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")

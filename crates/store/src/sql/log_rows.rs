@@ -104,7 +104,8 @@ pub(crate) fn query_sql(dialect: Dialect, q: &LogQuery) -> (String, Vec<SqlValue
     filter.model(q.model.as_deref()).equals("customer_identifier", q.customer.as_deref());
     let where_sql = filter.where_sql();
     let limit = filter.bind(SqlValue::count(q.limit as u64));
-    let sql = format!("SELECT {} FROM request_log{where_sql} ORDER BY started_at_ms DESC, request_id DESC LIMIT {limit}", COLUMNS.join(", "));
+    let sql =
+        format!("SELECT {} FROM request_log{where_sql} ORDER BY started_at_ms DESC, request_id DESC LIMIT {limit}", COLUMNS.join(", "));
     (sql, filter.into_params())
 }
 

@@ -85,7 +85,9 @@ impl SqlValue {
     }
 
     pub fn json<T: Serialize>(v: &T, what: &str) -> Result<Self, StoreError> {
-        serde_json::to_string(v).map(|s| SqlValue::Text(Some(s))).map_err(|e| StoreError::Other(format!("cannot encode {what} as JSON: {e}")))
+        serde_json::to_string(v)
+            .map(|s| SqlValue::Text(Some(s)))
+            .map_err(|e| StoreError::Other(format!("cannot encode {what} as JSON: {e}")))
     }
 }
 
@@ -144,7 +146,9 @@ pub(crate) trait SqlRow {
     fn opt_json<T: DeserializeOwned>(&self, i: usize, what: &str) -> Result<Option<T>, StoreError> {
         match self.get::<Option<String>>(i)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Other(format!("stored {what} is not valid JSON ({e}): {text}"))),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StoreError::Other(format!("stored {what} is not valid JSON ({e}): {text}"))),
         }
     }
 }

@@ -43,14 +43,19 @@ CREATE INDEX request_log_model ON request_log (requested_model, started_at_ms);
 
 /// Never edit a shipped migration; add one.
 pub(crate) fn migrations() -> Vec<String> {
-    vec![format!("{REQUEST_LOG}{}", schema::SPEND_INDEXES), schema::governance_tables(Dialect::Postgres), schema::cache_columns(Dialect::Postgres)]
+    vec![
+        format!("{REQUEST_LOG}{}", schema::SPEND_INDEXES),
+        schema::governance_tables(Dialect::Postgres),
+        schema::cache_columns(Dialect::Postgres),
+    ]
 }
 
 /// The lock is per schema, so that instances (or tests) using different schemas do not wait on
 /// each other.
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('switchyard.schema_migrations.' || COALESCE(current_schema(), '')))";
 
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
 
 /// Applies the migrations this database lacks. Safe to call from any number of processes at once.
 pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {

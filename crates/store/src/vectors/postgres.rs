@@ -99,13 +99,14 @@ async fn set_up(target: &PgTarget) -> Result<String, StoreError> {
             Some(c) if c == SqlState::FEATURE_NOT_SUPPORTED || c == SqlState::UNDEFINED_FILE => {
                 StoreError::Postgres(format!("pgvector is not installed on this PostgreSQL: {e}"))
             }
-            Some(c) if c == SqlState::INSUFFICIENT_PRIVILEGE => {
-                StoreError::Postgres(format!("cannot create the pgvector extension (run `CREATE EXTENSION vector` once as a privileged user): {e}"))
-            }
+            Some(c) if c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::Postgres(format!(
+                "cannot create the pgvector extension (run `CREATE EXTENSION vector` once as a privileged user): {e}"
+            )),
             _ => e,
         });
     }
-    let schema: String = tx.query_one("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'", &[]).await?.get(0);
+    let schema: String =
+        tx.query_one("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'", &[]).await?.get(0);
     tx.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS semantic_entries (
             scope TEXT NOT NULL,
@@ -147,7 +148,8 @@ impl Statements {
 impl Connection {
     async fn open(target: &PgTarget, sql: &Statements) -> Result<Self, StoreError> {
         let client = target.connect_async().await?;
-        let (insert, nearest, purge) = tokio::try_join!(client.prepare(&sql.insert), client.prepare(&sql.nearest), client.prepare(&sql.purge))?;
+        let (insert, nearest, purge) =
+            tokio::try_join!(client.prepare(&sql.insert), client.prepare(&sql.nearest), client.prepare(&sql.purge))?;
         Ok(Self { client, insert, nearest, purge })
     }
 }

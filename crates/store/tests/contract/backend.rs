@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use switchyard_store::{GovernanceStore, LogQuery, LogRecord, LogSink, PostgresGovernance, PostgresLog, SqliteGovernance, SqliteLog, StoreError};
+use switchyard_store::{
+    GovernanceStore, LogQuery, LogRecord, LogSink, PostgresGovernance, PostgresLog, SqliteGovernance, SqliteLog, StoreError,
+};
 
 pub struct Backend {
     pub gov: Arc<dyn GovernanceStore>,

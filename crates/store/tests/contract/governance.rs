@@ -38,7 +38,14 @@ fn policy(scope: Scope, name: &str, usd: f64) -> Policy {
     Policy {
         scope,
         name: name.into(),
-        budget: Some(Budget { usd: Some(usd), tokens: None, window: Window::Daily, soft_pct: None, downgrade_to: None, downgrade_pct: None }),
+        budget: Some(Budget {
+            usd: Some(usd),
+            tokens: None,
+            window: Window::Daily,
+            soft_pct: None,
+            downgrade_to: None,
+            downgrade_pct: None,
+        }),
         limits: Limits { rpm: Some(10), ..Limits::default() },
         updated_at_ms: 1_800_000_000_000,
         seq: 0,
@@ -179,7 +186,14 @@ fn spent(
 }
 
 fn row(group: Option<&str>, requests: u64, cost_usd: f64) -> SpendRow {
-    SpendRow { group: group.map(Into::into), requests, input_tokens: 100 * requests, output_tokens: 10 * requests, cost_usd, cache_saved_usd: 0.0 }
+    SpendRow {
+        group: group.map(Into::into),
+        requests,
+        input_tokens: 100 * requests,
+        output_tokens: 10 * requests,
+        cost_usd,
+        cache_saved_usd: 0.0,
+    }
 }
 
 fn close(actual: Vec<SpendRow>, expected: Vec<SpendRow>) {
@@ -236,7 +250,10 @@ pub async fn spend_sums_with_filters_and_every_group_by(storage: Storage) {
     close(spend(by(GroupBy::Feature)).await, vec![row(Some("chat"), 2, 1.25), row(Some("summarize"), 1, 0.5), row(None, 1, 0.0)]);
     close(spend(by(GroupBy::Model)).await, vec![row(Some("claude-sonnet-4-5"), 1, 0.5), row(Some("gpt-4o"), 2, 1.25), row(None, 1, 0.0)]);
     close(spend(by(GroupBy::Provider)).await, vec![row(Some("anthropic"), 1, 0.5), row(Some("openai"), 2, 1.25), row(None, 1, 0.0)]);
-    close(spend(by(GroupBy::Day)).await, vec![row(Some("2026-11-20"), 2, 0.75), row(Some("2026-11-21"), 1, 1.0), row(Some("2026-11-22"), 1, 0.0)]);
+    close(
+        spend(by(GroupBy::Day)).await,
+        vec![row(Some("2026-11-20"), 2, 0.75), row(Some("2026-11-21"), 1, 1.0), row(Some("2026-11-22"), 1, 0.0)],
+    );
     // Grouping and filtering together.
     close(
         spend(SpendQuery { team: Some("search".into()), group_by: Some(GroupBy::Feature), ..SpendQuery::default() }).await,
@@ -257,7 +274,10 @@ pub async fn spend_sums_with_filters_and_every_group_by(storage: Storage) {
             cached("r8", "summarize", "HIT", 0.0, Some(0.0625)),
         ])
         .unwrap();
-    let saved = |group: Option<&str>, requests: u64, cost_usd: f64, cache_saved_usd: f64| SpendRow { cache_saved_usd, ..row(group, requests, cost_usd) };
+    let saved = |group: Option<&str>, requests: u64, cost_usd: f64, cache_saved_usd: f64| SpendRow {
+        cache_saved_usd,
+        ..row(group, requests, cost_usd)
+    };
     close(spend(SpendQuery::default()).await, vec![saved(None, 8, 2.0, 0.5625)]);
     close(spend(q(|q| q.team = Some("cachers".into()))).await, vec![saved(None, 4, 0.25, 0.5625)]);
     close(

@@ -77,7 +77,8 @@ pub async fn query_filters_by_model_and_customer(storage: Storage) {
     let mut b = storage.open().await;
     let other_customer = LogRecord { customer_identifier: Some("globex".into()), ..full_record("r2", 2) };
     b.log.insert(&[full_record("r1", 1), other_customer, bare_record("r3", 3)]).unwrap();
-    let mut ids = |q: LogQuery| -> Vec<String> { b.log.query(&LogQuery { limit: 10, ..q }).unwrap().into_iter().map(|r| r.request_id).collect() };
+    let mut ids =
+        |q: LogQuery| -> Vec<String> { b.log.query(&LogQuery { limit: 10, ..q }).unwrap().into_iter().map(|r| r.request_id).collect() };
     let by_model = |m: &str| LogQuery { model: Some(m.into()), ..LogQuery::default() };
     assert_eq!(ids(by_model("support-bot")), ["r2", "r1"], "requested model");
     assert_eq!(ids(by_model("claude-sonnet-4-5")), ["r2", "r1"], "served model");

@@ -90,7 +90,10 @@ fn classifies_addresses() {
 #[test]
 fn policy_reads_with_defaults_and_refuses_unknown_keys() {
     assert_eq!(serde_json::from_value::<FetchPolicy>(json!({})).unwrap(), FetchPolicy::default());
-    assert_eq!(FetchPolicy::default(), FetchPolicy { allow_private: false, max_bytes: 20 << 20, timeout: Duration::from_secs(10), max_redirects: 3 });
+    assert_eq!(
+        FetchPolicy::default(),
+        FetchPolicy { allow_private: false, max_bytes: 20 << 20, timeout: Duration::from_secs(10), max_redirects: 3 }
+    );
     let policy: FetchPolicy = serde_json::from_value(json!({"allow_private": true, "timeout": "2s", "max_bytes": 1000})).unwrap();
     assert_eq!((policy.allow_private, policy.timeout, policy.max_bytes, policy.max_redirects), (true, Duration::from_secs(2), 1000, 3));
     assert!(serde_json::from_value::<FetchPolicy>(json!({"allow_privat": true})).unwrap_err().to_string().contains("unknown field"));
@@ -169,7 +172,8 @@ async fn size_limit_holds_for_declared_and_streamed_bodies() {
 
 #[tokio::test]
 async fn content_must_be_an_image() {
-    let server = FakeUpstream::start(vec![image("text/html; charset=utf-8", b"<html>login</html>"), image("application/octet-stream", PNG)]).await;
+    let server =
+        FakeUpstream::start(vec![image("text/html; charset=utf-8", b"<html>login</html>"), image("application/octet-stream", PNG)]).await;
     let err = fetcher(private_ok()).fetch(&url(&server, "/page")).await.unwrap_err();
     assert!(err.message.contains("not an image (content type `text/html`)"), "{}", err.message);
     assert_eq!(fetcher(private_ok()).fetch(&url(&server, "/blob")).await.unwrap().0, "image/png", "unlabelled PNG bytes are sniffed");
@@ -190,11 +194,17 @@ async fn redirects_are_followed_and_every_hop_is_checked() {
     assert_eq!(server.last_request().path, "/final.png");
 
     // A server treated as public that redirects inward: each hop is refused before any connect.
-    for inward in [target.clone(), "http://169.254.169.254/latest/meta-data/".to_string(), format!("http://localhost:{}/", server.addr().port())] {
+    for inward in
+        [target.clone(), "http://169.254.169.254/latest/meta-data/".to_string(), format!("http://localhost:{}/", server.addr().port())]
+    {
         let hops = FakeUpstream::start(vec![redirect(301, "/next"), redirect(302, &inward)]).await;
         let before = server.request_count();
         let err = fetcher(FetchPolicy::default()).trusting(hops.addr()).fetch(&url(&hops, "/start")).await.unwrap_err();
-        assert!(err.kind == ErrorKind::BadRequest && (err.message.contains("loopback") || err.message.contains("link-local")), "{inward}: {}", err.message);
+        assert!(
+            err.kind == ErrorKind::BadRequest && (err.message.contains("loopback") || err.message.contains("link-local")),
+            "{inward}: {}",
+            err.message
+        );
         assert_eq!((hops.request_count(), server.request_count()), (2, before), "{inward}");
     }
 
@@ -241,7 +251,11 @@ async fn remote_images_become_data_urls() {
 
     let mut conversation = Conversation::from_request(&request).unwrap();
     let err = inline_remote_images(&mut conversation, &fetcher(FetchPolicy::default())).await.unwrap_err();
-    assert!(err.param.as_deref() == Some("messages[1].content[1].image_url") || err.param.as_deref() == Some("messages[3].content[0].image_url"), "{err:?}");
+    assert!(
+        err.param.as_deref() == Some("messages[1].content[1].image_url")
+            || err.param.as_deref() == Some("messages[3].content[0].image_url"),
+        "{err:?}"
+    );
     assert!(err.message.contains("loopback"), "{}", err.message);
 }
 
@@ -249,7 +263,8 @@ async fn remote_images_become_data_urls() {
 async fn many_images_are_fetched_a_few_at_a_time() {
     let server = FakeUpstream::start_repeating(Reply::StallBeforeHeaders).await;
     let parts: Vec<_> = (0..8).map(|i| json!({"type": "image_url", "image_url": {"url": url(&server, &format!("/{i}.png"))}})).collect();
-    let request = ChatRequest::parse(json!({"model": "m", "messages": [{"role": "user", "content": parts}]}).to_string().as_bytes()).unwrap();
+    let request =
+        ChatRequest::parse(json!({"model": "m", "messages": [{"role": "user", "content": parts}]}).to_string().as_bytes()).unwrap();
     let mut conversation = Conversation::from_request(&request).unwrap();
     // No answer ever comes, so no slot frees up: more than four requests would mean no bound.
     let fetcher = fetcher(private_ok());

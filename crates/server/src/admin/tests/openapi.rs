@@ -47,7 +47,8 @@ async fn every_documented_route_is_served() {
     let admin = Admin::over(Arc::new(MemoryGovernance::default()));
     for (method, path) in documented() {
         let path = path.replace("{id}", "key_x").replace("{scope}", "team").replace("{name}", "t");
-        let (status, body) = admin.raw(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&format!("Bearer {ADMIN_KEY}")), Some("{}".into())).await;
+        let (status, body) =
+            admin.raw(Method::from_bytes(method.as_bytes()).unwrap(), &path, Some(&format!("Bearer {ADMIN_KEY}")), Some("{}".into())).await;
         assert!(!body.contains("unknown_url") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status} {body}");
     }
     let (status, body) = admin.raw(Method::GET, "/admin/nothing", Some(&format!("Bearer {ADMIN_KEY}")), None).await;

@@ -29,7 +29,8 @@ async fn budgets_and_limits_share_a_policy_and_keep_each_other() {
 
     let (status, put) = admin.call(Method::PUT, "/admin/limits/team/support", Some(json!({"rpm": 100, "tpm": 50000}))).await;
     assert_eq!(status, StatusCode::OK, "{put}");
-    let (status, put) = admin.call(Method::PUT, "/admin/budgets/team/support", Some(json!({"usd": 10, "window": "daily", "soft_pct": 75}))).await;
+    let (status, put) =
+        admin.call(Method::PUT, "/admin/budgets/team/support", Some(json!({"usd": 10, "window": "daily", "soft_pct": 75}))).await;
     assert_eq!(status, StatusCode::OK, "{put}");
     assert_eq!(put["limits"], json!({"rpm": 100, "tpm": 50000}), "the budget write kept the limits");
     let (_, put) = admin.call(Method::PUT, "/admin/limits/team/support", Some(json!({"concurrency": 3}))).await;
@@ -69,7 +70,14 @@ async fn a_total_budget_counts_all_spend() {
 async fn bad_policy_requests_are_refused_with_the_field() {
     let admin = Admin::over(Arc::new(MemoryGovernance::default()));
     let cases = [
-        (Method::PUT, "/admin/budgets/tenant/x", Some(json!({"usd": 1, "window": "daily"})), StatusCode::BAD_REQUEST, Some("scope"), "unknown scope `tenant`"),
+        (
+            Method::PUT,
+            "/admin/budgets/tenant/x",
+            Some(json!({"usd": 1, "window": "daily"})),
+            StatusCode::BAD_REQUEST,
+            Some("scope"),
+            "unknown scope `tenant`",
+        ),
         (
             Method::PUT,
             "/admin/budgets/key/x",
@@ -78,8 +86,22 @@ async fn bad_policy_requests_are_refused_with_the_field() {
             Some("scope"),
             "team, customer, feature or model",
         ),
-        (Method::PUT, "/admin/budgets/team/x", Some(json!({"usd": 1, "tokens": 2, "window": "daily"})), StatusCode::BAD_REQUEST, Some("usd"), "not both"),
-        (Method::PUT, "/admin/budgets/team/x", Some(json!({"usd": 1, "window": "daily", "cap": 1})), StatusCode::BAD_REQUEST, Some("cap"), "unknown field"),
+        (
+            Method::PUT,
+            "/admin/budgets/team/x",
+            Some(json!({"usd": 1, "tokens": 2, "window": "daily"})),
+            StatusCode::BAD_REQUEST,
+            Some("usd"),
+            "not both",
+        ),
+        (
+            Method::PUT,
+            "/admin/budgets/team/x",
+            Some(json!({"usd": 1, "window": "daily", "cap": 1})),
+            StatusCode::BAD_REQUEST,
+            Some("cap"),
+            "unknown field",
+        ),
         (Method::PUT, "/admin/limits/model/x", Some(json!({"tpm": 0})), StatusCode::BAD_REQUEST, Some("tpm"), "at least 1"),
         (Method::GET, "/admin/budgets/team/nobody", None, StatusCode::NOT_FOUND, None, "no budget set for team `nobody`"),
         (Method::GET, "/admin/limits/feature/nothing", None, StatusCode::NOT_FOUND, None, "no limits set for feature `nothing`"),
@@ -98,15 +120,23 @@ async fn bad_policy_requests_are_refused_with_the_field() {
 async fn spend_passes_filters_through_and_refuses_bad_parameters() {
     let store = Arc::new(MemoryGovernance::with_spend(rows()));
     let admin = Admin::over(store.clone());
-    let (status, answer) =
-        admin.call(Method::GET, "/admin/spend?team=support&customer=acme&model=gpt-4o&from=2026-11-01T00:00:00Z&to=1798761600&group_by=model&key=", None).await;
+    let (status, answer) = admin
+        .call(
+            Method::GET,
+            "/admin/spend?team=support&customer=acme&model=gpt-4o&from=2026-11-01T00:00:00Z&to=1798761600&group_by=model&key=",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         answer["rows"][0],
         json!({"group": "gpt-4o", "requests": 2, "input_tokens": 100, "output_tokens": 50, "cost_usd": 1.25, "cache_saved_usd": 0.5})
     );
     let query = store.spend_queries().pop().unwrap();
-    assert_eq!((query.team.as_deref(), query.customer.as_deref(), query.model.as_deref(), query.key), (Some("support"), Some("acme"), Some("gpt-4o"), None));
+    assert_eq!(
+        (query.team.as_deref(), query.customer.as_deref(), query.model.as_deref(), query.key),
+        (Some("support"), Some("acme"), Some("gpt-4o"), None)
+    );
     assert_eq!((query.from_ms, query.to_ms, query.group_by), (Some(1_793_491_200_000), Some(1_798_761_600_000), Some(GroupBy::Model)));
 
     for (path, param, needle) in [

@@ -98,7 +98,10 @@ fn path(kind: &str, scope: &str, name: &str) -> String {
 
 /// Percent-encodes a path segment (names may hold spaces, slashes or `%`).
 fn encode(segment: &str) -> String {
-    segment.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+    segment
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 /// `$10.00` or `5000 tokens`.
@@ -115,7 +118,16 @@ const POLICY_HEADERS: [&str; 8] = ["SCOPE", "NAME", "BUDGET", "WINDOW", "RPM", "
 fn policy_row(p: &Value) -> Vec<String> {
     let budget = &p["budget"];
     let limit = |f: &str| cell(&p["limits"][f]);
-    vec![cell(&p["scope"]), cell(&p["name"]), amount(budget), cell(&budget["window"]), limit("rpm"), limit("tpm"), limit("concurrency"), cell(&p["updated_at"])]
+    vec![
+        cell(&p["scope"]),
+        cell(&p["name"]),
+        amount(budget),
+        cell(&budget["window"]),
+        limit("rpm"),
+        limit("tpm"),
+        limit("concurrency"),
+        cell(&p["updated_at"]),
+    ]
 }
 
 fn show_policy(policy: &Value) -> String {

@@ -98,7 +98,12 @@ fn create_body(args: CreateArgs) -> Value {
 }
 
 fn show_created(key: &Value) -> String {
-    format!("created key {} ({})\n\n    {}\n\nStore it now: it is not shown again.", cell(&key["id"]), cell(&key["name"]), cell(&key["key"]))
+    format!(
+        "created key {} ({})\n\n    {}\n\nStore it now: it is not shown again.",
+        cell(&key["id"]),
+        cell(&key["name"]),
+        cell(&key["key"])
+    )
 }
 
 fn show_list(answer: &Value) -> String {

@@ -84,9 +84,10 @@ pub fn run(command: ManageCommand) -> ExitCode {
 /// Runs one command and returns what to print.
 pub async fn execute(command: ManageCommand) -> Result<String, ClientError> {
     let admin = match &command {
-        ManageCommand::Keys { admin, .. } | ManageCommand::Budgets { admin, .. } | ManageCommand::Limits { admin, .. } | ManageCommand::Spend { admin, .. } => {
-            admin.clone()
-        }
+        ManageCommand::Keys { admin, .. }
+        | ManageCommand::Budgets { admin, .. }
+        | ManageCommand::Limits { admin, .. }
+        | ManageCommand::Spend { admin, .. } => admin.clone(),
     };
     let client = AdminClient::new(&admin.admin_url, admin.admin_key)?;
     let (answer, render): Shown = match command {

@@ -58,7 +58,14 @@ fn show(answer: &Value) -> String {
         .iter()
         .map(|r| {
             let group = if r["group"].is_null() { "(all)".to_string() } else { cell(&r["group"]) };
-            vec![group, cell(&r["requests"]), cell(&r["input_tokens"]), cell(&r["output_tokens"]), money(&r["cost_usd"]), money(&r["cache_saved_usd"])]
+            vec![
+                group,
+                cell(&r["requests"]),
+                cell(&r["input_tokens"]),
+                cell(&r["output_tokens"]),
+                money(&r["cost_usd"]),
+                money(&r["cache_saved_usd"]),
+            ]
         })
         .collect();
     table(&["GROUP", "REQUESTS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD", "CACHE SAVED USD"], &lines, &[1, 2, 3, 4, 5])

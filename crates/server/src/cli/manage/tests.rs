@@ -34,7 +34,14 @@ async fn run(url: &str, args: &[&str]) -> Result<String, ClientError> {
 
 #[tokio::test]
 async fn keys_budgets_limits_and_spend_through_the_admin_api() {
-    let row = SpendRow { group: Some("gpt-4o".into()), requests: 3, input_tokens: 120, output_tokens: 30, cost_usd: 0.0125, cache_saved_usd: 0.0 };
+    let row = SpendRow {
+        group: Some("gpt-4o".into()),
+        requests: 3,
+        input_tokens: 120,
+        output_tokens: 30,
+        cost_usd: 0.0125,
+        cache_saved_usd: 0.0,
+    };
     let store = Arc::new(MemoryGovernance::with_spend(vec![row]));
     let url = serve(store.clone()).await;
 
@@ -64,7 +71,10 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
     let plaintext = created.split_whitespace().find(|w| w.starts_with("sk-sy-")).unwrap_or_else(|| panic!("{created}"));
     assert!(prefix_of(plaintext).is_some() && created.contains("not shown again"), "{created}");
     let stored = store.stored_keys().pop().unwrap();
-    assert_eq!((stored.models.as_slice(), stored.limits.rpm, stored.metadata["env"].as_str()), (&["a".to_string(), "b".to_string()][..], Some(10), "prod"));
+    assert_eq!(
+        (stored.models.as_slice(), stored.limits.rpm, stored.metadata["env"].as_str()),
+        (&["a".to_string(), "b".to_string()][..], Some(10), "prod")
+    );
     assert_eq!(stored.budget.as_ref().map(|b| (b.usd, b.window)), Some((Some(5.0), switchyard_store::Window::Daily)));
 
     let list = run(&url, &["keys", "list"]).await.unwrap();
@@ -74,7 +84,8 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
     let revoked = run(&url, &["keys", "revoke", &stored.id]).await.unwrap();
     assert!(revoked.starts_with(&format!("revoked key {}", stored.id)), "{revoked}");
 
-    let set = run(&url, &["budgets", "set", "team", "support team", "--usd", "10", "--window", "monthly", "--soft-pct", "80"]).await.unwrap();
+    let set =
+        run(&url, &["budgets", "set", "team", "support team", "--usd", "10", "--window", "monthly", "--soft-pct", "80"]).await.unwrap();
     assert!(set.contains("support team") && set.contains("$10.00") && set.contains("monthly"), "{set}");
     run(&url, &["limits", "set", "team", "support team", "--tpm", "5000"]).await.unwrap();
     let got = run(&url, &["budgets", "get", "team", "support team"]).await.unwrap();

@@ -71,7 +71,9 @@ pub fn auth_body(e: AuthError) -> ErrorBody {
 }
 
 pub fn body(e: &AdmitError) -> ErrorBody {
-    let error = |message: String, kind: &str, param: Option<&str>, code: &str| ErrorBody::new(message, kind, param.map(str::to_string), Some(code.into()));
+    let error = |message: String, kind: &str, param: Option<&str>, code: &str| {
+        ErrorBody::new(message, kind, param.map(str::to_string), Some(code.into()))
+    };
     match e {
         AdmitError::ModelNotAllowed { model } => {
             error(format!("this API key may not use model `{model}`; ask for it to be added to the key's models"), "permission_error", Some("model"), "model_not_allowed")

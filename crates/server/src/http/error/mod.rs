@@ -77,11 +77,21 @@ impl ApiError {
                 ErrorBody::new(e.to_string(), invalid, Some("fallback_models".into()), Some("model_not_found".into()))
             }
             ApiError::UnknownModel(e) => ErrorBody::new(e.to_string(), invalid, Some("model".into()), Some("model_not_found".into())),
-            ApiError::NoSuchEndpoint { method, path } => {
-                ErrorBody::new(format!("no endpoint {method} {path}; see GET /v1/models, POST /v1/chat/completions and POST /v1/embeddings"), invalid, None, Some("unknown_url".into()))
+            ApiError::NoSuchEndpoint { method, path } => ErrorBody::new(
+                format!("no endpoint {method} {path}; see GET /v1/models, POST /v1/chat/completions and POST /v1/embeddings"),
+                invalid,
+                None,
+                Some("unknown_url".into()),
+            ),
+            ApiError::MethodNotAllowed => {
+                ErrorBody::new("method not allowed on this endpoint", invalid, None, Some("method_not_allowed".into()))
             }
-            ApiError::MethodNotAllowed => ErrorBody::new("method not allowed on this endpoint", invalid, None, Some("method_not_allowed".into())),
-            ApiError::ShuttingDown => ErrorBody::new("the gateway is shutting down; retry on another instance", "server_error", None, Some("shutting_down".into())),
+            ApiError::ShuttingDown => ErrorBody::new(
+                "the gateway is shutting down; retry on another instance",
+                "server_error",
+                None,
+                Some("shutting_down".into()),
+            ),
             ApiError::Provider(e) => provider_body(e),
             ApiError::Unauthenticated(e) => admission::auth_body(*e),
             ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).body(),
@@ -127,7 +137,11 @@ fn provider_body(e: &ProviderError) -> ErrorBody {
                 _ => None,
             }),
         ),
-        ErrorKind::RateLimited => neutral(format!("the upstream provider is rate limiting requests{status}: {}", e.message), "rate_limit_error", "rate_limit_exceeded"),
+        ErrorKind::RateLimited => neutral(
+            format!("the upstream provider is rate limiting requests{status}: {}", e.message),
+            "rate_limit_error",
+            "rate_limit_exceeded",
+        ),
         ErrorKind::Overloaded => neutral(format!("the upstream provider is overloaded{status}"), "upstream_error", "upstream_overloaded"),
         ErrorKind::Auth => neutral(
             format!("the upstream provider rejected the gateway's credentials{status}; check the provider's api_key"),
@@ -137,8 +151,12 @@ fn provider_body(e: &ProviderError) -> ErrorBody {
         ErrorKind::Server => neutral(format!("the upstream provider failed{status}"), "upstream_error", "upstream_error"),
         ErrorKind::Timeout => neutral("the upstream provider did not answer in time".into(), "timeout_error", "upstream_timeout"),
         ErrorKind::Connect => neutral("the upstream provider could not be reached".into(), "upstream_error", "upstream_unreachable"),
-        ErrorKind::Malformed => neutral("the upstream provider sent a response the gateway could not read".into(), "upstream_error", "upstream_malformed"),
-        ErrorKind::Interrupted => neutral("the upstream provider's stream broke off before it was complete".into(), "upstream_error", "upstream_interrupted"),
+        ErrorKind::Malformed => {
+            neutral("the upstream provider sent a response the gateway could not read".into(), "upstream_error", "upstream_malformed")
+        }
+        ErrorKind::Interrupted => {
+            neutral("the upstream provider's stream broke off before it was complete".into(), "upstream_error", "upstream_interrupted")
+        }
     }
 }
 
@@ -187,7 +205,11 @@ mod tests {
     #[test]
     fn maps_upstream_failures() {
         let cases = [
-            (upstream(400, r#"{"error":{"message":"bad temp","type":"invalid_request_error","param":"temperature","code":null}}"#), 400, Some("temperature")),
+            (
+                upstream(400, r#"{"error":{"message":"bad temp","type":"invalid_request_error","param":"temperature","code":null}}"#),
+                400,
+                Some("temperature"),
+            ),
             (upstream(404, r#"{"error":{"message":"no such model"}}"#), 404, None),
             (upstream(422, "{}"), 422, None),
             (upstream(401, r#"{"error":{"message":"Incorrect API key provided: sk-abc"}}"#), 502, None),

@@ -32,7 +32,11 @@ async fn one_budget_holds_across_three_instances_under_500_concurrent_requests()
         schema.url,
         metered_models(&up.base_url())
     );
-    let gws = [GatewayProcess::spawn(bin(), &config).await, GatewayProcess::spawn(bin(), &config).await, GatewayProcess::spawn(bin(), &config).await];
+    let gws = [
+        GatewayProcess::spawn(bin(), &config).await,
+        GatewayProcess::spawn(bin(), &config).await,
+        GatewayProcess::spawn(bin(), &config).await,
+    ];
     let (id, key) = create_key(&gws[0], json!({"name": "capped", "budget": {"usd": 1.0, "window": "daily"}})).await;
     // Every instance knows the key before the race starts.
     for gw in &gws {
@@ -53,7 +57,8 @@ async fn one_budget_holds_across_three_instances_under_500_concurrent_requests()
     let admitted = results.iter().filter(|(s, _)| *s == 200).count();
     let refused = results.iter().filter(|(s, c)| *s == 429 && c == "budget_exceeded").count();
     let unexpected: Vec<_> = results.iter().filter(|(s, _)| *s != 200 && *s != 429).take(5).collect();
-    let logs: Vec<String> = gws.iter().flat_map(|g| g.output().lines().filter(|l| l.contains("WARN")).map(str::to_string).collect::<Vec<_>>()).collect();
+    let logs: Vec<String> =
+        gws.iter().flat_map(|g| g.output().lines().filter(|l| l.contains("WARN")).map(str::to_string).collect::<Vec<_>>()).collect();
     assert_eq!((admitted, refused), (100, 400), "{unexpected:?}\n{}", logs.join("\n"));
     assert_eq!(up.request_count(), 100, "refused requests never reach the provider");
 
@@ -152,7 +157,10 @@ async fn a_customer_budget_is_kept_per_team_and_read_back_per_team() {
     // Team beta's customer `acme` is another customer: its own $0.02.
     assert_eq!(call(&first, Some(&beta), &acme()).await.status(), 200, "beta's acme is not alpha's");
 
-    let logged = eventually(Duration::from_secs(10), || async { spend_of(&first, &alpha_id).await.0 == 3 && spend_of(&first, &beta_id).await.0 == 1 }).await;
+    let logged = eventually(Duration::from_secs(10), || async {
+        spend_of(&first, &alpha_id).await.0 == 3 && spend_of(&first, &beta_id).await.0 == 1
+    })
+    .await;
     assert!(logged.is_some(), "all four requests logged");
     // A fresh instance (in-memory counters) reads each team's total back from the log.
     let second = GatewayProcess::spawn(bin(), &config).await;
@@ -162,7 +170,10 @@ async fn a_customer_budget_is_kept_per_team_and_read_back_per_team() {
     assert_eq!(r.status(), 429);
     let e: Value = r.json().await.unwrap();
     let message = e["error"]["message"].as_str().unwrap_or_default().to_string();
-    assert!(message.contains("customer `acme`") && !message.contains("alpha") && !message.contains("0.03"), "beta learns nothing of alpha: {message}");
+    assert!(
+        message.contains("customer `acme`") && !message.contains("alpha") && !message.contains("0.03"),
+        "beta learns nothing of alpha: {message}"
+    );
     drop((first, second));
     schema.drop_now().await;
 }

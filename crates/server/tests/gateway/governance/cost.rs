@@ -14,7 +14,11 @@ fn catalog(model: &str) -> Value {
 #[tokio::test]
 async fn the_cost_of_a_recorded_answer_with_cached_tokens_is_the_catalog_price_times_its_tokens() {
     let up = FakeUpstream::start(vec![fixture_reply("openai/usage-cached-tokens.json")]).await;
-    let gw = GatewayProcess::spawn(bin(), &format!("providers:\n  openai: {{ type: openai, base_url: \"{}\", api_key: sk-x-123 }}\n", up.base_url())).await;
+    let gw = GatewayProcess::spawn(
+        bin(),
+        &format!("providers:\n  openai: {{ type: openai, base_url: \"{}\", api_key: sk-x-123 }}\n", up.base_url()),
+    )
+    .await;
     let r = call(&gw, None, &chat("openai/gpt-4o-2024-08-06", "hi")).await;
     assert_eq!(r.status(), 200);
     let cost: f64 = header(&r, "x-switchyard-cost-usd").parse().unwrap();
@@ -22,8 +26,15 @@ async fn the_cost_of_a_recorded_answer_with_cached_tokens_is_the_catalog_price_t
 
     let usage = fixture_json("openai/usage-cached-tokens.json")["usage"].clone();
     let price = catalog("gpt-4o-2024-08-06");
-    let (prompt, cached, out) = (usage["prompt_tokens"].as_f64().unwrap(), usage["prompt_tokens_details"]["cached_tokens"].as_f64().unwrap(), usage["completion_tokens"].as_f64().unwrap());
-    let expected = ((prompt - cached) * price["input"].as_f64().unwrap() + cached * price["cached_input"].as_f64().unwrap() + out * price["output"].as_f64().unwrap()) / 1e6;
+    let (prompt, cached, out) = (
+        usage["prompt_tokens"].as_f64().unwrap(),
+        usage["prompt_tokens_details"]["cached_tokens"].as_f64().unwrap(),
+        usage["completion_tokens"].as_f64().unwrap(),
+    );
+    let expected = ((prompt - cached) * price["input"].as_f64().unwrap()
+        + cached * price["cached_input"].as_f64().unwrap()
+        + out * price["output"].as_f64().unwrap())
+        / 1e6;
     assert!((cost - expected).abs() < 1e-8, "header {cost} vs catalog {expected}");
     let record = record(gw.data_dir(), &request_id).await;
     assert!((record.cost_usd.unwrap() - expected).abs() < 1e-9);

@@ -54,7 +54,10 @@ async fn keys_are_required_shown_once_and_revoked_at_once() {
     assert!(took.is_some(), "a revoked key is refused within a second on the instance that revoked it");
 
     let record = record(gw.data_dir(), &request_id).await;
-    assert_eq!((record.key_id.as_deref(), record.team.as_deref(), record.customer_identifier.as_deref()), (Some(id.as_str()), Some("platform"), Some("acme")));
+    assert_eq!(
+        (record.key_id.as_deref(), record.team.as_deref(), record.customer_identifier.as_deref()),
+        (Some(id.as_str()), Some("platform"), Some("acme"))
+    );
     let log = std::fs::read(gw.data_dir().join("switchyard.db")).unwrap();
     assert!(!String::from_utf8_lossy(&log).contains(&key), "the key is not in the database");
     assert!(!gw.output().contains(&key), "the key is not in the gateway's output");
@@ -132,7 +135,8 @@ async fn the_cli_mints_lists_reports_and_revokes_keys_through_the_admin_api() {
     assert!(spend["rows"][0]["requests"].as_u64().unwrap() >= 1, "{spend}");
     let (code, _, err) = run(&["keys", "revoke", &id]);
     assert_eq!(code, Some(0), "{err}");
-    let refused = eventually(Duration::from_secs(1), || async { call(&gw, Some(&key), &chat("mock/echo", "x")).await.status() == 401 }).await;
+    let refused =
+        eventually(Duration::from_secs(1), || async { call(&gw, Some(&key), &chat("mock/echo", "x")).await.status() == 401 }).await;
     assert!(refused.is_some());
 
     let (code, _, err) = std::process::Command::new(bin())

@@ -20,7 +20,11 @@ async fn sixty_rpm_across_three_instances_admits_sixty_per_minute() {
         "database: \"{}\"\nredis: {redis}\nkeys: {{ secret: {KEY_SECRET}, require: true }}\ngovernance: {{ redis_timeout: 500ms }}\nadmin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\nproviders:\n  mock: {{ type: mock }}\n",
         schema.url
     );
-    let gws = Arc::new([GatewayProcess::spawn(bin(), &config).await, GatewayProcess::spawn(bin(), &config).await, GatewayProcess::spawn(bin(), &config).await]);
+    let gws = Arc::new([
+        GatewayProcess::spawn(bin(), &config).await,
+        GatewayProcess::spawn(bin(), &config).await,
+        GatewayProcess::spawn(bin(), &config).await,
+    ]);
     let (_, key) = create_key(&gws[0], json!({"name": "rpm", "limits": {"rpm": 60}})).await;
     let admitted: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -52,8 +56,12 @@ async fn sixty_rpm_across_three_instances_admits_sixty_per_minute() {
     let first = *times.iter().min().unwrap();
     let in_first_minute = times.iter().filter(|t| t.duration_since(first) < Duration::from_secs(60)).count();
     eprintln!("admitted in the first minute: {in_first_minute} (of {} in 62 s)", times.len());
-    let outages: Vec<String> = gws.iter().flat_map(|g| g.output().lines().filter(|l| l.contains("unreachable")).map(str::to_string).collect::<Vec<_>>()).collect();
-    assert!((59..=61).contains(&in_first_minute), "60 ± 1 per minute across three instances, got {in_first_minute}; Redis outages seen: {outages:?}");
+    let outages: Vec<String> =
+        gws.iter().flat_map(|g| g.output().lines().filter(|l| l.contains("unreachable")).map(str::to_string).collect::<Vec<_>>()).collect();
+    assert!(
+        (59..=61).contains(&in_first_minute),
+        "60 ± 1 per minute across three instances, got {in_first_minute}; Redis outages seen: {outages:?}"
+    );
     drop(gws);
     schema.drop_now().await;
 }
@@ -100,7 +108,11 @@ async fn tokens_per_minute_and_concurrency_limits_answer_429_with_headers() {
     assert!(e["error"]["message"].as_str().unwrap().contains("1000 tokens per minute"), "{e}");
     for i in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(call(&gw, Some(&key), &big).await.status(), 200, "sequential request {i}: settled reservations gave their unused tokens back");
+        assert_eq!(
+            call(&gw, Some(&key), &big).await.status(),
+            200,
+            "sequential request {i}: settled reservations gave their unused tokens back"
+        );
     }
 }
 
@@ -111,12 +123,15 @@ async fn limits_and_token_budgets_apply_per_feature_team_and_key_as_set_through_
     let gw = GatewayProcess::spawn(bin(), &config).await;
     let (status, _) = admin(&gw, reqwest::Method::PUT, "/admin/limits/feature/search", Some(json!({"rpm": 60}))).await;
     assert_eq!(status, 200);
-    let (status, _) = admin(&gw, reqwest::Method::PUT, "/admin/budgets/team/research", Some(json!({"tokens": 40, "window": "total"}))).await;
+    let (status, _) =
+        admin(&gw, reqwest::Method::PUT, "/admin/budgets/team/research", Some(json!({"tokens": 40, "window": "total"}))).await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     // Feature scope: from the header; one a second.
-    let searching = |gw: &GatewayProcess| client().post(format!("{}/chat/completions", gw.base_url())).header("x-switchyard-feature", "search").json(&one_token()).send();
+    let searching = |gw: &GatewayProcess| {
+        client().post(format!("{}/chat/completions", gw.base_url())).header("x-switchyard-feature", "search").json(&one_token()).send()
+    };
     assert_eq!(searching(&gw).await.unwrap().status(), 200);
     let r = searching(&gw).await.unwrap();
     assert_eq!(r.status(), 429);
@@ -132,7 +147,11 @@ async fn limits_and_token_budgets_apply_per_feature_team_and_key_as_set_through_
         if r.status() == 429 {
             let e: Value = r.json().await.unwrap();
             assert_eq!(code(&e), "budget_exceeded");
-            assert!(e["error"]["message"].as_str().unwrap().contains("team `research`") && e["error"]["message"].as_str().unwrap().contains("tokens"), "{e}");
+            assert!(
+                e["error"]["message"].as_str().unwrap().contains("team `research`")
+                    && e["error"]["message"].as_str().unwrap().contains("tokens"),
+                "{e}"
+            );
             break;
         }
         assert_eq!(r.status(), 200);

@@ -210,7 +210,8 @@ async fn with_the_database_down_known_keys_keep_working_and_records_arrive_later
     assert_eq!(code(&e), "key_store_unavailable");
     assert!(!e.to_string().contains(&newer), "the key is not echoed");
     proxy.restore();
-    let accepted = eventually(Duration::from_secs(10), || async { call(&gw, Some(&newer), &chat("mock/echo", "after")).await.status() == 200 }).await;
+    let accepted =
+        eventually(Duration::from_secs(10), || async { call(&gw, Some(&newer), &chat("mock/echo", "after")).await.status() == 200 }).await;
     assert!(accepted.is_some(), "the new key works once the database answers again");
 
     let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
@@ -236,7 +237,9 @@ async fn a_hung_redis_costs_a_request_about_the_redis_timeout_and_leaves_no_rese
         metered_models(&up.base_url())
     );
     let gw = GatewayProcess::spawn(bin(), &config).await;
-    let (id, key) = create_key(&gw, json!({"name": "hung", "limits": {"rpm": 6000, "concurrency": 50}, "budget": {"usd": 1.0, "window": "daily"}})).await;
+    let (id, key) =
+        create_key(&gw, json!({"name": "hung", "limits": {"rpm": 6000, "concurrency": 50}, "budget": {"usd": 1.0, "window": "daily"}}))
+            .await;
     for _ in 0..20 {
         assert_eq!(timed(&gw, &key).await.0, 200);
     }
