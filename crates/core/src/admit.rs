@@ -1,6 +1,7 @@
 //! Step `admit`: after parsing and planning, a request is checked against its caller's models,
 //! downgraded when a budget says so, held under its `max_cost_usd`, and then admitted by the
-//! governor with its worst case reserved. What it reserved travels on as a `Bill`.
+//! governor with its worst case reserved. What it reserved travels on as a `Bill`. Chat and
+//! embeddings go through the same function; only the token estimate differs.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use serde_json::value::RawValue;
 use crate::billing::{Bill, Priced, Pricing};
 use crate::govern::{Ask, Caller, Governor, Refusal};
 use crate::pricing::{max_output_within, worst_case_usd};
-use crate::request::Parsed;
+use crate::request::{Parsed, Request};
 use crate::route::{Health, PlannedAttempt, RouteError, Router};
 use crate::tokens::{estimate_input_tokens, requested_max_output, rough_input_tokens};
+use switchyard_protocol::openai::ChatRequest;
 
 /// Everything admission needs from the gateway.
 pub struct Gate<'a> {
@@ -50,6 +52,9 @@ pub fn customer<'a>(caller: &'a Caller, parsed: &'a Parsed) -> Option<&'a str> {
     caller.bound_customer().or(parsed.fields.customer_identifier.as_deref())
 }
 
+/// Step `admit`, the same for every endpoint: the caller's models, a budget's downgrade (chat
+/// only: a cheaper chat model is no substitute for an embeddings model), `max_cost_usd`, then the
+/// limits and budgets that apply, with the worst case reserved at the dearest planned target.
 pub async fn admit(
     gate: &Gate<'_>,
     caller: &Caller,
@@ -67,7 +72,10 @@ pub async fn admit(
         Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
 
     let scopes = gate.governor.scopes(&ask);
-    let downgraded_to = gate.governor.downgrade(&ask, &scopes);
+    let downgraded_to = match parsed.request {
+        Request::Chat(_) => gate.governor.downgrade(&ask, &scopes),
+        Request::Embeddings(_) => None,
+    };
     if let Some(to) = &downgraded_to {
         *plan = gate.router.plan(to, &parsed.fields.fallback_models, gate.health).map_err(AdmitError::Route)?;
     }
@@ -85,25 +93,35 @@ pub async fn admit(
 
     // Counting with the provider's tokenizer costs microseconds per KB: only when a limit,
     // budget or cost ceiling depends on it.
-    let precise = parsed.fields.max_cost_usd.is_some() || !scopes.is_empty();
-    let input = if precise {
-        estimate_input_tokens(&parsed.request, first.provider.kind(), &first.model)
-    } else {
-        rough_input_tokens(&parsed.request)
-    };
-    let asked_max = requested_max_output(&parsed.request);
-    let mut max_out = asked_max.unwrap_or_else(|| gate.pricing.max_output(&first));
-    if let Some(ceiling) = parsed.fields.max_cost_usd {
-        let allowed = max_output_within(&priced.price, input, ceiling)
-            .filter(|n| *n > 0)
-            .ok_or(AdmitError::TooExpensive { max_cost_usd: ceiling, input_cost_usd: worst_case_usd(&priced.price, input, 0) })?;
-        if allowed < max_out {
-            max_out = allowed;
-            clamp_output(parsed, allowed);
+    let ceiling = parsed.fields.max_cost_usd;
+    let precise = ceiling.is_some() || !scopes.is_empty();
+    let too_expensive =
+        |input| AdmitError::TooExpensive { max_cost_usd: ceiling.unwrap_or(0.0), input_cost_usd: worst_case_usd(&priced.price, input, 0) };
+    let (input, max_out, tpm_out) = match &mut parsed.request {
+        Request::Chat(chat) => {
+            let input = if precise { estimate_input_tokens(chat, first.provider.kind(), &first.model) } else { rough_input_tokens(chat) };
+            let asked_max = requested_max_output(chat);
+            let mut max_out = asked_max.unwrap_or_else(|| gate.pricing.max_output(&first));
+            if let Some(ceiling) = ceiling {
+                let allowed = max_output_within(&priced.price, input, ceiling).filter(|n| *n > 0).ok_or_else(|| too_expensive(input))?;
+                if allowed < max_out {
+                    max_out = allowed;
+                    clamp_output(chat, allowed);
+                }
+            }
+            (input, max_out, asked_max.map_or(0, |m| m.min(max_out)))
         }
-    }
+        // Embeddings produce no output tokens: the input is the whole cost.
+        Request::Embeddings(embeddings) => {
+            let input = crate::tokens::estimate_embedding_tokens(&embeddings.input(), first.provider.kind(), &first.model, precise);
+            if ceiling.is_some_and(|c| worst_case_usd(&priced.price, input, 0) > c) {
+                return Err(too_expensive(input));
+            }
+            (input, 0, 0)
+        }
+    };
     ask.worst.tokens = input + max_out;
-    ask.worst.tpm_tokens = input + asked_max.map_or(0, |m| m.min(max_out));
+    ask.worst.tpm_tokens = input + tpm_out;
     ask.worst.usd = worst_usd(gate, &requested, plan, priced, input, max_out);
     let admission = gate.governor.admit(&ask, &scopes).await.map_err(AdmitError::Refused)?;
     let mut headers = admission.headers;
@@ -111,54 +129,6 @@ pub async fn admit(
         headers.push(("x-switchyard-downgraded", format!("{requested} -> {to} (budget above its downgrade threshold)")));
     }
     Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers, downgraded_to })
-}
-
-/// What an embeddings request needs from admission; `input_tokens` counted with the first
-/// planned target's tokenizer.
-pub struct EmbeddingsAsk<'a> {
-    pub customer: Option<&'a str>,
-    pub feature: Option<&'a str>,
-    pub input: &'a serde_json::Value,
-}
-
-/// Admission of an embeddings request: the caller's models, then the limits and budgets that
-/// apply, with the input reserved (embeddings produce no output tokens) at the dearest planned
-/// target. No downgrade: a cheaper chat model is no substitute for an embeddings model.
-pub async fn admit_embeddings(
-    gate: &Gate<'_>,
-    caller: &Caller,
-    ask: EmbeddingsAsk<'_>,
-    requested: &str,
-    plan: &[PlannedAttempt],
-    now_ms: i64,
-) -> Result<Admitted, AdmitError> {
-    if !caller.may_use(requested) {
-        return Err(AdmitError::ModelNotAllowed { model: requested.to_string() });
-    }
-    let Some(first) = plan.first().map(|p| p.target.clone()) else {
-        return Err(AdmitError::Route(RouteError::UnknownModel {
-            model: requested.to_string(),
-            aliases: String::new(),
-            providers: String::new(),
-        }));
-    };
-    let priced = gate
-        .pricing
-        .price(requested, &first)
-        .ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
-    let mut governed = Ask { caller, customer: ask.customer, feature: ask.feature, model: requested, worst: Default::default(), now_ms };
-    let scopes = gate.governor.scopes(&governed);
-    // As for chat: the provider's tokenizer only when a limit or budget depends on the count.
-    let input = crate::tokens::estimate_embedding_tokens(ask.input, first.provider.kind(), &first.model, !scopes.is_empty());
-    governed.worst.tokens = input;
-    governed.worst.tpm_tokens = input;
-    governed.worst.usd = worst_usd(gate, requested, plan, priced, input, 0);
-    let admission = gate.governor.admit(&governed, &scopes).await.map_err(AdmitError::Refused)?;
-    Ok(Admitted {
-        bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input },
-        headers: admission.headers,
-        downgraded_to: None,
-    })
 }
 
 /// The most any planned target could charge: a fallback may be dearer than the primary, and the
@@ -175,12 +145,8 @@ fn worst_usd(gate: &Gate<'_>, requested: &str, plan: &[PlannedAttempt], first: P
 
 /// Writes the output cap into the request, in the field the client used (default
 /// `max_completion_tokens`, which every adapter reads first).
-fn clamp_output(parsed: &mut Parsed, max: u64) {
-    let field = if parsed.request.contains("max_tokens") && !parsed.request.contains("max_completion_tokens") {
-        "max_tokens"
-    } else {
-        "max_completion_tokens"
-    };
+fn clamp_output(chat: &mut ChatRequest, max: u64) {
+    let field = if chat.contains("max_tokens") && !chat.contains("max_completion_tokens") { "max_tokens" } else { "max_completion_tokens" };
     let value = RawValue::from_string(max.to_string()).expect("an integer is valid JSON");
-    parsed.request.set(field, value);
+    chat.set(field, value);
 }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use switchyard_protocol::openai::ChatRequest;
 use switchyard_protocol::Usage;
 use switchyard_providers::{ChatResponse, Chunk, ChunkStream, ErrorKind, ProviderError};
 use tokio::time::Instant;
 
+use crate::request::Request;
 use crate::route::{Target, Timeouts};
 
 pub enum Outcome {
@@ -30,10 +30,19 @@ pub enum Outcome {
 /// chunks (an upstream that streams only role or filter chunks is answered anyway).
 const MAX_HELD_CHUNKS: usize = 16;
 
-pub async fn attempt(target: &Target, request: &ChatRequest, timeouts: &Timeouts, started: Instant) -> Result<Outcome, ProviderError> {
+pub async fn attempt(target: &Target, request: &Request, timeouts: &Timeouts, started: Instant) -> Result<Outcome, ProviderError> {
     let deadline = started + timeouts.total;
-    let first_deadline = deadline.min(started + timeouts.first_token);
     let timed_out = || ProviderError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", target.provider_name));
+    let request = match request {
+        Request::Chat(chat) => chat,
+        Request::Embeddings(embeddings) => {
+            let body = embeddings.to_upstream(&target.model);
+            let answer =
+                tokio::time::timeout_at(deadline, target.provider.embeddings(&body, &target.model)).await.map_err(|_| timed_out())??;
+            return Ok(Outcome::Complete { body: answer.body, usage: Some(answer.usage) });
+        }
+    };
+    let first_deadline = deadline.min(started + timeouts.first_token);
     if !request.stream() {
         let response = tokio::time::timeout_at(deadline, target.provider.chat(request, &target.model)).await.map_err(|_| timed_out())??;
         return match response {
@@ -79,8 +88,8 @@ mod tests {
         Target { provider_name: Arc::from("mock"), provider: build("mock", &config).unwrap(), model: "echo".into() }
     }
 
-    fn request(stream: bool) -> ChatRequest {
-        ChatRequest::parse(
+    fn request(stream: bool) -> Request {
+        crate::request::decode_chat(
             serde_json::json!({"model":"mock/echo","stream":stream,"messages":[{"role":"user","content":"a b"}]}).to_string().as_bytes(),
         )
         .unwrap()
@@ -163,7 +172,7 @@ async fn hedge(
     first: &crate::route::PlannedAttempt,
     second: &crate::route::PlannedAttempt,
     after: Duration,
-    request: &ChatRequest,
+    request: &Request,
     overall: Instant,
 ) -> Hedge {
     let start_a = Instant::now();
@@ -219,7 +228,7 @@ async fn hedge(
 
 pub async fn run_attempts(
     plan: &[crate::route::PlannedAttempt],
-    request: &ChatRequest,
+    request: &Request,
     policy: &crate::retry::RetryPolicy,
     budget: &crate::retry::RetryBudget,
     health: &crate::route::Health,
@@ -373,8 +382,49 @@ mod loop_tests {
         }
     }
 
-    fn request() -> ChatRequest {
-        ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap()
+    fn request() -> Request {
+        crate::request::decode_chat(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap()
+    }
+
+    fn embeddings() -> Request {
+        crate::request::decode_embeddings(br#"{"model":"m","input":"hi"}"#).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn embeddings_fall_back_and_open_the_failing_targets_circuit() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
+        let health = Health::default();
+        let budget = RetryBudget::new(1.0, 100.0);
+        for _ in 0..5 {
+            let served = run_attempts(
+                &plan,
+                &embeddings(),
+                &RetryPolicy::default(),
+                &budget,
+                &health,
+                &crate::route::Latency::default(),
+                Instant::now(),
+            )
+            .await
+            .ok()
+            .unwrap();
+            assert_eq!(&*served.target.provider_name, "up");
+            assert!(matches!(served.outcome, Outcome::Complete { usage: Some(_), .. }));
+        }
+        let served = run_attempts(
+            &plan,
+            &embeddings(),
+            &RetryPolicy::default(),
+            &budget,
+            &health,
+            &crate::route::Latency::default(),
+            Instant::now(),
+        )
+        .await
+        .ok()
+        .unwrap();
+        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the breaker stopped calling the primary");
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,6 +13,7 @@ pub mod govern;
 pub mod keys;
 pub mod lookup;
 pub mod metrics;
+pub mod pipeline;
 pub mod pricing;
 pub mod record;
 pub mod request;
@@ -24,7 +25,7 @@ pub mod tokens;
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
 pub use pricing::{cost_usd, Catalog, ModelPrice, Price};
 pub use record::{new_request_id, Recorder};
-pub use request::{parse, GatewayFields, Parsed, RequestHeaders};
+pub use request::{decode_chat, decode_embeddings, parse, Decode, GatewayFields, Parsed, Request, RequestHeaders};
 pub use route::{
     Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts,
 };

@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use switchyard_store::{CacheStore, VectorIndex};
 
+use switchyard_protocol::openai::ChatRequest;
+
 use crate::cache::entry::Entry;
 use crate::cache::key::cache_key;
 use crate::cache::policy::{decide, CacheSettings, Mode};
+use crate::cache::Status;
 use crate::flight::{wait, Flights, Leader, Role};
 use crate::request::Parsed;
 use crate::semantic::{query_text, semantic_scope, system_prompt, SemanticIndex};
@@ -66,13 +69,13 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    /// The `x-switchyard-cache` value.
-    pub fn header(&self) -> &'static str {
+    /// What `x-switchyard-cache` reports.
+    pub fn status(&self) -> Status {
         match self {
-            Lookup::Bypass => "BYPASS",
-            Lookup::Hit(_) => "HIT",
-            Lookup::SemanticHit(..) => "SEMANTIC_HIT",
-            Lookup::Miss(_) => "MISS",
+            Lookup::Bypass => Status::Bypass,
+            Lookup::Hit(_) => Status::Hit,
+            Lookup::SemanticHit(..) => Status::SemanticHit,
+            Lookup::Miss(_) => Status::Miss,
         }
     }
 }
@@ -110,14 +113,16 @@ impl Cache {
         wait_limit: Duration,
         embedder: &dyn Embedder,
     ) -> Lookup {
-        let model = parsed.request.model();
+        // Only chat answers are cached; embeddings are cheap and always go upstream.
+        let Some(request) = parsed.request.chat() else { return Lookup::Bypass };
+        let model = request.model();
         let settings = self.settings.get(model).unwrap_or(&self.fallback);
-        let decision = decide(&parsed.fields, &parsed.request, settings, cache_control);
+        let decision = decide(&parsed.fields, request, settings, cache_control);
         if matches!(decision.mode, Mode::Bypass) {
             return Lookup::Bypass;
         }
         let customer = if decision.by_customer { customer } else { None };
-        let key = cache_key(&parsed.request, model, tenant, customer);
+        let key = cache_key(request, model, tenant, customer);
         if matches!(decision.mode, Mode::Lookup) {
             if let Some(entry) = self.get(&key).await {
                 return Lookup::Hit(entry);
@@ -125,7 +130,7 @@ impl Cache {
         }
         let mut meaning = None;
         if let Some(settings) = self.semantic.get(model) {
-            match self.by_meaning(parsed, settings, tenant, customer, embedder).await {
+            match self.by_meaning(request, settings, tenant, customer, embedder).await {
                 (Some((entry, similarity)), _) if matches!(decision.mode, Mode::Lookup) => return Lookup::SemanticHit(entry, similarity),
                 (_, m) => meaning = m,
             }
@@ -151,17 +156,17 @@ impl Cache {
     /// The nearest cached answer by meaning, and (for storing a miss) the scope and vector.
     async fn by_meaning(
         &self,
-        parsed: &Parsed,
+        request: &ChatRequest,
         settings: &SemanticSettings,
         tenant: &str,
         customer: Option<&str>,
         embedder: &dyn Embedder,
     ) -> (Option<(Arc<Entry>, f32)>, Option<(String, Vec<f32>)>) {
-        let Some(text) = query_text(&parsed.request) else { return (None, None) };
+        let Some(text) = query_text(request) else { return (None, None) };
         let Some(vector) = embedder.embed(&settings.embeddings_model, &text).await else { return (None, None) };
         // The embeddings model is part of the scope: vectors of two models never compare.
-        let model = format!("{}\n{}", parsed.request.model(), settings.embeddings_model);
-        let scope = semantic_scope(tenant, &model, &system_prompt(&parsed.request), customer);
+        let model = format!("{}\n{}", request.model(), settings.embeddings_model);
+        let scope = semantic_scope(tenant, &model, &system_prompt(request), customer);
         let now = switchyard_store::time::now_ms();
         let found = match self.index.nearest(&scope, &vector, settings.threshold, now).await {
             Ok(Some((key, similarity))) => self.get(&key).await.map(|entry| (entry, similarity)),
@@ -282,9 +287,9 @@ mod tests {
     /// answer is stored as the gateway would.
     async fn ask(cache: &Cache, question: &str) -> (&'static str, Option<f32>) {
         let body = serde_json::json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": question}]});
-        let parsed = crate::request::parse(body.to_string().as_bytes(), Default::default()).unwrap();
+        let parsed = crate::request::parse(body.to_string().as_bytes(), crate::request::decode_chat, Default::default()).unwrap();
         let lookup = cache.lookup(&parsed, "team:a", None, None, Duration::from_secs(1), &MockEmbedder).await;
-        let header = lookup.header();
+        let header = lookup.status().as_str();
         match lookup {
             Lookup::Miss(fill) => {
                 let answer = serde_json::json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",

@@ -81,13 +81,13 @@ impl Recorder {
         }
     }
 
-    /// What the response cache did (`HIT`, `MISS`, `BYPASS`, `SEMANTIC_HIT`).
-    pub fn cache_status(&mut self, status: &str) {
-        self.record.cache_status = Some(status.to_string());
+    /// What the response cache did.
+    pub fn cache_status(&mut self, status: crate::cache::Status) {
+        self.record.cache_status = Some(status.as_str().to_string());
     }
 
     /// Answered from the cache: nothing was spent, and what the answer first cost was saved.
-    pub fn cache_hit(&mut self, status: &str, provider: &str, model: &str, saved_usd: f64) {
+    pub fn cache_hit(&mut self, status: crate::cache::Status, provider: &str, model: &str, saved_usd: f64) {
         self.cache_status(status);
         self.record.provider = Some(provider.to_string());
         self.record.model = Some(model.to_string());
@@ -131,6 +131,15 @@ impl Recorder {
         self.record.output_tokens = usage.output_tokens;
         self.record.cached_tokens = usage.cached_input_tokens;
         self.record.reasoning_tokens = usage.reasoning_tokens;
+    }
+
+    /// One streamed chunk as the client receives it, framed as a server-sent event.
+    pub fn response_chunk(&mut self, data: &[u8]) {
+        if self.keep_bodies {
+            self.response_body(b"data: ");
+            self.response_body(data);
+            self.response_body(b"\n\n");
+        }
     }
 
     pub fn response_started(&mut self, status: u16) {

@@ -1,11 +1,14 @@
-//! Step `parse`: the body becomes a canonical request; the gateway's own fields are read,
-//! validated and removed so they never reach an upstream.
+//! Step `parse`: the endpoint's codec turns the body into a canonical request; the gateway's own
+//! fields are read, validated and removed the same way for every endpoint, so they never reach an
+//! upstream. Prompt templates will expand here (`expand_prompt`), before anything looks at the
+//! request.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use switchyard_protocol::openai::{ChatRequest, RequestFormatError};
+use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, RequestFormatError};
+use switchyard_protocol::RawObject;
 
 /// Per-request gateway options (the OpenAI SDK's `extra_body`). Fields that later pipeline steps
 /// (fallbacks, caching, budgets) act on are validated here already.
@@ -30,36 +33,105 @@ pub struct RequestHeaders {
     pub customer: Option<String>,
     pub feature: Option<String>,
     pub fallback: Vec<String>,
+    /// `Cache-Control`, for the cache lookup (`no-store`, `no-cache`).
+    pub cache_control: Option<String>,
+}
+
+/// The canonical request every endpoint's codec decodes into. Later inbound APIs (Anthropic
+/// Messages, Responses) decode into `Chat`; embeddings stay what they are.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Chat(ChatRequest),
+    Embeddings(EmbeddingsRequest),
+}
+
+impl Request {
+    pub fn model(&self) -> &str {
+        match self {
+            Request::Chat(r) => r.model(),
+            Request::Embeddings(r) => r.model(),
+        }
+    }
+
+    pub fn stream(&self) -> bool {
+        matches!(self, Request::Chat(r) if r.stream())
+    }
+
+    /// Whether the client itself asked for the usage chunk at the end of a stream.
+    pub fn client_wants_usage(&self) -> bool {
+        matches!(self, Request::Chat(r) if r.client_wants_usage())
+    }
+
+    pub fn chat(&self) -> Option<&ChatRequest> {
+        match self {
+            Request::Chat(r) => Some(r),
+            Request::Embeddings(_) => None,
+        }
+    }
+
+    fn fields_mut(&mut self) -> &mut RawObject {
+        match self {
+            Request::Chat(r) => r.fields_mut(),
+            Request::Embeddings(r) => r.fields_mut(),
+        }
+    }
+}
+
+/// How an endpoint's wire request becomes the canonical one: the decoding half of its codec.
+pub type Decode = fn(&[u8]) -> Result<Request, RequestFormatError>;
+
+/// The decoder of `POST /v1/chat/completions`.
+pub fn decode_chat(body: &[u8]) -> Result<Request, RequestFormatError> {
+    ChatRequest::parse(body).map(Request::Chat)
+}
+
+/// The decoder of `POST /v1/embeddings`.
+pub fn decode_embeddings(body: &[u8]) -> Result<Request, RequestFormatError> {
+    EmbeddingsRequest::parse(body).map(Request::Embeddings)
 }
 
 #[derive(Debug)]
 pub struct Parsed {
-    pub request: ChatRequest,
+    pub request: Request,
     pub fields: GatewayFields,
     pub feature: Option<String>,
+    pub cache_control: Option<String>,
 }
 
 const MAX_METADATA_KEYS: usize = 64;
 const MAX_METADATA_VALUE: usize = 1024;
 
-pub fn parse(body: &[u8], headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
-    let mut request = ChatRequest::parse(body)?;
-    let mut fields = GatewayFields {
-        customer_identifier: take(&mut request, "customer_identifier", "a string")?,
-        metadata: take::<BTreeMap<String, serde_json::Value>>(&mut request, "metadata", "an object whose values are strings")?
+pub fn parse(body: &[u8], decode: Decode, headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
+    let mut request = decode(body)?;
+    let mut fields = gateway_fields(request.fields_mut())?;
+    expand_prompt(&fields)?;
+    // Precedence: the body field, then the header, then OpenAI's own `user` (which stays in the
+    // request: it is an OpenAI field).
+    if fields.customer_identifier.is_none() {
+        fields.customer_identifier = headers.customer.or(request.fields_mut().get::<Option<String>>("user", "a string")?.flatten());
+    }
+    fields.fallback_models.extend(headers.fallback);
+    Ok(Parsed { request, fields, feature: headers.feature, cache_control: headers.cache_control })
+}
+
+/// The gateway's own fields, read, checked and removed from the request.
+fn gateway_fields(request: &mut RawObject) -> Result<GatewayFields, RequestFormatError> {
+    let fields = GatewayFields {
+        customer_identifier: take(request, "customer_identifier", "a string")?,
+        metadata: take::<BTreeMap<String, serde_json::Value>>(request, "metadata", "an object whose values are strings")?
             .map(metadata)
             .transpose()?
             .unwrap_or_default(),
-        fallback_models: take(&mut request, "fallback_models", "an array of model names")?.unwrap_or_default(),
-        cache_enabled: take(&mut request, "cache_enabled", "a boolean")?,
-        cache_ttl: take(&mut request, "cache_ttl", "a whole number of seconds (0 or more)")?,
-        cache_by_customer: take::<CacheOptions>(&mut request, "cache_options", "an object like {\"cache_by_customer\": true}")?
+        fallback_models: take(request, "fallback_models", "an array of model names")?.unwrap_or_default(),
+        cache_enabled: take(request, "cache_enabled", "a boolean")?,
+        cache_ttl: take(request, "cache_ttl", "a whole number of seconds (0 or more)")?,
+        cache_by_customer: take::<CacheOptions>(request, "cache_options", "an object like {\"cache_by_customer\": true}")?
             .and_then(|o| o.cache_by_customer),
-        prompt_id: take(&mut request, "prompt_id", "a string")?,
-        variables: take(&mut request, "variables", "an object")?,
-        prompt_version: take::<PromptVersion>(&mut request, "prompt_version", "a string or an integer")?.map(PromptVersion::into_string),
-        max_cost_usd: take(&mut request, "max_cost_usd", "a number of US dollars (0 or more)")?,
-        disable_log: take(&mut request, "disable_log", "a boolean")?.unwrap_or(false),
+        prompt_id: take(request, "prompt_id", "a string")?,
+        variables: take(request, "variables", "an object")?,
+        prompt_version: take::<PromptVersion>(request, "prompt_version", "a string or an integer")?.map(PromptVersion::into_string),
+        max_cost_usd: take(request, "max_cost_usd", "a number of US dollars (0 or more)")?,
+        disable_log: take(request, "disable_log", "a boolean")?.unwrap_or(false),
     };
     if fields.max_cost_usd.is_some_and(|c| !c.is_finite() || c < 0.0) {
         return Err(RequestFormatError::field("max_cost_usd", "invalid `max_cost_usd`: must be a number of US dollars, 0 or more"));
@@ -70,20 +142,19 @@ pub fn parse(body: &[u8], headers: RequestHeaders) -> Result<Parsed, RequestForm
     if fields.variables.is_some() && fields.prompt_id.is_none() {
         return Err(RequestFormatError::field("variables", "`variables` needs `prompt_id`: they fill a prompt template"));
     }
+    Ok(fields)
+}
+
+/// The hook where a prompt template expands into the request (`prompt_id`, `variables`).
+fn expand_prompt(fields: &GatewayFields) -> Result<(), RequestFormatError> {
     if let Some(id) = &fields.prompt_id {
         // Prompt templates arrive with the prompt store; until then no prompt id can exist.
         return Err(RequestFormatError::field("prompt_id", format!("unknown prompt `{id}`: this gateway has no prompt templates")));
     }
-    // Precedence: the body field, then the header, then OpenAI's own `user` (which stays in the
-    // request: it is an OpenAI field).
-    if fields.customer_identifier.is_none() {
-        fields.customer_identifier = headers.customer.or(request.get::<Option<String>>("user", "a string")?.flatten());
-    }
-    fields.fallback_models.extend(headers.fallback);
-    Ok(Parsed { request, fields, feature: headers.feature })
+    Ok(())
 }
 
-fn take<T: serde::de::DeserializeOwned>(request: &mut ChatRequest, key: &str, expected: &str) -> Result<Option<T>, RequestFormatError> {
+fn take<T: serde::de::DeserializeOwned>(request: &mut RawObject, key: &str, expected: &str) -> Result<Option<T>, RequestFormatError> {
     let Some(raw) = request.take(key) else { return Ok(None) };
     let raw: Box<RawValue> = raw;
     if raw.get() == "null" {
@@ -149,7 +220,11 @@ mod tests {
     use serde_json::{json, Value};
 
     fn run(body: Value, headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
-        parse(body.to_string().as_bytes(), headers)
+        parse(body.to_string().as_bytes(), decode_chat, headers)
+    }
+
+    fn chat(p: &Parsed) -> &ChatRequest {
+        p.request.chat().unwrap()
     }
 
     fn base() -> Value {
@@ -174,7 +249,7 @@ mod tests {
         assert_eq!(p.fields.max_cost_usd, Some(0.5));
         assert!(p.fields.disable_log);
         assert_eq!(p.feature.as_deref(), Some("summarize"));
-        let upstream: Value = serde_json::from_slice(&p.request.to_upstream_body("gpt", true)).unwrap();
+        let upstream: Value = serde_json::from_slice(&chat(&p).to_upstream_body("gpt", true)).unwrap();
         assert_eq!(upstream, json!({"model":"gpt","messages":[{"role":"user","content":"hi"}],"vendor_field":{"x":1},"user":"u9"}));
     }
 
@@ -186,6 +261,22 @@ mod tests {
         assert_eq!(p.fields.customer_identifier.as_deref(), Some("h1"));
         let p = run(body, RequestHeaders::default()).unwrap();
         assert_eq!(p.fields.customer_identifier.as_deref(), Some("u9"));
+    }
+
+    #[test]
+    fn embeddings_get_the_same_gateway_fields_and_limits() {
+        let body = json!({"model": "m", "input": "x", "metadata": {"a": 1}});
+        let err = parse(body.to_string().as_bytes(), decode_embeddings, RequestHeaders::default()).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("metadata.a"));
+        let body = json!({"model": "m", "input": "x", "user": "u1", "fallback_models": ["b"], "cache_enabled": true});
+        let headers = RequestHeaders { fallback: vec!["c".into()], ..Default::default() };
+        let p = parse(body.to_string().as_bytes(), decode_embeddings, headers).unwrap();
+        assert_eq!(
+            (p.fields.customer_identifier.as_deref(), p.fields.fallback_models.as_slice()),
+            (Some("u1"), &["b".to_string(), "c".to_string()][..])
+        );
+        let Request::Embeddings(e) = &p.request else { panic!("embeddings") };
+        assert_eq!(e.to_upstream("x"), json!({"model": "x", "input": "x", "user": "u1"}));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Wire types for the gateway's protocols (OpenAI Chat Completions first) and the one SSE parser.
 //! Serde only: nothing here does I/O.
 
+pub mod object;
 pub mod openai;
 pub mod sse;
 pub mod usage;
 
+pub use object::RawObject;
 pub use usage::Usage;

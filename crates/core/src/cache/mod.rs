@@ -28,6 +28,8 @@ pub const STATUS_HEADER: &str = "x-switchyard-cache";
 pub enum Status {
     /// Served from the cache.
     Hit,
+    /// Served from the cache: the answer to a request of the same meaning.
+    SemanticHit,
     /// Looked up (or refreshed) and not served from the cache; the answer may be stored.
     Miss,
     /// The cache was not used.
@@ -38,6 +40,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Hit => "HIT",
+            Status::SemanticHit => "SEMANTIC_HIT",
             Status::Miss => "MISS",
             Status::Bypass => "BYPASS",
         }

@@ -2,11 +2,11 @@
 //! gateway does not change is forwarded byte for byte and unknown fields pass through untouched.
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::message::{Message, Tool, ToolChoice};
+use crate::object::RawObject;
 
 /// Why a request body is not a valid Chat Completions request. `param` names the offending field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -24,7 +24,7 @@ impl RequestFormatError {
 
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
-    fields: IndexMap<String, Box<RawValue>>,
+    fields: RawObject,
     model: String,
     stream: bool,
     include_usage: bool,
@@ -35,26 +35,15 @@ impl ChatRequest {
     /// Parses a body. Only the fields the gateway relies on are validated; everything else is
     /// kept as raw JSON text.
     pub fn parse(body: &[u8]) -> Result<Self, RequestFormatError> {
-        let fields: IndexMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
-            let what = if e.is_data() { "the request body must be a JSON object" } else { "invalid JSON" };
-            RequestFormatError {
-                // serde_json's message already ends with "at line L column C".
-                message: format!("{what}: {e}"),
-                param: None,
-            }
-        })?;
-        let model: String = required(&fields, "model", "a string such as \"mock/echo\"")?;
-        if model.is_empty() {
-            return Err(RequestFormatError::field("model", "`model` must not be empty"));
-        }
-        let stream = optional::<Option<bool>>(&fields, "stream", "a boolean")?.flatten().unwrap_or(false);
-        let include_usage = match fields.get("stream_options") {
-            Some(raw) => parse_field::<Option<StreamOptions>>(raw, "stream_options", "an object like {\"include_usage\": true}")?
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false),
-            None => false,
-        };
-        let messages: Vec<Message> = match fields.get("messages") {
+        let fields = RawObject::parse(body)?;
+        let model = fields.model("mock/echo")?;
+        let stream = fields.get::<Option<bool>>("stream", "a boolean")?.flatten().unwrap_or(false);
+        let include_usage = fields
+            .get::<Option<StreamOptions>>("stream_options", "an object like {\"include_usage\": true}")?
+            .flatten()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let messages: Vec<Message> = match fields.raw("messages") {
             None => return Err(RequestFormatError::field("messages", "`messages` is required: a non-empty array of messages")),
             Some(raw) => {
                 let de = &mut serde_json::Deserializer::from_str(raw.get());
@@ -85,30 +74,30 @@ impl ChatRequest {
         &self.messages
     }
     pub fn raw(&self, key: &str) -> Option<&RawValue> {
-        self.fields.get(key).map(|v| &**v)
+        self.fields.raw(key)
     }
     pub fn contains(&self, key: &str) -> bool {
-        self.fields.contains_key(key)
+        self.fields.contains(key)
+    }
+
+    /// The top-level fields, for the gateway's own fields to be read and removed.
+    pub fn fields_mut(&mut self) -> &mut RawObject {
+        &mut self.fields
     }
 
     /// Removes a field and returns its raw value (used for the gateway's own fields).
     pub fn take(&mut self, key: &str) -> Option<Box<RawValue>> {
-        self.fields.shift_remove(key)
+        self.fields.take(key)
     }
 
     /// Sets a field (replacing it in place, or appending it), e.g. a gateway-imposed output cap.
     pub fn set(&mut self, key: &str, value: Box<RawValue>) {
-        match self.fields.get_mut(key) {
-            Some(slot) => *slot = value,
-            None => {
-                self.fields.insert(key.to_string(), value);
-            }
-        }
+        self.fields.set(key, value)
     }
 
     /// Reads a field as `T`; a present field of the wrong type is an error naming it.
     pub fn get<T: DeserializeOwned>(&self, key: &str, expected: &str) -> Result<Option<T>, RequestFormatError> {
-        optional(&self.fields, key, expected)
+        self.fields.get(key, expected)
     }
 
     pub fn tools(&self) -> Result<Vec<Tool>, RequestFormatError> {
@@ -128,7 +117,7 @@ impl ChatRequest {
     /// with `model` replaced and, for streams, `stream_options.include_usage` forced on so the
     /// gateway can always account usage. Raw values are copied, not re-serialised.
     pub fn to_upstream_body(&self, model: &str, force_usage: bool) -> Bytes {
-        let mut out = Vec::with_capacity(self.fields.values().map(|v| v.get().len() + 16).sum::<usize>() + 32);
+        let mut out = Vec::with_capacity(self.fields.iter().map(|(_, v)| v.get().len() + 16).sum::<usize>() + 32);
         out.push(b'{');
         let mut first = true;
         let mut write_key = |out: &mut Vec<u8>, key: &str| {
@@ -140,8 +129,8 @@ impl ChatRequest {
             out.push(b':');
         };
         let stream_usage = force_usage && self.stream;
-        for (key, value) in &self.fields {
-            match key.as_str() {
+        for (key, value) in self.fields.iter() {
+            match key {
                 "model" => {
                     write_key(&mut out, key);
                     serde_json::to_writer(&mut out, model).expect("string serialisation");
@@ -156,7 +145,7 @@ impl ChatRequest {
                 }
             }
         }
-        if stream_usage && !self.fields.contains_key("stream_options") {
+        if stream_usage && !self.fields.contains("stream_options") {
             write_key(&mut out, "stream_options");
             out.extend_from_slice(br#"{"include_usage":true}"#);
         }
@@ -187,22 +176,6 @@ impl FlattenObject for Option<serde_json::Value> {
             _ => serde_json::Map::new(),
         }
     }
-}
-
-fn parse_field<T: DeserializeOwned>(raw: &RawValue, key: &str, expected: &str) -> Result<T, RequestFormatError> {
-    serde_json::from_str(raw.get()).map_err(|e| RequestFormatError::field(key, format!("invalid `{key}`: expected {expected} ({e})")))
-}
-
-fn optional<T: DeserializeOwned>(
-    fields: &IndexMap<String, Box<RawValue>>,
-    key: &str,
-    expected: &str,
-) -> Result<Option<T>, RequestFormatError> {
-    fields.get(key).map(|raw| parse_field(raw, key, expected)).transpose()
-}
-
-fn required<T: DeserializeOwned>(fields: &IndexMap<String, Box<RawValue>>, key: &str, expected: &str) -> Result<T, RequestFormatError> {
-    optional(fields, key, expected)?.ok_or_else(|| RequestFormatError::field(key, format!("`{key}` is required: {expected}")))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! The HTTP surface: routes, the chat handler, streaming bodies and the error mapping.
+//! The HTTP surface: routes, one codec per inbound API over the core pipeline, streaming bodies
+//! and the error mapping.
 
-mod auth;
 mod cached;
 pub mod chat;
 mod embeddings;
+mod endpoint;
 pub mod error;
 mod meta;
 mod stream;
@@ -35,7 +36,7 @@ pub struct App {
     /// Cancelled when the grace period is over: requests still running end with a clear error.
     pub force_stop: CancellationToken,
     pub keys: switchyard_core::govern::KeyCache,
-    pub misses: auth::Misses,
+    pub misses: switchyard_core::pipeline::Misses,
     pub store: Arc<dyn switchyard_store::GovernanceStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
     pub pricing: switchyard_core::billing::Pricing,
@@ -43,8 +44,20 @@ pub struct App {
 }
 
 impl App {
-    pub fn gate(&self) -> switchyard_core::admit::Gate<'_> {
-        switchyard_core::admit::Gate { governor: &self.governor, pricing: &self.pricing, router: &self.router, health: &self.health }
+    /// The request pipeline over this gateway's parts.
+    pub fn pipeline(&self) -> switchyard_core::pipeline::Pipeline<'_> {
+        use switchyard_core::pipeline::{Keys, Pipeline};
+        Pipeline {
+            router: &self.router,
+            health: &self.health,
+            retry_policy: &self.retry_policy,
+            retry_budget: &self.retry_budget,
+            pricing: &self.pricing,
+            governor: &self.governor,
+            cache: &self.cache,
+            keys: Keys { cache: &self.keys, store: self.store.as_ref(), misses: &self.misses },
+            force_stop: &self.force_stop,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use switchyard_core::admit::AdmitError;
 use switchyard_core::govern::AuthError;
+use switchyard_core::pipeline::{BodyError, PipelineError};
 use switchyard_core::RouteError;
 use switchyard_protocol::openai::{ErrorBody, RequestFormatError};
 use switchyard_providers::{ErrorKind, ProviderError};
@@ -28,6 +29,20 @@ pub enum ApiError {
     ShuttingDown,
     Unauthenticated(AuthError),
     Admission(AdmitError),
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Body(BodyError::TooLarge { limit }) => ApiError::BodyTooLarge { limit },
+            PipelineError::Body(BodyError::Unreadable(m)) => ApiError::BodyUnreadable(m),
+            PipelineError::Unauthenticated(e) => ApiError::Unauthenticated(e),
+            PipelineError::InvalidRequest(e) => ApiError::InvalidRequest(e),
+            PipelineError::UnknownModel(e) => ApiError::UnknownModel(e),
+            PipelineError::Admission(e) => ApiError::Admission(e),
+            PipelineError::Provider(e) => ApiError::Provider(e),
+        }
+    }
 }
 
 impl ApiError {

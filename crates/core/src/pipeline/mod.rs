@@ -1,0 +1,297 @@
+//! The request path: one pipeline for every endpoint. An endpoint supplies only a codec — the
+//! `Decode` function that turns its wire request into the canonical `Request`, and (in the server)
+//! the encoder of the canonical `Answer` — and the pipeline runs the same steps for all of them,
+//! each once, each a named function with typed input and output:
+//!
+//! 1. `authenticate` — the presented key → `Caller`;
+//! 2. `parse` — canonical request, gateway fields removed, the prompt-template hook;
+//! 3. `plan` — the ordered targets (pure; before admission, whose reservation covers the dearest
+//!    planned target, and before the cache lookup, whose wait is bounded by the plan's deadline);
+//! 4. `look_up` — the response cache (hits skip admission unless `cache.count_hits`);
+//! 5. `admit` — the caller's models, limits and budgets (the worst case reserved);
+//! 6. `run_attempts` — the one retry/fallback loop, breakers, backoff and the retry budget;
+//! 7. `record` — the `Recorder` carried through logs exactly once on every path: `ok` here for a
+//!    complete answer, by the `AnswerStream` for a stream, by `Rejection::record` for a refusal, and
+//!    by its drop guard for a request dropped half-way.
+
+mod authenticate;
+mod embedder;
+mod error;
+mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use authenticate::{authenticate, Keys, Misses};
+pub use embedder::RouterEmbedder;
+pub use error::{BodyError, PipelineError};
+pub use stream::{AnswerStream, StreamEvent};
+
+use crate::admit::{admit, customer, AdmitError, Admitted, Gate};
+use crate::attempt::{run_attempts, AttemptLog, Failed, Outcome, Served};
+use crate::billing::Pricing;
+use crate::cache::entry::Entry;
+use crate::cache::{Status, STATUS_HEADER};
+use crate::govern::{Caller, Governor};
+use crate::lookup::{Cache, Fill, Lookup};
+use crate::record::Recorder;
+use crate::request::{parse, Decode, Parsed, RequestHeaders};
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::route::{Health, PlannedAttempt, Router};
+use stream::{StreamParts, StreamTap};
+
+/// Headers the gateway adds to an answer (`x-switchyard-*`, `x-ratelimit-*`, budget warnings).
+pub type Headers = Vec<(&'static str, String)>;
+
+/// Everything the steps consult: the running configuration's parts and the shared state.
+pub struct Pipeline<'a> {
+    pub router: &'a Router,
+    pub health: &'a Health,
+    pub retry_policy: &'a RetryPolicy,
+    pub retry_budget: &'a RetryBudget,
+    pub pricing: &'a Pricing,
+    pub governor: &'a Arc<Governor>,
+    pub cache: &'a Cache,
+    pub keys: Keys<'a>,
+    /// Cancelled when the shutdown grace period is over: streams still running end with an error.
+    pub force_stop: &'a CancellationToken,
+}
+
+/// A request as the transport hands it over.
+pub struct Inbound<B> {
+    /// The body, read under the transport's limits.
+    pub body: B,
+    pub decode: Decode,
+    /// The presented virtual key, if any.
+    pub key: Option<String>,
+    pub headers: RequestHeaders,
+}
+
+/// A successful answer, canonical: the codec writes it in its wire shape.
+pub struct Answer {
+    pub body: AnswerBody,
+    pub headers: Headers,
+}
+
+pub enum AnswerBody {
+    /// The whole answer (an OpenAI `chat.completion`, or an embeddings list), already recorded.
+    Complete(Bytes),
+    /// Served from the cache, already recorded; replayed as a stream when the client streams.
+    Cached { entry: Arc<Entry>, stream: bool, include_usage: bool },
+    /// A stream, which records itself as it ends.
+    Stream(AnswerStream),
+}
+
+/// A request refused or failed before any answer started. The codec maps the error to its wire
+/// shape and status, then records the request with that status (exactly once: `record` consumes
+/// the recorder).
+pub struct Rejection {
+    pub error: PipelineError,
+    pub headers: Headers,
+    recorder: Recorder,
+}
+
+impl Rejection {
+    /// Maps the error into the codec's own error, and records the request with the status, the
+    /// error class and the message that error gives the client.
+    pub fn record<E>(self, map: impl FnOnce(PipelineError) -> E, describe: impl FnOnce(&E) -> (u16, &'static str, String)) -> (E, Headers) {
+        let error = map(self.error);
+        let (status, error_type, message) = describe(&error);
+        self.recorder.failed(status, error_type, &message);
+        (error, self.headers)
+    }
+}
+
+/// A step's failure, with the headers gathered so far (the served target, rate-limit state).
+struct Failure {
+    error: PipelineError,
+    headers: Headers,
+}
+
+impl<E: Into<PipelineError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { error: e.into(), headers: Headers::new() }
+    }
+}
+
+impl Pipeline<'_> {
+    /// Runs a request through every step; whatever happens, `recorder` logs it once.
+    pub async fn run<B>(&self, inbound: Inbound<B>, mut recorder: Recorder) -> Result<Answer, Rejection>
+    where
+        B: Future<Output = Result<Bytes, BodyError>>,
+    {
+        match self.steps(inbound, &mut recorder).await {
+            Ok(Reply::Recorded(answer)) => {
+                recorder.ok(200);
+                Ok(answer)
+            }
+            Ok(Reply::Stream(parts, headers)) => {
+                recorder.response_started(200);
+                Ok(Answer { body: AnswerBody::Stream(AnswerStream::new(parts, recorder)), headers })
+            }
+            Err(Failure { error, headers }) => Err(Rejection { error, headers, recorder }),
+        }
+    }
+
+    async fn steps<B>(&self, inbound: Inbound<B>, rec: &mut Recorder) -> Result<Reply, Failure>
+    where
+        B: Future<Output = Result<Bytes, BodyError>>,
+    {
+        let started = Instant::now();
+        let body = inbound.body.await?;
+        let caller = authenticate(&self.keys, inbound.key.as_deref()).await?;
+        rec.caller(&caller);
+        let mut parsed = parse(&body, inbound.decode, inbound.headers)?;
+        rec.requested(parsed.request.model(), parsed.request.stream());
+        rec.fields(&parsed.fields, parsed.feature.as_deref(), &body);
+        rec.customer(customer(&caller, &parsed));
+        let mut plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
+        // A cached answer is still an answer of that model: only for callers allowed to use it.
+        if !caller.may_use(parsed.request.model()) {
+            return Err(AdmitError::ModelNotAllowed { model: parsed.request.model().to_string() }.into());
+        }
+        // Hits are free unless the config counts them: then admission comes first.
+        let mut admitted = None;
+        if self.cache.count_hits {
+            admitted = Some(self.admit(&caller, &mut parsed, &mut plan).await?);
+        }
+        let lookup = self.look_up(&parsed, &caller, &plan).await;
+        let status = lookup.status();
+        rec.cache_status(status);
+        let mut headers = vec![(STATUS_HEADER, status.as_str().to_string())];
+        let fill = match lookup {
+            Lookup::Hit(entry) => return Ok(self.hit(rec, status, entry, &parsed, headers, admitted)),
+            Lookup::SemanticHit(entry, similarity) => {
+                headers.push(("x-switchyard-cache-similarity", format!("{similarity:.4}")));
+                return Ok(self.hit(rec, status, entry, &parsed, headers, admitted));
+            }
+            Lookup::Miss(fill) => Some(fill),
+            Lookup::Bypass => None,
+        };
+        let admitted = match admitted {
+            Some(a) => a,
+            None => self.admit(&caller, &mut parsed, &mut plan).await?,
+        };
+        rec.bill(admitted.bill);
+        headers.extend(admitted.headers);
+        let served = self.attempt(&plan, &parsed, started, rec).await.map_err(|mut failure| {
+            failure.headers.extend(std::mem::take(&mut headers));
+            failure
+        })?;
+        self.respond(served, &plan, &parsed, fill, headers, rec).await
+    }
+
+    async fn admit(&self, caller: &Caller, parsed: &mut Parsed, plan: &mut Vec<PlannedAttempt>) -> Result<Admitted, AdmitError> {
+        let gate = Gate { governor: self.governor, pricing: self.pricing, router: self.router, health: self.health };
+        admit(&gate, caller, parsed, plan, switchyard_store::time::now_ms()).await
+    }
+
+    /// Step `look_up`: the response cache, scoped by tenant (and customer when asked).
+    async fn look_up(&self, parsed: &Parsed, caller: &Caller, plan: &[PlannedAttempt]) -> Lookup {
+        let wait_limit = plan.first().map_or(Duration::from_secs(120), |p| p.timeouts.total);
+        let embedder = RouterEmbedder { router: self.router, health: self.health };
+        let customer = customer(caller, parsed);
+        self.cache.lookup(parsed, &caller.tenant, customer, parsed.cache_control.as_deref(), wait_limit, &embedder).await
+    }
+
+    /// A cache hit: logged with cost 0 and what it saved; no upstream call, no limits or budgets
+    /// (unless the config counts hits, in which case it was admitted already).
+    fn hit(
+        &self,
+        rec: &mut Recorder,
+        status: Status,
+        entry: Arc<Entry>,
+        parsed: &Parsed,
+        mut headers: Headers,
+        admitted: Option<Admitted>,
+    ) -> Reply {
+        rec.cache_hit(status, &entry.provider, &entry.model, entry.cost_usd);
+        headers.extend(admitted.map(|a| a.headers).unwrap_or_default());
+        let (stream, include_usage) = (parsed.request.stream(), parsed.request.client_wants_usage());
+        if stream {
+            rec.response_started(200);
+        }
+        Reply::Recorded(Answer { body: AnswerBody::Cached { entry, stream, include_usage }, headers })
+    }
+
+    /// Step `attempt`: the one retry and fallback loop, whatever the endpoint.
+    async fn attempt(&self, plan: &[PlannedAttempt], parsed: &Parsed, started: Instant, rec: &mut Recorder) -> Result<Served, Failure> {
+        let result =
+            run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started).await;
+        match result {
+            Ok(served) => Ok(served),
+            Err(Failed { error, attempts }) => {
+                let headers =
+                    attempts.last().map(|a| served_headers(&a.provider, &a.model, upstream_attempts(&attempts))).unwrap_or_default();
+                rec.attempts(attempts);
+                Err(Failure { error: PipelineError::Provider(error), headers })
+            }
+        }
+    }
+
+    /// Records what was served, bills it by the target that served it, and fills the cache.
+    async fn respond(
+        &self,
+        served: Served,
+        plan: &[PlannedAttempt],
+        parsed: &Parsed,
+        fill: Option<Fill>,
+        mut headers: Headers,
+        rec: &mut Recorder,
+    ) -> Result<Reply, Failure> {
+        let Served { outcome, target, attempts } = served;
+        rec.priced(self.pricing.price(parsed.request.model(), &target));
+        headers.extend(served_headers(&target.provider_name, &target.model, upstream_attempts(&attempts)));
+        rec.attempts(attempts);
+        rec.first_token();
+        match outcome {
+            Outcome::Complete { body, usage } => {
+                if let Some(u) = usage {
+                    rec.usage(u);
+                }
+                rec.response_body(&body);
+                let cost = rec.cost_usd();
+                if let (Some(fill), Some(entry)) =
+                    (fill, Entry::from_completion(&body, &target.provider_name, &target.model, cost.unwrap_or(0.0)))
+                {
+                    fill.complete(entry).await;
+                }
+                if let Some(cost) = cost {
+                    headers.push(("x-switchyard-cost-usd", format!("{cost:.8}")));
+                }
+                Ok(Reply::Recorded(Answer { body: AnswerBody::Complete(body), headers }))
+            }
+            Outcome::Stream { prefix, rest, deadline } => {
+                let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
+                let tap = fill.map(|f| StreamTap::new(f, &target.provider_name, &target.model));
+                let show_usage = parsed.request.client_wants_usage();
+                let parts = StreamParts { prefix, rest, idle, deadline, show_usage, force_stop: self.force_stop.clone(), tap };
+                Ok(Reply::Stream(parts, headers))
+            }
+        }
+    }
+}
+
+/// What the steps produced: an answer already recorded, or a stream that will record itself.
+enum Reply {
+    Recorded(Answer),
+    Stream(StreamParts, Headers),
+}
+
+/// Attempts that reached an upstream (targets skipped for an open circuit are logged, not sent).
+fn upstream_attempts(attempts: &[AttemptLog]) -> usize {
+    attempts.iter().filter(|a| a.error.as_deref() != Some("circuit_open")).count()
+}
+
+fn served_headers(provider: &str, model: &str, attempts: usize) -> Headers {
+    vec![
+        ("x-switchyard-provider", provider.to_string()),
+        ("x-switchyard-model", model.to_string()),
+        ("x-switchyard-attempts", attempts.to_string()),
+    ]
+}
