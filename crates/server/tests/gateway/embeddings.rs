@@ -161,3 +161,32 @@ async fn bad_requests_are_refused_naming_the_field() {
     assert_eq!(r.status(), 400);
     assert_eq!(up.request_count(), 0, "nothing went upstream");
 }
+
+#[tokio::test]
+async fn a_primary_that_always_fails_is_invisible_and_its_breaker_stops_calling_it() {
+    let up =
+        FakeUpstream::start_repeating(Reply::openai_error(503, "The engine is currently overloaded", "server_error", "overloaded")).await;
+    let gw = GatewayProcess::spawn(bin(), &config(&up.base_url())).await;
+    for i in 0..30 {
+        let r = embed(&gw, "/v1/embeddings", json!({"model": "embedder", "input": format!("request {i}")})).await;
+        assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "mock"), "request {i}");
+    }
+    // Five failures in a row open the primary's circuit; after that only a half-open probe now
+    // and then reaches it. Before embeddings shared chat's attempt loop it was called 30 times.
+    let calls = up.request_count();
+    assert!((5..=8).contains(&calls), "the primary was called {calls} times for 30 requests");
+
+    // Fallbacks named by the request header apply to embeddings too.
+    let r = client()
+        .post(format!("{}/v1/embeddings", gw.root_url()))
+        .header("x-switchyard-fallback", "mock/embed")
+        .json(&json!({"model": "up/text-embedding-3-small", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider")), (200, "mock"));
+    // And so do the gateway fields' limits.
+    let r = embed(&gw, "/v1/embeddings", json!({"model": "mock/embed", "input": "x", "metadata": {"n": 1}})).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "metadata.n");
+}
