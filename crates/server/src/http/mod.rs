@@ -7,6 +7,8 @@ mod embeddings;
 mod endpoint;
 pub mod error;
 mod meta;
+#[cfg(test)]
+mod pipeline_tests;
 mod stream;
 #[cfg(test)]
 mod tests;

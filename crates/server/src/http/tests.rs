@@ -15,6 +15,11 @@ use tower::ServiceExt;
 use super::{router, App};
 
 async fn app(log: &LogWriter) -> axum::Router {
+    router(test_app(log).await)
+}
+
+/// The gateway's parts over the embedded default and one `mock` provider.
+pub(super) async fn test_app(log: &LogWriter) -> Arc<App> {
     let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
     let data_dir = std::env::temp_dir().join(format!("sy-http-{}", switchyard_core::new_request_id()));
     let overrides = crate::config::Overrides { listen: None, data_dir: Some(data_dir) };
@@ -38,7 +43,7 @@ async fn app(log: &LogWriter) -> axum::Router {
         pricing: parts.pricing,
         cache: crate::caching::build(&config).await.unwrap(),
     };
-    router(Arc::new(app))
+    Arc::new(app)
 }
 
 async fn call(app: &axum::Router, body: &str) -> (StatusCode, http::HeaderMap, String) {
