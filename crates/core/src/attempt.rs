@@ -235,24 +235,22 @@ pub async fn run_attempts(
     latency: &crate::route::Latency,
     started: Instant,
 ) -> Result<Served, Failed> {
-    use crate::retry::{decide, Decision};
+    use crate::retry::{judge, Decision};
     budget.deposit();
     let sum: Duration = plan.iter().map(|p| p.timeouts.total).sum();
     let overall = started + plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(crate::route::MAX_OVERALL);
     let mut attempts: Vec<AttemptLog> = Vec::new();
     let mut last: Option<ProviderError> = None;
+    let mut decision = None;
     let mut skip = None;
     for (i, step) in plan.iter().enumerate() {
         if skip == Some(i) {
             continue; // already run as the hedge of the step before
         }
         // Larger-window models are for prompts that did not fit, and only for them.
-        let context_error = last.as_ref().is_some_and(|e| e.kind == ErrorKind::ContextLength);
-        if step.context_only != context_error {
+        if step.context_only != (decision == Some(Decision::LargerWindow)) {
             continue;
         }
-        // With another target left, moving on beats waiting to retry this one: faster for the
-        // client and cheaper for the retry budget. The last target gets its retries.
         let has_next = i + 1 < plan.len();
         let key = step.target.key();
         match health.breakers.admit(&key) {
@@ -285,15 +283,15 @@ pub async fn run_attempts(
                     }
                     Hedge::Failed { error, logs, hedged } => {
                         attempts.extend(logs);
-                        if crate::retry::retryable(error.kind) {
-                            health.breakers.record(&key, false);
-                        }
-                        let answer = !crate::retry::retryable(error.kind) && error.kind != ErrorKind::ContextLength;
+                        // Both legs were tried: never the same target again.
+                        let verdict = judge(&error, 1, true, policy);
+                        health.account(&step.target, &verdict);
+                        decision = Some(verdict.decision);
                         last = Some(error);
                         if hedged {
                             skip = Some(i + 1);
                         }
-                        if answer {
+                        if verdict.decision == Decision::Answer {
                             break;
                         }
                         continue;
@@ -331,26 +329,19 @@ pub async fn run_attempts(
                 }
                 Err(e) => {
                     attempts.push(log(Some(&e)));
-                    // The request's own errors say nothing about the target's health.
-                    if crate::retry::retryable(e.kind) {
-                        health.breakers.record(&key, false);
-                    }
                     failures += 1;
-                    if let Some(after) = e.retry_after.filter(|a| *a > policy.max_retry_after) {
-                        health.cool_down(&step.target, std::time::Instant::now() + after);
-                    }
-                    let decision = decide(&e, failures, policy);
+                    let verdict = judge(&e, failures, has_next, policy);
+                    health.account(&step.target, &verdict);
+                    decision = Some(verdict.decision);
                     last = Some(e);
-                    match decision {
-                        Decision::Answer => break,
-                        Decision::NextTarget => break,
-                        Decision::RetrySame(_) if has_next => break,
+                    match verdict.decision {
                         Decision::RetrySame(wait) => tokio::time::sleep_until((Instant::now() + wait).min(overall)).await,
+                        Decision::NextTarget | Decision::LargerWindow | Decision::Answer => break,
                     }
                 }
             }
         }
-        if last.as_ref().is_some_and(|e| !crate::retry::retryable(e.kind) && e.kind != ErrorKind::ContextLength) {
+        if decision == Some(Decision::Answer) {
             break;
         }
     }

@@ -1,6 +1,8 @@
 //! The one table that decides, for each failure class, whether to retry the same target, move to
-//! the next one, or answer the client — plus the backoff and the retry budget that keeps an
-//! outage from multiplying upstream load. Only `run_attempts` retries: no nested loops.
+//! the next one, move to a larger-window model, or answer the client, and what the failure says
+//! about the target's health (breaker, cooldown) — plus the backoff and the retry budget that
+//! keeps an outage from multiplying upstream load. Only `run_attempts` retries: no nested loops,
+//! and it applies these verdicts without rules of its own.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,6 +15,9 @@ pub enum Decision {
     RetrySame(Duration),
     /// Give up on this target; the plan's next one (if any) is tried.
     NextTarget,
+    /// The prompt did not fit the model's window: move on to the plan's larger-window models,
+    /// and only to them.
+    LargerWindow,
     /// The failure is the request's own: answer the client with it.
     Answer,
 }
@@ -53,8 +58,34 @@ pub fn retryable(kind: ErrorKind) -> bool {
     }
 }
 
-/// `failures_on_target` counts this failure (1 after the first).
+/// What one failed attempt means for the attempt loop: where to go next, and what it says about
+/// the target's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The failure counts against the target (its breaker); the request's own errors say
+    /// nothing about the target's health.
+    pub target_failed: bool,
+    /// Keep the target out of plans this long: a `Retry-After` longer than the policy waits out.
+    pub cool_down: Option<Duration>,
+}
+
+/// The whole decision for one failure. `has_next`: the plan has another target after this one;
+/// with one left, moving on beats waiting to retry this one — faster for the client and cheaper
+/// for the retry budget — so only the last target gets its retries.
+pub fn judge(error: &ProviderError, failures_on_target: u32, has_next: bool, policy: &RetryPolicy) -> Verdict {
+    let decision = match decide(error, failures_on_target, policy) {
+        Decision::RetrySame(_) if has_next => Decision::NextTarget,
+        d => d,
+    };
+    Verdict { decision, target_failed: retryable(error.kind), cool_down: error.retry_after.filter(|a| *a > policy.max_retry_after) }
+}
+
+/// The table itself, per failure class. `failures_on_target` counts this failure (1 after the first).
 pub fn decide(error: &ProviderError, failures_on_target: u32, policy: &RetryPolicy) -> Decision {
+    if error.kind == ErrorKind::ContextLength {
+        return Decision::LargerWindow;
+    }
     if !retryable(error.kind) {
         return Decision::Answer;
     }
@@ -135,9 +166,10 @@ mod tests {
     #[test]
     fn the_table() {
         let p = RetryPolicy::default();
-        for kind in [ErrorKind::BadRequest, ErrorKind::Auth, ErrorKind::NotFound, ErrorKind::ContentFilter, ErrorKind::ContextLength] {
+        for kind in [ErrorKind::BadRequest, ErrorKind::Auth, ErrorKind::NotFound, ErrorKind::ContentFilter] {
             assert_eq!(decide(&err(kind, None), 1, &p), Decision::Answer, "{kind:?}");
         }
+        assert_eq!(decide(&err(ErrorKind::ContextLength, None), 1, &p), Decision::LargerWindow);
         for kind in [ErrorKind::Server, ErrorKind::Overloaded, ErrorKind::RateLimited, ErrorKind::Connect, ErrorKind::Interrupted] {
             assert!(matches!(decide(&err(kind, None), 1, &p), Decision::RetrySame(_)), "{kind:?}");
             assert_eq!(decide(&err(kind, None), 2, &p), Decision::NextTarget, "{kind:?}");
@@ -145,6 +177,23 @@ mod tests {
         assert_eq!(decide(&err(ErrorKind::Timeout, None), 1, &p), Decision::NextTarget);
         assert_eq!(decide(&err(ErrorKind::RateLimited, Some(5)), 1, &p), Decision::NextTarget, "a long Retry-After moves on");
         assert_eq!(decide(&err(ErrorKind::RateLimited, Some(1)), 1, &p), Decision::RetrySame(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_verdict_moves_on_while_a_target_is_left_and_accounts_only_the_targets_own_failures() {
+        let p = RetryPolicy::default();
+        let v = judge(&err(ErrorKind::Server, None), 1, true, &p);
+        assert_eq!((v.decision, v.target_failed, v.cool_down), (Decision::NextTarget, true, None));
+        assert!(
+            matches!(judge(&err(ErrorKind::Server, None), 1, false, &p).decision, Decision::RetrySame(_)),
+            "the last target is retried"
+        );
+        let v = judge(&err(ErrorKind::BadRequest, None), 1, true, &p);
+        assert_eq!((v.decision, v.target_failed), (Decision::Answer, false));
+        let v = judge(&err(ErrorKind::ContextLength, None), 1, true, &p);
+        assert_eq!((v.decision, v.target_failed), (Decision::LargerWindow, false));
+        let v = judge(&err(ErrorKind::RateLimited, Some(30)), 1, false, &p);
+        assert_eq!((v.decision, v.cool_down), (Decision::NextTarget, Some(Duration::from_secs(30))));
     }
 
     #[test]

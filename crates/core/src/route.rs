@@ -121,6 +121,17 @@ impl Health {
         self.cooling(target) || self.breakers.is_open(&target.key())
     }
 
+    /// Applies what a failed attempt says about its target: a failure of the target's own counts
+    /// on its breaker, and a long `Retry-After` keeps it out of plans for that long.
+    pub fn account(&self, target: &Target, verdict: &crate::retry::Verdict) {
+        if verdict.target_failed {
+            self.breakers.record(&target.key(), false);
+        }
+        if let Some(after) = verdict.cool_down {
+            self.cool_down(target, std::time::Instant::now() + after);
+        }
+    }
+
     pub fn cool_down(&self, target: &Target, until: std::time::Instant) {
         let mut map = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
         map.insert((target.provider_name.clone(), target.model.clone()), until);
