@@ -191,6 +191,14 @@ fi
 note "build: ok"
 
 # ---------------------------------------------------------------------------------------------
+# b2. House rules: formatting and lints (rustfmt.toml, [workspace.lints], clippy.toml)
+# ---------------------------------------------------------------------------------------------
+section "cargo fmt --all --check"
+if cargo fmt --all --check; then note "fmt: ok"; else FAILED=1; note "fmt: FAILED (run cargo fmt --all)"; fi
+section "cargo clippy --workspace --all-targets -- -D warnings"
+if cargo clippy --workspace --all-targets -- -D warnings; then note "clippy: ok"; else FAILED=1; note "clippy: FAILED"; fi
+
+# ---------------------------------------------------------------------------------------------
 # c. Rust tests
 # ---------------------------------------------------------------------------------------------
 RUST_LOG_FILE="$LOG_DIR/rust.log"

@@ -3,6 +3,7 @@
 //! builds its keys under its own random prefix. Redis keeps expiry in its own time, so the TTL
 //! test sleeps for real (a few hundred ms). Then what only one backend has: the memory bound and
 //! its LRU order; Redis's compressed stored form and its handling of a damaged value.
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
 #[macro_use]
 #[path = "support/contract.rs"]

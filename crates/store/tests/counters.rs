@@ -3,6 +3,7 @@
 //! Every test builds its keys under its own random prefix. Redis counts in its own server time,
 //! so the timing tests sleep for real (tens of ms) and bound what they assert by what was
 //! measured around the calls.
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
 #[macro_use]
 #[path = "support/contract.rs"]

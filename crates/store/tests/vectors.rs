@@ -5,6 +5,7 @@
 //! so "a paraphrase" is what the gateway would see. Then what only pgvector has: instances
 //! sharing entries, expired rows purged, calls on a hung database bounded by the timeout, and a
 //! PostgreSQL without pgvector named as such.
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
 #[path = "support/services.rs"]
 mod services;

@@ -111,6 +111,7 @@ impl GatewayProcess {
     }
 
     /// Sends SIGTERM (graceful shutdown). Panics if the process was already reaped.
+    #[allow(unsafe_code, reason = "libc's kill has no safe wrapper in our dependencies")]
     pub fn sigterm(&self) {
         let pid = self.child.id().expect("gateway process already reaped");
         let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");

@@ -84,7 +84,7 @@ pub enum AnswerBody {
     /// Served from the cache, already recorded; replayed as a stream when the client streams.
     Cached { entry: Arc<Entry>, stream: bool, include_usage: bool },
     /// A stream, which records itself as it ends.
-    Stream(AnswerStream),
+    Stream(Box<AnswerStream>),
 }
 
 /// A request refused or failed before any answer started. The codec maps the error to its wire
@@ -132,7 +132,7 @@ impl Pipeline<'_> {
             }
             Ok(Reply::Stream(parts, headers)) => {
                 recorder.response_started(200);
-                Ok(Answer { body: AnswerBody::Stream(AnswerStream::new(parts, recorder)), headers })
+                Ok(Answer { body: AnswerBody::Stream(Box::new(AnswerStream::new(*parts, recorder))), headers })
             }
             Err(Failure { error, headers }) => Err(Rejection { error, headers, recorder }),
         }
@@ -271,7 +271,7 @@ impl Pipeline<'_> {
                 let tap = fill.map(|f| StreamTap::new(f, &target.provider_name, &target.model));
                 let show_usage = parsed.request.client_wants_usage();
                 let parts = StreamParts { prefix, rest, idle, deadline, show_usage, force_stop: self.force_stop.clone(), tap };
-                Ok(Reply::Stream(parts, headers))
+                Ok(Reply::Stream(Box::new(parts), headers))
             }
         }
     }
@@ -280,7 +280,7 @@ impl Pipeline<'_> {
 /// What the steps produced: an answer already recorded, or a stream that will record itself.
 enum Reply {
     Recorded(Answer),
-    Stream(StreamParts, Headers),
+    Stream(Box<StreamParts>, Headers),
 }
 
 /// Attempts that reached an upstream (targets skipped for an open circuit are logged, not sent).

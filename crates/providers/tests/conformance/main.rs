@@ -3,6 +3,7 @@
 //! format), checked on the OpenAI-shaped result a client would see. The run renders
 //! `docs/CONFORMANCE.md`; the test fails if the committed file differs from what the run
 //! produced (regenerate with `SWITCHYARD_WRITE_CONFORMANCE=1 cargo test -p switchyard-providers --test conformance`).
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
 mod outcome;
 mod recordings;

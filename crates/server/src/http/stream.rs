@@ -23,7 +23,7 @@ fn frame(data: &[u8]) -> Bytes {
     out.freeze()
 }
 
-pub fn sse_response(stream: AnswerStream) -> Response {
+pub fn sse_response(stream: Box<AnswerStream>) -> Response {
     let body = futures_util::stream::unfold(stream, |mut s| async move {
         let bytes = match s.next().await? {
             StreamEvent::Chunk(chunk) => frame(&chunk.data),

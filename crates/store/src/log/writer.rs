@@ -157,6 +157,7 @@ impl LogWriter {
 
 /// The writer is background work: under load it must yield the core to request handling (a
 /// batch commit on the request threads' core showed up as p99 latency in the benchmark).
+#[allow(unsafe_code, reason = "libc's setpriority has no safe wrapper in our dependencies")]
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes this

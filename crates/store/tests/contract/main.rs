@@ -1,6 +1,7 @@
 //! One contract suite for the storage backends: every scenario runs against SQLite (temp dir) and
 //! the real PostgreSQL at `SWITCHYARD_TEST_POSTGRES_URL` (a fresh schema per test). Governance
 //! spend is checked over records written through the same backend's `LogSink`.
+#![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
 mod backend;
 mod governance;
