@@ -107,7 +107,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, &app.router.latency, started).await;
     let (outcome, served, idle, target) = match result {
         Ok(Served { outcome, target, attempts }) => {
-            rec.priced(app.pricing.price(request.model(), &target));
+            rec.priced(app.pricing.price(&target));
             let headers = served_headers(&target, upstream_attempts(&attempts));
             let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
             rec.attempts(attempts);

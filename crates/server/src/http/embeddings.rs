@@ -93,7 +93,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
             Ok(answer) => {
                 let tried = attempts.len();
                 rec.attempts(attempts);
-                rec.priced(app.pricing.price(&model, target));
+                rec.priced(app.pricing.price(target));
                 rec.first_token();
                 rec.usage(answer.usage);
                 rec.response_body(&answer.body);

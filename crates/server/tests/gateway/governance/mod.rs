@@ -1,6 +1,7 @@
 //! Keys, limits and budgets through the real binary: the admin API, the request path, several
 //! instances sharing the real PostgreSQL and Redis of this machine, and injected outages.
 
+mod billing;
 mod budgets;
 mod cost;
 mod keys;
