@@ -7,6 +7,7 @@ mod cost;
 mod keys;
 mod limits;
 mod outage;
+mod shutdown;
 
 use std::time::{Duration, Instant};
 
