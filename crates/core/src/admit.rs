@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use crate::billing::{Bill, Priced, Pricing};
+use crate::billing::{Bill, Pricing};
 use crate::govern::{Ask, Caller, Governor, Refusal};
 use crate::pricing::{max_output_within, worst_case_usd};
 use crate::request::{Parsed, Request};
@@ -86,10 +86,8 @@ pub async fn admit(
             providers: String::new(),
         }));
     };
-    let priced = gate
-        .pricing
-        .price(&requested, &first)
-        .ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
+    let priced =
+        gate.pricing.price(&first).ok_or_else(|| AdmitError::Unpriced { model: format!("{}/{}", first.provider_name, first.model) })?;
 
     // Counting with the provider's tokenizer costs microseconds per KB: only when a limit,
     // budget or cost ceiling depends on it.
@@ -122,25 +120,13 @@ pub async fn admit(
     };
     ask.worst.tokens = input + max_out;
     ask.worst.tpm_tokens = input + tpm_out;
-    ask.worst.usd = worst_usd(gate, &requested, plan, priced, input, max_out);
+    ask.worst.usd = Some(gate.pricing.worst_case_usd(plan, input, max_out));
     let admission = gate.governor.admit(&ask, &scopes).await.map_err(AdmitError::Refused)?;
     let mut headers = admission.headers;
     if let Some(to) = &downgraded_to {
         headers.push(("x-switchyard-downgraded", format!("{requested} -> {to} (budget above its downgrade threshold)")));
     }
     Ok(Admitted { bill: Bill { ticket: admission.ticket, priced: Some(priced), input_estimate: input }, headers, downgraded_to })
-}
-
-/// The most any planned target could charge: a fallback may be dearer than the primary, and the
-/// reservation must cover whichever serves.
-fn worst_usd(gate: &Gate<'_>, requested: &str, plan: &[PlannedAttempt], first: Priced, input: u64, max_out: u64) -> Option<f64> {
-    let mut worst = worst_case_usd(&first.price, input, max_out);
-    for p in plan.iter().skip(1) {
-        if let Some(priced) = gate.pricing.price(requested, &p.target) {
-            worst = worst.max(worst_case_usd(&priced.price, input, max_out));
-        }
-    }
-    Some(worst)
 }
 
 /// Writes the output cap into the request, in the field the client used (default

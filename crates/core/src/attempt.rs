@@ -85,7 +85,7 @@ mod tests {
 
     fn target(yaml_json: serde_json::Value) -> Target {
         let config: ProviderConfig = serde_json::from_value(yaml_json).unwrap();
-        Target { provider_name: Arc::from("mock"), provider: build("mock", &config).unwrap(), model: "echo".into() }
+        Target { provider_name: Arc::from("mock"), provider: build("mock", &config).unwrap(), model: "echo".into(), alias: None }
     }
 
     fn request(stream: bool) -> Request {
@@ -362,7 +362,7 @@ mod loop_tests {
         let config: ProviderConfig = serde_json::from_value(config).unwrap();
         PlannedAttempt {
             context_only: false,
-            target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into() },
+            target: Target { provider_name: Arc::from(name), provider: build(name, &config).unwrap(), model: "echo".into(), alias: None },
             timeouts: Timeouts {
                 first_token: Duration::from_secs(5),
                 total: Duration::from_secs(30),

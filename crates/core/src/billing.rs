@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use switchyard_protocol::Usage;
 
 use crate::govern::Ticket;
-use crate::pricing::{cost_usd, Catalog, Price};
-use crate::route::Target;
+use crate::pricing::{cost_usd, worst_case_usd, Catalog, Price};
+use crate::route::{PlannedAttempt, Target};
 
 /// What to do with a model that has no price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,12 +61,15 @@ impl Default for Pricing {
 }
 
 impl Pricing {
-    /// The price of `target` serving a request for `requested`; `None` when the model has no
-    /// price and unpriced models are blocked.
-    pub fn price(&self, requested: &str, target: &Target) -> Option<Priced> {
+    /// The price of `target` when it serves: the configured price of the alias it was planned
+    /// through, else of its `provider/model`, else the catalog's. The model the client asked for
+    /// plays no part — a fallback or a downgrade is billed as what actually served. `None` when
+    /// the model has no price and unpriced models are blocked.
+    pub fn price(&self, target: &Target) -> Option<Priced> {
         let qualified = || format!("{}/{}", target.provider_name, target.model);
         if !self.overrides.is_empty() {
-            if let Some(p) = self.overrides.get(requested).or_else(|| self.overrides.get(&qualified())) {
+            let by_alias = target.alias.as_deref().and_then(|a| self.overrides.get(a));
+            if let Some(p) = by_alias.or_else(|| self.overrides.get(&qualified())) {
                 return Some(Priced { price: *p, source: "config" });
             }
         }
@@ -88,6 +91,13 @@ impl Pricing {
                 Some(Priced { price: ZERO, source: "unpriced" })
             }
         }
+    }
+
+    /// The most any planned target could charge for `input` tokens in and `max_out` out, each
+    /// target at its own price: a fallback may be dearer than the primary, and a reservation
+    /// must cover whichever serves. Unpriced targets (blocked) cannot serve and add nothing.
+    pub fn worst_case_usd(&self, plan: &[PlannedAttempt], input: u64, max_out: u64) -> f64 {
+        plan.iter().filter_map(|p| self.price(&p.target)).map(|p| worst_case_usd(&p.price, input, max_out)).fold(0.0, f64::max)
     }
 
     /// The most output tokens `target` may produce when the request does not say.
@@ -124,5 +134,97 @@ impl Bill {
             }
             _ => (Some(0.0), Some(priced.source)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use switchyard_providers::registry::{build, ProviderConfig};
+
+    use super::*;
+    use crate::route::{Health, ModelRoute, Router, Strategy, TargetSpec, Timeouts};
+
+    fn price(input: f64, output: f64) -> Price {
+        Price { input, output, cached_input: None, cache_write: None, reasoning: None }
+    }
+
+    fn alias(model: &str, fallbacks: &[&str]) -> ModelRoute {
+        ModelRoute {
+            targets: vec![TargetSpec { provider: "mock".into(), model: model.into(), weight: 1 }],
+            timeouts: Timeouts::default(),
+            strategy: Strategy::Ordered,
+            fallbacks: fallbacks.iter().map(|f| f.to_string()).collect(),
+            context_fallbacks: Vec::new(),
+        }
+    }
+
+    /// `pricey` (1000/2000) falls back to `cheap` (1/2), then to `mock/plain`, which no alias prices.
+    fn setup() -> (Router, Pricing) {
+        let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
+        let aliases =
+            BTreeMap::from([("pricey".to_string(), alias("down", &["cheap", "mock/plain"])), ("cheap".to_string(), alias("echo", &[]))]);
+        let router = Router::new(vec![("mock".into(), mock)], aliases, Timeouts::default());
+        let pricing = Pricing {
+            overrides: HashMap::from([("pricey".to_string(), price(1000.0, 2000.0)), ("cheap".to_string(), price(1.0, 2.0))]),
+            ..Pricing::default()
+        };
+        (router, pricing)
+    }
+
+    #[test]
+    fn each_planned_target_is_priced_by_its_own_alias_not_the_asked_one() {
+        let (router, pricing) = setup();
+        let plan = router.plan("pricey", &[], &Health::default()).unwrap();
+        let priced: Vec<(String, Option<Priced>)> =
+            plan.iter().map(|p| (format!("{}/{}", p.target.provider_name, p.target.model), pricing.price(&p.target))).collect();
+        assert_eq!(
+            priced,
+            [
+                ("mock/down".to_string(), Some(Priced { price: price(1000.0, 2000.0), source: "config" })),
+                ("mock/echo".to_string(), Some(Priced { price: price(1.0, 2.0), source: "config" })),
+                // A `provider/model` fallback: no alias, so the catalog (mock models are free).
+                ("mock/plain".to_string(), Some(Priced { price: ZERO, source: "free" })),
+            ]
+        );
+        // A downgrade plans the cheaper alias itself: billed at its price.
+        let downgraded = router.plan("cheap", &[], &Health::default()).unwrap();
+        assert_eq!(pricing.price(&downgraded[0].target), Some(Priced { price: price(1.0, 2.0), source: "config" }));
+    }
+
+    #[test]
+    fn a_provider_model_name_is_priced_by_its_own_override() {
+        let (router, mut pricing) = setup();
+        pricing.overrides.insert("mock/plain".into(), price(3.0, 4.0));
+        let plan = router.plan("mock/plain", &[], &Health::default()).unwrap();
+        assert_eq!(pricing.price(&plan[0].target).map(|p| p.price), Some(price(3.0, 4.0)));
+    }
+
+    #[test]
+    fn the_worst_case_covers_the_dearest_planned_target_at_its_own_price() {
+        let (router, pricing) = setup();
+        let health = Health::default();
+        let (input, max_out) = (1_000, 500);
+        let pricey = router.plan("pricey", &[], &health).unwrap();
+        let expected = (1_000.0 * 1000.0 + 500.0 * 2000.0) / 1e6;
+        assert!((pricing.worst_case_usd(&pricey, input, max_out) - expected).abs() < 1e-12);
+        // Once downgraded to `cheap`, the reservation is cheap's, not pricey's.
+        let cheap = router.plan("cheap", &[], &health).unwrap();
+        let expected = (1_000.0 * 1.0 + 500.0 * 2.0) / 1e6;
+        assert!((pricing.worst_case_usd(&cheap, input, max_out) - expected).abs() < 1e-12);
+        // Asked for `cheap` with `pricey` as a request fallback: pricey's price is reserved.
+        let with_fallback = router.plan("cheap", &["pricey".into()], &health).unwrap();
+        let expected = (1_000.0 * 1000.0 + 500.0 * 2000.0) / 1e6;
+        assert!((pricing.worst_case_usd(&with_fallback, input, max_out) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_bill_charges_the_usage_at_the_priced_rate() {
+        let (router, pricing) = setup();
+        let plan = router.plan("pricey", &[], &Health::default()).unwrap();
+        let bill = Bill { ticket: Ticket::free(), priced: pricing.price(&plan[1].target), input_estimate: 0 };
+        let usage = Usage { input_tokens: 10, output_tokens: 20, ..Usage::default() };
+        assert_eq!(bill.cost(Some(&usage), true), (Some((10.0 * 1.0 + 20.0 * 2.0) / 1e6), Some("config")));
     }
 }

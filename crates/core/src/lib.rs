@@ -20,6 +20,7 @@ pub mod request;
 pub mod retry;
 pub mod route;
 pub mod semantic;
+pub mod tasks;
 pub mod tokens;
 
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};

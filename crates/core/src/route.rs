@@ -69,6 +69,9 @@ pub struct Target {
     pub provider_name: Arc<str>,
     pub provider: Arc<dyn Provider>,
     pub model: String,
+    /// The configured alias this target was planned through (`None` for a `provider/model`
+    /// name): a fallback or a downgrade is billed at its own alias's price, not the asked one's.
+    pub alias: Option<Arc<str>>,
 }
 
 impl Target {
@@ -245,7 +248,12 @@ impl Router {
     pub fn resolve(&self, model: &str) -> Result<Route, RouteError> {
         if let Some(route) = self.aliases.get(model) {
             let specs = order(&route.targets, route.strategy, &self.latency);
-            let targets = specs.iter().filter_map(|t| self.target(&t.provider, &t.model)).collect::<Vec<_>>();
+            let alias: Arc<str> = Arc::from(model);
+            let targets = specs
+                .iter()
+                .filter_map(|t| self.target(&t.provider, &t.model))
+                .map(|t| Target { alias: Some(alias.clone()), ..t })
+                .collect::<Vec<_>>();
             if !targets.is_empty() {
                 return Ok(Route {
                     targets,
@@ -309,7 +317,7 @@ impl Router {
 
     fn target(&self, provider: &str, model: &str) -> Option<Target> {
         let (name, p) = self.providers.get(provider)?;
-        Some(Target { provider_name: name.clone(), provider: p.clone(), model: model.to_string() })
+        Some(Target { provider_name: name.clone(), provider: p.clone(), model: model.to_string(), alias: None })
     }
 
     /// Aliases, then every provider's known models as `provider/model`.

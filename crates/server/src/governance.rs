@@ -158,7 +158,7 @@ fn webhook(url: String) -> AlertSink {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
     Arc::new(move |alert: Alert| {
         let (client, url) = (client.clone(), url.clone());
-        tokio::spawn(async move {
+        switchyard_core::tasks::spawn_background("alert-webhook", async move {
             let body = serde_json::json!({ "text": format!("switchyard: {}", alert.text) });
             match client.post(&url).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {}

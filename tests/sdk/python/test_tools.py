@@ -152,3 +152,26 @@ def test_streamed_tool_call(client):
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream2 if c.choices)
     assert text == "tool result: sunny, 21C"
+
+
+def test_agent_loop_ends_in_text_once_the_tool_results_are_in(client):
+    """An agent loop as applications write it: call tools until the model answers in text. The
+    loop also nudges the model on after each result, which must not make it call again."""
+    for stream in (False, True):
+        messages = [{"role": "user", "content": QUESTION}]
+        for turn in range(1, 6):
+            kwargs = dict(model="mock/echo", messages=messages, tools=[WEATHER_TOOL], tool_choice="auto")
+            if stream:
+                with client.chat.completions.stream(**kwargs) as s:
+                    message = s.get_final_completion().choices[0].message
+            else:
+                message = client.chat.completions.create(**kwargs).choices[0].message
+            if not message.tool_calls:
+                break
+            messages.append(message.model_dump(exclude_none=True))
+            for call in message.tool_calls:
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"})
+            messages.append({"role": "user", "content": "go on"})
+        else:
+            raise AssertionError(f"the agent loop did not end in five turns (stream={stream})")
+        assert (turn, message.content) == (2, "tool result: sunny, 21C"), f"stream={stream}"

@@ -503,7 +503,7 @@ impl Governor {
     fn alert_once(&self, key: String, ttl_ms: u64, text: String) {
         let Some(sink) = self.alerts.clone() else { return };
         let store = if self.shared_up() { self.primary.clone() } else { self.local.clone() };
-        tokio::spawn(async move {
+        crate::tasks::spawn_background("budget-alert", async move {
             if let Ok(true) = store.once(&key, ttl_ms).await {
                 crate::metrics::BUDGET_ALERTS.inc();
                 sink(Alert { text });

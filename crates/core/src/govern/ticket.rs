@@ -1,8 +1,8 @@
 //! A `Ticket` is what an admitted request holds until it ends. Settling it (exactly once — on
 //! drop at the latest) replaces the budget reservations with the real cost, corrects the
 //! tokens-per-minute estimate with the real usage and frees the concurrency slots. Settling
-//! never blocks the response: it runs as its own task, and when the shared store is down it is
-//! queued and replayed once the store is back.
+//! never blocks the response: it runs as its own background task (which shutdown waits for), and
+//! when the shared store is down it is queued and replayed once the store is back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,11 +96,8 @@ impl Ticket {
             })
             .collect();
         let settle = Settle { lease_id, now_ms, rates, slots: taken.slots.clone(), budgets };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::error!("a budget settlement was dropped outside the runtime");
-            return;
-        };
-        runtime.spawn(run(gov, on, settle, taken));
+        // Tracked: graceful shutdown waits for it, or the spend would never reach the counters.
+        crate::tasks::spawn_background("settle", run(gov, on, settle, taken));
     }
 }
 

@@ -245,7 +245,7 @@ impl Pipeline<'_> {
         rec: &mut Recorder,
     ) -> Result<Reply, Failure> {
         let Served { outcome, target, attempts } = served;
-        rec.priced(self.pricing.price(parsed.request.model(), &target));
+        rec.priced(self.pricing.price(&target));
         headers.extend(served_headers(&target.provider_name, &target.model, upstream_attempts(&attempts)));
         rec.attempts(attempts);
         rec.first_token();

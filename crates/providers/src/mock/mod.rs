@@ -5,6 +5,8 @@
 pub mod embed;
 mod reply;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

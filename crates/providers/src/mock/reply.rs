@@ -1,8 +1,9 @@
 //! What the mock answers: echo or fixed text, a tool call when tools are offered and asked for,
-//! and usage counted in words (a token is a whitespace-separated word; 3 extra per message).
+//! text once the results of its tool calls are in (so that an agent loop ends), and usage counted
+//! in words (a token is a whitespace-separated word; 3 extra per message).
 
 use serde_json::{json, Map, Value};
-use switchyard_protocol::openai::{ChatRequest, RequestFormatError, Tool};
+use switchyard_protocol::openai::{ChatRequest, Message, RequestFormatError, Tool};
 use switchyard_protocol::Usage;
 
 pub struct Meta {
@@ -33,9 +34,14 @@ pub fn compose(request: &ChatRequest, model: &str, fixed: Option<&str>) -> Resul
     let last_user = messages.iter().rev().find(|m| m.role == "user").map(|m| m.text()).unwrap_or_default();
     let tools = request.tools()?;
     let choice = request.tool_choice()?;
+    let results = tool_results(messages);
     let wants_tool = !tools.is_empty() && !choice.as_ref().is_some_and(|c| c.is_none()) && last.role == "user";
 
-    let content = if wants_tool {
+    let content = if !results.is_empty() {
+        // Whatever follows the results (a nudge to go on, `tool_choice: required`), calling a
+        // tool again would keep an agent loop going forever: the mock answers from them.
+        Content::Text(summary(&results))
+    } else if wants_tool {
         let tool = match choice.as_ref().and_then(|c| c.named()) {
             Some(name) => tools
                 .iter()
@@ -58,6 +64,25 @@ pub fn compose(request: &ChatRequest, model: &str, fixed: Option<&str>) -> Resul
         Content::ToolCall { arguments, .. } => words(arguments) + 1,
     };
     Ok(Reply { content, usage: Usage { input_tokens: input, output_tokens: output, ..Usage::default() } })
+}
+
+/// The results sent back for the conversation's latest tool calls: the `tool` messages after the
+/// last assistant turn, when that turn called tools. Empty when the latest turn was text (a new
+/// question may call a tool again) or the results are not in yet.
+fn tool_results(messages: &[Message]) -> Vec<String> {
+    let Some(turn) = messages.iter().rposition(|m| m.role == "assistant") else { return Vec::new() };
+    if messages[turn].tool_calls.as_ref().is_none_or(Vec::is_empty) {
+        return Vec::new();
+    }
+    messages[turn + 1..].iter().filter(|m| m.role == "tool").map(Message::text).collect()
+}
+
+/// The text answer to tool results: `tool result: …`, or `tool results: …; …` for several.
+fn summary(results: &[String]) -> String {
+    match results {
+        [one] => format!("tool result: {one}"),
+        many => format!("tool results: {}", many.join("; ")),
+    }
 }
 
 /// A JSON object with every required parameter filled: strings with the user's text.
@@ -164,5 +189,39 @@ mod tests {
             None,
         );
         assert_eq!(bad.err().unwrap().param.as_deref(), Some("tool_choice"));
+    }
+
+    #[test]
+    fn results_of_the_latest_tool_calls_are_answered_in_text_and_a_new_question_may_call_again() {
+        let tools = json!([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]);
+        let calls = json!([
+            {"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{}"}},
+            {"id":"call_b","type":"function","function":{"name":"get_weather","arguments":"{}"}}]);
+        let asked = json!({"role":"assistant","content":null,"tool_calls":calls});
+        // Several results, then a nudge and a required tool: still the answer, not another call.
+        let r = compose(
+            &req(json!({"model":"m","tools":tools,"tool_choice":"required","messages":[
+            {"role":"user","content":"Paris and Rome"}, asked,
+            {"role":"tool","tool_call_id":"call_a","content":"sunny"},
+            {"role":"tool","tool_call_id":"call_b","content":"rain"},
+            {"role":"user","content":"go on"}]})),
+            "echo",
+            None,
+        )
+        .unwrap();
+        assert!(matches!(&r.content, Content::Text(t) if t == "tool results: sunny; rain"), "{:?}", r.finish_reason());
+        assert_eq!(r.finish_reason(), "stop");
+        // After a text answer, a new question is a new turn: a tool may be called again.
+        let r = compose(
+            &req(json!({"model":"m","tools":tools,"messages":[
+            {"role":"user","content":"Paris"}, asked,
+            {"role":"tool","tool_call_id":"call_a","content":"sunny"},
+            {"role":"assistant","content":"tool result: sunny"},
+            {"role":"user","content":"Rome"}]})),
+            "echo",
+            None,
+        )
+        .unwrap();
+        assert!(matches!(&r.content, Content::ToolCall { arguments, .. } if arguments == r#"{"city":"Rome"}"#));
     }
 }

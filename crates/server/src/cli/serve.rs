@@ -1,6 +1,7 @@
 //! `switchyard serve`: builds the gateway from its config, listens, and on SIGTERM or Ctrl-C shuts
 //! down gracefully — stop accepting, let requests and streams finish within the grace period, end
-//! what is left with an explicit error, flush the request log, exit 0.
+//! what is left with an explicit error, wait for the background work they started (budget
+//! settlements, alerts), flush the request log, exit 0.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::load_or_report;
 use crate::config::{Config, Database, Overrides, Source};
 use crate::http::{router, App};
+
+/// How long shutdown waits at least for the last budget settlements: one settlement's timeout.
+const LAST_SETTLEMENT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn run(path: Option<&Path>, overrides: Overrides) -> ExitCode {
     init_tracing();
@@ -114,9 +118,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = axum::serve(listener, router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
     let mut server = tokio::spawn(async move { server.await });
 
+    let mut stopping = tokio::time::Instant::now();
     tokio::select! {
         result = &mut server => { result??; }
         () = stop.cancelled() => {
+            stopping = tokio::time::Instant::now();
             app.draining.store(true, Ordering::Relaxed);
             tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing in-flight requests");
             if tokio::time::timeout(config.shutdown_grace, &mut server).await.is_err() {
@@ -129,11 +135,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(m) = monitor {
-        m.abort();
-    }
     for task in [shared, Some(sync), admin].into_iter().flatten() {
         let _ = task.await;
+    }
+    // Settlements and alerts of the last requests: waited for within what is left of the grace
+    // period, and at least one settlement's time (a request that ended at the last moment still
+    // has spend to report). The Redis monitor keeps running meanwhile: it replays what a
+    // settlement had to queue.
+    let bound = (stopping + config.shutdown_grace).saturating_duration_since(tokio::time::Instant::now()).max(LAST_SETTLEMENT);
+    let left = switchyard_core::tasks::drain(bound).await;
+    if left > 0 {
+        tracing::warn!(left, ?bound, "background work (budget settlements, alerts) still running at exit is abandoned");
+    }
+    if let Some(m) = monitor {
+        m.abort();
     }
     drop(app);
     let status = tokio::task::spawn_blocking(move || writer.shutdown()).await?;

@@ -1,11 +1,13 @@
 //! Keys, limits and budgets through the real binary: the admin API, the request path, several
 //! instances sharing the real PostgreSQL and Redis of this machine, and injected outages.
 
+mod billing;
 mod budgets;
 mod cost;
 mod keys;
 mod limits;
 mod outage;
+mod shutdown;
 
 use std::time::{Duration, Instant};
 
