@@ -25,12 +25,14 @@ use super::cached::{hit_response, RouterEmbedder, StreamTap};
 use super::error::ApiError;
 use super::stream::sse_response;
 use super::App;
+use crate::snapshot::Snapshot;
 
 pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let recorder = Recorder::start(app.log.clone(), new_request_id(), app.log_bodies);
+    let snap = app.snapshot();
+    let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
     let mut response = tokio::select! {
-        response = handle(&app, &headers, body, recorder) => response,
+        response = handle(&app, &snap, &headers, body, recorder) => response,
         // The grace period ran out while waiting upstream: answer rather than vanish. The
         // dropped `handle` future logs the request as it drops its recorder.
         () = app.force_stop.cancelled() => ApiError::ShuttingDown.into_response(),
@@ -41,9 +43,9 @@ pub async fn chat_completions(State(app): State<Arc<App>>, headers: HeaderMap, b
     response
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -> Response {
+async fn handle(app: &App, snap: &Snapshot, headers: &HeaderMap, body: Body, mut rec: Recorder) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(body, app.max_body_bytes).await {
+    let bytes = match read_body(body, snap.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return fail(rec, e),
     };
@@ -59,7 +61,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     rec.requested(parsed.request.model(), parsed.request.stream());
     rec.fields(&parsed.fields, parsed.feature.as_deref(), &bytes);
     rec.customer(customer(&caller, &parsed));
-    let mut plan = match app.router.plan(parsed.request.model(), &parsed.fields.fallback_models, &app.health) {
+    let mut plan = match snap.router.plan(parsed.request.model(), &parsed.fields.fallback_models, &app.health) {
         Ok(p) => p,
         Err(e) => return fail(rec, ApiError::UnknownModel(e)),
     };
@@ -69,16 +71,16 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     }
     // Hits are free unless the config counts them: then admission comes first.
     let mut admitted = None;
-    if app.cache.count_hits {
-        match admit(&app.gate(), &caller, &mut parsed, &mut plan, now_ms()).await {
+    if snap.cache.count_hits {
+        match admit(&app.gate(snap), &caller, &mut parsed, &mut plan, now_ms()).await {
             Ok(a) => admitted = Some(a),
             Err(e) => return fail(rec, ApiError::Admission(e)),
         }
     }
     let wait_limit = plan.first().map_or(Duration::from_secs(120), |p| p.timeouts.total);
-    let embedder = RouterEmbedder { router: &app.router, health: &app.health };
+    let embedder = RouterEmbedder { router: &snap.router, health: &app.health };
     let cache_control = header_str(headers, "cache-control");
-    let lookup = app.cache.lookup(&parsed, &caller.tenant, customer(&caller, &parsed), cache_control, wait_limit, &embedder).await;
+    let lookup = snap.cache.lookup(&parsed, &caller.tenant, customer(&caller, &parsed), cache_control, wait_limit, &embedder).await;
     rec.cache_status(lookup.header());
     let mut governed = vec![(STATUS_HEADER, lookup.header().to_string())];
     let fill = match lookup {
@@ -96,7 +98,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     };
     let admitted = match admitted {
         Some(a) => a,
-        None => match admit(&app.gate(), &caller, &mut parsed, &mut plan, now_ms()).await {
+        None => match admit(&app.gate(snap), &caller, &mut parsed, &mut plan, now_ms()).await {
             Ok(a) => a,
             Err(e) => return fail(rec, ApiError::Admission(e)),
         },
@@ -104,10 +106,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, mut rec: Recorder) -
     rec.bill(admitted.bill);
     governed.extend(admitted.headers);
     let request = &parsed.request;
-    let result = run_attempts(&plan, request, &app.retry_policy, &app.retry_budget, &app.health, &app.router.latency, started).await;
+    let result = run_attempts(&plan, request, &snap.retry_policy, &app.retry_budget, &app.health, &snap.router.latency, started).await;
     let (outcome, served, idle, target) = match result {
         Ok(Served { outcome, target, attempts }) => {
-            rec.priced(app.pricing.price(request.model(), &target));
+            rec.priced(snap.pricing.price(request.model(), &target));
             let headers = served_headers(&target, upstream_attempts(&attempts));
             let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
             rec.attempts(attempts);

@@ -25,12 +25,14 @@ use super::auth::authenticate;
 use super::chat::{put_all, read_body};
 use super::error::ApiError;
 use super::App;
+use crate::snapshot::Snapshot;
 
 pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let mut rec = Recorder::start(app.log.clone(), new_request_id(), app.log_bodies);
+    let snap = app.snapshot();
+    let mut rec = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
     let request_id = HeaderValue::from_str(rec.request_id()).ok();
     let mut response = tokio::select! {
-        result = handle(&app, &headers, body, &mut rec) => match result {
+        result = handle(&app, &snap, &headers, body, &mut rec) => match result {
             Ok(response) => {
                 rec.ok(200);
                 response
@@ -49,8 +51,8 @@ pub async fn embeddings(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     response
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) -> Result<Response, ApiError> {
-    let bytes = read_body(body, app.max_body_bytes).await?;
+async fn handle(app: &App, snap: &Snapshot, headers: &HeaderMap, body: Body, rec: &mut Recorder) -> Result<Response, ApiError> {
+    let bytes = read_body(body, snap.max_body_bytes).await?;
     let caller = authenticate(app, headers).await?;
     rec.caller(&caller);
     let (request, model, fields) = parse(&bytes, headers).map_err(ApiError::InvalidRequest)?;
@@ -62,10 +64,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
     if !caller.may_use(&model) {
         return Err(ApiError::Admission(AdmitError::ModelNotAllowed { model }));
     }
-    let plan = app.router.plan(&model, &fields.fallback_models, &app.health).map_err(ApiError::UnknownModel)?;
+    let plan = snap.router.plan(&model, &fields.fallback_models, &app.health).map_err(ApiError::UnknownModel)?;
     let input = request.get("input").unwrap_or(&Value::Null);
     let ask = EmbeddingsAsk { customer, feature, input };
-    let admitted = admit_embeddings(&app.gate(), &caller, ask, &model, &plan, now_ms()).await.map_err(ApiError::Admission)?;
+    let admitted = admit_embeddings(&app.gate(snap), &caller, ask, &model, &plan, now_ms()).await.map_err(ApiError::Admission)?;
     rec.bill(admitted.bill);
     let mut body = Value::Object(request);
     let mut attempts = Vec::new();
@@ -93,7 +95,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body, rec: &mut Recorder) 
             Ok(answer) => {
                 let tried = attempts.len();
                 rec.attempts(attempts);
-                rec.priced(app.pricing.price(&model, target));
+                rec.priced(snap.pricing.price(&model, target));
                 rec.first_token();
                 rec.usage(answer.usage);
                 rec.response_body(&answer.body);

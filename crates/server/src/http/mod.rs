@@ -21,15 +21,15 @@ use tokio_util::sync::CancellationToken;
 
 use error::ApiError;
 
-/// What every handler shares.
+use crate::snapshot::{Running, Snapshot};
+
+/// What every handler shares: the running configuration (`snapshot()`, replaced whole by a
+/// reload) and what outlives every configuration — breakers, counters, keys, the log.
 pub struct App {
-    pub router: switchyard_core::Router,
+    pub running: Running,
     pub health: switchyard_core::Health,
-    pub retry_policy: switchyard_core::retry::RetryPolicy,
     pub retry_budget: switchyard_core::retry::RetryBudget,
     pub log: LogHandle,
-    pub max_body_bytes: usize,
-    pub log_bodies: bool,
     /// Set when shutdown starts: `/readyz` turns 503 so load balancers stop sending.
     pub draining: AtomicBool,
     /// Cancelled when the grace period is over: requests still running end with a clear error.
@@ -38,13 +38,17 @@ pub struct App {
     pub misses: auth::Misses,
     pub store: Arc<dyn switchyard_store::GovernanceStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
-    pub pricing: switchyard_core::billing::Pricing,
-    pub cache: switchyard_core::lookup::Cache,
 }
 
 impl App {
-    pub fn gate(&self) -> switchyard_core::admit::Gate<'_> {
-        switchyard_core::admit::Gate { governor: &self.governor, pricing: &self.pricing, router: &self.router, health: &self.health }
+    /// The configuration a request runs on, from its start to its end (streams included):
+    /// load it once per request and pass it along.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.running.load()
+    }
+
+    pub fn gate<'a>(&'a self, snap: &'a Snapshot) -> switchyard_core::admit::Gate<'a> {
+        switchyard_core::admit::Gate { governor: &self.governor, pricing: &snap.pricing, router: &snap.router, health: &self.health }
     }
 }
 
