@@ -105,6 +105,7 @@ fn rejected(problems: Vec<ConfigError>) -> Report {
 
 fn log(report: &Report, trigger: Trigger) {
     let joined = |errors: &[ConfigError]| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let paths = |errors: &[ConfigError]| errors.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
     match report {
         Report::Rejected { problems } => tracing::warn!(
             trigger = trigger.as_str(),
@@ -118,7 +119,7 @@ fn log(report: &Report, trigger: Trigger) {
             built = ?providers.built,
             reused = ?providers.reused,
             removed = ?providers.removed,
-            needs_restart = %joined(needs_restart),
+            needs_restart = ?paths(needs_restart),
             "config reloaded"
         ),
     }

@@ -58,13 +58,7 @@ impl Snapshot {
         Ok((Self::assemble(config, providers, latency, cache, previous.generation + 1), changes))
     }
 
-    fn assemble(
-        config: Config,
-        providers: Vec<(String, Arc<dyn Provider>)>,
-        latency: Arc<switchyard_core::Latency>,
-        cache: Cache,
-        generation: u64,
-    ) -> Snapshot {
+    fn assemble(config: Config, providers: Providers, latency: Arc<switchyard_core::Latency>, cache: Cache, generation: u64) -> Snapshot {
         Snapshot {
             router: Router::new(providers, config.models.clone(), Timeouts::default()).with_latency(latency),
             pricing: crate::governance::pricing(&config),
@@ -78,12 +72,12 @@ impl Snapshot {
     }
 }
 
+/// Built providers by name, as the router takes them.
+type Providers = Vec<(String, Arc<dyn Provider>)>;
+
 /// Every configured provider: the previous snapshot's instance when its settings are equal,
 /// else a new one.
-fn providers(
-    config: &Config,
-    previous: Option<&Snapshot>,
-) -> Result<(Vec<(String, Arc<dyn Provider>)>, ProviderChanges), Vec<ConfigError>> {
+fn providers(config: &Config, previous: Option<&Snapshot>) -> Result<(Providers, ProviderChanges), Vec<ConfigError>> {
     let mut out = Vec::new();
     let mut changes = ProviderChanges::default();
     let mut errors = Vec::new();
