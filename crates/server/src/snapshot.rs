@@ -44,7 +44,8 @@ pub struct ProviderChanges {
 impl Snapshot {
     /// The first snapshot, at startup: builds every provider and opens the cache store.
     pub async fn first(config: Config) -> anyhow::Result<Snapshot> {
-        let (providers, _) = providers(&config, None).map_err(|errors| anyhow::anyhow!("{}", errors[0]))?;
+        let (providers, _) = providers(&config, None)
+            .map_err(|errors| anyhow::anyhow!("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
         let cache = crate::caching::build(&config).await?;
         Ok(Self::assemble(config, providers, Arc::default(), cache, 1))
     }
