@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+/// Clones share the requests in flight (a reloaded cache keeps waiting on the same leaders).
+#[derive(Clone)]
 pub struct Flights<T: Clone + Send + Sync + 'static> {
     inflight: Arc<Mutex<HashMap<String, watch::Receiver<Option<T>>>>>,
 }

@@ -103,6 +103,27 @@ impl Cache {
         self
     }
 
+    /// The same store, requests in flight and vector index under the per-model settings of a
+    /// reloaded config: entries, single flights and learned vectors survive the reload.
+    pub fn reconfigured(
+        &self,
+        settings: HashMap<String, CacheSettings>,
+        fallback: CacheSettings,
+        count_hits: bool,
+        semantic: HashMap<String, SemanticSettings>,
+    ) -> Self {
+        Self {
+            store: self.store.clone(),
+            flights: self.flights.clone(),
+            settings,
+            fallback,
+            timeout: self.timeout,
+            count_hits,
+            semantic,
+            index: self.index.clone(),
+        }
+    }
+
     /// `wait_limit` bounds how long an identical request in flight is waited for.
     pub async fn lookup(
         &self,

@@ -38,7 +38,23 @@ pub static RATE_LIMITED: Counter = Counter::new("switchyard_rate_limited_total",
 pub static BUDGET_REFUSED: Counter = Counter::new("switchyard_budget_refused_total", "Requests refused because a budget was used up.");
 pub static BUDGET_ALERTS: Counter = Counter::new("switchyard_budget_alerts_total", "Soft-cap alerts sent (once per budget window).");
 
-const ALL: [&Counter; 6] = [&UNPRICED_REQUESTS, &SHARED_COUNTER_OUTAGES, &LOCAL_ADMISSIONS, &RATE_LIMITED, &BUDGET_REFUSED, &BUDGET_ALERTS];
+pub static CONFIG_RELOADS: Counter =
+    Counter::new("switchyard_config_reloads_total", "Config reloads (SIGHUP or POST /admin/config/reload) now running.");
+pub static CONFIG_RELOAD_FAILURES: Counter = Counter::new(
+    "switchyard_config_reload_failures_total",
+    "Config reloads refused because the file did not validate; the running config was kept.",
+);
+
+const ALL: [&Counter; 8] = [
+    &UNPRICED_REQUESTS,
+    &SHARED_COUNTER_OUTAGES,
+    &LOCAL_ADMISSIONS,
+    &RATE_LIMITED,
+    &BUDGET_REFUSED,
+    &BUDGET_ALERTS,
+    &CONFIG_RELOADS,
+    &CONFIG_RELOAD_FAILURES,
+];
 
 pub fn render() -> String {
     let mut out = String::new();

@@ -227,8 +227,9 @@ pub struct ModelEntry {
 }
 
 pub struct Router {
-    /// Observed latency per target, for `least_latency`.
-    pub latency: Latency,
+    /// Observed latency per target, for `least_latency`; shared with the router a config reload
+    /// builds, so what was learned survives it.
+    pub latency: Arc<Latency>,
     providers: BTreeMap<String, (Arc<str>, Arc<dyn Provider>)>,
     aliases: BTreeMap<String, ModelRoute>,
     default_timeouts: Timeouts,
@@ -238,7 +239,19 @@ impl Router {
     /// Aliases must only name providers in `providers` (config validation guarantees it).
     pub fn new(providers: Vec<(String, Arc<dyn Provider>)>, aliases: BTreeMap<String, ModelRoute>, default_timeouts: Timeouts) -> Self {
         let providers = providers.into_iter().map(|(name, p)| (name.clone(), (Arc::from(name.as_str()), p))).collect();
-        Self { latency: Latency::default(), providers, aliases, default_timeouts }
+        Self { latency: Arc::default(), providers, aliases, default_timeouts }
+    }
+
+    /// Keeps the latency observed by another router (the one a config reload replaces).
+    pub fn with_latency(mut self, latency: Arc<Latency>) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The built provider called `name`: a reload reuses it (its connection pool with it) when
+    /// its settings did not change.
+    pub fn provider(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name).map(|(_, p)| p)
     }
 
     pub fn provider_names(&self) -> Vec<&str> {

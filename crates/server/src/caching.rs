@@ -3,6 +3,7 @@
 //! per-model settings from `models.<alias>.cache`; semantic vectors in process, or in the
 //! `database:` with pgvector when `cache.semantic_index: postgres`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,34 @@ pub async fn build(config: &Config) -> Result<Cache, StoreError> {
         Some(url) => (Arc::new(LazyRedis::cache(url.clone(), config.governance.redis_timeout)), config.governance.redis_timeout),
         None => (Arc::new(MemoryCache::new(top.max_bytes)), MEMORY_TIMEOUT),
     };
-    let settings = config
+    let Settings { per_model, fallback, semantic } = settings(config);
+    let cache = Cache::new(store, per_model, fallback, timeout, top.count_hits).with_semantic(semantic);
+    match &config.database {
+        // The config check ensures `postgres` comes with a PostgreSQL database.
+        Database::Postgres(url) if top.semantic_index.is_postgres() => {
+            Ok(cache.with_vector_index(Arc::new(PgVectorIndex::connect(url).await?)))
+        }
+        _ => Ok(cache),
+    }
+}
+
+/// The cache of a reloaded config: `running`'s entries, flights and vectors under the new file's
+/// per-model settings (the store itself, `cache.max_bytes` and `redis:`, need a restart).
+pub fn reconfigure(running: &Cache, config: &Config) -> Cache {
+    let Settings { per_model, fallback, semantic } = settings(config);
+    running.reconfigured(per_model, fallback, config.cache.count_hits, semantic)
+}
+
+/// What `models.<alias>.cache` and the `cache:` defaults say, per model.
+struct Settings {
+    per_model: HashMap<String, CacheSettings>,
+    fallback: CacheSettings,
+    semantic: HashMap<String, SemanticSettings>,
+}
+
+fn settings(config: &Config) -> Settings {
+    let top = &config.cache;
+    let per_model = config
         .model_cache
         .iter()
         .map(|(alias, m)| {
@@ -47,12 +75,5 @@ pub async fn build(config: &Config) -> Result<Cache, StoreError> {
             Some((alias.clone(), SemanticSettings { embeddings_model: s.embeddings_model.clone(), threshold: s.threshold }))
         })
         .collect();
-    let cache = Cache::new(store, settings, fallback, timeout, top.count_hits).with_semantic(semantic);
-    match &config.database {
-        // The config check ensures `postgres` comes with a PostgreSQL database.
-        Database::Postgres(url) if top.semantic_index.is_postgres() => {
-            Ok(cache.with_vector_index(Arc::new(PgVectorIndex::connect(url).await?)))
-        }
-        _ => Ok(cache),
-    }
+    Settings { per_model, fallback, semantic }
 }

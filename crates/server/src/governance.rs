@@ -3,6 +3,7 @@
 //! governor and the key cache, and keeps the caches current by following the store's change
 //! sequence (every 250 ms, and at once after an admin write on this instance).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCac
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
 use switchyard_store::{
-    CounterStore, GovernanceStore, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError,
+    CounterStore, GovernanceStore, Limits, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +29,6 @@ pub struct Parts {
     pub secret: Arc<KeySecret>,
     pub keys: KeyCache,
     pub governor: Arc<Governor>,
-    pub pricing: Pricing,
 }
 
 pub async fn build(config: &Config) -> anyhow::Result<Parts> {
@@ -50,11 +50,22 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
         limits_outage: gov.limits_outage,
         budgets_outage: gov.budgets_outage,
         shared_timeout: gov.redis_timeout,
-        model_limits: config.model_limits.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        model_limits: model_limits(config),
         ..GovernorConfig::default()
     };
     let alerts = gov.alert_webhook.clone().map(webhook);
     let governor = Governor::new(governor_config, local, shared, Arc::new(LogSpend(store.clone())), alerts);
+    Ok(Parts { store, secret, keys, governor })
+}
+
+/// `models.<alias>.limits`, as the governor keeps them.
+pub fn model_limits(config: &Config) -> HashMap<String, Limits> {
+    config.model_limits.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// Prices: the bundled catalog, `models.<alias>.price` and the `pricing:` rules.
+pub fn pricing(config: &Config) -> Pricing {
+    let gov = &config.governance;
     let mut pricing = Pricing::default();
     pricing.catalog = Catalog::bundled();
     pricing.overrides = config.model_prices.clone().into_iter().collect();
@@ -65,7 +76,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
     if let Some(n) = gov.default_max_output {
         pricing.default_max_output = n;
     }
-    Ok(Parts { store, secret, keys, governor, pricing })
+    pricing
 }
 
 /// The configured secret; without one, a single instance on SQLite keeps its own in the data

@@ -110,14 +110,39 @@ impl GatewayProcess {
         snapshot(&self.output)
     }
 
+    /// The process id. Panics if the process was already reaped.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("gateway process already reaped")
+    }
+
     /// Sends SIGTERM (graceful shutdown). Panics if the process was already reaped.
-    #[allow(unsafe_code, reason = "libc's kill has no safe wrapper in our dependencies")]
     pub fn sigterm(&self) {
-        let pid = self.child.id().expect("gateway process already reaped");
-        let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends SIGHUP (reload the config file). Panics if the process was already reaped.
+    pub fn sighup(&self) {
+        self.signal(libc::SIGHUP);
+    }
+
+    #[allow(unsafe_code, reason = "libc's kill has no safe wrapper in our dependencies")]
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
         // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own un-reaped child.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM) failed: {}", std::io::Error::last_os_error());
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits up to `timeout` until the output holds `needle` at least `n` times; the count seen.
+    pub async fn wait_for_output(&self, needle: &str, n: usize, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.output().matches(needle).count();
+            if seen >= n || tokio::time::Instant::now() >= deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it is still running.

@@ -144,6 +144,9 @@ pub enum Refusal {
 
 pub struct Governor {
     config: GovernorConfig,
+    /// `config.model_limits` at first, replaced whole by a config reload (`set_model_limits`);
+    /// the counters are keyed by name and so outlive it.
+    model_limits: arc_swap::ArcSwap<HashMap<String, Limits>>,
     /// The counters of record: Redis when shared, else the local ones.
     primary: Arc<dyn CounterStore>,
     /// This instance's counters: the primary without Redis, the outage fallback with it.
@@ -174,6 +177,7 @@ impl Governor {
         // Redis (every instance would then enforce limits alone).
         let health = shared.as_ref().map(|_| SharedHealth::new(config.shared_timeout * 4));
         Arc::new(Self {
+            model_limits: arc_swap::ArcSwap::from_pointee(config.model_limits.clone()),
             primary: shared.unwrap_or_else(|| local.clone()),
             local,
             shared: health,
@@ -196,6 +200,11 @@ impl Governor {
         self.has_policies.store(!map.is_empty(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The limits per model alias of a reloaded config; counters already taken keep counting.
+    pub fn set_model_limits(&self, limits: HashMap<String, Limits>) {
+        self.model_limits.store(Arc::new(limits));
+    }
+
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()
     }
@@ -209,8 +218,8 @@ impl Governor {
     /// to `downgrade` and `admit` (empty: nothing governs it).
     pub fn scopes(&self, ask: &Ask<'_>) -> Vec<Scoped> {
         // The common case of a gateway without keys or policies costs no lookup at all.
-        if ask.caller.key.is_none() && self.config.model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed)
-        {
+        let model_limits = self.model_limits.load();
+        if ask.caller.key.is_none() && model_limits.is_empty() && !self.has_policies.load(std::sync::atomic::Ordering::Relaxed) {
             return Vec::new();
         }
         let policies = self.policies.read().expect("policies lock");
@@ -227,7 +236,7 @@ impl Governor {
         ];
         for (scope, name) in named {
             let Some(name) = name else { continue };
-            let from_config = if scope == Scope::Model { self.config.model_limits.get(name).copied() } else { None };
+            let from_config = if scope == Scope::Model { model_limits.get(name).copied() } else { None };
             let within = || matches!(scope, Scope::Customer | Scope::Feature).then(|| ask.caller.tenant.clone());
             match (policy(scope, name), from_config) {
                 (Some(p), _) => {

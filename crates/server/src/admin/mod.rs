@@ -1,5 +1,6 @@
-//! The admin API: virtual keys, budgets and limits per team, customer, feature or model, and spend,
-//! on its own listener behind the admin key. `GET /admin/openapi.json` describes it (no key needed).
+//! The admin API: virtual keys, budgets and limits per team, customer, feature or model, spend,
+//! and config reload, on its own listener behind the admin key. `GET /admin/openapi.json`
+//! describes it (no key needed).
 //!
 //! Every route is a row of [`endpoints`], which both builds the router and is checked against the
 //! OpenAPI document, so the two cannot drift apart.
@@ -10,6 +11,7 @@ mod input;
 mod keys;
 mod openapi;
 mod policies;
+mod reload;
 mod spend;
 mod spent;
 #[cfg(test)]
@@ -38,13 +40,20 @@ pub struct AdminState {
     pub on_change: Arc<dyn Fn() + Send + Sync>,
     /// How much a budget's scope has spent in its current window (`GET /admin/budgets/…`).
     pub spent: Arc<dyn SpentLookup>,
+    /// `POST /admin/config/reload`; without one (tests of the other routes) it answers 503.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl AdminState {
     /// State whose spend figures come from the request log (`GovernanceStore::spend`).
     pub fn new(store: Arc<dyn GovernanceStore>, secret: Arc<KeySecret>, admin_key: String, on_change: Arc<dyn Fn() + Send + Sync>) -> Self {
         let spent = Arc::new(SpentFromLog(store.clone()));
-        Self { store, secret, admin_key, on_change, spent }
+        Self { store, secret, admin_key, on_change, spent, reloader: None }
+    }
+
+    pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 
     fn changed(&self) {
@@ -79,6 +88,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::PUT, "/admin/limits/{scope}/{name}", put(policies::put_limits)),
         endpoint(Method::GET, "/admin/limits/{scope}/{name}", get(policies::get_limits)),
         endpoint(Method::GET, "/admin/spend", get(spend::query)),
+        endpoint(Method::POST, "/admin/config/reload", post(reload::reload)),
     ]
 }
 

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use switchyard_core::{Router, Timeouts};
-use switchyard_providers::registry;
 use switchyard_store::{LogSink, LogWriter, LogWriterConfig, PostgresLog, SqliteLog};
 use tokio_util::sync::CancellationToken;
 
 use super::load_or_report;
 use crate::config::{Config, Database, Overrides, Source};
 use crate::http::{router, App};
+use crate::reload::Reloader;
+use crate::snapshot::{Running, Snapshot};
 
 /// How long shutdown waits at least for the last budget settlements: one settlement's timeout.
 const LAST_SETTLEMENT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -35,7 +35,7 @@ pub fn run(path: Option<&Path>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, overrides)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");
@@ -54,13 +54,8 @@ fn init_tracing() {
         .try_init();
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let mut providers = Vec::new();
-    for (name, settings) in &config.providers {
-        providers.push((name.clone(), registry::build(name, settings)?));
-    }
-    let router_ = Router::new(providers, config.models.clone(), Timeouts::default());
-
+/// `overrides` are kept for reloads, which apply them to the file again.
+pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let mut log_config = LogWriterConfig::new(config.data_dir.join("spool"));
     if let Some(q) = config.log.queue {
@@ -77,22 +72,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let parts = crate::governance::build(&config).await?;
 
     let app = Arc::new(App {
-        router: router_,
+        running: Running::new(Snapshot::first(config.clone()).await?),
         health: Default::default(),
-        retry_policy: Default::default(),
         retry_budget: Default::default(),
         log: writer.handle(),
-        max_body_bytes: config.max_body_bytes,
-        log_bodies: config.log.bodies,
         draining: AtomicBool::new(false),
         force_stop: CancellationToken::new(),
         keys: parts.keys,
         misses: Default::default(),
         store: parts.store,
         governor: parts.governor,
-        pricing: parts.pricing,
-        cache: crate::caching::build(&config).await?,
     });
+    let path = match &config.source {
+        Source::File(p) => Some(p.clone()),
+        Source::Embedded => None,
+    };
+    let reloader = Arc::new(Reloader::new(app.clone(), path, overrides));
     let seq = crate::governance::initial_load(&app).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -100,9 +95,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let changed = Arc::new(tokio::sync::Notify::new());
     // The admin API is listening before the ready line, so whoever waits for it can use both.
     let admin = match &config.admin.key {
-        Some(key) => Some(start_admin(&config, &app, parts.secret, key.clone(), changed.clone(), stop.clone()).await?),
+        Some(key) => Some(start_admin(&config, &app, &reloader, parts.secret, key.clone(), changed.clone(), stop.clone()).await?),
         None => None,
     };
+    #[cfg(unix)]
+    let hangup = Some(crate::reload::on_hangup(reloader, stop.clone()).context("cannot listen for SIGHUP")?);
+    #[cfg(not(unix))]
+    let hangup: Option<tokio::task::JoinHandle<()>> = None;
     banner(&config, &app, addr);
     tokio::spawn(wait_for_signal(stop.clone()));
     let shared = config.redis.clone().map(|url| crate::shared_state::spawn(url, app.clone(), stop.clone()));
@@ -124,8 +123,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         () = stop.cancelled() => {
             stopping = tokio::time::Instant::now();
             app.draining.store(true, Ordering::Relaxed);
-            tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing in-flight requests");
-            if tokio::time::timeout(config.shutdown_grace, &mut server).await.is_err() {
+            // The grace period may have been changed by a reload.
+            let grace = app.snapshot().config.shutdown_grace;
+            tracing::info!(?grace, "shutting down: finishing in-flight requests");
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
                 tracing::warn!("grace period over: ending the requests still running with an error");
                 app.force_stop.cancel();
                 // Handlers and streams now end promptly; their connections then close.
@@ -135,14 +136,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    for task in [shared, Some(sync), admin].into_iter().flatten() {
+    for task in [shared, Some(sync), admin, hangup].into_iter().flatten() {
         let _ = task.await;
     }
     // Settlements and alerts of the last requests: waited for within what is left of the grace
     // period, and at least one settlement's time (a request that ended at the last moment still
     // has spend to report). The Redis monitor keeps running meanwhile: it replays what a
     // settlement had to queue.
-    let bound = (stopping + config.shutdown_grace).saturating_duration_since(tokio::time::Instant::now()).max(LAST_SETTLEMENT);
+    let bound =
+        (stopping + app.snapshot().config.shutdown_grace).saturating_duration_since(tokio::time::Instant::now()).max(LAST_SETTLEMENT);
     let left = switchyard_core::tasks::drain(bound).await;
     if left > 0 {
         tracing::warn!(left, ?bound, "background work (budget settlements, alerts) still running at exit is abandoned");
@@ -169,13 +171,14 @@ fn start_writer<S: LogSink>(
 async fn start_admin(
     config: &Config,
     app: &Arc<App>,
+    reloader: &Arc<Reloader>,
     secret: Arc<switchyard_core::keys::KeySecret>,
     key: String,
     changed: Arc<tokio::sync::Notify>,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || changed.notify_one());
-    let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), secret, key, on_change));
+    let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), secret, key, on_change).with_reloader(reloader.clone()));
     let listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
         .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
@@ -194,7 +197,7 @@ fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
     // Tests and scripts read this exact line (docs/CONTRACT.md).
     let _ = writeln!(out, "switchyard listening on http://{addr}");
-    let _ = writeln!(out, "providers: {}", app.router.provider_names().join(", "));
+    let _ = writeln!(out, "providers: {}", app.snapshot().router.provider_names().join(", "));
     let _ = writeln!(out, "data: {}", config.database.describe());
     if app.keys.required() {
         let _ = writeln!(out, "keys: required ({} known)", app.keys.len());

@@ -5,6 +5,7 @@ mod cache;
 mod file;
 mod governance;
 mod interpolate;
+mod restart;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use interpolate::{interpolate, join};
 
 pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
 pub use governance::{Database, Governance};
+pub use restart::keep_running;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -31,7 +33,7 @@ const ADMIN_KEY_ENV: &str = "SWITCHYARD_ADMIN_KEY";
 const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// One problem in a config: where it is and what would be right.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigError {
     pub path: String,
     pub message: String,
@@ -70,6 +72,9 @@ pub struct Config {
     /// The admin API; it is not started without a key.
     pub admin: AdminConfig,
     pub providers: Vec<(String, ProviderConfig)>,
+    /// Each provider's settings as written (after `${ENV}` interpolation): a reload reuses the
+    /// built provider whose settings are equal (secrets are compared too, unlike `Debug`).
+    pub provider_sources: BTreeMap<String, Value>,
     pub models: BTreeMap<String, ModelRoute>,
     /// `models.<alias>.price` and `models.<alias>.limits`.
     pub model_prices: BTreeMap<String, switchyard_core::pricing::Price>,
@@ -104,6 +109,9 @@ pub fn embedded(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut errors = Vec::new();
     let mut config = base(Source::Embedded, overrides, &Mapping::new(), &mut errors);
     config.providers = registry::from_environment(env);
+    // No file: the environment of a running process does not change, so its `Debug` form is
+    // enough to tell the providers apart.
+    config.provider_sources = config.providers.iter().map(|(n, c)| (n.clone(), Value::String(format!("{c:?}")))).collect();
     config.admin = admin(&Mapping::new(), config.listen, env, &mut errors);
     config.governance = governance::read(&Mapping::new(), env, &mut errors);
     config.cache = cache::read(&Mapping::new(), &mut errors);
@@ -132,7 +140,7 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
         }
     }
     let mut config = base(source, overrides, &map, &mut errors);
-    config.providers = providers(&map, &mut errors);
+    (config.providers, config.provider_sources) = providers(&map, &mut errors);
     config.admin = admin(&map, config.listen, env, &mut errors);
     config.governance = governance::read(&map, env, &mut errors);
     config.cache = cache::read(&map, &mut errors);
@@ -183,6 +191,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         log: section(map, "log", errors).unwrap_or_default(),
         admin: AdminConfig::default(),
         providers: Vec::new(),
+        provider_sources: BTreeMap::new(),
         models: BTreeMap::new(),
         model_prices: BTreeMap::new(),
         model_limits: BTreeMap::new(),
@@ -192,8 +201,8 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
     }
 }
 
-fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, ProviderConfig)> {
-    let mut out = Vec::new();
+fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> (Vec<(String, ProviderConfig)>, BTreeMap<String, Value>) {
+    let (mut out, mut sources) = (Vec::new(), BTreeMap::new());
     for (name, entry) in entries(map, "providers", errors) {
         let path = join("providers", &name);
         if name.is_empty() || name.contains('/') {
@@ -206,11 +215,14 @@ fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> Vec<(String, Provi
         }
         let Some(config) = deserialize::<ProviderConfig>(entry, &path, errors) else { continue };
         match registry::validate(&config) {
-            Ok(()) => out.push((name, config)),
+            Ok(()) => {
+                sources.insert(name.clone(), entry.clone());
+                out.push((name, config));
+            }
             Err(message) => errors.push(ConfigError::new(&path, message)),
         }
     }
-    out
+    (out, sources)
 }
 
 /// What models carry besides their routes: prices, limits and cache settings, by alias.

@@ -27,15 +27,17 @@ pub trait Codec {
 
 /// Runs one request of endpoint `C` through the pipeline.
 pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
-    let recorder = Recorder::start(app.log.clone(), new_request_id(), app.log_bodies);
+    // The configuration this request runs on to its end, whatever a reload does meanwhile.
+    let snap = app.snapshot();
+    let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
     let inbound = Inbound {
-        body: read_body(body, app.max_body_bytes),
+        body: read_body(body, snap.max_body_bytes),
         decode: C::DECODE,
         key: presented_key(&headers).map(str::to_string),
         headers: gateway_headers(&headers),
     };
-    let pipeline = app.pipeline();
+    let pipeline = app.pipeline(&snap);
     let mut response = tokio::select! {
         result = pipeline.run(inbound, recorder) => match result {
             Ok(answer) => C::encode(answer),

@@ -11,8 +11,13 @@ use serde_json::json;
 use super::App;
 
 pub async fn models(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    let data: Vec<_> =
-        app.router.models().into_iter().map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by})).collect();
+    let data: Vec<_> = app
+        .snapshot()
+        .router
+        .models()
+        .into_iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by}))
+        .collect();
     Json(json!({"object": "list", "data": data}))
 }
 

@@ -24,15 +24,15 @@ use tokio_util::sync::CancellationToken;
 
 use error::ApiError;
 
-/// What every handler shares.
+use crate::snapshot::{Running, Snapshot};
+
+/// What every handler shares: the running configuration (`snapshot()`, replaced whole by a
+/// reload) and what outlives every configuration — breakers, counters, keys, the log.
 pub struct App {
-    pub router: switchyard_core::Router,
+    pub running: Running,
     pub health: switchyard_core::Health,
-    pub retry_policy: switchyard_core::retry::RetryPolicy,
     pub retry_budget: switchyard_core::retry::RetryBudget,
     pub log: LogHandle,
-    pub max_body_bytes: usize,
-    pub log_bodies: bool,
     /// Set when shutdown starts: `/readyz` turns 503 so load balancers stop sending.
     pub draining: AtomicBool,
     /// Cancelled when the grace period is over: requests still running end with a clear error.
@@ -41,22 +41,26 @@ pub struct App {
     pub misses: switchyard_core::pipeline::Misses,
     pub store: Arc<dyn switchyard_store::GovernanceStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
-    pub pricing: switchyard_core::billing::Pricing,
-    pub cache: switchyard_core::lookup::Cache,
 }
 
 impl App {
-    /// The request pipeline over this gateway's parts.
-    pub fn pipeline(&self) -> switchyard_core::pipeline::Pipeline<'_> {
+    /// The configuration a request runs on, from its start to its end (streams included):
+    /// load it once per request and pass it along.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.running.load()
+    }
+
+    /// The request pipeline over one configuration snapshot and the state that outlives it.
+    pub fn pipeline<'a>(&'a self, snap: &'a Snapshot) -> switchyard_core::pipeline::Pipeline<'a> {
         use switchyard_core::pipeline::{Keys, Pipeline};
         Pipeline {
-            router: &self.router,
+            router: &snap.router,
             health: &self.health,
-            retry_policy: &self.retry_policy,
+            retry_policy: &snap.retry_policy,
             retry_budget: &self.retry_budget,
-            pricing: &self.pricing,
+            pricing: &snap.pricing,
             governor: &self.governor,
-            cache: &self.cache,
+            cache: &snap.cache,
             keys: Keys { cache: &self.keys, store: self.store.as_ref(), misses: &self.misses },
             force_stop: &self.force_stop,
         }

@@ -40,7 +40,8 @@ async fn records_of(run: impl AsyncFnOnce(&App)) -> Vec<LogRecord> {
 #[tokio::test]
 async fn chat_and_embeddings_run_the_same_steps_and_are_recorded_once() {
     let records = records_of(async |app| {
-        let p = app.pipeline();
+        let snap = app.snapshot();
+        let p = app.pipeline(&snap);
         let chat = r#"{"model":"mock/echo","messages":[{"role":"user","content":"one pipeline"}],"metadata":{"job":"t"}}"#;
         let Ok(answer) = p.run(inbound(decode_chat, chat), recorder(app, "a-chat")).await else { panic!("chat is answered") };
         let AnswerBody::Complete(body) = answer.body else { panic!("a complete answer") };
@@ -66,7 +67,8 @@ async fn chat_and_embeddings_run_the_same_steps_and_are_recorded_once() {
 #[tokio::test]
 async fn refusals_are_typed_by_step_and_recorded_with_the_status_the_codec_gives() {
     let records = records_of(async |app| {
-        let p = app.pipeline();
+        let snap = app.snapshot();
+        let p = app.pipeline(&snap);
         let too_large = Inbound {
             body: async { Err(BodyError::TooLarge { limit: 10 }) },
             decode: decode_chat,
@@ -111,7 +113,8 @@ async fn refusals_are_typed_by_step_and_recorded_with_the_status_the_codec_gives
 #[tokio::test]
 async fn a_stream_records_itself_when_it_ends_and_when_it_is_dropped() {
     let records = records_of(async |app| {
-        let p = app.pipeline();
+        let snap = app.snapshot();
+        let p = app.pipeline(&snap);
         let body = r#"{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#;
         let Ok(answer) = p.run(inbound(decode_chat, body), recorder(app, "a-whole")).await else { panic!("streamed") };
         let AnswerBody::Stream(mut stream) = answer.body else { panic!("a stream") };

@@ -26,22 +26,20 @@ pub(super) async fn test_app(log: &LogWriter) -> Arc<App> {
     let config = crate::config::embedded(&overrides, &|_| None).unwrap();
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let parts = crate::governance::build(&config).await.unwrap();
+    let mut snapshot = crate::snapshot::Snapshot::first(config).await.unwrap();
+    snapshot.router = Router::new(vec![("mock".into(), mock)], Default::default(), Timeouts::default());
+    snapshot.max_body_bytes = 4096;
     let app = App {
-        router: Router::new(vec![("mock".into(), mock)], Default::default(), Timeouts::default()),
+        running: crate::snapshot::Running::new(snapshot),
         health: Default::default(),
-        retry_policy: Default::default(),
         retry_budget: Default::default(),
         log: log.handle(),
-        max_body_bytes: 4096,
-        log_bodies: false,
         draining: AtomicBool::new(false),
         force_stop: CancellationToken::new(),
         keys: parts.keys,
         misses: Default::default(),
         store: parts.store,
         governor: parts.governor,
-        pricing: parts.pricing,
-        cache: crate::caching::build(&config).await.unwrap(),
     };
     Arc::new(app)
 }

@@ -10,6 +10,7 @@ mod errors;
 mod fallback;
 mod governance;
 mod passthrough;
+mod reload;
 mod request_log;
 mod shared;
 mod streaming;
