@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use switchyard_core::cache::policy::CacheSettings;
 use switchyard_core::lookup::{Cache, SemanticSettings};
-use switchyard_store::{CacheStore, MemoryCache, PgVectorIndex, StoreError};
+use switchyard_core::store::{CacheStore, StoreError};
+use switchyard_store::{MemoryCache, PgVectorIndex};
 
 use crate::config::{Config, Database};
 use crate::lazy_redis::LazyRedis;

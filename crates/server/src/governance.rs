@@ -11,9 +11,8 @@ use switchyard_core::billing::Pricing;
 use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCache, SpendSource, Unit};
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
-use switchyard_store::{
-    CounterStore, GovernanceStore, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError,
-};
+use switchyard_core::store::{CounterStore, GovernanceStore, Scope, SpendQuery, StoreError};
+use switchyard_store::{MemoryCounters, PostgresGovernance, SqliteGovernance};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 

@@ -9,7 +9,8 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use switchyard_store::{Admit, CacheStore, CounterStore, RedisCache, RedisCounters, Settle, StoreError, Verdict};
+use switchyard_core::store::{Admit, CacheStore, CounterStore, Settle, StoreError, Verdict};
+use switchyard_store::{RedisCache, RedisCounters};
 
 const RETRY: Duration = Duration::from_secs(1);
 /// Commands may take this long before they count as failed: a busy Redis is waited for, a dead

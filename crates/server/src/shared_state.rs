@@ -56,7 +56,7 @@ async fn connect(url: &str) -> Option<ConnectionManager> {
 }
 
 async fn sync(conn: &mut ConnectionManager, app: &App) -> redis::RedisResult<()> {
-    let now_ms = switchyard_store::time::now_ms();
+    let now_ms = switchyard_core::time::now_ms();
     let now = Instant::now();
     for ((provider, model), until) in app.health.breakers.take_opened() {
         let ttl = until.saturating_duration_since(now).as_millis() as u64;

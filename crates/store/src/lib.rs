@@ -8,36 +8,10 @@ pub mod counters;
 pub mod governance;
 pub mod log;
 mod sql;
-pub mod time;
 pub mod vectors;
 
-pub use cache::{CacheStore, MemoryCache, RedisCache};
-pub use counters::{
-    Admit, BudgetItem, BudgetSettle, CounterStore, MemoryCounters, RateAdjust, RateItem, RateState, RedisCounters, Settle, SlotItem,
-    Verdict,
-};
-pub use governance::{
-    Budget, Changes, GovernanceStore, GroupBy, KeyRecord, Limits, Policy, PostgresGovernance, Scope, SpendQuery, SpendRow,
-    SqliteGovernance, Window,
-};
-
-pub use vectors::{PgVectorIndex, VectorIndex};
-
-pub use log::{AttemptDetail, LogHandle, LogQuery, LogRecord, LogSink, LogWriter, LogWriterConfig, MemoryLog, PostgresLog, SqliteLog};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A PostgreSQL failure, naming the database as `postgres://user@host:port/db` (never the
-    /// password).
-    #[error("database: {0}")]
-    Postgres(String),
-    /// A duplicate of something that must be unique (a key's id or prefix).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("spool file: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Other(String),
-}
+pub use cache::{MemoryCache, RedisCache};
+pub use counters::{MemoryCounters, RedisCounters};
+pub use governance::{PostgresGovernance, SqliteGovernance};
+pub use log::{LogWriter, LogWriterConfig, MemoryLog, PostgresLog, SqliteLog};
+pub use vectors::PgVectorIndex;

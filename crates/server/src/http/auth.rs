@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use switchyard_core::govern::{AuthError, Caller, Lookup};
-use switchyard_store::time::now_ms;
+use switchyard_core::time::now_ms;
 
 use super::error::ApiError;
 use super::App;

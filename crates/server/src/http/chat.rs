@@ -16,8 +16,8 @@ use switchyard_core::cache::entry::Entry;
 use switchyard_core::cache::STATUS_HEADER;
 use switchyard_core::lookup::Lookup;
 use switchyard_core::request::Parsed;
+use switchyard_core::time::now_ms;
 use switchyard_core::{new_request_id, parse, run_attempts, Failed, Outcome, Recorder, RequestHeaders, Served, Target};
-use switchyard_store::time::now_ms;
 use tokio::time::Instant;
 
 use super::auth::authenticate;

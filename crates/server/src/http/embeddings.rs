@@ -15,10 +15,10 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 use switchyard_core::admit::{admit_embeddings, AdmitError, EmbeddingsAsk};
 use switchyard_core::retry::retryable;
+use switchyard_core::time::now_ms;
 use switchyard_core::{new_request_id, AttemptLog, GatewayFields, Recorder};
 use switchyard_protocol::openai::RequestFormatError;
 use switchyard_providers::{ErrorKind, ProviderError};
-use switchyard_store::time::now_ms;
 use tokio::time::Instant;
 
 use super::auth::authenticate;

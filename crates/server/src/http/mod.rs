@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use http::Method;
-use switchyard_store::LogHandle;
+use switchyard_core::store::LogHandle;
 use tokio_util::sync::CancellationToken;
 
 use error::ApiError;
@@ -36,7 +36,7 @@ pub struct App {
     pub force_stop: CancellationToken,
     pub keys: switchyard_core::govern::KeyCache,
     pub misses: auth::Misses,
-    pub store: Arc<dyn switchyard_store::GovernanceStore>,
+    pub store: Arc<dyn switchyard_core::store::GovernanceStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
     pub pricing: switchyard_core::billing::Pricing,
     pub cache: switchyard_core::lookup::Cache,

@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::CacheStore;
-use crate::StoreError;
+use switchyard_core::store::CacheStore;
+use switchyard_core::store::StoreError;
 
 /// An entry may take at most this share of the bound, so one large answer cannot flush the cache.
 const MAX_ENTRY_SHARE: usize = 8;

@@ -17,8 +17,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::RedisError;
 use bytes::Bytes;
 
-use super::CacheStore;
-use crate::StoreError;
+use switchyard_core::store::CacheStore;
+use switchyard_core::store::StoreError;
 
 const PREFIX: &str = "switchyard:cache:";
 const RAW: u8 = 0;

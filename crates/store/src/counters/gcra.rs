@@ -5,7 +5,7 @@
 //! exactly `period_ms` ticks even when the division is not whole (60 000 ms / 7 requests). A
 //! theoretical arrival time (TAT) is kept as whole milliseconds plus a fraction in ticks.
 
-use super::{RateAdjust, RateItem, RateState};
+use switchyard_core::store::{RateAdjust, RateItem, RateState};
 
 /// A theoretical arrival time: `ms + frac / limit` milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

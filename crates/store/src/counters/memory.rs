@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::gcra::{Gcra, Tat};
-use super::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
-use crate::time::now_ms;
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
+use switchyard_core::time::now_ms;
 
 const SWEEP_EVERY_MS: i64 = 10_000;
 
@@ -235,7 +235,7 @@ impl CounterStore for MemoryCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::{BudgetItem, BudgetSettle, RateItem, SlotItem};
+    use switchyard_core::store::{BudgetItem, BudgetSettle, RateItem, SlotItem};
 
     fn admit(now_ms: i64, lease: &str) -> Admit {
         Admit { lease_id: lease.into(), lease_ms: 1_000, now_ms, ..Admit::default() }

@@ -26,8 +26,8 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{from_redis_value, RedisError, Script, Value};
 
-use super::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
 
 const COMMON: &str = include_str!("common.lua");
 

@@ -13,13 +13,13 @@ use tokio::time::{timeout_at, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, IsolationLevel};
 
-use super::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
 };
-use crate::sql::pg_target::PgTarget;
-use crate::sql::{pg_params, pg_schema, spend, Dialect, SqlValue};
-use crate::StoreError;
+use crate::sql::pg_target::{pg_error, PgTarget};
+use crate::sql::{pg_params, pg_schema, spend, Db, Dialect, SqlValue};
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
 
 /// How long one call may take, waiting for the client and reconnecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +71,7 @@ impl PostgresGovernance {
             Ok(Err(e)) => {
                 // A driver error may be the first sign of a dead connection (the client notices
                 // `is_closed` only later): start afresh. Answers like a conflict keep the client.
-                if matches!(e, StoreError::Postgres(_)) {
+                if matches!(e, StoreError::Server(_)) {
                     *slot = None;
                 }
                 Err(inner.target.name_in(e))
@@ -91,7 +91,7 @@ async fn select<T>(
     params: &[SqlValue],
     map: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    client.query(&Dialect::Postgres.sql(sql), &pg_params(params)).await?.iter().map(map).collect()
+    client.query(&Dialect::Postgres.sql(sql), &pg_params(params)).await.db()?.iter().map(map).collect()
 }
 
 async fn keys(client: &impl GenericClient, condition: &str, params: &[SqlValue]) -> Result<Vec<KeyRecord>, StoreError> {
@@ -107,7 +107,7 @@ async fn execute(client: &impl GenericClient, sql: &str, params: &[SqlValue]) ->
 }
 
 async fn next_seq(client: &impl GenericClient) -> Result<i64, StoreError> {
-    Ok(client.query_one(rows::NEXT_SEQ, &[]).await?.get(0))
+    Ok(client.query_one(rows::NEXT_SEQ, &[]).await.db()?.get(0))
 }
 
 #[async_trait::async_trait]
@@ -115,17 +115,17 @@ impl GovernanceStore for PostgresGovernance {
     async fn create_key(&self, mut key: KeyRecord) -> Result<KeyRecord, StoreError> {
         self.run(Box::new(move |client| {
             Box::pin(async move {
-                let tx = client.transaction().await?;
+                let tx = client.transaction().await.db()?;
                 key.seq = next_seq(&tx).await?;
                 if let Err(e) = execute(&tx, &rows::insert_key_sql(), &rows::key_params(&key)?).await {
                     return Err(match e.as_db_error() {
                         Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
                             rows::key_conflict(&key, db.constraint().unwrap_or_default())
                         }
-                        _ => e.into(),
+                        _ => pg_error(e),
                     });
                 }
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Ok(key)
             })
         }))
@@ -150,11 +150,11 @@ impl GovernanceStore for PostgresGovernance {
         let id = SqlValue::text(id);
         self.run(Box::new(move |client| {
             Box::pin(async move {
-                let tx = client.transaction().await?;
+                let tx = client.transaction().await.db()?;
                 let seq = next_seq(&tx).await?;
-                execute(&tx, rows::REVOKE_KEY, &[id.clone(), SqlValue::Int(Some(at_ms)), SqlValue::Int(Some(seq))]).await?;
+                execute(&tx, rows::REVOKE_KEY, &[id.clone(), SqlValue::Int(Some(at_ms)), SqlValue::Int(Some(seq))]).await.db()?;
                 let key = keys(&tx, KEY_BY_ID, &[id]).await?.pop();
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 Ok(key)
             })
         }))
@@ -164,10 +164,10 @@ impl GovernanceStore for PostgresGovernance {
     async fn put_policy(&self, mut policy: Policy) -> Result<Policy, StoreError> {
         self.run(Box::new(move |client| {
             Box::pin(async move {
-                let tx = client.transaction().await?;
+                let tx = client.transaction().await.db()?;
                 policy.seq = next_seq(&tx).await?;
-                execute(&tx, &rows::upsert_policy_sql(), &rows::policy_params(&policy)?).await?;
-                tx.commit().await?;
+                execute(&tx, &rows::upsert_policy_sql(), &rows::policy_params(&policy)?).await.db()?;
+                tx.commit().await.db()?;
                 Ok(policy)
             })
         }))
@@ -187,11 +187,11 @@ impl GovernanceStore for PostgresGovernance {
         self.run(Box::new(move |client| {
             Box::pin(async move {
                 // One snapshot for both queries, so a write between them cannot be half seen.
-                let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+                let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.db()?;
                 let since_param = [SqlValue::Int(Some(since))];
                 let keys = keys(&tx, KEYS_SINCE, &since_param).await?;
                 let policies = policies(&tx, POLICIES_SINCE, &since_param).await?;
-                tx.commit().await?;
+                tx.commit().await.db()?;
                 let seq = rows::max_seq(since, &keys, &policies);
                 Ok(Changes { keys, policies, seq })
             })

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
 };
-use crate::sql::{spend, sqlite_rows, sqlite_schema, Dialect, SqlValue};
-use crate::StoreError;
+use crate::sql::{spend, sqlite_error, sqlite_rows, sqlite_schema, Db, Dialect, SqlValue};
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,7 +50,7 @@ fn select<T>(
     params: &[SqlValue],
     map: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(sql).db()?;
     sqlite_rows(&mut stmt, params, map)
 }
 
@@ -63,8 +63,8 @@ fn policies(conn: &Connection, condition: &str, params: &[SqlValue]) -> Result<V
 }
 
 fn write_tx(conn: &mut Connection) -> Result<(rusqlite::Transaction<'_>, i64), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let seq = tx.query_row(rows::NEXT_SEQ, [], |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+    let seq = tx.query_row(rows::NEXT_SEQ, [], |r| r.get(0)).db()?;
     Ok((tx, seq))
 }
 
@@ -78,9 +78,9 @@ impl GovernanceStore for SqliteGovernance {
                 Err(rusqlite::Error::SqliteFailure(e, Some(msg))) if e.code == ErrorCode::ConstraintViolation => {
                     Err(rows::key_conflict(&key, &msg))
                 }
-                other => other.map_err(StoreError::from),
+                other => other.map_err(sqlite_error),
             }?;
-            tx.commit()?;
+            tx.commit().db()?;
             Ok(key)
         })
         .await
@@ -104,9 +104,10 @@ impl GovernanceStore for SqliteGovernance {
         let id = SqlValue::text(id);
         self.run(move |conn| {
             let (tx, seq) = write_tx(conn)?;
-            tx.execute(rows::REVOKE_KEY, rusqlite::params_from_iter([id.clone(), SqlValue::Int(Some(at_ms)), SqlValue::Int(Some(seq))]))?;
+            tx.execute(rows::REVOKE_KEY, rusqlite::params_from_iter([id.clone(), SqlValue::Int(Some(at_ms)), SqlValue::Int(Some(seq))]))
+                .db()?;
             let key = keys(&tx, KEY_BY_ID, &[id])?.pop();
-            tx.commit()?;
+            tx.commit().db()?;
             Ok(key)
         })
         .await
@@ -116,8 +117,8 @@ impl GovernanceStore for SqliteGovernance {
         self.run(move |conn| {
             let (tx, seq) = write_tx(conn)?;
             policy.seq = seq;
-            tx.execute(&rows::upsert_policy_sql(), rusqlite::params_from_iter(rows::policy_params(&policy)?))?;
-            tx.commit()?;
+            tx.execute(&rows::upsert_policy_sql(), rusqlite::params_from_iter(rows::policy_params(&policy)?)).db()?;
+            tx.commit().db()?;
             Ok(policy)
         })
         .await
@@ -135,11 +136,11 @@ impl GovernanceStore for SqliteGovernance {
     async fn changes_since(&self, since: i64) -> Result<Changes, StoreError> {
         self.run(move |conn| {
             // One read transaction: both queries see the same snapshot.
-            let tx = conn.transaction()?;
+            let tx = conn.transaction().db()?;
             let since_param = [SqlValue::Int(Some(since))];
             let keys = keys(&tx, KEYS_SINCE, &since_param)?;
             let policies = policies(&tx, POLICIES_SINCE, &since_param)?;
-            tx.commit()?;
+            tx.commit().db()?;
             let seq = rows::max_seq(since, &keys, &policies);
             Ok(Changes { keys, policies, seq })
         })

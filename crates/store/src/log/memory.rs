@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{LogRecord, LogSink};
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{LogRecord, LogSink};
 
 #[derive(Clone, Default)]
 pub struct MemoryLog {

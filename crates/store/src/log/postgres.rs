@@ -2,10 +2,10 @@
 //! Inserts are multi-row and idempotent by request id, one transaction per batch. A broken
 //! connection fails that batch (the writer spools it) and is replaced on the next insert.
 
-use super::{LogQuery, LogRecord, LogSink};
 use crate::sql::pg_target::{off_runtime, PgTarget};
-use crate::sql::{log_rows, pg_params, pg_schema, Dialect};
-use crate::StoreError;
+use crate::sql::{log_rows, pg_params, pg_schema, Db, Dialect};
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{LogQuery, LogRecord, LogSink};
 
 pub struct PostgresLog {
     target: PgTarget,
@@ -26,11 +26,11 @@ impl PostgresLog {
     /// Newest first, filtered as `LogQuery` says (the `logs` command).
     pub fn query(&mut self, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let (sql, params) = log_rows::query_sql(Dialect::Postgres, q);
-        self.with_client(|client| client.query(&sql, &pg_params(&params))?.iter().map(log_rows::from_row).collect())
+        self.with_client(|client| client.query(&sql, &pg_params(&params)).db()?.iter().map(log_rows::from_row).collect())
     }
 
     pub fn count(&mut self) -> Result<u64, StoreError> {
-        self.with_client(|client| Ok(client.query_one("SELECT COUNT(*) FROM request_log", &[])?.get::<_, i64>(0).max(0) as u64))
+        self.with_client(|client| Ok(client.query_one("SELECT COUNT(*) FROM request_log", &[]).db()?.get::<_, i64>(0).max(0) as u64))
     }
 
     /// Runs `op` on a live client, connecting first if the last one failed; after a failure the
@@ -70,12 +70,12 @@ impl LogSink for PostgresLog {
             return Ok(());
         }
         self.with_client(|client| {
-            let mut tx = client.transaction()?;
+            let mut tx = client.transaction().db()?;
             for chunk in records.chunks(log_rows::MAX_ROWS_PER_INSERT) {
                 let params = log_rows::batch_params(chunk)?;
-                tx.execute(&log_rows::insert_sql(Dialect::Postgres, chunk.len()), &pg_params(&params))?;
+                tx.execute(&log_rows::insert_sql(Dialect::Postgres, chunk.len()), &pg_params(&params)).db()?;
             }
-            Ok(tx.commit()?)
+            Ok(tx.commit().db()?)
         })
     }
 }

@@ -5,8 +5,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use super::LogRecord;
-use crate::StoreError;
+use switchyard_core::store::LogRecord;
+use switchyard_core::store::StoreError;
 
 pub struct Spool {
     dir: PathBuf,
@@ -45,7 +45,7 @@ impl Spool {
     pub fn take_pending(&self) -> Result<Vec<PathBuf>, StoreError> {
         let active = self.dir.join(ACTIVE);
         if active.exists() {
-            let name = format!("replay-{}-{}.jsonl", crate::time::now_ms(), std::process::id());
+            let name = format!("replay-{}-{}.jsonl", switchyard_core::time::now_ms(), std::process::id());
             fs::rename(&active, self.dir.join(name))?;
         }
         let mut pending: Vec<PathBuf> = match fs::read_dir(&self.dir) {

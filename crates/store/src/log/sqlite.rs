@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{LogQuery, LogRecord, LogSink};
-use crate::sql::{log_rows, sqlite_rows, sqlite_schema, Dialect};
-use crate::StoreError;
+use crate::sql::{log_rows, sqlite_rows, sqlite_schema, Db, Dialect};
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{LogQuery, LogRecord, LogSink};
 
 pub struct SqliteLog {
     conn: Connection,
@@ -25,8 +25,8 @@ impl SqliteLog {
 
     /// Opens an existing database for reading (the `logs` command).
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).db()?;
+        conn.busy_timeout(Duration::from_secs(5)).db()?;
         Ok(Self { conn, path: path.to_path_buf() })
     }
 
@@ -36,12 +36,12 @@ impl SqliteLog {
 
     pub fn query(&self, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let (sql, params) = log_rows::query_sql(Dialect::Sqlite, q);
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare(&sql).db()?;
         sqlite_rows(&mut stmt, &params, |row| log_rows::from_row(row))
     }
 
     pub fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM request_log", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM request_log", [], |r| r.get::<_, i64>(0)).db()? as u64)
     }
 }
 
@@ -49,14 +49,14 @@ impl LogSink for SqliteLog {
     /// One prepared single-row insert per record inside one transaction: in SQLite that is as
     /// fast as a multi-row insert and keeps the statement cached.
     fn insert(&mut self, records: &[LogRecord]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction().db()?;
         {
-            let mut stmt = tx.prepare_cached(&log_rows::insert_sql(Dialect::Sqlite, 1))?;
+            let mut stmt = tx.prepare_cached(&log_rows::insert_sql(Dialect::Sqlite, 1)).db()?;
             for r in records {
-                stmt.execute(rusqlite::params_from_iter(log_rows::params(r)?))?;
+                stmt.execute(rusqlite::params_from_iter(log_rows::params(r)?)).db()?;
             }
         }
-        tx.commit()?;
+        tx.commit().db()?;
         Ok(())
     }
 }
@@ -68,7 +68,7 @@ mod tests {
     fn record(id: &str, ms: i64, model: &str, customer: Option<&str>) -> LogRecord {
         LogRecord {
             request_id: id.into(),
-            started_at: crate::time::rfc3339(ms),
+            started_at: switchyard_core::time::rfc3339(ms),
             started_at_ms: ms,
             requested_model: model.into(),
             customer_identifier: customer.map(Into::into),

@@ -11,7 +11,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{LogRecord, LogSink, Spool};
+use switchyard_core::store::{LogHandle, LogRecord, LogSink, LogStatus, LogSubmit};
+
+use super::Spool;
 
 #[derive(Debug, Clone)]
 pub struct LogWriterConfig {
@@ -32,14 +34,6 @@ impl LogWriterConfig {
     pub fn new(spool_dir: PathBuf) -> Self {
         Self { queue: 16_384, max_batch: 1024, spool_dir, retry_every: Duration::from_secs(2), flush_every: Duration::from_millis(10) }
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LogStatus {
-    pub database_ok: bool,
-    pub written: u64,
-    pub spooled: u64,
-    pub replayed: u64,
 }
 
 struct Shared {
@@ -81,29 +75,30 @@ impl Shared {
     }
 }
 
-/// Cheap to clone; what the request path holds.
-#[derive(Clone)]
-pub struct LogHandle {
+/// The writer's end of core's `LogHandle`: one per writer, shared by every request.
+struct Submitter {
     tx: SyncSender<LogRecord>,
     shared: Arc<Shared>,
 }
 
-impl LogHandle {
-    /// Hands a record over without waiting.
-    pub fn submit(&self, record: LogRecord) {
+impl LogSubmit for Submitter {
+    /// Hands a record over without waiting: to the queue, or when it is full to the overflow list
+    /// the spooler writes to disk.
+    fn submit(&self, record: LogRecord) {
         if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(record) {
             self.shared.overflow.lock().unwrap_or_else(|p| p.into_inner()).push(r);
             self.shared.overflow_ready.notify_one();
         }
     }
 
-    pub fn status(&self) -> LogStatus {
+    fn status(&self) -> LogStatus {
         self.shared.status()
     }
 }
 
 pub struct LogWriter {
     handle: LogHandle,
+    shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -131,7 +126,8 @@ impl LogWriter {
             let shared = shared.clone();
             std::thread::Builder::new().name("log-spooler".into()).spawn(move || run_spooler(&shared))?
         };
-        Ok(Self { handle: LogHandle { tx, shared }, threads: vec![writer, spooler] })
+        let handle = LogHandle::new(Arc::new(Submitter { tx, shared: shared.clone() }));
+        Ok(Self { handle, shared, threads: vec![writer, spooler] })
     }
 
     pub fn handle(&self) -> LogHandle {
@@ -141,8 +137,8 @@ impl LogWriter {
     /// Stops after writing (or spooling) everything submitted so far. Call once the server has
     /// stopped taking requests.
     pub fn shutdown(self) -> LogStatus {
-        self.handle.shared.closing.store(true, Ordering::SeqCst);
-        self.handle.shared.overflow_ready.notify_all();
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.overflow_ready.notify_all();
         for t in &self.threads {
             t.thread().unpark();
         }
@@ -151,7 +147,7 @@ impl LogWriter {
                 tracing::error!("request log thread panicked during shutdown");
             }
         }
-        self.handle.shared.status()
+        self.shared.status()
     }
 }
 

@@ -7,8 +7,8 @@
 //! commit with a smaller seq (which a `max(seq) + 1` scheme would allow).
 
 use super::{SqlRow, SqlValue};
-use crate::governance::{KeyRecord, Policy, Scope};
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{KeyRecord, Policy, Scope};
 
 pub(crate) const NEXT_SEQ: &str = "UPDATE governance_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq";
 

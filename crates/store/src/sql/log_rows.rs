@@ -2,8 +2,8 @@
 
 use super::filter::Filter;
 use super::{Dialect, SqlRow, SqlValue};
-use crate::log::{LogQuery, LogRecord};
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{LogQuery, LogRecord};
 
 const COLUMNS: [&str; 30] = [
     "request_id",

@@ -18,7 +18,29 @@ use postgres_types::{IsNull, ToSql, Type};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+
+/// Driver errors into core's `StoreError`, which names no driver: `?` cannot convert them (neither
+/// type is this crate's), so driver calls end in `.db()?`.
+pub(crate) trait Db<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> Db<T> for Result<T, rusqlite::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(sqlite_error)
+    }
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(pg_target::pg_error)
+    }
+}
+
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -158,7 +180,7 @@ impl SqlRow for rusqlite::Row<'_> {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(rusqlite::Row::get(self, i)?)
+        Ok(rusqlite::Row::get(self, i).db()?)
     }
 }
 
@@ -167,7 +189,7 @@ impl SqlRow for tokio_postgres::Row {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(self.try_get(i)?)
+        Ok(self.try_get(i).db()?)
     }
 }
 
@@ -177,9 +199,9 @@ pub(crate) fn sqlite_rows<T>(
     params: &[SqlValue],
     map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).db()?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.next().db()? {
         out.push(map(row)?);
     }
     Ok(out)

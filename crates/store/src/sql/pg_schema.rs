@@ -2,8 +2,8 @@
 //! transaction under an advisory lock so that N instances starting at once migrate exactly once.
 //! Same logical schema as SQLite: BIGINT Unix-ms times, DOUBLE PRECISION costs, JSON as text.
 
-use super::{schema, Dialect};
-use crate::StoreError;
+use super::{schema, Db, Dialect};
+use switchyard_core::store::StoreError;
 
 const REQUEST_LOG: &str = r#"
 CREATE TABLE request_log (
@@ -60,18 +60,18 @@ const CREATE_TABLE: &str =
 /// Applies the migrations this database lacks. Safe to call from any number of processes at once.
 pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
     let migrations = migrations();
-    let mut tx = client.transaction()?;
-    tx.batch_execute(LOCK)?;
-    tx.batch_execute(CREATE_TABLE)?;
-    let applied: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
+    let mut tx = client.transaction().db()?;
+    tx.batch_execute(LOCK).db()?;
+    tx.batch_execute(CREATE_TABLE).db()?;
+    let applied: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).db()?.get(0);
     for (i, sql) in migrations.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= applied {
             continue;
         }
-        tx.batch_execute(sql).map_err(|e| StoreError::Postgres(format!("migration {version} failed: {}", StoreError::from(e))))?;
-        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version])?;
+        tx.batch_execute(sql).map_err(|e| StoreError::Server(format!("migration {version} failed: {}", super::pg_target::pg_error(e))))?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).db()?;
     }
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(())
 }

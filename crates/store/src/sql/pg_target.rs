@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
-use crate::StoreError;
+use switchyard_core::store::StoreError;
 
 /// How long connecting may take before it counts as a failure.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,7 +27,7 @@ impl PgTarget {
         let mut config: tokio_postgres::Config = url
             .parse()
             // The parser's messages name the option, never its value, so no password leaks.
-            .map_err(|e: tokio_postgres::Error| StoreError::Postgres(format!("invalid PostgreSQL URL: {}", chain(&e))))?;
+            .map_err(|e: tokio_postgres::Error| StoreError::Server(format!("invalid PostgreSQL URL: {}", chain(&e))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -43,19 +43,19 @@ impl PgTarget {
 
     /// Wraps a driver error with the database it came from.
     pub fn error(&self, e: &tokio_postgres::Error) -> StoreError {
-        StoreError::Postgres(format!("{}: {}", self.label, chain(e)))
+        StoreError::Server(format!("{}: {}", self.label, chain(e)))
     }
 
     /// Prefixes a driver error with the database it came from.
     pub fn name_in(&self, e: StoreError) -> StoreError {
         match e {
-            StoreError::Postgres(m) if !m.starts_with(&self.label) => StoreError::Postgres(format!("{}: {m}", self.label)),
+            StoreError::Server(m) if !m.starts_with(&self.label) => StoreError::Server(format!("{}: {m}", self.label)),
             other => other,
         }
     }
 
     pub fn timed_out(&self, limit: Duration) -> StoreError {
-        StoreError::Postgres(format!("{}: no answer within {limit:?}", self.label))
+        StoreError::Server(format!("{}: no answer within {limit:?}", self.label))
     }
 
     /// A blocking client; see `off_runtime` for calling it from async code.
@@ -103,10 +103,9 @@ fn chain(e: &tokio_postgres::Error) -> String {
     text
 }
 
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Postgres(chain(&e))
-    }
+/// A PostgreSQL driver error as core's `StoreError`, with its causes.
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Server(chain(&e))
 }
 
 /// Runs blocking `postgres` client code. That client drives its own runtime, which tokio forbids

@@ -2,8 +2,8 @@
 
 use super::filter::Filter;
 use super::{Dialect, SqlRow, SqlValue};
-use crate::governance::{GroupBy, SpendQuery, SpendRow};
-use crate::StoreError;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::{GroupBy, SpendQuery, SpendRow};
 
 /// The group's value for each `GroupBy`; `model` is the model that served (`None` when nothing
 /// did), `day` the UTC date of the request's start.

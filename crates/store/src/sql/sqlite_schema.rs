@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::Dialect;
-use crate::StoreError;
+use super::{Db, Dialect};
+use switchyard_core::store::StoreError;
 
 /// Migration 1 and 2 are the request log as first shipped; never edit a shipped migration, add one.
 const REQUEST_LOG: &str = r#"
@@ -68,29 +68,29 @@ pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, St
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut conn = Connection::open(path)?;
-    conn.busy_timeout(busy_timeout)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let mut conn = Connection::open(path).db()?;
+    conn.busy_timeout(busy_timeout).db()?;
+    conn.pragma_update(None, "journal_mode", "WAL").db()?;
+    conn.pragma_update(None, "synchronous", "NORMAL").db()?;
     migrate(&mut conn)?;
     Ok(conn)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let migrations = migrations();
-    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).db()?;
     if current >= migrations.len() {
         return Ok(());
     }
     // IMMEDIATE takes the write lock first, so a second opener waits here and then re-reads the
     // version instead of applying the same migration again.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0)).db()?;
     for (i, sql) in migrations.iter().enumerate().skip(version) {
         tx.execute_batch(sql).map_err(|e| StoreError::Other(format!("SQLite migration {} failed: {e}", i + 1)))?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.pragma_update(None, "user_version", i + 1).db()?;
     }
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(())
 }
 

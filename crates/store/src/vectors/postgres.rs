@@ -17,9 +17,10 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
-use super::{normalised, VectorIndex};
-use crate::sql::pg_target::PgTarget;
-use crate::StoreError;
+use crate::sql::pg_target::{pg_error, PgTarget};
+use crate::sql::Db;
+use switchyard_core::store::StoreError;
+use switchyard_core::store::VectorIndex;
 
 /// How long one call may take, reconnecting included. A lookup is on the request path: a slow
 /// index is no match, not a wait.
@@ -90,23 +91,23 @@ impl PgVectorIndex {
 /// Creates what is missing; returns the schema of the extension, quoted for SQL.
 async fn set_up(target: &PgTarget) -> Result<String, StoreError> {
     let mut client = target.connect_async().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute(LOCK).await?;
+    let tx = client.transaction().await.db()?;
+    tx.batch_execute(LOCK).await.db()?;
     if let Err(e) = tx.batch_execute("CREATE EXTENSION IF NOT EXISTS vector").await {
         let code = e.code().cloned();
-        let e = StoreError::from(e);
+        let e = pg_error(e);
         return Err(match code {
             Some(c) if c == SqlState::FEATURE_NOT_SUPPORTED || c == SqlState::UNDEFINED_FILE => {
-                StoreError::Postgres(format!("pgvector is not installed on this PostgreSQL: {e}"))
+                StoreError::Server(format!("pgvector is not installed on this PostgreSQL: {e}"))
             }
-            Some(c) if c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::Postgres(format!(
+            Some(c) if c == SqlState::INSUFFICIENT_PRIVILEGE => StoreError::Server(format!(
                 "cannot create the pgvector extension (run `CREATE EXTENSION vector` once as a privileged user): {e}"
             )),
             _ => e,
         });
     }
     let schema: String =
-        tx.query_one("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'", &[]).await?.get(0);
+        tx.query_one("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'", &[]).await.db()?.get(0);
     tx.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS semantic_entries (
             scope TEXT NOT NULL,
@@ -118,8 +119,9 @@ async fn set_up(target: &PgTarget) -> Result<String, StoreError> {
         CREATE INDEX IF NOT EXISTS semantic_entries_scope ON semantic_entries (scope, expires_at_ms);
         CREATE INDEX IF NOT EXISTS semantic_entries_expiry ON semantic_entries (expires_at_ms);"
     ))
-    .await?;
-    tx.commit().await?;
+    .await
+    .db()?;
+    tx.commit().await.db()?;
     Ok(schema)
 }
 
@@ -149,7 +151,7 @@ impl Connection {
     async fn open(target: &PgTarget, sql: &Statements) -> Result<Self, StoreError> {
         let client = target.connect_async().await?;
         let (insert, nearest, purge) =
-            tokio::try_join!(client.prepare(&sql.insert), client.prepare(&sql.nearest), client.prepare(&sql.purge))?;
+            tokio::try_join!(client.prepare(&sql.insert), client.prepare(&sql.nearest), client.prepare(&sql.purge)).db()?;
         Ok(Self { client, insert, nearest, purge })
     }
 }
@@ -183,7 +185,7 @@ impl Inner {
         };
         match timeout_at(deadline, op(conn.clone())).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.target.name_in(e.into())),
+            Ok(Err(e)) => Err(self.target.name_in(pg_error(e))),
             Err(_) => {
                 self.forget(i, &conn);
                 Err(self.target.timed_out(self.timeout))
@@ -259,4 +261,10 @@ mod tests {
         assert!(sql.nearest.contains("OPERATOR(ext.<=>) $2::text::ext.vector"), "{}", sql.nearest);
         assert!(sql.nearest.contains("ext.vector_dims(embedding) = $4::integer"), "{}", sql.nearest);
     }
+}
+
+/// `vector` scaled to unit length; `None` when it has no direction.
+fn normalised(vector: &[f32]) -> Option<Vec<f32>> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm.is_finite() && norm > 0.0).then(|| vector.iter().map(|x| x / norm).collect())
 }

@@ -1,8 +1,63 @@
-//! One request's log record: who asked for what, what served it, how long, how many tokens.
+//! The request log's port: one record per request (`LogRecord`), where records are stored
+//! (`LogSink`), and how the request path hands a record over (`LogHandle`) without knowing the
+//! writer behind it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// A place request records are stored. Inserting a request id that is already there is a no-op,
+/// which is what makes spool replay safe to repeat. Called from the writer's own thread.
+pub trait LogSink: Send + 'static {
+    fn insert(&mut self, records: &[LogRecord]) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub limit: usize,
+    /// Matches the requested or the served model.
+    pub model: Option<String>,
+    pub customer: Option<String>,
+}
+
+/// What takes records off the request path (the store's `LogWriter`). `submit` is on the hot
+/// path: it must never block and never wait for I/O.
+pub trait LogSubmit: Send + Sync + 'static {
+    fn submit(&self, record: LogRecord);
+    fn status(&self) -> LogStatus;
+}
+
+/// What the request path holds: cheap to clone (one reference count), and a submit that never
+/// blocks.
+#[derive(Clone)]
+pub struct LogHandle(Arc<dyn LogSubmit>);
+
+impl LogHandle {
+    pub fn new(writer: Arc<dyn LogSubmit>) -> Self {
+        Self(writer)
+    }
+
+    /// Hands a record over without waiting.
+    pub fn submit(&self, record: LogRecord) {
+        self.0.submit(record)
+    }
+
+    pub fn status(&self) -> LogStatus {
+        self.0.status()
+    }
+}
+
+/// The writer's health, for `/health` and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogStatus {
+    pub database_ok: bool,
+    pub written: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
