@@ -1,15 +1,13 @@
 //! What the SQLite and PostgreSQL stores share: one text per statement, one mapping between rows
 //! and records, one filter builder, so that the two backends cannot drift apart. Each backend only
-//! decides how a statement is executed (sync rusqlite, sync `postgres`, async `tokio-postgres`).
+//! decides how a statement is executed (sync rusqlite, sync `postgres`, async `tokio-postgres`) and
+//! keeps its own schema migrations (`sqlite::schema`, `postgres::schema`).
 
 pub(crate) mod filter;
 pub(crate) mod governance_rows;
 pub(crate) mod log_rows;
-pub(crate) mod pg_schema;
-pub(crate) mod pg_target;
 pub(crate) mod schema;
 pub(crate) mod spend;
-pub(crate) mod sqlite_schema;
 
 use std::error::Error;
 
@@ -17,7 +15,6 @@ use bytes::BytesMut;
 use postgres_types::{IsNull, ToSql, Type};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
 use switchyard_core::store::StoreError;
 
 /// Driver errors into core's `StoreError`, which names no driver: `?` cannot convert them (neither
@@ -34,7 +31,7 @@ impl<T> Db<T> for Result<T, rusqlite::Error> {
 
 impl<T> Db<T> for Result<T, tokio_postgres::Error> {
     fn db(self) -> Result<T, StoreError> {
-        self.map_err(pg_target::pg_error)
+        self.map_err(crate::postgres::target::pg_error)
     }
 }
 

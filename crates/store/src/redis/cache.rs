@@ -16,9 +16,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::RedisError;
 use bytes::Bytes;
-
-use switchyard_core::store::CacheStore;
-use switchyard_core::store::StoreError;
+use switchyard_core::store::{CacheStore, StoreError};
 
 const PREFIX: &str = "switchyard:cache:";
 const RAW: u8 = 0;

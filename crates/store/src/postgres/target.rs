@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
+use switchyard_core::store::StoreError;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
-
-use switchyard_core::store::StoreError;
 
 /// How long connecting may take before it counts as a failure.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -25,11 +25,9 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{from_redis_value, RedisError, Script, Value};
+use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, StoreError, Verdict, SETTLE_MEMORY_MS};
 
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
-
-const COMMON: &str = include_str!("common.lua");
+const COMMON: &str = include_str!("lua/common.lua");
 
 struct Scripts {
     admit: Script,
@@ -40,9 +38,9 @@ struct Scripts {
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     let script = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
     Scripts {
-        admit: script(include_str!("admit.lua")),
-        settle: script(include_str!("settle.lua")),
-        budget_used: script(include_str!("budget_used.lua")),
+        admit: script(include_str!("lua/admit.lua")),
+        settle: script(include_str!("lua/settle.lua")),
+        budget_used: script(include_str!("lua/budget_used.lua")),
     }
 });
 

@@ -1,8 +1,11 @@
-//! The log writer. Requests hand records to `LogHandle::submit`, which never blocks: a bounded
-//! queue feeds a writer thread that inserts batches; when the queue is full the record goes to an
-//! overflow list that a spooler thread appends to the spool file. When the database fails, batches
-//! go to the spool too, and the writer replays the spool once the database answers again. Inserts
-//! are idempotent by request id, so a replay that is interrupted and repeated duplicates nothing.
+//! The log writer, behind core's `LogHandle`. Requests hand records to `LogHandle::submit`, which
+//! never blocks: a bounded queue feeds a writer thread that inserts batches; when the queue is
+//! full the record goes to an overflow list that a spooler thread appends to the spool file. When
+//! the database fails, batches go to the spool too, and the writer replays the spool once the
+//! database answers again. Inserts are idempotent by request id, so a replay that is interrupted
+//! and repeated duplicates nothing. Not a storage engine: it writes to any `LogSink`.
+
+mod spool;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_core::store::{LogHandle, LogRecord, LogSink, LogStatus, LogSubmit};
 
-use super::Spool;
+pub use spool::Spool;
 
 #[derive(Debug, Clone)]
 pub struct LogWriterConfig {

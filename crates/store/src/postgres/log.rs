@@ -2,10 +2,11 @@
 //! Inserts are multi-row and idempotent by request id, one transaction per batch. A broken
 //! connection fails that batch (the writer spools it) and is replaced on the next insert.
 
-use crate::sql::pg_target::{off_runtime, PgTarget};
-use crate::sql::{log_rows, pg_params, pg_schema, Db, Dialect};
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{LogQuery, LogRecord, LogSink};
+use switchyard_core::store::{LogQuery, LogRecord, LogSink, StoreError};
+
+use crate::postgres::schema as pg_schema;
+use crate::postgres::target::{off_runtime, PgTarget};
+use crate::sql::{log_rows, pg_params, Db, Dialect};
 
 pub struct PostgresLog {
     target: PgTarget,

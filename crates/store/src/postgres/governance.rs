@@ -13,13 +13,14 @@ use tokio::time::{timeout_at, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, IsolationLevel};
 
+use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow, StoreError};
+
+use crate::postgres::schema as pg_schema;
+use crate::postgres::target::{pg_error, PgTarget};
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
 };
-use crate::sql::pg_target::{pg_error, PgTarget};
-use crate::sql::{pg_params, pg_schema, spend, Db, Dialect, SqlValue};
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
+use crate::sql::{pg_params, spend, Db, Dialect, SqlValue};
 
 /// How long one call may take, waiting for the client and reconnecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -17,10 +17,10 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
-use crate::sql::pg_target::{pg_error, PgTarget};
+use switchyard_core::store::{StoreError, VectorIndex};
+
+use crate::postgres::target::{pg_error, PgTarget};
 use crate::sql::Db;
-use switchyard_core::store::StoreError;
-use switchyard_core::store::VectorIndex;
 
 /// How long one call may take, reconnecting included. A lookup is on the request path: a slow
 /// index is no match, not a wait.

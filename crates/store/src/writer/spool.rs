@@ -5,8 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use switchyard_core::store::LogRecord;
-use switchyard_core::store::StoreError;
+use switchyard_core::store::{LogRecord, StoreError};
 
 pub struct Spool {
     dir: PathBuf,

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, StoreError, Verdict, SETTLE_MEMORY_MS};
+
 use super::gcra::{Gcra, Tat};
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, Verdict, SETTLE_MEMORY_MS};
 use switchyard_core::time::now_ms;
 
 const SWEEP_EVERY_MS: i64 = 10_000;

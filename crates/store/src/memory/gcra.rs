@@ -1,5 +1,5 @@
 //! GCRA arithmetic in exact integers, shared by the in-memory counters (the Lua scripts repeat
-//! these few formulas, see `common.lua`).
+//! these few formulas, see `redis/lua/common.lua`).
 //!
 //! Time is counted in ticks of `1 / limit` ms, so the emission interval `period_ms / limit` ms is
 //! exactly `period_ms` ticks even when the division is not whole (60 000 ms / 7 requests). A

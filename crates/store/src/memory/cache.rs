@@ -16,10 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchyard_core::store::{CacheStore, StoreError};
 use tokio::time::Instant;
-
-use switchyard_core::store::CacheStore;
-use switchyard_core::store::StoreError;
 
 /// An entry may take at most this share of the bound, so one large answer cannot flush the cache.
 const MAX_ENTRY_SHARE: usize = 8;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{Db, Dialect};
 use switchyard_core::store::StoreError;
+
+use crate::sql::{Db, Dialect};
 
 /// Migration 1 and 2 are the request log as first shipped; never edit a shipped migration, add one.
 const REQUEST_LOG: &str = r#"
@@ -56,9 +57,9 @@ fn migrations() -> Vec<String> {
     vec![
         REQUEST_LOG.into(),
         ATTEMPT_LOG.into(),
-        format!("{SPEND_COLUMNS}{}", super::schema::SPEND_INDEXES),
-        super::schema::governance_tables(Dialect::Sqlite),
-        super::schema::cache_columns(Dialect::Sqlite),
+        format!("{SPEND_COLUMNS}{}", crate::sql::schema::SPEND_INDEXES),
+        crate::sql::schema::governance_tables(Dialect::Sqlite),
+        crate::sql::schema::cache_columns(Dialect::Sqlite),
     ]
 }
 

@@ -4,8 +4,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{LogRecord, LogSink};
+use switchyard_core::store::{LogRecord, LogSink, StoreError};
 
 #[derive(Clone, Default)]
 pub struct MemoryLog {

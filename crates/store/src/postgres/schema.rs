@@ -2,8 +2,9 @@
 //! transaction under an advisory lock so that N instances starting at once migrate exactly once.
 //! Same logical schema as SQLite: BIGINT Unix-ms times, DOUBLE PRECISION costs, JSON as text.
 
-use super::{schema, Db, Dialect};
 use switchyard_core::store::StoreError;
+
+use crate::sql::{schema, Db, Dialect};
 
 const REQUEST_LOG: &str = r#"
 CREATE TABLE request_log (
@@ -69,7 +70,8 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
         if version <= applied {
             continue;
         }
-        tx.batch_execute(sql).map_err(|e| StoreError::Server(format!("migration {version} failed: {}", super::pg_target::pg_error(e))))?;
+        tx.batch_execute(sql)
+            .map_err(|e| StoreError::Server(format!("migration {version} failed: {}", crate::postgres::target::pg_error(e))))?;
         tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).db()?;
     }
     tx.commit().db()?;

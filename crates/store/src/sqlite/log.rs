@@ -1,14 +1,15 @@
 //! The request log in SQLite (WAL mode): idempotent batch inserts and queries. The schema and its
-//! migrations are in `sql::sqlite_schema`, shared with the governance store.
+//! migrations are in `sqlite::schema`, shared with the governance store.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::sql::{log_rows, sqlite_rows, sqlite_schema, Db, Dialect};
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{LogQuery, LogRecord, LogSink};
+use switchyard_core::store::{LogQuery, LogRecord, LogSink, StoreError};
+
+use crate::sql::{log_rows, sqlite_rows, Db, Dialect};
+use crate::sqlite::schema as sqlite_schema;
 
 pub struct SqliteLog {
     conn: Connection,

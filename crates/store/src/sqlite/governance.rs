@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
+use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow, StoreError};
+
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
 };
-use crate::sql::{spend, sqlite_error, sqlite_rows, sqlite_schema, Db, Dialect, SqlValue};
-use switchyard_core::store::StoreError;
-use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow};
+use crate::sql::{spend, sqlite_error, sqlite_rows, Db, Dialect, SqlValue};
+use crate::sqlite::schema as sqlite_schema;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
