@@ -12,13 +12,12 @@ use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCac
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
 use switchyard_core::store::{CounterStore, GovernanceStore, Scope, SpendQuery, StoreError};
-use switchyard_store::{MemoryCounters, PostgresGovernance, SqliteGovernance};
+use switchyard_store::{LazyRedis, MemoryCounters, PostgresGovernance, SqliteGovernance};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Database};
 use crate::http::App;
-use crate::lazy_redis::LazyRedis;
 
 const SYNC_PERIOD: Duration = Duration::from_millis(250);
 

@@ -6,5 +6,4 @@ pub mod cli;
 pub mod config;
 pub mod governance;
 pub mod http;
-mod lazy_redis;
 pub mod shared_state;

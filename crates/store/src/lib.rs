@@ -14,6 +14,6 @@ pub mod writer;
 
 pub use memory::{MemoryCache, MemoryCounters, MemoryLog};
 pub use postgres::{PgVectorIndex, PostgresGovernance, PostgresLog};
-pub use redis::{RedisCache, RedisCounters};
+pub use redis::{LazyRedis, RedisCache, RedisCircuits, RedisCounters};
 pub use sqlite::{SqliteGovernance, SqliteLog};
 pub use writer::{LogWriter, LogWriterConfig};

@@ -1,4 +1,4 @@
-//! Redis-backed stores, connected lazily: a gateway starts (and serves, by the outage rules) while
+//! Redis stores connected lazily: a gateway starts (and serves, by the outage rules) while
 //! Redis is down, and connects when Redis appears — trying at most once a second, each try
 //! bounded by the configured Redis timeout. Once connected, the connection manager reconnects by
 //! itself.
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use switchyard_core::store::{Admit, CacheStore, CounterStore, Settle, StoreError, Verdict};
-use switchyard_store::{RedisCache, RedisCounters};
+
+use super::{RedisCache, RedisCounters};
 
 const RETRY: Duration = Duration::from_secs(1);
 /// Commands may take this long before they count as failed: a busy Redis is waited for, a dead
