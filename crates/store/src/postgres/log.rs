@@ -76,7 +76,7 @@ impl LogSink for PostgresLog {
                 let params = log_rows::batch_params(chunk)?;
                 tx.execute(&log_rows::insert_sql(Dialect::Postgres, chunk.len()), &pg_params(&params)).db()?;
             }
-            Ok(tx.commit().db()?)
+            tx.commit().db()
         })
     }
 }

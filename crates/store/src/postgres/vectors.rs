@@ -245,6 +245,12 @@ impl VectorIndex for PgVectorIndex {
     }
 }
 
+/// `vector` scaled to unit length; `None` when it has no direction.
+fn normalised(vector: &[f32]) -> Option<Vec<f32>> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm.is_finite() && norm > 0.0).then(|| vector.iter().map(|x| x / norm).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,10 +267,4 @@ mod tests {
         assert!(sql.nearest.contains("OPERATOR(ext.<=>) $2::text::ext.vector"), "{}", sql.nearest);
         assert!(sql.nearest.contains("ext.vector_dims(embedding) = $4::integer"), "{}", sql.nearest);
     }
-}
-
-/// `vector` scaled to unit length; `None` when it has no direction.
-fn normalised(vector: &[f32]) -> Option<Vec<f32>> {
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    (norm.is_finite() && norm > 0.0).then(|| vector.iter().map(|x| x / norm).collect())
 }

@@ -177,7 +177,7 @@ impl SqlRow for rusqlite::Row<'_> {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(rusqlite::Row::get(self, i).db()?)
+        rusqlite::Row::get(self, i).db()
     }
 }
 
@@ -186,7 +186,7 @@ impl SqlRow for tokio_postgres::Row {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(self.try_get(i).db()?)
+        self.try_get(i).db()
     }
 }
 
