@@ -190,6 +190,22 @@ if [[ ! -x "$SWITCHYARD_BIN" ]]; then
 fi
 note "build: ok"
 
+# Core owns the domain and the store traits; crates/store implements them (ARCHITECTURE.md §4).
+# A storage engine in core's tree, dev-dependencies included, breaks that: fail the run.
+section "switchyard-core depends on no storage engine"
+if ! core_tree="$(cargo tree -p switchyard-core -e normal,build,dev 2>&1)"; then
+  echo "$core_tree" >&2
+  FAILED=1; note "core deps: FAILED (cargo tree -p switchyard-core failed)"
+elif engines="$(grep -E 'redis|rusqlite|postgres' <<<"$core_tree")"; then
+  echo "FAILED: switchyard-core depends on a storage engine (redis, rusqlite or postgres). Core defines" >&2
+  echo "the domain types and store traits; only crates/store may use an engine. Found in its tree:" >&2
+  echo "$engines" >&2
+  FAILED=1; note "core deps: FAILED (a storage engine in switchyard-core's tree; see above)"
+else
+  echo "switchyard-core: no redis, rusqlite or postgres crate in its tree"
+  note "core deps: ok"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # b2. House rules: formatting and lints (rustfmt.toml, [workspace.lints], clippy.toml)
 # ---------------------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ mod tests {
 }
 
 /// One upstream attempt as the log keeps it.
-pub use switchyard_store::AttemptDetail as AttemptLog;
+pub use crate::store::AttemptDetail as AttemptLog;
 
 pub struct Served {
     pub outcome: Outcome,

@@ -1,7 +1,8 @@
 //! The request pipeline as named steps, each a plain function with typed input and output:
 //! `parse` (body → canonical request + gateway fields), `route` (model name → targets),
 //! `attempt` (call a provider under its deadlines) and `record` (one log record per request).
-//! Nothing here knows HTTP frameworks or storage engines.
+//! The domain types that are stored and the storage traits (ports) live in `store`; the
+//! `switchyard-store` crate implements them. Nothing here knows HTTP frameworks or storage engines.
 
 pub mod admit;
 pub mod attempt;
@@ -20,7 +21,9 @@ pub mod request;
 pub mod retry;
 pub mod route;
 pub mod semantic;
+pub mod store;
 pub mod tasks;
+pub mod time;
 pub mod tokens;
 
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};

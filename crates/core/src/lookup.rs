@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_store::{CacheStore, VectorIndex};
+use crate::store::{CacheStore, VectorIndex};
 
 use switchyard_protocol::openai::ChatRequest;
 
@@ -188,7 +188,7 @@ impl Cache {
         // The embeddings model is part of the scope: vectors of two models never compare.
         let model = format!("{}\n{}", request.model(), settings.embeddings_model);
         let scope = semantic_scope(tenant, &model, &system_prompt(request), customer);
-        let now = switchyard_store::time::now_ms();
+        let now = crate::time::now_ms();
         let found = match self.index.nearest(&scope, &vector, settings.threshold, now).await {
             Ok(Some((key, similarity))) => self.get(&key).await.map(|entry| (entry, similarity)),
             Ok(None) => None,
@@ -248,7 +248,7 @@ impl Fill {
         };
         // Indexed once stored, so that the index never points to an entry that was not.
         if let Some((scope, vector, index)) = self.meaning.take().filter(|_| stored) {
-            let now = switchyard_store::time::now_ms();
+            let now = crate::time::now_ms();
             if let Err(e) = index.insert(&scope, vector, self.key.clone(), now + self.ttl.as_millis() as i64, now).await {
                 tracing::warn!(error = %e, "cannot index a cache entry by meaning: it is found by exact match only");
             }
@@ -259,8 +259,31 @@ impl Fill {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use switchyard_providers::mock::embed::{embed, DEFAULT_DIMENSIONS};
-    use switchyard_store::{MemoryCache, StoreError};
+
+    use bytes::Bytes;
+
+    use crate::store::StoreError;
+
+    /// A cache store that keeps everything and never expires: enough for lookups and fills.
+    #[derive(Default)]
+    struct Kept(Mutex<HashMap<String, Bytes>>);
+
+    #[async_trait::async_trait]
+    impl CacheStore for Kept {
+        async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn put(&self, key: &str, value: Bytes, _: Duration) -> Result<(), StoreError> {
+            self.0.lock().unwrap().insert(key.to_string(), value);
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+    }
 
     struct MockEmbedder;
 
@@ -277,11 +300,11 @@ mod tests {
     #[async_trait::async_trait]
     impl VectorIndex for Down {
         async fn insert(&self, _: &str, _: Vec<f32>, _: String, _: i64, _: i64) -> Result<bool, StoreError> {
-            Err(StoreError::Postgres("postgres://u@db:5432/sy: no answer within 2s".into()))
+            Err(StoreError::Server("postgres://u@db:5432/sy: no answer within 2s".into()))
         }
 
         async fn nearest(&self, _: &str, _: &[f32], _: f32, _: i64) -> Result<Option<(String, f32)>, StoreError> {
-            Err(StoreError::Postgres("postgres://u@db:5432/sy: no answer within 2s".into()))
+            Err(StoreError::Server("postgres://u@db:5432/sy: no answer within 2s".into()))
         }
     }
 
@@ -294,14 +317,8 @@ mod tests {
             force: false,
         };
         let semantic = SemanticSettings { embeddings_model: "mock/embed".into(), threshold: 0.9 };
-        Cache::new(
-            Arc::new(MemoryCache::new(1 << 20)),
-            HashMap::from([("m".to_string(), settings.clone())]),
-            settings,
-            Duration::from_secs(1),
-            false,
-        )
-        .with_semantic(HashMap::from([("m".to_string(), semantic)]))
+        Cache::new(Arc::new(Kept::default()), HashMap::from([("m".to_string(), settings.clone())]), settings, Duration::from_secs(1), false)
+            .with_semantic(HashMap::from([("m".to_string(), semantic)]))
     }
 
     /// The `x-switchyard-cache` a request would get, its similarity on a semantic hit; a miss's

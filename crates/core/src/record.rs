@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
+use crate::store::{LogHandle, LogRecord};
+use crate::time::{now_ms, rfc3339};
 use switchyard_protocol::Usage;
 use switchyard_providers::ProviderError;
-use switchyard_store::time::{now_ms, rfc3339};
-use switchyard_store::{LogHandle, LogRecord};
 
 use crate::billing::{Bill, Priced};
 use crate::govern::Caller;
@@ -109,7 +109,7 @@ impl Recorder {
     }
 
     /// The attempts a request made, in order; the last one names the provider and model.
-    pub fn attempts(&mut self, attempts: Vec<switchyard_store::AttemptDetail>) {
+    pub fn attempts(&mut self, attempts: Vec<crate::store::AttemptDetail>) {
         if let Some(last) = attempts.iter().rev().find(|a| a.error.as_deref() != Some("circuit_open")) {
             self.record.provider = Some(last.provider.clone());
             self.record.model = Some(last.model.clone());
@@ -212,15 +212,28 @@ fn truncated(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_store::{LogWriter, LogWriterConfig, MemoryLog};
+    use std::sync::{Arc, Mutex};
+
+    use crate::store::{LogStatus, LogSubmit};
+
+    /// Keeps what is submitted; the real writer is tested in `switchyard-store`.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<LogRecord>>);
+
+    impl LogSubmit for Collect {
+        fn submit(&self, record: LogRecord) {
+            self.0.lock().unwrap().push(record);
+        }
+        fn status(&self) -> LogStatus {
+            LogStatus::default()
+        }
+    }
 
     fn records_after(f: impl FnOnce(LogHandle)) -> Vec<LogRecord> {
-        let dir = std::env::temp_dir().join(format!("sy-rec-{}", new_request_id()));
-        let log = MemoryLog::default();
-        let writer = LogWriter::start(log.clone(), LogWriterConfig::new(dir)).unwrap();
-        f(writer.handle());
-        writer.shutdown();
-        log.records()
+        let log = Arc::new(Collect::default());
+        f(LogHandle::new(log.clone()));
+        let records = log.0.lock().unwrap().clone();
+        records
     }
 
     #[test]

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
+use crate::store::{StoreError, VectorIndex};
 use sha2::{Digest, Sha256};
 use switchyard_protocol::openai::{ChatRequest, MessageContent};
-use switchyard_store::{StoreError, VectorIndex};
 
 /// The scope of an entry: a hash of the tenant, the model asked for, the system prompt and the
 /// customer (when the cache is per customer). Each part is length-prefixed and an absent customer

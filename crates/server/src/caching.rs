@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use switchyard_core::cache::policy::CacheSettings;
 use switchyard_core::lookup::{Cache, SemanticSettings};
-use switchyard_store::{CacheStore, MemoryCache, PgVectorIndex, StoreError};
+use switchyard_core::store::{CacheStore, StoreError};
+use switchyard_store::{LazyRedis, MemoryCache, PgVectorIndex};
 
 use crate::config::{Config, Database};
-use crate::lazy_redis::LazyRedis;
 
 /// A lookup waits this long on an in-memory store (never, in practice).
 const MEMORY_TIMEOUT: Duration = Duration::from_secs(1);

@@ -12,15 +12,13 @@ use switchyard_core::billing::Pricing;
 use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCache, SpendSource, Unit};
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
-use switchyard_store::{
-    CounterStore, GovernanceStore, Limits, MemoryCounters, PostgresGovernance, Scope, SpendQuery, SqliteGovernance, StoreError,
-};
+use switchyard_core::store::{CounterStore, GovernanceStore, Limits, Scope, SpendQuery, StoreError};
+use switchyard_store::{LazyRedis, MemoryCounters, PostgresGovernance, SqliteGovernance};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Database};
 use crate::http::App;
-use crate::lazy_redis::LazyRedis;
 
 const SYNC_PERIOD: Duration = Duration::from_millis(250);
 

@@ -6,7 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod governance;
 pub mod http;
-mod lazy_redis;
 pub mod reload;
 pub mod shared_state;
 pub mod snapshot;

@@ -1,43 +1,19 @@
-//! Storage, one trait per concern with its implementations: the request log (`LogSink`) and the
-//! writer that keeps it off the request path; keys, policies and spend (`GovernanceStore`); shared
-//! counters for limits and budgets (`CounterStore`); response-cache entries (`CacheStore`) and the
-//! semantic cache's vectors (`VectorIndex`).
+//! The storage adapters: switchyard-core's store traits (its ports) implemented per backend. Each
+//! backend is one module — `memory` (one process, the default and the tests' fake), `sqlite`
+//! (the default database), `postgres` (the shared database, pgvector for the semantic cache) and
+//! `redis` (shared counters, cache entries and circuit state) — and `sql` is what the two SQL
+//! backends share. `writer` is not an engine: it keeps the request log off the request path with a
+//! bounded queue and a spool file, in front of any `LogSink`.
 
-pub mod cache;
-pub mod counters;
-pub mod governance;
-pub mod log;
+pub mod memory;
+pub mod postgres;
+pub mod redis;
 mod sql;
-pub mod time;
-pub mod vectors;
+pub mod sqlite;
+pub mod writer;
 
-pub use cache::{CacheStore, MemoryCache, RedisCache};
-pub use counters::{
-    Admit, BudgetItem, BudgetSettle, CounterStore, MemoryCounters, RateAdjust, RateItem, RateState, RedisCounters, Settle, SlotItem,
-    Verdict,
-};
-pub use governance::{
-    Budget, Changes, GovernanceStore, GroupBy, KeyRecord, Limits, Policy, PostgresGovernance, Scope, SpendQuery, SpendRow,
-    SqliteGovernance, Window,
-};
-
-pub use vectors::{PgVectorIndex, VectorIndex};
-
-pub use log::{AttemptDetail, LogHandle, LogQuery, LogRecord, LogSink, LogWriter, LogWriterConfig, MemoryLog, PostgresLog, SqliteLog};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A PostgreSQL failure, naming the database as `postgres://user@host:port/db` (never the
-    /// password).
-    #[error("database: {0}")]
-    Postgres(String),
-    /// A duplicate of something that must be unique (a key's id or prefix).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("spool file: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Other(String),
-}
+pub use memory::{MemoryCache, MemoryCounters, MemoryLog};
+pub use postgres::{PgVectorIndex, PostgresGovernance, PostgresLog};
+pub use redis::{LazyRedis, RedisCache, RedisCircuits, RedisCounters};
+pub use sqlite::{SqliteGovernance, SqliteLog};
+pub use writer::{LogWriter, LogWriterConfig};

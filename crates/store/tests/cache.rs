@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use switchyard_store::{CacheStore, MemoryCache, RedisCache};
+use switchyard_core::store::CacheStore;
+use switchyard_store::{MemoryCache, RedisCache};
 
 const HOUR: Duration = Duration::from_secs(3600);
 /// The memory store's bound in the shared scenarios: room for the 1 MB value (an eighth of it).

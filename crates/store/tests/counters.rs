@@ -12,11 +12,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_store::time::now_ms;
-use switchyard_store::{
-    Admit, BudgetItem, BudgetSettle, CounterStore, MemoryCounters, RateAdjust, RateItem, RateState, RedisCounters, Settle, SlotItem,
-    Verdict,
-};
+use switchyard_core::store::{Admit, BudgetItem, BudgetSettle, CounterStore, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict};
+use switchyard_core::time::now_ms;
+use switchyard_store::{MemoryCounters, RedisCounters};
 
 const TTL_MS: u64 = 60_000;
 /// A budget limit that no test reaches (well inside the 2^53 that Lua counts exactly).

@@ -18,8 +18,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 use switchyard_core::semantic::SemanticIndex;
+use switchyard_core::store::VectorIndex;
 use switchyard_providers::mock::embed::{embed, DEFAULT_DIMENSIONS};
-use switchyard_store::{PgVectorIndex, VectorIndex};
+use switchyard_store::PgVectorIndex;
 
 const THRESHOLD: f32 = 0.92;
 const LATER: i64 = 4_000_000_000_000;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use switchyard_store::KeyRecord;
+use crate::store::KeyRecord;
 
 use crate::keys::{prefix_of, verify, KeySecret};
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use switchyard_store::{Admit, BudgetItem, BudgetSettle, CounterStore, Limits, Policy, RateState, Scope, Settle, StoreError, Verdict};
+use crate::store::{Admit, BudgetItem, BudgetSettle, CounterStore, Limits, Policy, RateState, Scope, Settle, StoreError, Verdict};
 
 use super::auth::Caller;
 use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
@@ -559,9 +559,9 @@ async fn timed<T>(bound: Duration, f: impl std::future::Future<Output = Result<T
 
 fn window_name(m: &BudgetMeta) -> &'static str {
     match m.budget.window {
-        switchyard_store::Window::Daily => "daily",
-        switchyard_store::Window::Monthly => "monthly",
-        switchyard_store::Window::Total => "total",
+        crate::store::Window::Daily => "daily",
+        crate::store::Window::Monthly => "monthly",
+        crate::store::Window::Total => "total",
     }
 }
 

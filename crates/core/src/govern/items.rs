@@ -1,7 +1,7 @@
 //! Turning a request into counter items: which scopes apply, and for each its rate, slot and
 //! budget items with what a refusal should say about them.
 
-use switchyard_store::{Budget, BudgetItem, Limits, RateItem, Scope, SlotItem};
+use crate::store::{Budget, BudgetItem, Limits, RateItem, Scope, SlotItem};
 
 use super::names::{self, Unit, NANOS_PER_USD};
 
@@ -133,7 +133,7 @@ pub fn to_nanos(usd: f64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_store::Window;
+    use crate::store::Window;
 
     #[test]
     fn every_limit_and_budget_becomes_an_item_described_by_its_meta() {

@@ -2,8 +2,8 @@
 //! customer, feature names), so `:` and `%` in them are escaped: two different scopes can never
 //! share a counter.
 
-use switchyard_store::time::rfc3339;
-use switchyard_store::{Scope, Window};
+use crate::store::{Scope, Window};
+use crate::time::rfc3339;
 
 const PREFIX: &str = "switchyard:";
 const DAY_MS: i64 = 86_400_000;

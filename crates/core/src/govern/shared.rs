@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use tokio::sync::{watch, Notify};
 
-use switchyard_store::Settle;
+use crate::store::Settle;
 
 const EPOCH_KEY: &str = "switchyard:epoch";
 const EPOCH_TTL_MS: u64 = 10 * 366 * 86_400_000;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_store::{Admit, BudgetSettle, RateAdjust, Settle};
+use crate::store::{Admit, BudgetSettle, RateAdjust, Settle};
 
 use super::governor::Governor;
 use super::items::{Meta, Rate};
@@ -75,7 +75,7 @@ impl Ticket {
 
     fn settle_now(&mut self, tokens: Option<u64>, cost_usd: Option<f64>) {
         let Some((gov, lease_id, on, taken)) = self.inner.take() else { return };
-        let now_ms = switchyard_store::time::now_ms();
+        let now_ms = crate::time::now_ms();
         let rates = taken
             .tpm
             .iter()

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use switchyard_store::time::now_ms;
-use switchyard_store::GovernanceStore;
+use crate::store::GovernanceStore;
+use crate::time::now_ms;
 
 use crate::govern::{AuthError, Caller, KeyCache, Lookup};
 

@@ -188,7 +188,7 @@ impl Pipeline<'_> {
 
     async fn admit(&self, caller: &Caller, parsed: &mut Parsed, plan: &mut Vec<PlannedAttempt>) -> Result<Admitted, AdmitError> {
         let gate = Gate { governor: self.governor, pricing: self.pricing, router: self.router, health: self.health };
-        admit(&gate, caller, parsed, plan, switchyard_store::time::now_ms()).await
+        admit(&gate, caller, parsed, plan, crate::time::now_ms()).await
     }
 
     /// Step `look_up`: the response cache, scoped by tenant (and customer when asked).

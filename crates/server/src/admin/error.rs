@@ -3,8 +3,8 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
+use switchyard_core::store::StoreError;
 use switchyard_protocol::openai::ErrorBody;
-use switchyard_store::StoreError;
 
 #[derive(Debug)]
 pub enum AdminError {
@@ -37,8 +37,8 @@ impl AdminError {
             AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) | AdminError::NoSuchEndpoint { .. } => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
-            // PostgreSQL errors are mostly an unreachable server: worth a retry.
-            AdminError::Store(StoreError::Postgres(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            // A database server error is mostly an unreachable server: worth a retry.
+            AdminError::Store(StoreError::Server(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

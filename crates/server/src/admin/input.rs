@@ -2,7 +2,7 @@
 //! limits, scopes and instants. Every refusal names the field or parameter that is wrong.
 
 use serde::de::DeserializeOwned;
-use switchyard_store::{Budget, Limits, Scope};
+use switchyard_core::store::{Budget, Limits, Scope};
 
 use super::time::{parse_instant, ACCEPTED};
 use super::AdminError;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use switchyard_core::keys;
-use switchyard_store::time::{now_ms, rfc3339};
-use switchyard_store::{Budget, KeyRecord, Limits};
+use switchyard_core::store::{Budget, KeyRecord, Limits};
+use switchyard_core::time::{now_ms, rfc3339};
 
 use super::input::{check_budget, check_limits, instant, parse_json};
 use super::time::ACCEPTED;

@@ -24,7 +24,7 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use http::Method;
 use switchyard_core::keys::KeySecret;
-use switchyard_store::GovernanceStore;
+use switchyard_core::store::GovernanceStore;
 
 pub use error::AdminError;
 pub use spent::{Spent, SpentFromLog, SpentLookup};

@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
-use switchyard_store::time::{now_ms, rfc3339};
-use switchyard_store::{Budget, Limits, Policy, Scope};
+use switchyard_core::store::{Budget, Limits, Policy, Scope};
+use switchyard_core::time::{now_ms, rfc3339};
 
 use super::input::{check_budget, check_limits, parse_json, policy_scope};
 use super::{AdminError, AdminState, Spent};

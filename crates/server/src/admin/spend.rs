@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Serialize;
-use switchyard_store::{GroupBy, SpendQuery, SpendRow};
+use switchyard_core::store::{GroupBy, SpendQuery, SpendRow};
 
 use super::input::instant;
 use super::{AdminError, AdminState};

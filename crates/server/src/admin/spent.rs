@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use switchyard_core::govern::names::window_start;
-use switchyard_store::{GovernanceStore, Scope, SpendQuery, StoreError, Window};
+use switchyard_core::store::{GovernanceStore, Scope, SpendQuery, StoreError, Window};
 
 /// Spend of one scope since `since_ms` (`None`: all time).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

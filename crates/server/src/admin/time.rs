@@ -86,7 +86,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_store::time::rfc3339;
+    use switchyard_core::time::rfc3339;
 
     #[test]
     fn reads_both_forms() {

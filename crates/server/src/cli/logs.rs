@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use switchyard_store::{LogQuery, LogRecord, PostgresLog, SqliteLog, StoreError};
+use switchyard_core::store::{LogQuery, LogRecord, StoreError};
+
+use switchyard_store::{PostgresLog, SqliteLog};
 
 use super::load_or_report;
 use crate::config::{Database, Overrides};

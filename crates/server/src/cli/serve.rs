@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use switchyard_store::{LogSink, LogWriter, LogWriterConfig, PostgresLog, SqliteLog};
+use switchyard_core::store::LogSink;
+use switchyard_store::{LogWriter, LogWriterConfig, PostgresLog, SqliteLog};
 use tokio_util::sync::CancellationToken;
 
 use super::load_or_report;
@@ -159,7 +160,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
 }
 
 fn start_writer<S: LogSink>(
-    sink: Result<S, switchyard_store::StoreError>,
+    sink: Result<S, switchyard_core::store::StoreError>,
     config: &Config,
     log_config: LogWriterConfig,
 ) -> anyhow::Result<LogWriter> {

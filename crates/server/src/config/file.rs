@@ -63,7 +63,7 @@ pub struct ModelConfig {
     pub price: Option<switchyard_core::pricing::Price>,
     /// Rate limits for everyone calling this alias together.
     #[serde(default)]
-    pub limits: Option<switchyard_store::Limits>,
+    pub limits: Option<switchyard_core::store::Limits>,
     /// Response caching for this alias.
     #[serde(default)]
     pub cache: Option<super::ModelCacheConfig>,

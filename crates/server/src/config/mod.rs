@@ -78,7 +78,7 @@ pub struct Config {
     pub models: BTreeMap<String, ModelRoute>,
     /// `models.<alias>.price` and `models.<alias>.limits`.
     pub model_prices: BTreeMap<String, switchyard_core::pricing::Price>,
-    pub model_limits: BTreeMap<String, switchyard_store::Limits>,
+    pub model_limits: BTreeMap<String, switchyard_core::store::Limits>,
     /// Keys, limits, budgets and pricing settings.
     pub governance: Governance,
     pub cache: CacheConfig,
@@ -226,8 +226,11 @@ fn providers(map: &Mapping, errors: &mut Vec<ConfigError>) -> (Vec<(String, Prov
 }
 
 /// What models carry besides their routes: prices, limits and cache settings, by alias.
-type ModelExtras =
-    (BTreeMap<String, switchyard_core::pricing::Price>, BTreeMap<String, switchyard_store::Limits>, BTreeMap<String, ModelCacheConfig>);
+type ModelExtras = (
+    BTreeMap<String, switchyard_core::pricing::Price>,
+    BTreeMap<String, switchyard_core::store::Limits>,
+    BTreeMap<String, ModelCacheConfig>,
+);
 
 fn models(
     map: &Mapping,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use http::Method;
-use switchyard_store::LogHandle;
+use switchyard_core::store::LogHandle;
 use tokio_util::sync::CancellationToken;
 
 use error::ApiError;
@@ -39,7 +39,7 @@ pub struct App {
     pub force_stop: CancellationToken,
     pub keys: switchyard_core::govern::KeyCache,
     pub misses: switchyard_core::pipeline::Misses,
-    pub store: Arc<dyn switchyard_store::GovernanceStore>,
+    pub store: Arc<dyn switchyard_core::store::GovernanceStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
 }
 

@@ -5,8 +5,9 @@ use std::future::Future;
 
 use bytes::Bytes;
 use switchyard_core::pipeline::{AnswerBody, BodyError, Inbound, PipelineError, StreamEvent};
+use switchyard_core::store::LogRecord;
 use switchyard_core::{decode_chat, decode_embeddings, Decode, Recorder, RequestHeaders};
-use switchyard_store::{LogRecord, LogWriter, LogWriterConfig, MemoryLog};
+use switchyard_store::{LogWriter, LogWriterConfig, MemoryLog};
 
 use super::tests::test_app;
 use super::App;

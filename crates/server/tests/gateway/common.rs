@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use switchyard_store::{LogQuery, LogRecord, SqliteLog};
+use switchyard_core::store::{LogQuery, LogRecord};
+
+use switchyard_store::SqliteLog;
 use switchyard_testkit::GatewayProcess;
 
 pub fn bin() -> &'static Path {

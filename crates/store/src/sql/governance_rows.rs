@@ -6,9 +6,9 @@
 //! makes writers commit in sequence order, so a reader that saw seq N can never later find a
 //! commit with a smaller seq (which a `max(seq) + 1` scheme would allow).
 
+use switchyard_core::store::{KeyRecord, Policy, Scope, StoreError};
+
 use super::{SqlRow, SqlValue};
-use crate::governance::{KeyRecord, Policy, Scope};
-use crate::StoreError;
 
 pub(crate) const NEXT_SEQ: &str = "UPDATE governance_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq";
 

@@ -1,9 +1,9 @@
 //! `LogRecord` ↔ `request_log` row, and the insert and query statements, for both backends.
 
+use switchyard_core::store::{LogQuery, LogRecord, StoreError};
+
 use super::filter::Filter;
 use super::{Dialect, SqlRow, SqlValue};
-use crate::log::{LogQuery, LogRecord};
-use crate::StoreError;
 
 const COLUMNS: [&str; 30] = [
     "request_id",

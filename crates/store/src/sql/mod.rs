@@ -1,15 +1,13 @@
 //! What the SQLite and PostgreSQL stores share: one text per statement, one mapping between rows
 //! and records, one filter builder, so that the two backends cannot drift apart. Each backend only
-//! decides how a statement is executed (sync rusqlite, sync `postgres`, async `tokio-postgres`).
+//! decides how a statement is executed (sync rusqlite, sync `postgres`, async `tokio-postgres`) and
+//! keeps its own schema migrations (`sqlite::schema`, `postgres::schema`).
 
 pub(crate) mod filter;
 pub(crate) mod governance_rows;
 pub(crate) mod log_rows;
-pub(crate) mod pg_schema;
-pub(crate) mod pg_target;
 pub(crate) mod schema;
 pub(crate) mod spend;
-pub(crate) mod sqlite_schema;
 
 use std::error::Error;
 
@@ -17,8 +15,29 @@ use bytes::BytesMut;
 use postgres_types::{IsNull, ToSql, Type};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use switchyard_core::store::StoreError;
 
-use crate::StoreError;
+/// Driver errors into core's `StoreError`, which names no driver: `?` cannot convert them (neither
+/// type is this crate's), so driver calls end in `.db()?`.
+pub(crate) trait Db<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> Db<T> for Result<T, rusqlite::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(sqlite_error)
+    }
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(crate::postgres::target::pg_error)
+    }
+}
+
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -158,7 +177,7 @@ impl SqlRow for rusqlite::Row<'_> {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(rusqlite::Row::get(self, i)?)
+        rusqlite::Row::get(self, i).db()
     }
 }
 
@@ -167,7 +186,7 @@ impl SqlRow for tokio_postgres::Row {
     where
         T: rusqlite::types::FromSql + for<'a> postgres_types::FromSql<'a>,
     {
-        Ok(self.try_get(i)?)
+        self.try_get(i).db()
     }
 }
 
@@ -177,9 +196,9 @@ pub(crate) fn sqlite_rows<T>(
     params: &[SqlValue],
     map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).db()?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.next().db()? {
         out.push(map(row)?);
     }
     Ok(out)

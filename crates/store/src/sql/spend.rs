@@ -1,9 +1,9 @@
 //! Spend: totals over the request log for a `SpendQuery`, one statement for both backends.
 
+use switchyard_core::store::{GroupBy, SpendQuery, SpendRow, StoreError};
+
 use super::filter::Filter;
 use super::{Dialect, SqlRow, SqlValue};
-use crate::governance::{GroupBy, SpendQuery, SpendRow};
-use crate::StoreError;
 
 /// The group's value for each `GroupBy`; `model` is the model that served (`None` when nothing
 /// did), `day` the UTC date of the request's start.

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use switchyard_store::{
-    GovernanceStore, LogQuery, LogRecord, LogSink, PostgresGovernance, PostgresLog, SqliteGovernance, SqliteLog, StoreError,
-};
+use switchyard_core::store::{GovernanceStore, LogQuery, LogRecord, LogSink, StoreError};
+
+use switchyard_store::{PostgresGovernance, PostgresLog, SqliteGovernance, SqliteLog};
 
 pub struct Backend {
     pub gov: Arc<dyn GovernanceStore>,

@@ -1,6 +1,6 @@
 //! Keys, policies, the change sequence, and spend.
 
-use switchyard_store::{Budget, GroupBy, KeyRecord, Limits, LogRecord, Policy, Scope, SpendQuery, SpendRow, StoreError, Window};
+use switchyard_core::store::{Budget, GroupBy, KeyRecord, Limits, LogRecord, Policy, Scope, SpendQuery, SpendRow, StoreError, Window};
 
 use crate::backend::Storage;
 
@@ -166,7 +166,7 @@ fn spent(
 ) -> LogRecord {
     LogRecord {
         request_id: id.into(),
-        started_at: switchyard_store::time::rfc3339(ms),
+        started_at: switchyard_core::time::rfc3339(ms),
         started_at_ms: ms,
         key_id: key.map(Into::into),
         team: team.map(Into::into),

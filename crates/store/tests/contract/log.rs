@@ -1,13 +1,13 @@
 //! The request log through each backend's `LogSink`, read back with `query`.
 
-use switchyard_store::{AttemptDetail, LogQuery, LogRecord};
+use switchyard_core::store::{AttemptDetail, LogQuery, LogRecord};
 
 use crate::backend::Storage;
 
 pub fn full_record(id: &str, ms: i64) -> LogRecord {
     LogRecord {
         request_id: id.into(),
-        started_at: switchyard_store::time::rfc3339(ms),
+        started_at: switchyard_core::time::rfc3339(ms),
         started_at_ms: ms,
         customer_identifier: Some("acme".into()),
         key_id: Some("key_0192".into()),
@@ -46,7 +46,7 @@ pub fn full_record(id: &str, ms: i64) -> LogRecord {
 fn bare_record(id: &str, ms: i64) -> LogRecord {
     LogRecord {
         request_id: id.into(),
-        started_at: switchyard_store::time::rfc3339(ms),
+        started_at: switchyard_core::time::rfc3339(ms),
         started_at_ms: ms,
         requested_model: "mock/echo".into(),
         status: 404,

@@ -1,6 +1,6 @@
 //! Opening a migrated database again applies nothing twice and keeps the data.
 
-use switchyard_store::LogQuery;
+use switchyard_core::store::LogQuery;
 
 use crate::backend::Storage;
 use crate::governance::full_key;

@@ -3,7 +3,8 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_core::keys::{prefix_of, verify};
-use switchyard_store::{GovernanceStore, SqliteGovernance};
+use switchyard_core::store::GovernanceStore;
+use switchyard_store::SqliteGovernance;
 
 use super::memory::{BrokenGovernance, MemoryGovernance};
 use super::{error_of, secret, Admin, ADMIN_KEY};

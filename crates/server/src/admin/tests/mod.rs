@@ -13,7 +13,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchyard_core::keys::KeySecret;
-use switchyard_store::GovernanceStore;
+use switchyard_core::store::GovernanceStore;
 use tower::ServiceExt;
 
 use super::{router, AdminState};

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::json;
 use switchyard_core::govern::names::window_start;
-use switchyard_store::time::now_ms;
-use switchyard_store::{GroupBy, SpendRow};
+use switchyard_core::store::{GroupBy, SpendRow};
+use switchyard_core::time::now_ms;
 
 use super::memory::MemoryGovernance;
 use super::{error_of, Admin};
@@ -45,7 +45,7 @@ async fn budgets_and_limits_share_a_policy_and_keep_each_other() {
     let query = store.spend_queries().pop().unwrap();
     assert_eq!(query.team.as_deref(), Some("support"));
     assert_eq!((query.customer, query.key, query.to_ms), (None, None, None));
-    assert_eq!(query.from_ms, window_start(switchyard_store::Window::Daily, before), "spend since the start of the UTC day");
+    assert_eq!(query.from_ms, window_start(switchyard_core::store::Window::Daily, before), "spend since the start of the UTC day");
     assert_eq!(parse_instant(budget["window_start"].as_str().unwrap()), query.from_ms);
 
     let (_, limits) = admin.call(Method::GET, "/admin/limits/team/support", None).await;

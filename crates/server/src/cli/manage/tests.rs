@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use switchyard_core::keys::prefix_of;
-use switchyard_store::SpendRow;
+use switchyard_core::store::SpendRow;
 
 use super::{execute, ClientError, ManageCommand};
 use crate::admin::tests::memory::MemoryGovernance;
@@ -75,7 +75,7 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
         (stored.models.as_slice(), stored.limits.rpm, stored.metadata["env"].as_str()),
         (&["a".to_string(), "b".to_string()][..], Some(10), "prod")
     );
-    assert_eq!(stored.budget.as_ref().map(|b| (b.usd, b.window)), Some((Some(5.0), switchyard_store::Window::Daily)));
+    assert_eq!(stored.budget.as_ref().map(|b| (b.usd, b.window)), Some((Some(5.0), switchyard_core::store::Window::Daily)));
 
     let list = run(&url, &["keys", "list"]).await.unwrap();
     assert!(list.starts_with("ID") && list.contains(&stored.id) && list.contains("active") && !list.contains(plaintext), "{list}");

@@ -66,7 +66,7 @@ async fn keys_are_required_shown_once_and_revoked_at_once() {
 #[tokio::test]
 async fn a_key_reaches_only_its_models_and_expires() {
     let gw = GatewayProcess::spawn(bin(), &single("")).await;
-    let soon = switchyard_store::time::now_ms() / 1000 + 2;
+    let soon = switchyard_core::time::now_ms() / 1000 + 2;
     let (_, key) = create_key(&gw, json!({"name": "narrow", "models": ["mock/echo"], "expires_at": soon})).await;
     assert_eq!(call(&gw, Some(&key), &chat("mock/echo", "x")).await.status(), 200);
     let r = call(&gw, Some(&key), &chat("mock/other", "x")).await;

@@ -130,7 +130,7 @@ async fn redis_killed_mid_run_limits_go_local_budgets_spend_their_lease_and_no_p
         assert_eq!(timed(&gw, &key).await.0, 200);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let date = &switchyard_store::time::rfc3339(switchyard_store::time::now_ms())[..10];
+    let date = &switchyard_core::time::rfc3339(switchyard_core::time::now_ms())[..10];
     let total = _redis.get(&format!("switchyard:b:key:{id}:usd:d{date}"));
     // 20 before, 10 during, 5 after: $0.35, in nano-dollars.
     assert_eq!(total, "350000000", "the shared total is exactly what the log says was spent");

@@ -122,7 +122,7 @@ async fn sigterm_right_after_the_answers_loses_no_settlement_on_a_slow_redis() {
 
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let date = &switchyard_store::time::rfc3339(switchyard_store::time::now_ms())[..10];
+    let date = &switchyard_core::time::rfc3339(switchyard_core::time::now_ms())[..10];
     let total_key = format!("switchyard:b:key:{id}:usd:d{date}");
     let total: Option<i64> = redis::cmd("GET").arg(&total_key).query_async(&mut conn).await.unwrap();
     let reserved: Option<i64> = redis::cmd("HGET").arg(format!("{total_key}:ra")).arg("_sum").query_async(&mut conn).await.unwrap();

@@ -1,0 +1,124 @@
+//! The request log's port: one record per request (`LogRecord`), where records are stored
+//! (`LogSink`), and how the request path hands a record over (`LogHandle`) without knowing the
+//! writer behind it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// A place request records are stored. Inserting a request id that is already there is a no-op,
+/// which is what makes spool replay safe to repeat. Called from the writer's own thread.
+pub trait LogSink: Send + 'static {
+    fn insert(&mut self, records: &[LogRecord]) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub limit: usize,
+    /// Matches the requested or the served model.
+    pub model: Option<String>,
+    pub customer: Option<String>,
+}
+
+/// What takes records off the request path (the store's `LogWriter`). `submit` is on the hot
+/// path: it must never block and never wait for I/O.
+pub trait LogSubmit: Send + Sync + 'static {
+    fn submit(&self, record: LogRecord);
+    fn status(&self) -> LogStatus;
+}
+
+/// What the request path holds: cheap to clone (one reference count), and a submit that never
+/// blocks.
+#[derive(Clone)]
+pub struct LogHandle(Arc<dyn LogSubmit>);
+
+impl LogHandle {
+    pub fn new(writer: Arc<dyn LogSubmit>) -> Self {
+        Self(writer)
+    }
+
+    /// Hands a record over without waiting.
+    pub fn submit(&self, record: LogRecord) {
+        self.0.submit(record)
+    }
+
+    pub fn status(&self) -> LogStatus {
+        self.0.status()
+    }
+}
+
+/// The writer's health, for `/health` and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogStatus {
+    pub database_ok: bool,
+    pub written: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub request_id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub started_at_ms: i64,
+    pub customer_identifier: Option<String>,
+    /// The virtual key's id (never the key), and its team.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    pub feature: Option<String>,
+    pub requested_model: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// The HTTP status the client was sent.
+    pub status: u16,
+    /// `ok`, `error`, `client_disconnected` or `incomplete` (a stream cut after it started).
+    pub outcome: String,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// What the request cost in US dollars; `None` only when nothing was served.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// Where the cost came from: `catalog`, `config`, `estimate` (no price: estimated),
+    /// `unpriced` (no price: counted as 0 by config) or `usage_estimated` (no usage reported).
+    #[serde(default)]
+    pub cost_source: Option<String>,
+    /// What the response cache did: `HIT`, `SEMANTIC_HIT`, `MISS` or `BYPASS`; `None` when caching
+    /// was not considered. A hit costs nothing (`cost_usd` 0).
+    #[serde(default)]
+    pub cache_status: Option<String>,
+    /// On a hit, what the answer cost when it was first made: the spend the cache saved.
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
+    pub stream: bool,
+    pub attempts: u32,
+    /// Every upstream attempt in order: provider, model, failure class, duration.
+    #[serde(default)]
+    pub attempt_log: Vec<AttemptDetail>,
+    /// Only when the config stores bodies and the request did not set `disable_log`.
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
+
+/// One upstream attempt of a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptDetail {
+    pub provider: String,
+    pub model: String,
+    /// The failure class, `None` for the attempt that served.
+    pub error: Option<String>,
+    pub ms: f64,
+}

@@ -1,0 +1,23 @@
+//! The domain types that are stored and the storage traits (ports) the pipeline calls: the request
+//! log (`LogSink`, and `LogHandle` for the request path), keys, policies and spend
+//! (`GovernanceStore`), shared counters for limits and budgets (`CounterStore`), response-cache
+//! entries (`CacheStore`) and the semantic cache's vectors (`VectorIndex`). `switchyard-store`
+//! implements them per backend (memory, SQLite, PostgreSQL, Redis); nothing here names an engine.
+
+mod cache;
+mod counters;
+mod error;
+mod governance;
+mod log;
+mod policy;
+mod vectors;
+
+pub use cache::CacheStore;
+pub use counters::{
+    check_ttl, Admit, BudgetItem, BudgetSettle, CounterStore, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict, SETTLE_MEMORY_MS,
+};
+pub use error::StoreError;
+pub use governance::{Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
+pub use log::{AttemptDetail, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
+pub use policy::{Budget, KeyRecord, Limits, Policy, Scope, Window};
+pub use vectors::VectorIndex;

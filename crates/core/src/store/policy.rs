@@ -1,0 +1,129 @@
+//! What governance stores: virtual keys, the budgets and limits set per key, team, customer,
+//! feature or model (`Policy`), and the scopes and windows they apply to.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A virtual key as stored: never the key itself, only its keyed hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// `key_` + UUIDv7, assigned by the caller.
+    pub id: String,
+    /// The key's public prefix (`sy-` + 8 characters), unique: how a presented key is found.
+    pub prefix: String,
+    /// HMAC-SHA256 of the whole key under the server's key secret (32 bytes).
+    pub hash: Vec<u8>,
+    pub name: String,
+    pub team: Option<String>,
+    pub customer: Option<String>,
+    /// Models (aliases or `provider/model`) the key may call; empty means all.
+    #[serde(default)]
+    pub models: Vec<String>,
+    pub expires_at_ms: Option<i64>,
+    #[serde(default)]
+    pub limits: Limits,
+    pub budget: Option<Budget>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    /// Change sequence, assigned by the store on every insert and update; increases across the
+    /// whole store (keys and policies share one sequence).
+    #[serde(default)]
+    pub seq: i64,
+}
+
+/// Rate limits of one scope; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens (input + output) per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u64>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        self.rpm.is_none() && self.tpm.is_none() && self.concurrency.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// The UTC calendar day.
+    Daily,
+    /// The UTC calendar month.
+    Monthly,
+    /// Since the budget was set; never resets.
+    Total,
+}
+
+/// A spending cap in US dollars or tokens over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    pub window: Window,
+    /// Percent of the budget at which the soft-cap alert fires (once per window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_pct: Option<f64>,
+    /// Above `downgrade_pct` percent of the budget, requests go to this (cheaper) model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_pct: Option<f64>,
+}
+
+/// What a budget or limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Key,
+    Team,
+    Customer,
+    Feature,
+    Model,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [Scope::Key, Scope::Team, Scope::Customer, Scope::Feature, Scope::Model];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Key => "key",
+            Scope::Team => "team",
+            Scope::Customer => "customer",
+            Scope::Feature => "feature",
+            Scope::Model => "model",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The budget and limits of one team, customer, feature or model, set through the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub scope: Scope,
+    pub name: String,
+    pub budget: Option<Budget>,
+    #[serde(default)]
+    pub limits: Limits,
+    pub updated_at_ms: i64,
+    /// Assigned by the store (shared sequence with keys).
+    #[serde(default)]
+    pub seq: i64,
+}

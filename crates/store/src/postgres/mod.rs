@@ -1,0 +1,12 @@
+//! PostgreSQL, the database N instances share: the request log (blocking client, on the writer's
+//! thread), the governance store and the semantic cache's pgvector index (`tokio-postgres`).
+
+mod governance;
+mod log;
+pub(crate) mod schema;
+pub(crate) mod target;
+mod vectors;
+
+pub use governance::PostgresGovernance;
+pub use log::PostgresLog;
+pub use vectors::PgVectorIndex;
