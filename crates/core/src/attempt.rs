@@ -133,6 +133,7 @@ mod tests {
 
 /// One upstream attempt as the log keeps it.
 pub use crate::store::AttemptDetail as AttemptLog;
+use crate::store::AttemptError;
 
 pub struct Served {
     pub outcome: Outcome,
@@ -157,11 +158,11 @@ enum Hedge {
     Failed { error: ProviderError, logs: Vec<AttemptLog>, hedged: bool },
 }
 
-fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<&str>, since: Instant) -> AttemptLog {
+fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<AttemptError>, since: Instant) -> AttemptLog {
     AttemptLog {
         provider: step.target.provider_name.to_string(),
         model: step.target.model.clone(),
-        error: error.map(str::to_string),
+        error,
         ms: since.elapsed().as_secs_f64() * 1000.0,
     }
 }
@@ -184,7 +185,7 @@ async fn hedge(
             return match r {
                 Ok(outcome) => Hedge::Served { outcome, winner: 0, logs: vec![attempt_log(first, None, start_a)] },
                 Err(error) => {
-                    let logs = vec![attempt_log(first, Some(error.kind.as_str()), start_a)];
+                    let logs = vec![attempt_log(first, Some(AttemptError::Failed(error.kind)), start_a)];
                     Hedge::Failed { error, logs, hedged: false }
                 }
             };
@@ -200,7 +201,7 @@ async fn hedge(
         tokio::select! {
             r = &mut a, if a_failed.is_none() => match r {
                 Ok(outcome) => {
-                    let lost = b_failed.as_ref().map_or("hedge_cancelled", |e| e.kind.as_str());
+                    let lost = b_failed.as_ref().map_or(AttemptError::HedgeCancelled, |e| AttemptError::Failed(e.kind));
                     let logs = vec![attempt_log(first, None, start_a), attempt_log(second, Some(lost), start_b)];
                     return Hedge::Served { outcome, winner: 0, logs };
                 }
@@ -208,7 +209,7 @@ async fn hedge(
             },
             r = &mut b, if b_failed.is_none() => match r {
                 Ok(outcome) => {
-                    let lost = a_failed.as_ref().map_or("hedge_cancelled", |e| e.kind.as_str());
+                    let lost = a_failed.as_ref().map_or(AttemptError::HedgeCancelled, |e| AttemptError::Failed(e.kind));
                     let logs = vec![attempt_log(first, Some(lost), start_a), attempt_log(second, None, start_b)];
                     return Hedge::Served { outcome, winner: 1, logs };
                 }
@@ -216,7 +217,10 @@ async fn hedge(
             },
         }
         if let (Some(ea), Some(eb)) = (&a_failed, &b_failed) {
-            let logs = vec![attempt_log(first, Some(ea.kind.as_str()), start_a), attempt_log(second, Some(eb.kind.as_str()), start_b)];
+            let logs = vec![
+                attempt_log(first, Some(AttemptError::Failed(ea.kind)), start_a),
+                attempt_log(second, Some(AttemptError::Failed(eb.kind)), start_b),
+            ];
             return Hedge::Failed {
                 error: b_failed.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "both hedged attempts failed")),
                 logs,
@@ -256,7 +260,7 @@ pub async fn run_attempts(
         match health.breakers.admit(&key) {
             Admission::Rejected if has_next => {
                 // Not an upstream attempt, but the log says why the target was passed over.
-                attempts.push(AttemptLog { error: Some("circuit_open".into()), ms: 0.0, ..attempt_log(step, None, Instant::now()) });
+                attempts.push(AttemptLog { error: Some(AttemptError::CircuitOpen), ms: 0.0, ..attempt_log(step, None, Instant::now()) });
                 continue;
             }
             Admission::Rejected => {
@@ -317,7 +321,7 @@ pub async fn run_attempts(
             let log = |error: Option<&ProviderError>| AttemptLog {
                 provider: step.target.provider_name.to_string(),
                 model: step.target.model.clone(),
-                error: error.map(|e| e.kind.as_str().to_string()),
+                error: error.map(|e| AttemptError::Failed(e.kind)),
                 ms,
             };
             match result {
@@ -414,7 +418,8 @@ mod loop_tests {
         .await
         .ok()
         .unwrap();
-        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        let trail: Vec<(&str, Option<&str>)> =
+            served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the breaker stopped calling the primary");
     }
 
@@ -434,7 +439,8 @@ mod loop_tests {
         .ok()
         .unwrap();
         assert_eq!(&*served.target.provider_name, "up");
-        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        let trail: Vec<(&str, Option<&str>)> =
+            served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("overloaded")), ("up", None)]);
 
         let alone = [step("down", serde_json::json!({"type":"mock","error_status":503}))];
@@ -517,7 +523,8 @@ mod loop_tests {
         .await
         .ok()
         .unwrap();
-        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        let trail: Vec<(&str, Option<&str>)> =
+            served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the skip is logged; only `up` was called");
         assert_eq!(&*served.target.provider_name, "up");
         assert_eq!(health.breakers.snapshot(), vec![("down/echo".to_string(), "open"), ("up/echo".to_string(), "closed")]);
@@ -550,7 +557,8 @@ mod loop_tests {
         .unwrap();
         assert_eq!(&*served.target.provider_name, "fast");
         assert_eq!(started.elapsed(), Duration::from_millis(300), "the hedge answered 100 ms after it started");
-        let trail: Vec<(&str, Option<&str>)> = served.attempts.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        let trail: Vec<(&str, Option<&str>)> =
+            served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("slow", Some("hedge_cancelled")), ("fast", None)]);
 
         // A first target that answers before the hedge delay is used alone.

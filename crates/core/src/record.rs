@@ -110,12 +110,12 @@ impl Recorder {
 
     /// The attempts a request made, in order; the last one names the provider and model.
     pub fn attempts(&mut self, attempts: Vec<crate::store::AttemptDetail>) {
-        if let Some(last) = attempts.iter().rev().find(|a| a.error.as_deref() != Some("circuit_open")) {
+        if let Some(last) = attempts.iter().rev().find(|a| a.reached_upstream()) {
             self.record.provider = Some(last.provider.clone());
             self.record.model = Some(last.model.clone());
         }
         // Targets passed over for an open circuit are in the log but were not attempts.
-        self.record.attempts = attempts.iter().filter(|a| a.error.as_deref() != Some("circuit_open")).count() as u32;
+        self.record.attempts = attempts.iter().filter(|a| a.reached_upstream()).count() as u32;
         self.record.attempt_log = attempts;
     }
 

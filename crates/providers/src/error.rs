@@ -51,6 +51,25 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
         }
     }
+
+    /// The kind `as_str` names; `None` for any other text.
+    pub fn parse(name: &str) -> Option<ErrorKind> {
+        const ALL: [ErrorKind; 12] = [
+            ErrorKind::BadRequest,
+            ErrorKind::ContextLength,
+            ErrorKind::ContentFilter,
+            ErrorKind::Auth,
+            ErrorKind::NotFound,
+            ErrorKind::RateLimited,
+            ErrorKind::Overloaded,
+            ErrorKind::Server,
+            ErrorKind::Timeout,
+            ErrorKind::Connect,
+            ErrorKind::Malformed,
+            ErrorKind::Interrupted,
+        ];
+        ALL.into_iter().find(|k| k.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

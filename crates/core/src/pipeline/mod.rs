@@ -285,7 +285,7 @@ enum Reply {
 
 /// Attempts that reached an upstream (targets skipped for an open circuit are logged, not sent).
 fn upstream_attempts(attempts: &[AttemptLog]) -> usize {
-    attempts.iter().filter(|a| a.error.as_deref() != Some("circuit_open")).count()
+    attempts.iter().filter(|a| a.reached_upstream()).count()
 }
 
 fn served_headers(provider: &str, model: &str, attempts: usize) -> Headers {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use switchyard_providers::ErrorKind;
 
 use super::StoreError;
 
@@ -118,7 +119,90 @@ pub struct LogRecord {
 pub struct AttemptDetail {
     pub provider: String,
     pub model: String,
-    /// The failure class, `None` for the attempt that served.
-    pub error: Option<String>,
+    /// Why the attempt did not serve; `None` for the attempt that served.
+    pub error: Option<AttemptError>,
     pub ms: f64,
+}
+
+impl AttemptDetail {
+    /// Whether a request went upstream: a target passed over for its open circuit did not.
+    pub fn reached_upstream(&self) -> bool {
+        self.error != Some(AttemptError::CircuitOpen)
+    }
+}
+
+/// Why an attempt did not serve. Stored (and shown in the log) as its name: the provider failure
+/// class (`overloaded`, `timeout`, …), `circuit_open` or `hedge_cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptError {
+    /// The upstream failed with this class.
+    Failed(ErrorKind),
+    /// Not sent: the target's circuit was open and another target was left.
+    CircuitOpen,
+    /// The other leg of a hedged pair answered first; this one was cancelled.
+    HedgeCancelled,
+    /// A name this version does not know (a record written by another version).
+    Unknown,
+}
+
+impl AttemptError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptError::Failed(kind) => kind.as_str(),
+            AttemptError::CircuitOpen => "circuit_open",
+            AttemptError::HedgeCancelled => "hedge_cancelled",
+            AttemptError::Unknown => "unknown",
+        }
+    }
+
+    fn parse(name: &str) -> AttemptError {
+        match name {
+            "circuit_open" => AttemptError::CircuitOpen,
+            "hedge_cancelled" => AttemptError::HedgeCancelled,
+            other => ErrorKind::parse(other).map_or(AttemptError::Unknown, AttemptError::Failed),
+        }
+    }
+}
+
+impl Serialize for AttemptError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AttemptError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(AttemptError::parse(&name))
+    }
+}
+
+#[cfg(test)]
+mod attempt_error_tests {
+    use super::*;
+
+    #[test]
+    fn attempt_errors_are_stored_by_name_and_read_back_leniently() {
+        let log = vec![
+            AttemptDetail { error: Some(AttemptError::CircuitOpen), ..AttemptDetail::default() },
+            AttemptDetail { error: Some(AttemptError::HedgeCancelled), ..AttemptDetail::default() },
+            AttemptDetail { error: Some(AttemptError::Failed(ErrorKind::Overloaded)), ..AttemptDetail::default() },
+            AttemptDetail::default(),
+        ];
+        let json = serde_json::to_value(&log).unwrap();
+        let names: Vec<&serde_json::Value> = json.as_array().unwrap().iter().map(|a| &a["error"]).collect();
+        assert_eq!(
+            names,
+            [
+                &serde_json::json!("circuit_open"),
+                &serde_json::json!("hedge_cancelled"),
+                &serde_json::json!("overloaded"),
+                &serde_json::Value::Null
+            ]
+        );
+        assert_eq!(serde_json::from_value::<Vec<AttemptDetail>>(json).unwrap(), log);
+        let newer: AttemptDetail = serde_json::from_str(r#"{"provider":"p","model":"m","error":"quota_gone","ms":1}"#).unwrap();
+        assert_eq!(newer.error, Some(AttemptError::Unknown));
+        assert!(!log[0].reached_upstream() && log[1].reached_upstream());
+    }
 }

@@ -18,6 +18,6 @@ pub use counters::{
 };
 pub use error::StoreError;
 pub use governance::{Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
-pub use log::{AttemptDetail, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
+pub use log::{AttemptDetail, AttemptError, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
 pub use policy::{Budget, KeyRecord, Limits, Policy, Scope, Window};
 pub use vectors::VectorIndex;

@@ -129,7 +129,7 @@ async fn a_failing_upstream_falls_back_and_client_errors_do_not() {
     assert_eq!((r.status().as_u16(), header(&r, "x-switchyard-provider"), header(&r, "x-switchyard-attempts")), (200, "mock", "2"));
     let id = header(&r, "x-request-id").to_string();
     let rec = record(gw.data_dir(), &id).await;
-    let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+    let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.map(|e| e.as_str()))).collect();
     assert_eq!(trail, [("up", Some("overloaded")), ("mock", None)]);
 
     let r = embed(&gw, "/v1/embeddings", json!({"model": "embedder", "input": "hello"})).await;

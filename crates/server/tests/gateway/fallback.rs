@@ -36,7 +36,7 @@ async fn a_failing_primary_is_replaced_by_the_configured_fallback() {
         let text = r.text().await.unwrap();
         assert!(text.contains("hello "), "the fallback answered: {text}");
         let rec = record(gw.data_dir(), &id).await;
-        let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+        let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.map(|e| e.as_str()))).collect();
         assert_eq!(trail, [("primary", Some("overloaded")), ("backup", None)], "stream={stream}");
         assert_eq!((rec.provider.as_deref(), rec.attempts, rec.outcome.as_str()), (Some("backup"), 2, "ok"));
     }
@@ -200,7 +200,7 @@ async fn a_slow_primary_is_hedged_and_the_loser_is_cancelled_and_logged() {
     let id = header(&r, "x-request-id").to_string();
     assert!(slow.wait_for_aborts(1, std::time::Duration::from_secs(2)).await, "the losing leg was cancelled upstream");
     let rec = record(gw.data_dir(), &id).await;
-    let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.as_deref())).collect();
+    let trail: Vec<(&str, Option<&str>)> = rec.attempt_log.iter().map(|a| (a.provider.as_str(), a.error.map(|e| e.as_str()))).collect();
     assert_eq!(trail, [("primary", Some("hedge_cancelled")), ("backup", None)]);
 }
 

@@ -1,6 +1,6 @@
 //! The request log through each backend's `LogSink`, read back with `query`.
 
-use switchyard_core::store::{AttemptDetail, LogQuery, LogRecord};
+use switchyard_core::store::{AttemptDetail, AttemptError, LogQuery, LogRecord};
 
 use crate::backend::Storage;
 
@@ -34,7 +34,13 @@ pub fn full_record(id: &str, ms: i64) -> LogRecord {
         stream: true,
         attempts: 2,
         attempt_log: vec![
-            AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some("rate_limited".into()), ms: 12.5 },
+            AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some(AttemptError::CircuitOpen), ms: 0.0 },
+            AttemptDetail {
+                provider: "openai".into(),
+                model: "gpt-4o-mini".into(),
+                error: Some(AttemptError::Failed(switchyard_providers::ErrorKind::RateLimited)),
+                ms: 12.5,
+            },
             AttemptDetail { provider: "anthropic".into(), model: "claude-sonnet-4-5".into(), error: None, ms: 800.0 },
         ],
         request_body: Some(r#"{"model":"support-bot"}"#.into()),
