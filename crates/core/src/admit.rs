@@ -97,7 +97,8 @@ pub async fn admit(
         |input| AdmitError::TooExpensive { max_cost_usd: ceiling.unwrap_or(0.0), input_cost_usd: worst_case_usd(&priced.price, input, 0) };
     let (input, max_out, tpm_out) = match &mut parsed.request {
         Request::Chat(chat) => {
-            let input = if precise { estimate_input_tokens(chat, first.provider.kind(), &first.model) } else { rough_input_tokens(chat) };
+            let input =
+                if precise { estimate_input_tokens(chat, first.provider.tokenizer(), &first.model) } else { rough_input_tokens(chat) };
             let asked_max = requested_max_output(chat);
             let mut max_out = asked_max.unwrap_or_else(|| gate.pricing.max_output(&first));
             if let Some(ceiling) = ceiling {
@@ -111,7 +112,7 @@ pub async fn admit(
         }
         // Embeddings produce no output tokens: the input is the whole cost.
         Request::Embeddings(embeddings) => {
-            let input = crate::tokens::estimate_embedding_tokens(&embeddings.input(), first.provider.kind(), &first.model, precise);
+            let input = crate::tokens::estimate_embedding_tokens(&embeddings.input(), first.provider.tokenizer(), &first.model, precise);
             if ceiling.is_some_and(|c| worst_case_usd(&priced.price, input, 0) > c) {
                 return Err(too_expensive(input));
             }

@@ -74,7 +74,7 @@ impl Pricing {
             }
         }
         let kind = target.provider.kind();
-        if kind == "mock" {
+        if target.provider.free() {
             return Some(Priced { price: ZERO, source: "free" });
         }
         if let Some(found) = self.catalog.lookup(kind, &target.model) {

@@ -10,6 +10,7 @@
 //! is billed.
 
 use switchyard_protocol::openai::{ChatRequest, ContentPart, Message, MessageContent, Tool, ToolCall};
+use switchyard_providers::Tokenizer;
 
 /// Framing tokens around every message (`<|start|>role…<|end|>`), per OpenAI's cookbook.
 const PER_MESSAGE: u64 = 3;
@@ -26,8 +27,8 @@ const FILE_PART: u64 = 1_000;
 
 /// An estimate of the input tokens `request` will be billed for at a provider of `provider_kind`
 /// serving `model` (the upstream id, which picks the BPE for OpenAI kinds).
-pub fn estimate_input_tokens(request: &ChatRequest, provider_kind: &str, model: &str) -> u64 {
-    count(request, Counter::for_target(provider_kind, model))
+pub fn estimate_input_tokens(request: &ChatRequest, tokenizer: Tokenizer, model: &str) -> u64 {
+    count(request, Counter::for_target(tokenizer, model))
 }
 
 /// The characters / 4 estimate for any provider: for when no limit or budget needs precision.
@@ -39,9 +40,9 @@ pub fn rough_input_tokens(request: &ChatRequest) -> u64 {
 /// a list of token ids or a list of such lists (a token id counts one). Anything else counts 0:
 /// the provider refuses it. `precise`: with the provider's tokenizer where there is one, else
 /// characters / 4.
-pub fn estimate_embedding_tokens(input: &serde_json::Value, provider_kind: &str, model: &str, precise: bool) -> u64 {
+pub fn estimate_embedding_tokens(input: &serde_json::Value, tokenizer: Tokenizer, model: &str, precise: bool) -> u64 {
     use serde_json::Value;
-    let counter = if precise { Counter::for_target(provider_kind, model) } else { Counter::Chars };
+    let counter = if precise { Counter::for_target(tokenizer, model) } else { Counter::Chars };
     let one = |item: &Value| match item {
         Value::String(text) => counter.text(text),
         Value::Number(_) => 1,
@@ -108,9 +109,9 @@ enum Counter {
 }
 
 impl Counter {
-    fn for_target(provider_kind: &str, model: &str) -> Counter {
+    fn for_target(tokenizer: Tokenizer, model: &str) -> Counter {
         #[cfg(feature = "tiktoken")]
-        if matches!(provider_kind, "openai" | "azure") && bpe_ready() {
+        if tokenizer == Tokenizer::OpenAi && bpe_ready() {
             // The singletons build each BPE once per process, on first use.
             return Counter::Bpe(if uses_cl100k(model) {
                 tiktoken_rs::cl100k_base_singleton()
@@ -118,7 +119,7 @@ impl Counter {
                 tiktoken_rs::o200k_base_singleton()
             });
         }
-        let _ = (provider_kind, model);
+        let _ = (tokenizer, model);
         Counter::Chars
     }
 
@@ -193,7 +194,7 @@ mod tests {
     #[test]
     fn other_kinds_count_characters_over_four_plus_framing() {
         // "system" 2 + "You are a helpful assistant." (28 chars) 7; "user" 1 + 25 chars 7.
-        assert_eq!(estimate_input_tokens(&hello(), "anthropic", "claude-sonnet-4-5"), (3 + 2 + 7) + (3 + 1 + 7) + 3);
+        assert_eq!(estimate_input_tokens(&hello(), Tokenizer::Approximate, "claude-sonnet-4-5"), (3 + 2 + 7) + (3 + 1 + 7) + 3);
     }
 
     #[cfg(feature = "tiktoken")]
@@ -201,20 +202,20 @@ mod tests {
     fn openai_kinds_count_like_the_cookbook() {
         // Before the tables are built requests are not held up: they get the rough estimate.
         if !BPE_READY.load(std::sync::atomic::Ordering::Acquire) {
-            assert_eq!(estimate_input_tokens(&hello(), "openai", "gpt-4o-mini"), rough_input_tokens(&hello()));
+            assert_eq!(estimate_input_tokens(&hello(), Tokenizer::OpenAi, "gpt-4o-mini"), rough_input_tokens(&hello()));
         }
         warm_up();
         // o200k_base: 3 + "system" 1 + "You are a helpful assistant." 6, 3 + "user" 1 +
         // "Hello, how are you today?" 7, + 3 to prime the reply.
-        assert_eq!(estimate_input_tokens(&hello(), "openai", "gpt-4o-mini"), 24);
-        assert_eq!(estimate_input_tokens(&hello(), "azure", "gpt-4o"), 24);
+        assert_eq!(estimate_input_tokens(&hello(), Tokenizer::OpenAi, "gpt-4o-mini"), 24);
+        assert_eq!(estimate_input_tokens(&hello(), Tokenizer::OpenAi, "gpt-4o"), 24);
         assert!(uses_cl100k("gpt-4-0613") && uses_cl100k("gpt-35-turbo") && uses_cl100k("openai/gpt-3.5-turbo"));
         assert!(!uses_cl100k("gpt-4o") && !uses_cl100k("gpt-4.1-mini") && !uses_cl100k("o3") && !uses_cl100k("gpt-5"));
     }
 
     #[test]
     fn images_files_tools_and_tool_calls_count() {
-        let base = estimate_input_tokens(&hello(), "anthropic", "m");
+        let base = estimate_input_tokens(&hello(), Tokenizer::Approximate, "m");
         let with_all = request(serde_json::json!({"model": "m",
             "messages": [
                 {"role": "system", "content": "You are a helpful assistant."},
@@ -234,7 +235,7 @@ mod tests {
         let turns = (3 + 3 + 8 + 2 + 4) + (3 + 1 + 1 + 2);
         // tool: 8 + "weather" 2 + "Weather now" 3 + {"type":"object"} (17 chars) 5.
         let tools = 8 + 2 + 3 + 5;
-        assert_eq!(estimate_input_tokens(&with_all, "bedrock", "m"), base + images_and_file + turns + tools);
+        assert_eq!(estimate_input_tokens(&with_all, Tokenizer::Approximate, "m"), base + images_and_file + turns + tools);
     }
 
     #[test]
@@ -252,7 +253,7 @@ mod tests {
 
     #[test]
     fn embeddings_inputs_count_texts_and_token_ids() {
-        let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, "mistral", "mistral-embed", true);
+        let chars = |input: serde_json::Value| estimate_embedding_tokens(&input, Tokenizer::Approximate, "mistral-embed", true);
         assert_eq!(chars(serde_json::json!("abcdefgh")), 2);
         assert_eq!(chars(serde_json::json!(["abcd", "abcdefghi"])), 1 + 3);
         assert_eq!(chars(serde_json::json!([1, 2, 3])), 3);

@@ -63,10 +63,29 @@ pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// How a provider's tokens are counted before a call, for limits and budgets to reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokenizer {
+    /// OpenAI's BPE tables (o200k or cl100k by model).
+    OpenAi,
+    /// No public tokenizer: characters / 4.
+    Approximate,
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The config `type` of this provider (`openai`, `mock`, …).
     fn kind(&self) -> &'static str;
+
+    /// How this provider's tokens are counted before a call.
+    fn tokenizer(&self) -> Tokenizer {
+        Tokenizer::Approximate
+    }
+
+    /// Calls cost nothing, whatever a catalog says (the built-in mock).
+    fn free(&self) -> bool {
+        false
+    }
 
     /// Models this provider is known to serve, for `GET /v1/models`.
     fn models(&self) -> Vec<String>;

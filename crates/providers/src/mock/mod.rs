@@ -91,6 +91,10 @@ impl Provider for Mock {
         "mock"
     }
 
+    fn free(&self) -> bool {
+        true
+    }
+
     fn models(&self) -> Vec<String> {
         if self.config.models.is_empty() {
             vec!["echo".into()]

@@ -124,6 +124,10 @@ impl Provider for OpenAi {
         self.kind
     }
 
+    fn tokenizer(&self) -> crate::Tokenizer {
+        crate::Tokenizer::OpenAi
+    }
+
     fn models(&self) -> Vec<String> {
         self.models.clone()
     }
