@@ -377,6 +377,17 @@ mod loop_tests {
         }
     }
 
+    /// The loop with fresh latency stats, starting now.
+    async fn run(
+        plan: &[PlannedAttempt],
+        request: &Request,
+        policy: &RetryPolicy,
+        budget: &RetryBudget,
+        health: &Health,
+    ) -> Result<Served, Failed> {
+        run_attempts(plan, request, policy, budget, health, &crate::route::Latency::default(), Instant::now()).await
+    }
+
     fn request() -> Request {
         crate::request::decode_chat(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap()
     }
@@ -391,33 +402,11 @@ mod loop_tests {
         let health = Health::default();
         let budget = RetryBudget::new(1.0, 100.0);
         for _ in 0..5 {
-            let served = run_attempts(
-                &plan,
-                &embeddings(),
-                &RetryPolicy::default(),
-                &budget,
-                &health,
-                &crate::route::Latency::default(),
-                Instant::now(),
-            )
-            .await
-            .ok()
-            .unwrap();
+            let served = run(&plan, &embeddings(), &RetryPolicy::default(), &budget, &health).await.ok().unwrap();
             assert_eq!(&*served.target.provider_name, "up");
             assert!(matches!(served.outcome, Outcome::Complete { usage: Some(_), .. }));
         }
-        let served = run_attempts(
-            &plan,
-            &embeddings(),
-            &RetryPolicy::default(),
-            &budget,
-            &health,
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .ok()
-        .unwrap();
+        let served = run(&plan, &embeddings(), &RetryPolicy::default(), &budget, &health).await.ok().unwrap();
         let trail: Vec<(&str, Option<&str>)> =
             served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the breaker stopped calling the primary");
@@ -426,54 +415,21 @@ mod loop_tests {
     #[tokio::test(start_paused = true)]
     async fn a_failing_primary_falls_back_at_once_and_the_last_target_gets_a_retry() {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
-        let served = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .ok()
-        .unwrap();
+        let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.ok().unwrap();
         assert_eq!(&*served.target.provider_name, "up");
         let trail: Vec<(&str, Option<&str>)> =
             served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("overloaded")), ("up", None)]);
 
         let alone = [step("down", serde_json::json!({"type":"mock","error_status":503}))];
-        let failed = run_attempts(
-            &alone,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let failed = run(&alone, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Overloaded, 2), "the only target is retried once");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_requests_own_errors_are_answered_without_fallback() {
         let plan = [step("bad", serde_json::json!({"type":"mock","error_status":400})), step("up", serde_json::json!({"type":"mock"}))];
-        let failed = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let failed = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
     }
 
@@ -483,11 +439,7 @@ mod loop_tests {
         let plan = [step("limited", serde_json::json!({"type":"mock","error_status":429})), step("up", serde_json::json!({"type":"mock"}))];
         let policy = RetryPolicy { max_retry_after: Duration::from_millis(500), ..RetryPolicy::default() };
         let health = Health::default();
-        let served =
-            run_attempts(&plan, &request(), &policy, &RetryBudget::default(), &health, &crate::route::Latency::default(), Instant::now())
-                .await
-                .ok()
-                .unwrap();
+        let served = run(&plan, &request(), &policy, &RetryBudget::default(), &health).await.ok().unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("up", 2));
         assert!(health.cooling(&plan[0].target));
     }
@@ -497,32 +449,10 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
         let health = Health::default();
         for _ in 0..5 {
-            run_attempts(
-                &plan,
-                &request(),
-                &RetryPolicy::default(),
-                &RetryBudget::new(1.0, 100.0),
-                &health,
-                &crate::route::Latency::default(),
-                Instant::now(),
-            )
-            .await
-            .ok()
-            .unwrap();
+            run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health).await.ok().unwrap();
         }
         // Five failures in a row opened `down`: the next request goes straight to `up`.
-        let served = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::new(1.0, 100.0),
-            &health,
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .ok()
-        .unwrap();
+        let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::new(1.0, 100.0), &health).await.ok().unwrap();
         let trail: Vec<(&str, Option<&str>)> =
             served.attempts.iter().map(|a| (a.provider.as_str(), a.error.map(AttemptError::as_str))).collect();
         assert_eq!(trail, [("down", Some("circuit_open")), ("up", None)], "the skip is logged; only `up` was called");
@@ -564,18 +494,8 @@ mod loop_tests {
         // A first target that answers before the hedge delay is used alone.
         let mut quick = step("quick", serde_json::json!({"type":"mock","latency":"50ms"}));
         quick.timeouts = timeouts;
-        let served = run_attempts(
-            &[quick, fast],
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .ok()
-        .unwrap();
+        let served =
+            run(&[quick, fast], &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.ok().unwrap();
         assert_eq!((&*served.target.provider_name, served.attempts.len()), ("quick", 1));
     }
 
@@ -586,33 +506,11 @@ mod loop_tests {
         let too_long = serde_json::json!({"type":"mock","error_status":400});
         // A plain 400 is answered: the larger-window model is not for it.
         let plan = [step("small", too_long), step("other", serde_json::json!({"type":"mock"})), big.clone()];
-        let failed = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let failed = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::BadRequest, 1));
         // On a success the larger-window model is never tried either.
         let plan = [step("ok", serde_json::json!({"type":"mock"})), big];
-        let served = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &RetryBudget::default(),
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .ok()
-        .unwrap();
+        let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.ok().unwrap();
         assert_eq!(&*served.target.provider_name, "ok");
     }
 
@@ -621,18 +519,7 @@ mod loop_tests {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":500})), step("up", serde_json::json!({"type":"mock"}))];
         let budget = RetryBudget::new(0.0, 0.0);
         while budget.withdraw() {}
-        let failed = run_attempts(
-            &plan,
-            &request(),
-            &RetryPolicy::default(),
-            &budget,
-            &Health::default(),
-            &crate::route::Latency::default(),
-            Instant::now(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let failed = run(&plan, &request(), &RetryPolicy::default(), &budget, &Health::default()).await.err().unwrap();
         assert_eq!((failed.error.kind, failed.attempts.len()), (ErrorKind::Server, 1));
     }
 }
