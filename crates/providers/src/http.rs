@@ -34,6 +34,13 @@ pub async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> 
     out
 }
 
+/// A successful response's body as a stream of bytes, transport failures classified.
+pub fn body_stream(provider: &str, response: reqwest::Response) -> crate::sse_stream::ByteStream {
+    use futures_util::{StreamExt, TryStreamExt};
+    let name = provider.to_string();
+    response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed()
+}
+
 /// Maps a transport error. Its text can include the URL but never headers, so no key leaks.
 pub fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
     let kind = if err.is_timeout() {

@@ -10,7 +10,6 @@ mod wire;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use switchyard_protocol::openai::ChatRequest;
 
@@ -151,8 +150,7 @@ pub(crate) async fn read_answer(
     response: reqwest::Response,
 ) -> Result<ChatResponse, ProviderError> {
     if stream {
-        let name = provider.to_string();
-        let bytes = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+        let bytes = crate::http::body_stream(provider, response);
         let decoder = stream::AnthropicDecoder::new(provider, model, crate::unix_now());
         return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
     }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use switchyard_protocol::openai::ChatRequest;
 
@@ -162,8 +161,7 @@ impl Provider for Bedrock {
             .map(|r| format!("chatcmpl-{r}"))
             .unwrap_or_else(|| format!("chatcmpl-{:016x}", fastrand::u64(..)));
         if request.stream() {
-            let name = self.name.clone();
-            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let body = crate::http::body_stream(&self.name, response);
             let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), ChunkWriter::new(id, model, crate::unix_now()));
             return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
         }

@@ -12,7 +12,6 @@ mod tests;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use switchyard_protocol::openai::ChatRequest;
 
@@ -145,8 +144,7 @@ pub(crate) async fn read_answer(
     response: reqwest::Response,
 ) -> Result<ChatResponse, ProviderError> {
     if stream {
-        let name = provider.to_string();
-        let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+        let body = crate::http::body_stream(provider, response);
         let decoder = stream::GeminiDecoder::new(provider, model, crate::unix_now());
         return Ok(ChatResponse::Stream(stream::chunk_stream(body, decoder)));
     }

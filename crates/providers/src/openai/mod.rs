@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use switchyard_protocol::openai::{ChatRequest, ChunkPeek};
 use switchyard_protocol::Usage;
@@ -136,8 +135,7 @@ impl Provider for OpenAi {
         let url = self.url(model)?;
         let response = self.send(url, request.to_upstream_body(model, self.stream_usage_option)).await?;
         if request.stream() {
-            let name = self.name.clone();
-            let body = response.bytes_stream().map_err(move |e| transport_error(&name, &e)).boxed();
+            let body = crate::http::body_stream(&self.name, response);
             let decoder = stream::OpenAiDecoder::new(&self.name);
             return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
         }
