@@ -34,6 +34,26 @@ pub async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> 
     out
 }
 
+/// A model name as one opaque URL path segment: everything but RFC 3986 unreserved characters is
+/// percent-encoded (so `/` cannot add a segment: `amazon.nova-micro-v1:0` →
+/// `amazon.nova-micro-v1%3A0`), and `.` / `..`, which URL parsers resolve as moves up the path
+/// even when encoded, are refused. A model name never reaches outside the configured base URL.
+pub fn path_segment(provider: &str, model: &str) -> Result<String, ProviderError> {
+    if matches!(model, "" | "." | "..") {
+        let message = format!("model name `{model}` is not a valid model for provider `{provider}`");
+        return Err(ProviderError { param: Some("model".into()), ..ProviderError::new(ErrorKind::BadRequest, message) });
+    }
+    let mut out = String::with_capacity(model.len());
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
 /// A successful response's body as a stream of bytes, transport failures classified.
 pub fn body_stream(provider: &str, response: reqwest::Response) -> crate::sse_stream::ByteStream {
     use futures_util::{StreamExt, TryStreamExt};

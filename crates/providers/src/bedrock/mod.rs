@@ -106,24 +106,11 @@ impl Bedrock {
     /// `{base}/model/{model id, percent-encoded}/converse` (or `converse-stream`).
     fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
         let action = if stream { "converse-stream" } else { "converse" };
-        let url = format!("{}/model/{}/{action}", self.base, encode_path_segment(model));
+        // Percent-encoded as the AWS SDKs do for the model id.
+        let url = format!("{}/model/{}/{action}", self.base, crate::http::path_segment(&self.name, model)?);
         reqwest::Url::parse(&url)
             .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("model `{model}` gives no valid Bedrock URL: {e}")))
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, as the AWS SDKs do for the
-/// model id (`amazon.nova-micro-v1:0` → `amazon.nova-micro-v1%3A0`; ARNs keep no `/`).
-fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[async_trait]

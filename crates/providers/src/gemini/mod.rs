@@ -76,8 +76,9 @@ impl Gemini {
     }
 
     /// `{base}/v1beta/models/{model}:generateContent`, or the streaming method with `alt=sse`.
-    fn url(&self, model: &str, stream: bool) -> reqwest::Url {
-        let model = model.strip_prefix("models/").unwrap_or(model);
+    /// The model is one opaque path segment: it never reaches outside the base URL.
+    fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
+        let model = crate::http::path_segment(&self.name, model.strip_prefix("models/").unwrap_or(model))?;
         let method = if stream { "streamGenerateContent" } else { "generateContent" };
         let mut url = self.base.clone();
         let path = format!("{}/v1beta/models/{model}:{method}", self.base.path().trim_end_matches('/'));
@@ -85,7 +86,7 @@ impl Gemini {
         if stream {
             url.set_query(Some("alt=sse"));
         }
-        url
+        Ok(url)
     }
 }
 
@@ -102,7 +103,7 @@ impl Provider for Gemini {
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let body = request_body(request, &self.images).await?;
         let mut builder =
-            self.client.post(self.url(model, request.stream())).header(http::header::CONTENT_TYPE, "application/json").body(body);
+            self.client.post(self.url(model, request.stream())?).header(http::header::CONTENT_TYPE, "application/json").body(body);
         let key = self.keys.next().cloned();
         if let Some(key) = &key {
             builder = builder.header("x-goog-api-key", key.expose());

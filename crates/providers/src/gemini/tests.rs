@@ -435,14 +435,34 @@ fn config_is_checked() {
     let gemini = Gemini::new("g", &config).unwrap();
     assert_eq!((gemini.kind(), gemini.models()), ("gemini", vec![MODEL.to_string()]));
     assert_eq!(
-        gemini.url("models/gemini-2.5-pro", true).as_str(),
+        gemini.url("models/gemini-2.5-pro", true).unwrap().as_str(),
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
     );
     let proxied =
         Gemini::new("g", &GeminiConfig { base_url: Some("https://proxy.example/google/v1beta/".into()), ..GeminiConfig::default() })
             .unwrap();
-    assert_eq!(proxied.url(MODEL, false).as_str(), "https://proxy.example/google/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(proxied.url(MODEL, false).unwrap().as_str(), "https://proxy.example/google/v1beta/models/gemini-2.5-flash:generateContent");
     assert!(Gemini::new("g", &GeminiConfig { base_url: Some("ftp://x".into()), ..GeminiConfig::default() }).is_err());
+}
+
+#[tokio::test]
+async fn a_path_shaped_model_name_stays_one_segment_under_the_base_url() {
+    let fake = FakeUpstream::start_repeating(recorded("text", 200)).await;
+    let gemini = gemini(&fake);
+    let request = chat_request(json!({"model": "gem/x", "messages": [{"role": "user", "content": "hi"}]}));
+    for model in ["../../../../admin/secret", "a/../../b", "x?y#z", "%2e%2e"] {
+        let _ = gemini.chat(&request, model).await;
+        let sent = fake.last_request();
+        assert!(sent.path.starts_with("/v1beta/models/") && sent.path.ends_with(":generateContent"), "{model}: {}", sent.path);
+        assert_eq!(sent.path.matches('/').count(), 3, "{model} added a path segment: {}", sent.path);
+        assert_eq!(sent.query, None, "{model}");
+    }
+    assert_eq!(fake.request_count(), 4);
+    for model in ["..", ".", ""] {
+        let err = gemini.chat(&request, model).await.err().expect("refused");
+        assert_eq!((err.kind, err.param.as_deref()), (ErrorKind::BadRequest, Some("model")), "{model}");
+    }
+    assert_eq!(fake.request_count(), 4, "a refused name is never sent");
 }
 
 #[tokio::test]
