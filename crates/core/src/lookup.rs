@@ -143,7 +143,8 @@ impl Cache {
             return Lookup::Bypass;
         }
         let customer = if decision.by_customer { customer } else { None };
-        let key = cache_key(request, model, tenant, customer);
+        // A request without a canonical form is never cached (it could only collide).
+        let Some(key) = cache_key(request, model, tenant, customer) else { return Lookup::Bypass };
         if matches!(decision.mode, Mode::Lookup) {
             if let Some(entry) = self.get(&key).await {
                 return Lookup::Hit(entry);

@@ -41,14 +41,15 @@ const DOMAIN: &[u8] = b"switchyard/exact-cache/v1";
 /// The hex SHA-256 key of `request` for `tenant` (always) and `customer` (when the request is
 /// scoped by customer; `None` and `Some("")` are different scopes). `model` is the name the
 /// client asked for, after prompt-template expansion of the request.
-pub fn cache_key(request: &ChatRequest, model: &str, tenant: &str, customer: Option<&str>) -> String {
+///
+/// `None` when the request has no canonical form: a value the canonical re-parse refuses although
+/// the first parse kept it raw (nesting past serde_json's depth limit, a number like `1e400`, a
+/// lone surrogate `"\ud800"`). Such a request bypasses the cache: a key that ignored part of the
+/// request would hand one prompt another's answer.
+pub fn cache_key(request: &ChatRequest, model: &str, tenant: &str, customer: Option<&str>) -> Option<String> {
     // `to_upstream_body` is the one way to see every field, unknown ones included, as sent.
     let body = request.to_upstream_body(model, false);
-    let fields = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => map,
-        // The request was parsed from a JSON object and is written back verbatim.
-        _ => serde_json::Map::new(),
-    };
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else { return None };
     let mut canonical = Vec::with_capacity(body.len());
     canonical.push(b'{');
     let mut first = true;
@@ -82,7 +83,7 @@ pub fn cache_key(request: &ChatRequest, model: &str, tenant: &str, customer: Opt
     }
     framed(&mut hash, model.as_bytes());
     framed(&mut hash, &canonical);
-    hex(&hash.finalize())
+    Some(hex(&hash.finalize()))
 }
 
 /// Length-prefixed, so that no choice of tenant, customer or model text can run into the next.
@@ -160,7 +161,21 @@ mod tests {
     }
 
     fn key(body: &str) -> String {
-        cache_key(&req(body), "gpt-4o", "tenant-a", None)
+        cache_key(&req(body), "gpt-4o", "tenant-a", None).unwrap()
+    }
+
+    #[test]
+    fn a_request_without_a_canonical_form_has_no_key_rather_than_an_empty_one() {
+        let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+        let unkeyable = [
+            format!(r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"one"}}],"vendor":{deep}}}"#),
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"two"}],"vendor":1e400}"#.to_string(),
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"three"}],"vendor":"\ud800"}"#.to_string(),
+        ];
+        for body in &unkeyable {
+            assert_eq!(cache_key(&req(body), "gpt-4o", "tenant-a", None), None, "{body}");
+        }
+        assert!(cache_key(&req(BASE), "gpt-4o", "tenant-a", None).is_some());
     }
 
     const BASE: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0,"seed":7}"#;
@@ -227,6 +242,7 @@ mod tests {
     #[test]
     fn model_tenant_and_customer_scope_the_key() {
         let r = req(BASE);
+        let cache_key = |r: &ChatRequest, m: &str, t: &str, c: Option<&str>| cache_key(r, m, t, c).unwrap();
         let a = cache_key(&r, "gpt-4o", "tenant-a", None);
         assert_ne!(a, cache_key(&r, "gpt-4o-mini", "tenant-a", None));
         assert_ne!(a, cache_key(&r, "gpt-4o", "tenant-b", None));
