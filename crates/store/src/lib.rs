@@ -7,7 +7,6 @@
 
 pub mod memory;
 pub mod postgres;
-pub mod private_fs;
 pub mod redis;
 mod sql;
 pub mod sqlite;
