@@ -7,6 +7,7 @@
 
 pub mod memory;
 pub mod postgres;
+pub mod private_fs;
 pub mod redis;
 mod sql;
 pub mod sqlite;

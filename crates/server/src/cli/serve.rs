@@ -57,7 +57,8 @@ fn init_tracing() {
 
 /// `overrides` are kept for reloads, which apply them to the file again.
 pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    switchyard_store::private_fs::create_dir(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let mut log_config = LogWriterConfig::new(config.data_dir.join("spool"));
     if let Some(q) = config.log.queue {
         log_config.queue = q.max(1);

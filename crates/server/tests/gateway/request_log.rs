@@ -116,3 +116,16 @@ async fn bodies_are_stored_only_when_configured_and_never_with_disable_log() {
     assert_eq!((dropped.request_body, dropped.response_body), (None, None));
     assert_eq!(dropped.input_tokens, 5, "metadata is still logged");
 }
+
+#[tokio::test]
+async fn the_database_and_its_journal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = GatewayProcess::spawn(bin(), MOCK).await;
+    let r = client().post(format!("{}/chat/completions", gw.base_url())).json(&chat("mock/echo", "private")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    records(gw.data_dir(), 1).await;
+    let mode = |name: &str| std::fs::metadata(gw.data_dir().join(name)).map(|m| m.permissions().mode() & 0o777).ok();
+    assert_eq!(mode("switchyard.db"), Some(0o600), "SQLite creates it 0644 under the usual umask");
+    // The write-ahead log exists while the gateway runs; SQLite gives it the database's mode.
+    assert_eq!(mode("switchyard.db-wal"), Some(0o600));
+}

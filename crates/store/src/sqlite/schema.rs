@@ -67,8 +67,11 @@ fn migrations() -> Vec<String> {
 /// `busy_timeout` bounds how long a statement waits for another connection's write lock.
 pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::private_fs::create_dir(dir)?;
     }
+    // Prompts and answers may be in it: 0600, and so its -wal and -shm files, which SQLite creates
+    // with the database file's mode.
+    crate::private_fs::ensure_private_file(path)?;
     let mut conn = Connection::open(path).db()?;
     conn.busy_timeout(busy_timeout).db()?;
     conn.pragma_update(None, "journal_mode", "WAL").db()?;

@@ -1,7 +1,7 @@
 //! The append-only spool: records that could not reach the database, one JSON line each, replayed
 //! later. A crash mid-write leaves at most a torn last line, which replay skips.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -26,13 +26,13 @@ impl Spool {
         if records.is_empty() {
             return Ok(());
         }
-        fs::create_dir_all(&self.dir)?;
+        crate::private_fs::create_dir(&self.dir)?;
         let mut buf = Vec::with_capacity(records.len() * 512);
         for r in records {
             serde_json::to_writer(&mut buf, r).map_err(|e| StoreError::Other(e.to_string()))?;
             buf.push(b'\n');
         }
-        let mut file = OpenOptions::new().create(true).append(true).open(self.dir.join(ACTIVE))?;
+        let mut file = crate::private_fs::append(&self.dir.join(ACTIVE))?;
         // One write per batch so concurrent appends never interleave inside a line.
         file.write_all(&buf)?;
         file.sync_data()?;
