@@ -69,15 +69,23 @@ pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, St
     if let Some(dir) = path.parent() {
         crate::private_fs::create_dir(dir)?;
     }
-    // Prompts and answers may be in it: 0600, and so its -wal and -shm files, which SQLite creates
-    // with the database file's mode.
-    crate::private_fs::ensure_private_file(path)?;
     let mut conn = Connection::open(path).db()?;
+    // Prompts and answers may be in it: 0600, and so the -wal and -shm files, which SQLite creates
+    // with the database file's mode (an existing -wal or -shm is tightened too).
+    for file in [path.to_path_buf(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
+        crate::private_fs::make_private(&file)?;
+    }
     conn.busy_timeout(busy_timeout).db()?;
     conn.pragma_update(None, "journal_mode", "WAL").db()?;
     conn.pragma_update(None, "synchronous", "NORMAL").db()?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+fn suffixed(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
