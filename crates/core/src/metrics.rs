@@ -45,7 +45,22 @@ pub static CONFIG_RELOAD_FAILURES: Counter = Counter::new(
     "Config reloads refused because the file did not validate; the running config was kept.",
 );
 
-const ALL: [&Counter; 8] = [
+pub static SHED_REQUESTS: Counter =
+    Counter::new("switchyard_shed_requests_total", "API requests answered 503 at once because server.max_in_flight were in flight.");
+pub static REFUSED_CONNECTIONS: Counter = Counter::new(
+    "switchyard_refused_connections_total",
+    "Connections answered 503 and closed: server.max_connections were open, each with a request in flight.",
+);
+pub static EVICTED_CONNECTIONS: Counter = Counter::new(
+    "switchyard_evicted_connections_total",
+    "Connections without a request in flight closed to make room for a new one (connection cap or no file descriptors).",
+);
+pub static TIMED_OUT_CONNECTIONS: Counter = Counter::new(
+    "switchyard_timed_out_connections_total",
+    "Connections closed by server.header_timeout (a request head too slow) or server.idle_timeout.",
+);
+
+const ALL: [&Counter; 12] = [
     &UNPRICED_REQUESTS,
     &SHARED_COUNTER_OUTAGES,
     &LOCAL_ADMISSIONS,
@@ -54,6 +69,10 @@ const ALL: [&Counter; 8] = [
     &BUDGET_ALERTS,
     &CONFIG_RELOADS,
     &CONFIG_RELOAD_FAILURES,
+    &SHED_REQUESTS,
+    &REFUSED_CONNECTIONS,
+    &EVICTED_CONNECTIONS,
+    &TIMED_OUT_CONNECTIONS,
 ];
 
 pub fn render() -> String {

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod governance;
 pub mod http;
+pub mod listen;
 pub mod reload;
 pub mod shared_state;
 pub mod snapshot;

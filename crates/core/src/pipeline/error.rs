@@ -21,8 +21,14 @@ pub enum PipelineError {
 
 #[derive(Debug)]
 pub enum BodyError {
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     Unreadable(String),
+    /// The whole body did not arrive within this long.
+    TimedOut {
+        after: std::time::Duration,
+    },
 }
 
 impl From<BodyError> for PipelineError {

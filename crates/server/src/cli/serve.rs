@@ -109,19 +109,12 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let shared = config.redis.clone().map(|url| crate::shared_state::spawn(url, app.clone(), stop.clone()));
     let sync = crate::governance::spawn_sync(app.clone(), seq, changed, stop.clone());
     let monitor = app.governor.is_shared().then(|| tokio::spawn(app.governor.clone().monitor()));
-    // Without TCP_NODELAY the small last write of a stream (the chunked-encoding end) waits for
-    // the client's delayed ACK, ~40 ms: found by the benchmark on streamed answers.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
-        }
-    });
-    let server = axum::serve(listener, router(app.clone())).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let mut server = tokio::spawn(async move { server.await });
+    let server = crate::listen::serve(listener, router(app.clone()), api_limits(&config), stop.clone());
+    let mut server = tokio::spawn(server);
 
     let mut stopping = tokio::time::Instant::now();
     tokio::select! {
-        result = &mut server => { result??; }
+        result = &mut server => { result?; }
         () = stop.cancelled() => {
             stopping = tokio::time::Instant::now();
             app.draining.store(true, Ordering::Relaxed);
@@ -186,12 +179,18 @@ async fn start_admin(
         .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
     let addr = listener.local_addr()?;
     println!("admin API on http://{addr} (GET /admin/openapi.json)");
-    let server = axum::serve(listener, crate::admin::router(state)).with_graceful_shutdown(stop.cancelled_owned());
-    Ok(tokio::spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "the admin API stopped");
-        }
-    }))
+    let limits = crate::listen::Limits { max_connections: crate::listen::ADMIN_MAX_CONNECTIONS, max_in_flight: None, ..api_limits(config) };
+    Ok(tokio::spawn(crate::listen::serve(listener, crate::admin::router(state), limits, stop)))
+}
+
+fn api_limits(config: &Config) -> crate::listen::Limits {
+    let server = &config.server;
+    crate::listen::Limits {
+        header_timeout: server.header_timeout,
+        idle_timeout: server.idle_timeout,
+        max_connections: server.max_connections.unwrap_or_else(|| crate::listen::default_max_connections(server.max_in_flight)),
+        max_in_flight: Some(server.max_in_flight),
+    }
 }
 
 fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {

@@ -6,6 +6,7 @@ mod file;
 mod governance;
 mod interpolate;
 mod restart;
+mod server;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use interpolate::{interpolate, join};
 pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
 pub use governance::{Database, Governance};
 pub use restart::keep_running;
+pub use server::ServerConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -84,6 +86,7 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `models.<alias>.cache`.
     pub model_cache: BTreeMap<String, ModelCacheConfig>,
+    pub server: ServerConfig,
 }
 
 /// Command-line and environment overrides, which win over the file.
@@ -198,6 +201,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         governance: Governance::default(),
         cache: CacheConfig::default(),
         model_cache: BTreeMap::new(),
+        server: server::read(map, errors),
     }
 }
 

@@ -38,6 +38,10 @@ pub fn keep_running(running: &Config, next: &mut Config) -> Vec<ConfigError> {
     pin!("log.queue", log.queue);
     pin!("cache.max_bytes", cache.max_bytes);
     pin!("cache.semantic_index", cache.semantic_index);
+    pin!("server.header_timeout", server.header_timeout);
+    pin!("server.idle_timeout", server.idle_timeout);
+    pin!("server.max_connections", server.max_connections);
+    pin!("server.max_in_flight", server.max_in_flight);
     kept
 }
 

@@ -32,7 +32,7 @@ pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body) -> R
     let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
     let inbound = Inbound {
-        body: read_body(body, snap.max_body_bytes),
+        body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
         decode: C::DECODE,
         key: presented_key(&headers).map(str::to_string),
         headers: gateway_headers(&headers),
@@ -69,12 +69,15 @@ pub fn put_all(headers: &mut HeaderMap, values: impl IntoIterator<Item = (&'stat
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+/// The body under `max_body_bytes` and `server.body_timeout`: a deadline for the whole body, not
+/// an inactivity timer, since a body trickled a byte at a time would hold its request slot forever.
+async fn read_body(body: Body, limit: usize, deadline: std::time::Duration) -> Result<Bytes, BodyError> {
     use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge { limit }),
-        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    match tokio::time::timeout(deadline, http_body_util::Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge { limit }),
+        Ok(Err(e)) => Err(BodyError::Unreadable(e.to_string())),
+        Err(_) => Err(BodyError::TimedOut { after: deadline }),
     }
 }
 

@@ -20,11 +20,22 @@ use switchyard_providers::{ErrorKind, ProviderError};
 #[derive(Debug)]
 pub enum ApiError {
     InvalidRequest(RequestFormatError),
-    BodyTooLarge { limit: usize },
+    BodyTooLarge {
+        limit: usize,
+    },
     BodyUnreadable(String),
+    /// The body did not arrive within `server.body_timeout`.
+    BodyTimedOut {
+        after: Duration,
+    },
+    /// `server.max_in_flight` requests are being served: shed before reading anything.
+    Overloaded,
     UnknownModel(RouteError),
     Provider(ProviderError),
-    NoSuchEndpoint { method: String, path: String },
+    NoSuchEndpoint {
+        method: String,
+        path: String,
+    },
     MethodNotAllowed,
     ShuttingDown,
     Unauthenticated(AuthError),
@@ -36,6 +47,7 @@ impl From<PipelineError> for ApiError {
         match e {
             PipelineError::Body(BodyError::TooLarge { limit }) => ApiError::BodyTooLarge { limit },
             PipelineError::Body(BodyError::Unreadable(m)) => ApiError::BodyUnreadable(m),
+            PipelineError::Body(BodyError::TimedOut { after }) => ApiError::BodyTimedOut { after },
             PipelineError::Unauthenticated(e) => ApiError::Unauthenticated(e),
             PipelineError::InvalidRequest(e) => ApiError::InvalidRequest(e),
             PipelineError::UnknownModel(e) => ApiError::UnknownModel(e),
@@ -50,6 +62,8 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) | ApiError::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UnknownModel(RouteError::UnknownFallback { .. }) => StatusCode::BAD_REQUEST,
             ApiError::UnknownModel(_) | ApiError::NoSuchEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -67,6 +81,8 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) | ApiError::BodyUnreadable(_) => "invalid_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyTimedOut { .. } => "body_timeout",
+            ApiError::Overloaded => "overloaded",
             ApiError::UnknownModel(_) => "model_not_found",
             ApiError::NoSuchEndpoint { .. } | ApiError::MethodNotAllowed => "not_found",
             ApiError::ShuttingDown => "shutting_down",
@@ -87,6 +103,18 @@ impl ApiError {
                 invalid,
                 None,
                 Some("request_too_large".into()),
+            ),
+            ApiError::BodyTimedOut { after } => ErrorBody::new(
+                format!("the request body did not arrive within {} s (server.body_timeout)", after.as_secs_f64()),
+                invalid,
+                None,
+                Some("body_timeout".into()),
+            ),
+            ApiError::Overloaded => ErrorBody::new(
+                "the gateway is at capacity (server.max_in_flight requests in flight); retry shortly",
+                "server_error",
+                None,
+                Some("overloaded".into()),
             ),
             ApiError::UnknownModel(e @ RouteError::UnknownFallback { .. }) => {
                 ErrorBody::new(e.to_string(), invalid, Some("fallback_models".into()), Some("model_not_found".into()))
@@ -118,7 +146,7 @@ impl ApiError {
         match self {
             ApiError::Provider(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
             ApiError::Admission(e) => admission::retry_after(e),
-            ApiError::Unauthenticated(AuthError::Unverifiable) => Some(Duration::from_secs(1)),
+            ApiError::Unauthenticated(AuthError::Unverifiable) | ApiError::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
