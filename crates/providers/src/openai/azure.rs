@@ -51,14 +51,11 @@ impl Endpoint {
             Endpoint::Fixed(url) => Ok(url.clone()),
             Endpoint::AzureDeployment { base, api_version, deployments } => {
                 let deployment = deployments.get(model).map(String::as_str).unwrap_or(model);
-                let mut url = reqwest::Url::parse(base).map_err(|e| e.to_string())?;
-                url.path_segments_mut().map_err(|_| "base_url cannot be a base".to_string())?.pop_if_empty().extend([
-                    "openai",
-                    "deployments",
-                    deployment,
-                    "chat",
-                    "completions",
-                ]);
+                // One opaque segment, encoded like every adapter's (crate::http::path_segment):
+                // `;` and `..` included, which the URL builder leaves as they are.
+                let segment = crate::http::path_segment("azure", deployment).map_err(|e| e.message)?;
+                let mut url = reqwest::Url::parse(&format!("{}/openai/deployments/{segment}/chat/completions", base.trim_end_matches('/')))
+                    .map_err(|e| e.to_string())?;
                 url.query_pairs_mut().append_pair("api-version", api_version);
                 Ok(url)
             }
