@@ -287,6 +287,8 @@ struct Stats {
     latency: Histogram<u64>,
     service: Histogram<u64>,
     ttfb: Histogram<u64>,
+    /// 503 answers (load shedding), from the actual send: how fast the gateway says no.
+    shed: Histogram<u64>,
     ok: u64,
     errors: u64,
     dropped: u64,
@@ -304,6 +306,7 @@ impl Stats {
             latency: new_hist(),
             service: new_hist(),
             ttfb: new_hist(),
+            shed: new_hist(),
             ok: 0,
             errors: 0,
             dropped: 0,
@@ -319,6 +322,7 @@ impl Stats {
         self.latency.add(&o.latency).unwrap();
         self.service.add(&o.service).unwrap();
         self.ttfb.add(&o.ttfb).unwrap();
+        self.shed.add(&o.shed).unwrap();
         self.ok += o.ok;
         self.errors += o.errors;
         self.dropped += o.dropped;
@@ -355,6 +359,9 @@ impl Stats {
         match r {
             Ok(rep) => {
                 *self.status.entry(rep.status).or_default() += 1;
+                if rep.status == 503 {
+                    self.shed.saturating_record(nanos(done.saturating_duration_since(sent)).max(1));
+                }
                 if rep.status != 200 {
                     self.error(
                         "status",
@@ -751,6 +758,7 @@ fn main() -> ExitCode {
         "latency_ms": summary(&st.latency),
         "service_ms": summary(&st.service),
         "ttfb_ms": if cfg.mode == Mode::Stream { summary(&st.ttfb) } else { Value::Null },
+        "shed_ms": if st.shed.is_empty() { Value::Null } else { summary(&st.shed) },
         // Raw histograms (nanoseconds, [value, count] per non-empty bucket) so that the report
         // can merge rounds exactly.
         "hist_ns": {
@@ -772,8 +780,13 @@ fn main() -> ExitCode {
     } else {
         String::new()
     };
+    let shed = if st.shed.is_empty() {
+        String::new()
+    } else {
+        format!(" | 503 n={} p50={:.3} p99={:.3} max={:.3}", st.shed.len(), q(&st.shed, 0.5), q(&st.shed, 0.99), ms(st.shed.max()))
+    };
     eprintln!(
-        "[{}] {}{} conns={} ok={} err={} dropped={} rps={:.1} | ms p50={:.3} p90={:.3} p99={:.3} p99.9={:.3} max={:.3}{}{}",
+        "[{}] {}{} conns={} ok={} err={} dropped={} rps={:.1} | ms p50={:.3} p90={:.3} p99={:.3} p99.9={:.3} max={:.3}{}{}{}",
         cfg.label,
         cfg.mode.name(),
         rate,
@@ -789,6 +802,7 @@ fn main() -> ExitCode {
         if st.latency.is_empty() { f64::NAN } else { ms(st.latency.max()) },
         ttfb,
         cache,
+        shed,
     );
     if let Some(e) = &st.first_error {
         eprintln!("[{}] first error: {}", cfg.label, e);

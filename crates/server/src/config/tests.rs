@@ -168,3 +168,46 @@ models:
     assert_eq!(ok.model_limits["m"].rpm, Some(10));
     assert_eq!(ok.model_prices["m"].output, 2.0);
 }
+
+#[test]
+fn the_server_section_sets_timeouts_caps_and_origins_and_defaults_are_safe() {
+    let defaults = parse_str("").unwrap().server;
+    assert_eq!(defaults.header_timeout, Duration::from_secs(10));
+    assert!(defaults.idle_timeout > Duration::from_secs(60), "above common load balancers' idle cut");
+    assert_eq!(defaults.max_connections, None);
+    assert!(defaults.allowed_origins.is_empty(), "no browser origin is allowed unless configured");
+
+    let c = parse_str(
+        "server: { header_timeout: 2s, idle_timeout: 90s, body_timeout: 5s, max_connections: 500, max_in_flight: 64, allowed_origins: [ \"https://app.example.com\", \"*\" ], allowed_hosts: [ gw.internal ] }",
+    )
+    .unwrap()
+    .server;
+    assert_eq!(
+        (c.header_timeout, c.idle_timeout, c.body_timeout),
+        (Duration::from_secs(2), Duration::from_secs(90), Duration::from_secs(5))
+    );
+    assert_eq!((c.max_connections, c.max_in_flight), (Some(500), 64));
+    assert_eq!(c.allowed_origins, ["https://app.example.com", "*"]);
+    assert_eq!(c.allowed_hosts, ["gw.internal"]);
+}
+
+#[test]
+fn bad_server_settings_are_each_named() {
+    let errors = parse_str(
+        "server: { header_timeout: 0s, max_in_flight: 0, allowed_origins: [ \"https://app.example.com/path\", \"app.example.com\" ], allowed_hosts: [ \"a b\" ] }",
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "server.header_timeout",
+            "server.max_in_flight",
+            "server.allowed_origins[0]",
+            "server.allowed_origins[1]",
+            "server.allowed_hosts[0]"
+        ]
+    );
+    let unknown = parse_str("server: { read_timeout: 5s }").unwrap_err();
+    assert!(unknown[0].path.starts_with("server") && unknown[0].message.contains("unknown field"), "{unknown:?}");
+}
