@@ -102,10 +102,12 @@ impl ProviderError {
             .map(|u| u.message.clone())
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_string());
+        // A 401 or 403 is about the gateway's credentials whatever its body says, and so is an
+        // upstream that names its key invalid under another status.
         let kind = match (status, code.as_deref()) {
+            (401 | 403, _) | (_, Some("invalid_api_key")) => ErrorKind::Auth,
             (_, Some("context_length_exceeded")) => ErrorKind::ContextLength,
             (_, Some("content_filter" | "content_policy_violation")) => ErrorKind::ContentFilter,
-            (401 | 403, _) => ErrorKind::Auth,
             (404, _) => ErrorKind::NotFound,
             (408, _) => ErrorKind::Timeout,
             (429, _) => ErrorKind::RateLimited,
@@ -122,6 +124,18 @@ impl ProviderError {
             upstream_type: upstream.as_ref().and_then(|u| u.kind.clone()),
             param: upstream.as_ref().and_then(|u| u.param.clone()),
             code,
+        }
+    }
+}
+
+impl ProviderError {
+    /// Refines the class with what the provider's own error body says (its `type`, status name
+    /// or exception), except that a refused credential stays `Auth`: an upstream 401 or 403 must
+    /// never reach the client as its own request's fault (an SDK would report the *client's* key
+    /// as wrong).
+    pub fn refine(&mut self, kind: ErrorKind) {
+        if self.kind != ErrorKind::Auth {
+            self.kind = kind;
         }
     }
 }
@@ -154,6 +168,30 @@ mod tests {
         assert_eq!(ProviderError::from_http(502, b"<html>bad gateway</html>", None, id).message, "<html>bad gateway</html>");
         assert_eq!(ProviderError::from_http(401, b"", None, id).kind, ErrorKind::Auth);
         assert_eq!(ProviderError::from_http(422, br#"{"error":"nope"}"#, None, id).message, "nope");
+    }
+
+    #[test]
+    fn an_upstream_401_or_403_is_auth_whatever_its_body_says() {
+        let id = |s: &str| s.to_string();
+        let bodies = [
+            "",
+            "<html><body>401 Authorization Required</body></html>",
+            r#"{"error":"bad"}"#,
+            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+            r#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
+            r#"{"error":{"message":"flagged","code":"content_filter"}}"#,
+        ];
+        for status in [401, 403] {
+            for body in bodies {
+                let mut e = ProviderError::from_http(status, body.as_bytes(), None, id);
+                assert_eq!(e.kind, ErrorKind::Auth, "{status} {body}");
+                e.refine(ErrorKind::BadRequest);
+                assert_eq!(e.kind, ErrorKind::Auth, "a provider's error type cannot turn {status} into the client's fault");
+            }
+        }
+        let e = ProviderError::from_http(400, br#"{"error":{"message":"bad key","code":"invalid_api_key"}}"#, None, id);
+        assert_eq!(e.kind, ErrorKind::Auth, "an upstream naming its own key invalid is a credentials problem under any status");
     }
 
     #[test]

@@ -159,7 +159,7 @@ fn part(p: &Part) -> Value {
 
 pub fn from_wire(r: MessageResponse, created: u64) -> Completion {
     let mut c = Completion { id: r.id, model: r.model, created, usage: r.usage.canonical(), ..Completion::default() };
-    for block in r.content {
+    for block in r.content.unwrap_or_default() {
         match block {
             Block::Text { text } => c.text.push_str(&text),
             Block::Thinking { thinking, signature } => {

@@ -133,13 +133,34 @@ pub(crate) async fn error_answer(response: reqwest::Response, redact: impl Fn(&s
     let mut err = ProviderError::from_http(status, &body, retry, redact);
     if let Some(kind) = err.upstream_type.as_deref() {
         if status < 500 || kind == "overloaded_error" {
-            err.kind = stream::error_kind(kind);
+            err.refine(stream::error_kind(kind));
         }
     }
     if err.kind == ErrorKind::BadRequest && err.message.contains("prompt is too long") {
         err.kind = ErrorKind::ContextLength;
     }
     err
+}
+
+/// A 200 body as a Message. Lenient about fields, strict about what it is: a body of another
+/// shape (an OpenAI completion from a misconfigured base URL, `{}`, an error) is an upstream
+/// failure, never an empty answer with no tokens.
+fn message(provider: &str, body: &[u8]) -> Result<wire::MessageResponse, ProviderError> {
+    let malformed = |what: String| {
+        ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {what}"))
+    };
+    let parsed: wire::MessageResponse = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+    if let Some(error) = &parsed.error {
+        let message = crate::credential::redact_key_shapes(&error.message);
+        let mut err = ProviderError::new(ErrorKind::Server, format!("provider `{provider}`: {message}"));
+        err.refine(stream::error_kind(&error.kind));
+        return Err(err);
+    }
+    match (parsed.kind.as_deref(), &parsed.content) {
+        (Some("message"), _) | (None, Some(_)) => Ok(parsed),
+        (Some(other), _) => Err(malformed(format!("an object of type `{other}` instead of a message"))),
+        (None, None) => Err(malformed("neither a message type nor content".into())),
+    }
 }
 
 /// A successful answer in OpenAI's shape: the whole completion, or the stream of chunks.
@@ -155,10 +176,7 @@ pub(crate) async fn read_answer(
         return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
-    let parsed: wire::MessageResponse = serde_json::from_slice(&body).map_err(|e| {
-        ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` answered with a body the gateway cannot read: {e}"))
-    })?;
-    let completion = convert::from_wire(parsed, crate::unix_now());
+    let completion = convert::from_wire(message(provider, &body)?, crate::unix_now());
     let usage = completion.usage;
     Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
 }

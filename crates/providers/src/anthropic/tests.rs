@@ -277,3 +277,50 @@ async fn a_stream_cut_before_message_stop_is_an_error_and_error_events_are_class
         assert_eq!(last.unwrap().err().map(|e| e.kind), Some(expected));
     }
 }
+
+async fn chat_error(reply: Reply, stream: bool) -> crate::ProviderError {
+    let up = FakeUpstream::start(vec![reply]).await;
+    let body = json!({"model": "a/claude", "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    match provider(&up.base_url()).chat(&request(body), "claude-sonnet-4-0").await {
+        Err(e) => e,
+        Ok(ChatResponse::Stream(mut s)) => loop {
+            match s.next().await {
+                Some(Err(e)) => break e,
+                Some(Ok(_)) => continue,
+                None => panic!("the stream ended without an error"),
+            }
+        },
+        Ok(ChatResponse::Complete { body, usage }) => panic!("an answer instead of an error: {usage:?} {}", String::from_utf8_lossy(&body)),
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_401_in_openai_shape_is_an_auth_failure_not_the_clients_bad_request() {
+    // An OpenAI-compatible proxy in front of Anthropic (or a wrong base_url) answers a refused key
+    // this way; its `type` must not turn the 401 into a client error passed on with its status.
+    let openai_401 = r#"{"error":{"message":"Incorrect API key provided: sk-ant-test-key-1234567","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+    for status in [401, 403] {
+        for stream in [false, true] {
+            let e = chat_error(Reply::json_status(status, openai_401), stream).await;
+            assert_eq!((e.kind, e.status), (ErrorKind::Auth, Some(status)), "stream: {stream}");
+            assert!(!e.message.contains("sk-ant-test-key-1234567"), "{}", e.message);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_200_body_that_is_not_a_message_is_an_upstream_error_not_an_empty_answer() {
+    let openai = String::from_utf8(fixture_bytes("openai/text.json").to_vec()).unwrap();
+    for body in [openai.as_str(), "{}", "[]", r#""hello""#, "<html>hi</html>", r#"{"type":"completion","completion":"hi"}"#] {
+        assert_eq!(chat_error(Reply::json(body.to_string()), false).await.kind, ErrorKind::Malformed, "{body}");
+    }
+    let error = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    assert_eq!(chat_error(Reply::json(error), false).await.kind, ErrorKind::Overloaded, "an error sent with a 200 is that error");
+    // Lenient about the rest: a message with only its content is still an answer.
+    let (out, _) = complete(
+        Reply::json(r#"{"content":[{"type":"text","text":"hi"}]}"#),
+        json!({"model": "a/claude", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    assert_eq!(out["choices"][0]["message"]["content"], "hi");
+}

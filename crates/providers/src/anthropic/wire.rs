@@ -4,14 +4,21 @@
 use serde::Deserialize;
 use switchyard_protocol::Usage;
 
+/// A whole answer. Everything is optional so that a new or missing field never fails a real
+/// answer; whether the body is an answer at all is decided from `type` and `content`.
 #[derive(Debug, Deserialize)]
 pub struct MessageResponse {
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub id: String,
     #[serde(default)]
     pub model: String,
     #[serde(default)]
-    pub content: Vec<Block>,
+    pub content: Option<Vec<Block>>,
+    /// Set on `{"type": "error", …}`, which a proxy may send with a 200.
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
     #[serde(default)]
     pub stop_reason: Option<String>,
     #[serde(default)]

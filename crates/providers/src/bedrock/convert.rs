@@ -255,7 +255,7 @@ pub fn error(
         _ => None,
     };
     if let Some(kind) = kind {
-        err.kind = kind;
+        err.refine(kind);
     }
     err.upstream_type = error_type.map(str::to_string).or(err.upstream_type);
     err

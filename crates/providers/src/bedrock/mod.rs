@@ -23,6 +23,7 @@ use crate::translate::{inline_remote_images, ChunkWriter, Conversation, FetchPol
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
 use stream::{EventStreamChunks, EventStreamDecoder};
+use wire::ConverseResponse;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,12 +154,18 @@ impl Provider for Bedrock {
             return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
         }
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let wire = serde_json::from_slice(&body).map_err(|e| {
+        let malformed = |what: String| {
             ProviderError::new(
                 ErrorKind::Malformed,
-                format!("provider `{}` answered with a body that is not a Converse response: {e}", self.name),
+                format!("provider `{}` answered with a body that is not a Converse response: {what}", self.name),
             )
-        })?;
+        };
+        let wire: ConverseResponse = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+        // Lenient about fields, strict about the shape: without `output.message` this is not an
+        // answer (another API's body, `{}`), and must not pass as an empty one.
+        if wire.output.as_ref().and_then(|o| o.message.as_ref()).is_none() {
+            return Err(malformed("no `output.message`".into()));
+        }
         let completion = convert::from_wire(wire, id, model, crate::unix_now());
         Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(completion.usage) })
     }

@@ -665,3 +665,30 @@ fn missing_or_incomplete_profiles_are_named() {
     let err = Bedrock::with_env("b", &BedrockConfig::default(), &env_with(&home, &[])).err().unwrap();
     assert_eq!(err, "region `eu west 1` is not a valid AWS region name");
 }
+
+#[tokio::test]
+async fn an_upstream_401_is_an_auth_failure_whatever_type_it_names() {
+    // A proxy in front of Bedrock (or an odd gateway) can name a client-side exception on a 401;
+    // the status says the gateway's credentials were refused, and that is what counts.
+    for (status, kind) in [(401, "ValidationException"), (403, "ResourceNotFoundException"), (401, "ThrottlingException")] {
+        let reply = Reply::json_status(status, json!({"message": "The security token included in the request is invalid."}).to_string())
+            .with_header("x-amzn-errortype", kind);
+        let upstream = FakeUpstream::start(vec![reply]).await;
+        let config = sigv4_config(&format!("http://{}", upstream.addr()), None);
+        let err =
+            chat(&config, json!({"model": NOVA, "messages": [{"role": "user", "content": "hi"}]}), NOVA).await.err().expect("an error");
+        assert_eq!((err.status, err.kind), (Some(status), ErrorKind::Auth), "{status} {kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_200_body_that_is_not_a_converse_answer_is_an_upstream_error_not_an_empty_answer() {
+    let openai = String::from_utf8(fixture_bytes("openai/text.json").to_vec()).unwrap();
+    let anthropic = String::from_utf8(fixture_bytes("anthropic/text.json").to_vec()).unwrap();
+    for body in [openai.as_str(), anthropic.as_str(), "{}", "[]", r#"{"output":{}}"#, r#""hello""#, "<html>hi</html>"] {
+        let upstream = FakeUpstream::start(vec![Reply::json(body.to_string())]).await;
+        let config = sigv4_config(&format!("http://{}", upstream.addr()), None);
+        let err = chat(&config, json!({"model": NOVA, "messages": [{"role": "user", "content": "hi"}]}), NOVA).await.err();
+        assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Malformed), "{body}");
+    }
+}

@@ -311,7 +311,7 @@ fn refine(err: &mut ProviderError, rpc: &Status) {
         _ => None,
     };
     if let Some(kind) = kind {
-        err.kind = kind;
+        err.refine(kind);
     }
     err.retry_after = err.retry_after.or_else(|| detail(&rpc.details, "google.rpc.RetryInfo", "retryDelay").and_then(parse_delay));
     err.upstream_type = rpc.status.clone();

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
-use switchyard_protocol::openai::{ChatRequest, ChunkPeek};
+use switchyard_protocol::openai::{ChatRequest, ErrorBody, OpenAiUsage};
 use switchyard_protocol::Usage;
 
 use crate::credential::KeyRing;
@@ -139,7 +140,7 @@ impl Provider for OpenAi {
             let decoder = stream::OpenAiDecoder::new(&self.name);
             return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
         }
-        let (body, usage) = self.read_json(response).await?;
+        let (body, usage) = self.read_json(response, Answer::Chat).await?;
         Ok(ChatResponse::Complete { body, usage })
     }
 
@@ -148,7 +149,7 @@ impl Provider for OpenAi {
         let body = serde_json::to_vec(body)
             .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
         let response = self.send(url, body.into()).await?;
-        let (body, usage) = self.read_json(response).await?;
+        let (body, usage) = self.read_json(response, Answer::Embeddings).await?;
         Ok(EmbeddingsResponse { body, usage: usage.unwrap_or_default() })
     }
 }
@@ -184,14 +185,45 @@ impl OpenAi {
         Err(error)
     }
 
-    /// A whole JSON answer and the usage in it; one pass validates the JSON and reads usage.
-    async fn read_json(&self, response: reqwest::Response) -> Result<(bytes::Bytes, Option<Usage>), ProviderError> {
+    /// A whole JSON answer and the usage in it; one pass validates the JSON, its shape and reads
+    /// usage. The body is passed on as it is, so what is not an answer (`{}`, another API's body,
+    /// an error sent with a 200) must fail here rather than reach the client as a 200.
+    async fn read_json(&self, response: reqwest::Response, answer: Answer) -> Result<(bytes::Bytes, Option<Usage>), ProviderError> {
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
-        let peek: ChunkPeek = serde_json::from_slice(&body).map_err(|_| {
-            ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with a body that is not JSON", self.name))
-        })?;
+        let malformed = |what: &str| ProviderError::new(ErrorKind::Malformed, format!("provider `{}` answered with {what}", self.name));
+        let peek: AnswerPeek = serde_json::from_slice(&body).map_err(|_| malformed("a body that is not JSON"))?;
+        if peek.error.is_some() {
+            let upstream = ErrorBody::from_upstream(&body).map(|e| self.keys.redact(&e.message)).unwrap_or_default();
+            return Err(ProviderError::new(ErrorKind::Server, format!("provider `{}` answered 200 with an error: {upstream}", self.name)));
+        }
+        let (field, present) = match answer {
+            Answer::Chat => ("choices", peek.choices.is_some()),
+            Answer::Embeddings => ("data", peek.data.is_some()),
+        };
+        if !present {
+            return Err(malformed(&format!("a body without a `{field}` array")));
+        }
         Ok((body, peek.usage.map(Into::into)))
     }
+}
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Chat,
+    Embeddings,
+}
+
+/// What the gateway reads of a whole answer without building it.
+#[derive(Deserialize)]
+struct AnswerPeek {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    choices: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    data: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
 }
 
 /// The embeddings URL next to a chat URL: `…/chat/completions` becomes `…/embeddings`, query kept
@@ -232,6 +264,43 @@ mod tests {
             used,
             ["Bearer sk-first-key-000000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000", "Bearer sk-second-key-00000"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_200_body_that_is_not_a_completion_is_an_upstream_error_not_an_answer() {
+        let anthropic = fixture_bytes("anthropic/text.json");
+        let bodies: [(&[u8], ErrorKind); 6] = [
+            (b"{}", ErrorKind::Malformed),
+            (b"[]", ErrorKind::Malformed),
+            (b"\"hello\"", ErrorKind::Malformed),
+            (b"<html>hi</html>", ErrorKind::Malformed),
+            (&anthropic, ErrorKind::Malformed),
+            (br#"{"error":{"message":"Incorrect API key provided: sk-embed-key-0000000","code":"invalid_api_key"}}"#, ErrorKind::Server),
+        ];
+        let req = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        for (body, kind) in bodies {
+            let up = FakeUpstream::start(vec![Reply::json(body.to_vec())]).await;
+            let e = provider(up.base_url()).chat(&req, "gpt-4o").await.err().unwrap();
+            assert_eq!(e.kind, kind, "{}", String::from_utf8_lossy(body));
+            assert!(!e.message.contains("sk-embed-key"), "{}", e.message);
+        }
+        let up = FakeUpstream::start(vec![Reply::json(fixture_bytes("openai/text.json"))]).await;
+        let body = serde_json::json!({"model": "text-embedding-3-small", "input": "hi"});
+        let e = provider(up.base_url()).embeddings(&body, "text-embedding-3-small").await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed, "a chat completion is not an embeddings answer");
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_events_that_are_not_chunks_is_an_error_not_an_empty_answer() {
+        use futures_util::StreamExt;
+        let up = FakeUpstream::start(vec![Reply::sse("data: {}\n\ndata: {\"type\":\"message_start\"}\n\ndata: [DONE]\n\n")]).await;
+        let req = ChatRequest::parse(br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let Ok(ChatResponse::Stream(mut stream)) = provider(up.base_url()).chat(&req, "gpt-4o").await else { panic!("a stream") };
+        let mut last = None;
+        while let Some(item) = stream.next().await {
+            last = Some(item);
+        }
+        assert_eq!(last.expect("an item").expect_err("the stream ends in an error").kind, ErrorKind::Malformed);
     }
 
     fn provider(base_url: String) -> OpenAi {

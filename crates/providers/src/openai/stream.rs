@@ -11,11 +11,13 @@ use crate::{Chunk, ErrorKind, ProviderError};
 pub struct OpenAiDecoder {
     provider: String,
     saw_finish: bool,
+    /// An event with `choices` or `usage` arrived: the body speaks the chunk protocol.
+    saw_chunk: bool,
 }
 
 impl OpenAiDecoder {
     pub fn new(provider: &str) -> Self {
-        Self { provider: provider.to_string(), saw_finish: false }
+        Self { provider: provider.to_string(), saw_finish: false, saw_chunk: false }
     }
 }
 
@@ -63,6 +65,14 @@ impl ChoicePeek {
 impl EventDecoder for OpenAiDecoder {
     fn decode(&mut self, event: SseEvent) -> Result<Decoded, ProviderError> {
         if event.data.as_ref() == b"[DONE]" {
+            // `[DONE]` after nothing the protocol knows is not an empty answer: the events were
+            // some other API's (or `{}`), and the client must not get a clean empty stream.
+            if !self.saw_chunk {
+                return Err(ProviderError::new(
+                    ErrorKind::Malformed,
+                    format!("provider `{}` ended a stream that held no completion chunk", self.provider),
+                ));
+            }
             return Ok(Decoded::Done);
         }
         let peek: ChunkPeek = serde_json::from_slice(&event.data).map_err(|e| {
@@ -80,6 +90,7 @@ impl EventDecoder for OpenAiDecoder {
                 format!("provider `{}`: {}", self.provider, crate::credential::redact_key_shapes(message)),
             ));
         }
+        self.saw_chunk |= peek.choices.is_some() || peek.usage.is_some();
         let choices = peek.choices.unwrap_or_default();
         self.saw_finish |= choices.iter().any(|c| c.finish_reason.is_some());
         let usage = peek.usage.map(Into::into);

@@ -130,3 +130,48 @@ async fn unreachable_and_silent_upstreams_give_502_and_504() {
     // The gateway gave up on the upstream call: the fake sees the connection dropped.
     assert!(silent.wait_for_aborts(1, Duration::from_secs(2)).await, "upstream request cancelled");
 }
+
+/// Two Anthropic providers (a target and its fallback) behind one fake upstream.
+async fn anthropic_gateway(up: &FakeUpstream) -> GatewayProcess {
+    let base = format!("http://{}", up.addr());
+    GatewayProcess::spawn(
+        bin(),
+        &format!(
+            "providers:\n  claude: {{ type: anthropic, base_url: '{base}', api_key: sk-ant-test-key-000000 }}\n  spare: {{ type: anthropic, base_url: '{base}', api_key: sk-ant-spare-key-00000 }}\nmodels:\n  sonnet: {{ targets: [ {{ provider: claude, model: claude-sonnet-4-5 }} ], fallbacks: [ spare/claude-sonnet-4-5 ] }}\n"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_upstream_401_reaches_the_client_as_502_never_as_its_own_invalid_api_key() {
+    // An OpenAI-shaped refusal in front of an Anthropic provider (a proxy, a wrong base_url):
+    // its `invalid_request_error` type once made the adapter call it the client's bad request,
+    // and the client got 401 `invalid_api_key` — as if its own key were wrong.
+    let refusal = r#"{"error":{"message":"Incorrect API key provided: sk-ant-test-key-000000","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+    let up = FakeUpstream::start_repeating(Reply::json_status(401, refusal)).await;
+    let gw = anthropic_gateway(&up).await;
+    for stream in [false, true] {
+        let mut body = chat("sonnet", "x");
+        body["stream"] = stream.into();
+        let r = post(&gw, &body).await;
+        let (status, e) = error_of(r).await;
+        assert_eq!(
+            (status, e["type"].as_str(), e["code"].as_str()),
+            (502, Some("upstream_error"), Some("upstream_auth_failed")),
+            "stream: {stream}: {e}"
+        );
+        assert!(!e.to_string().contains("sk-ant-"), "{e}");
+    }
+    assert!(up.request_count() >= 2, "the fallback was tried too");
+    let logs = records(gw.data_dir(), 2).await;
+    assert!(logs.iter().all(|r| r.error_type.as_deref() == Some("auth")), "{logs:?}");
+}
+
+#[tokio::test]
+async fn an_openai_shaped_200_from_an_anthropic_provider_is_a_502_not_an_empty_answer() {
+    let up = FakeUpstream::start_repeating(Reply::json(fixture_bytes("openai/text.json"))).await;
+    let gw = anthropic_gateway(&up).await;
+    let (status, e) = error_of(post(&gw, &chat("sonnet", "x")).await).await;
+    assert_eq!((status, e["code"].as_str()), (502, Some("upstream_malformed")), "{e}");
+}

@@ -86,7 +86,7 @@ impl ApiError {
             ApiError::UnknownModel(_) => "model_not_found",
             ApiError::NoSuchEndpoint { .. } | ApiError::MethodNotAllowed => "not_found",
             ApiError::ShuttingDown => "shutting_down",
-            ApiError::Provider(e) => e.kind.as_str(),
+            ApiError::Provider(e) => class(e).as_str(),
             ApiError::Unauthenticated(AuthError::Unverifiable) => "key_store_unavailable",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Admission(e) => admission::log_type(e),
@@ -144,7 +144,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::Provider(e) if matches!(e.kind, ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
+            ApiError::Provider(e) if matches!(class(e), ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
             ApiError::Admission(e) => admission::retry_after(e),
             ApiError::Unauthenticated(AuthError::Unverifiable) | ApiError::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
@@ -152,8 +152,19 @@ impl ApiError {
     }
 }
 
+/// The class an upstream failure is answered by. 401 and 403 belong to the gateway's own key
+/// checks: an upstream that answered one refused the gateway's provider credentials, whatever
+/// class its body talked an adapter into, and the client gets a 502 rather than its status (or
+/// its `invalid_api_key` code) relayed as if the client's key were wrong.
+fn class(e: &ProviderError) -> ErrorKind {
+    match e.status {
+        Some(401 | 403 | 407) => ErrorKind::Auth,
+        _ => e.kind,
+    }
+}
+
 fn provider_status(e: &ProviderError) -> StatusCode {
-    match e.kind {
+    match class(e) {
         ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter | ErrorKind::NotFound => {
             e.status.and_then(|s| StatusCode::from_u16(s).ok()).filter(|s| s.is_client_error()).unwrap_or(StatusCode::BAD_REQUEST)
         }
@@ -169,7 +180,7 @@ fn provider_status(e: &ProviderError) -> StatusCode {
 fn provider_body(e: &ProviderError) -> ErrorBody {
     let neutral = |message: String, kind: &str, code: &str| ErrorBody::new(message, kind, None, Some(code.into()));
     let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-    match e.kind {
+    match class(e) {
         ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter | ErrorKind::NotFound => ErrorBody::new(
             e.message.clone(),
             e.upstream_type.clone().unwrap_or_else(|| "invalid_request_error".into()),
@@ -271,5 +282,26 @@ mod tests {
         assert!(!server.contains("internal details"), "{server}");
         let response = upstream(429, "{}").into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn an_upstream_401_never_reaches_the_client_as_its_own_401() {
+        // Whatever class an adapter gave it, an upstream 401/403 is the gateway's credentials: a
+        // 502 that says so, never the upstream's status, type or `invalid_api_key` code relayed.
+        for status in [401, 403] {
+            let mut e = ProviderError::new(ErrorKind::BadRequest, "Incorrect API key provided: [redacted]");
+            e.status = Some(status);
+            e.upstream_type = Some("invalid_request_error".into());
+            e.code = Some("invalid_api_key".into());
+            let event = stream_error_event(&e);
+            assert!(!String::from_utf8_lossy(&event).contains("invalid_api_key"), "the stream's error event too");
+            let err = ApiError::Provider(e);
+            let body = err.body().error;
+            assert_eq!(
+                (err.status().as_u16(), body.kind.as_str(), body.code.as_deref()),
+                (502, "upstream_error", Some("upstream_auth_failed"))
+            );
+            assert_eq!(err.log_type(), "auth");
+        }
     }
 }
