@@ -47,6 +47,10 @@ pub static CONFIG_RELOAD_FAILURES: Counter = Counter::new(
 
 pub static SHED_REQUESTS: Counter =
     Counter::new("switchyard_shed_requests_total", "API requests answered 503 at once because server.max_in_flight were in flight.");
+pub static EDGE_REFUSALS: Counter = Counter::new(
+    "switchyard_edge_refusals_total",
+    "Requests refused before any handler ran: a browser origin not in server.allowed_origins, a Host not allowed on a loopback listener, or a body that is not JSON.",
+);
 pub static REFUSED_CONNECTIONS: Counter = Counter::new(
     "switchyard_refused_connections_total",
     "Connections answered 503 and closed: server.max_connections were open, each with a request in flight.",
@@ -60,7 +64,7 @@ pub static TIMED_OUT_CONNECTIONS: Counter = Counter::new(
     "Connections closed by server.header_timeout (a request head too slow) or server.idle_timeout.",
 );
 
-const ALL: [&Counter; 12] = [
+const ALL: [&Counter; 13] = [
     &UNPRICED_REQUESTS,
     &SHARED_COUNTER_OUTAGES,
     &LOCAL_ADMISSIONS,
@@ -70,6 +74,7 @@ const ALL: [&Counter; 12] = [
     &CONFIG_RELOADS,
     &CONFIG_RELOAD_FAILURES,
     &SHED_REQUESTS,
+    &EDGE_REFUSALS,
     &REFUSED_CONNECTIONS,
     &EVICTED_CONNECTIONS,
     &TIMED_OUT_CONNECTIONS,

@@ -101,7 +101,9 @@ pub fn router(state: Arc<AdminState>) -> Router {
         }
     });
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
+    // Every admin write takes a JSON body (or none).
     open.merge(protected)
+        .route_layer(axum::middleware::from_fn(crate::http::origin::require_json))
         .fallback(|method: Method, uri: http::Uri| async move {
             AdminError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() }
         })

@@ -180,7 +180,8 @@ async fn start_admin(
     let addr = listener.local_addr()?;
     println!("admin API on http://{addr} (GET /admin/openapi.json)");
     let limits = crate::listen::Limits { max_connections: crate::listen::ADMIN_MAX_CONNECTIONS, max_in_flight: None, ..api_limits(config) };
-    Ok(tokio::spawn(crate::listen::serve(listener, crate::admin::router(state), limits, stop)))
+    let router = crate::http::origin::guard(crate::admin::router(state), app.clone(), crate::http::origin::Listener::Admin);
+    Ok(tokio::spawn(crate::listen::serve(listener, router, limits, stop)))
 }
 
 fn api_limits(config: &Config) -> crate::listen::Limits {

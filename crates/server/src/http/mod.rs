@@ -7,6 +7,7 @@ mod embeddings;
 mod endpoint;
 pub mod error;
 mod meta;
+pub mod origin;
 #[cfg(test)]
 mod pipeline_tests;
 mod stream;
@@ -67,12 +68,15 @@ impl App {
     }
 }
 
+/// The API routes behind the Host and Origin checks. Every route under `api` reads JSON bodies;
+/// an endpoint taking another body (a multipart upload) belongs outside that layer.
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
         .route("/embeddings", post(embeddings::embeddings))
-        .route("/models", get(meta::models));
-    Router::new()
+        .route("/models", get(meta::models))
+        .route_layer(axum::middleware::from_fn(origin::require_json));
+    let routes = Router::new()
         .nest("/v1", api.clone())
         .nest("/api/v1", api.clone())
         .nest("/api", api.clone())
@@ -84,5 +88,6 @@ pub fn router(app: Arc<App>) -> Router {
             ApiError::NoSuchEndpoint { method: method.to_string(), path: uri.path().to_string() }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(app)
+        .with_state(app.clone());
+    origin::guard(routes, app, origin::Listener::Api)
 }

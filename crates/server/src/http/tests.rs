@@ -20,10 +20,16 @@ async fn app(log: &LogWriter) -> axum::Router {
 
 /// The gateway's parts over the embedded default and one `mock` provider.
 pub(super) async fn test_app(log: &LogWriter) -> Arc<App> {
+    test_app_with(log, |_| {}).await
+}
+
+/// `test_app` with the embedded default changed by `edit` first.
+pub(super) async fn test_app_with(log: &LogWriter, edit: impl FnOnce(&mut crate::config::Config)) -> Arc<App> {
     let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
     let data_dir = std::env::temp_dir().join(format!("sy-http-{}", switchyard_core::new_request_id()));
     let overrides = crate::config::Overrides { listen: None, data_dir: Some(data_dir) };
-    let config = crate::config::embedded(&overrides, &|_| None).unwrap();
+    let mut config = crate::config::embedded(&overrides, &|_| None).unwrap();
+    edit(&mut config);
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let parts = crate::governance::build(&config).await.unwrap();
     let mut snapshot = crate::snapshot::Snapshot::first(config).await.unwrap();

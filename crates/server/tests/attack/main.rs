@@ -6,6 +6,7 @@
 
 mod bodies;
 mod connections;
+mod origins;
 mod paths;
 
 use std::path::Path;

@@ -157,7 +157,13 @@ async fn bad_requests_are_refused_naming_the_field() {
         let error: Value = r.json().await.unwrap();
         assert_eq!(error["error"]["param"].as_str(), param, "{body}: {error}");
     }
-    let r = client().post(format!("{}/embeddings", gw.base_url())).body("not json").send().await.unwrap();
+    let r = client()
+        .post(format!("{}/embeddings", gw.base_url()))
+        .header("content-type", "application/json")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(up.request_count(), 0, "nothing went upstream");
 }

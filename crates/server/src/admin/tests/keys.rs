@@ -157,3 +157,25 @@ async fn store_failures_are_500s_that_leak_nothing() {
     }
     assert_eq!(admin.changes(), 0);
 }
+
+#[tokio::test]
+async fn an_admin_write_whose_body_is_not_json_is_refused_415_and_changes_nothing() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let admin = Admin::over(Arc::new(MemoryGovernance::default()));
+    for (method, path) in [(Method::POST, "/admin/keys"), (Method::PUT, "/admin/budgets/team/t")] {
+        for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+            let mut request =
+                http::Request::builder().method(method.clone()).uri(path).header("authorization", format!("Bearer {ADMIN_KEY}"));
+            if let Some(t) = content_type {
+                request = request.header("content-type", t);
+            }
+            let response = admin.app.clone().oneshot(request.body(Body::from(r#"{"name":"k"}"#)).unwrap()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{method} {path} {content_type:?}");
+            let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            assert_eq!(body["error"]["code"], "unsupported_media_type");
+        }
+    }
+    assert_eq!(admin.changes(), 0);
+}

@@ -40,6 +40,18 @@ pub enum ApiError {
     ShuttingDown,
     Unauthenticated(AuthError),
     Admission(AdmitError),
+    /// A body that does not say it is JSON, on an endpoint that reads JSON (the type as sent).
+    NotJson {
+        content_type: Option<String>,
+    },
+    /// A browser origin not in `server.allowed_origins`.
+    OriginNotAllowed {
+        origin: String,
+    },
+    /// A `Host` that is neither a loopback name nor in `server.allowed_hosts`, on a loopback listener.
+    HostNotAllowed {
+        host: String,
+    },
 }
 
 impl From<PipelineError> for ApiError {
@@ -73,6 +85,8 @@ impl ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).status(),
             ApiError::Admission(e) => admission::status(e),
+            ApiError::NotJson { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::OriginNotAllowed { .. } | ApiError::HostNotAllowed { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -90,6 +104,9 @@ impl ApiError {
             ApiError::Unauthenticated(AuthError::Unverifiable) => "key_store_unavailable",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Admission(e) => admission::log_type(e),
+            ApiError::NotJson { .. } => "unsupported_media_type",
+            ApiError::OriginNotAllowed { .. } => "origin_not_allowed",
+            ApiError::HostNotAllowed { .. } => "host_not_allowed",
         }
     }
 
@@ -139,6 +156,30 @@ impl ApiError {
             ApiError::Unauthenticated(e) => admission::auth_body(*e),
             ApiError::Admission(AdmitError::Route(e)) => ApiError::UnknownModel(e.clone()).body(),
             ApiError::Admission(e) => admission::body(e),
+            ApiError::NotJson { content_type } => ErrorBody::new(
+                format!(
+                    "this endpoint reads a JSON body: send Content-Type: application/json ({})",
+                    content_type.as_ref().map_or_else(|| "the request had no Content-Type".to_string(), |t| format!("got `{t}`"))
+                ),
+                invalid,
+                None,
+                Some("unsupported_media_type".into()),
+            ),
+            ApiError::OriginNotAllowed { origin } => ErrorBody::new(
+                format!("browser origin `{origin}` may not call this gateway; to allow a web app, add its origin to server.allowed_origins"),
+                "permission_error",
+                None,
+                Some("origin_not_allowed".into()),
+            ),
+            ApiError::HostNotAllowed { host } => ErrorBody::new(
+                format!(
+                    "this gateway listens on a loopback address and answers only requests addressed to localhost, 127.0.0.1 or [::1], \
+                     not to `{host}` (a web page can use such a name to reach it by DNS rebinding); to use this name, add it to server.allowed_hosts"
+                ),
+                "permission_error",
+                None,
+                Some("host_not_allowed".into()),
+            ),
         }
     }
 
