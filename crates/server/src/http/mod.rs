@@ -11,6 +11,8 @@ mod meta;
 mod pipeline_tests;
 mod stream;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::AtomicBool;
