@@ -175,7 +175,8 @@ async fn a_stream_cut_midway_logs_what_was_delivered_and_why() {
         Reply::stall_after_events(3, cut_body()),
     ])
     .await;
-    let extra = "  idle:\n    targets: [ { provider: up, model: gpt-4o-mini } ]\n    timeouts: { first_token: 2s, total: 10s, idle: 300ms }\n";
+    let extra =
+        "  idle:\n    targets: [ { provider: up, model: gpt-4o-mini } ]\n    timeouts: { first_token: 2s, total: 10s, idle: 300ms }\n";
     let gw = switchyard_testkit::GatewayProcess::spawn(bin(), &config(&up.base_url(), extra)).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
