@@ -31,7 +31,7 @@ pub enum Outcome {
 const MAX_HELD_CHUNKS: usize = 16;
 
 pub async fn attempt(target: &Target, request: &Request, timeouts: &Timeouts, started: Instant) -> Result<Outcome, ProviderError> {
-    let deadline = started + timeouts.total;
+    let deadline = started + timeouts.attempt(request.stream());
     let timed_out = || ProviderError::new(ErrorKind::Timeout, format!("provider `{}` did not answer in time", target.provider_name));
     let request = match request {
         Request::Chat(chat) => chat,
@@ -98,8 +98,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slow_first_token_times_out_at_its_deadline() {
         let t = target(serde_json::json!({"type":"mock","first_token":"5s"}));
-        let timeouts =
-            Timeouts { first_token: Duration::from_secs(2), total: Duration::from_secs(60), overall: None, idle: None, hedge_after: None };
+        let timeouts = Timeouts {
+            first_token: Duration::from_secs(2),
+            total: Duration::from_secs(60),
+            overall: None,
+            idle: None,
+            ..Timeouts::default()
+        };
         let start = Instant::now();
         let err = attempt(&t, &request(true), &timeouts, start).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Timeout);
@@ -109,8 +114,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn non_stream_is_bounded_by_the_total_deadline() {
         let t = target(serde_json::json!({"type":"mock","latency":"30s"}));
-        let timeouts =
-            Timeouts { first_token: Duration::from_secs(1), total: Duration::from_secs(10), overall: None, idle: None, hedge_after: None };
+        let timeouts = Timeouts { first_token: Duration::from_secs(1), non_stream: Duration::from_secs(10), ..Timeouts::default() };
         let start = Instant::now();
         assert_eq!(attempt(&t, &request(false), &timeouts, start).await.err().unwrap().kind, ErrorKind::Timeout);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -177,7 +181,7 @@ async fn hedge(
     overall: Instant,
 ) -> Hedge {
     let start_a = Instant::now();
-    let timeouts_a = Timeouts { total: first.timeouts.total.min(overall - start_a), ..first.timeouts };
+    let timeouts_a = first.timeouts.within(overall - start_a);
     let a = attempt(&first.target, request, &timeouts_a, start_a);
     tokio::pin!(a);
     tokio::select! {
@@ -193,7 +197,7 @@ async fn hedge(
         () = tokio::time::sleep(after) => {}
     }
     let start_b = Instant::now();
-    let timeouts_b = Timeouts { total: second.timeouts.total.min(overall.saturating_duration_since(start_b)), ..second.timeouts };
+    let timeouts_b = second.timeouts.within(overall.saturating_duration_since(start_b));
     let b = attempt(&second.target, request, &timeouts_b, start_b);
     tokio::pin!(b);
     let (mut a_failed, mut b_failed): (Option<ProviderError>, Option<ProviderError>) = (None, None);
@@ -241,7 +245,7 @@ pub async fn run_attempts(
 ) -> Result<Served, Failed> {
     use crate::retry::{judge, Decision};
     budget.deposit();
-    let sum: Duration = plan.iter().map(|p| p.timeouts.total).sum();
+    let sum: Duration = plan.iter().map(|p| p.timeouts.attempt(request.stream())).sum();
     let overall = started + plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(crate::route::MAX_OVERALL);
     let mut attempts: Vec<AttemptLog> = Vec::new();
     let mut last: Option<ProviderError> = None;
@@ -315,7 +319,7 @@ pub async fn run_attempts(
                 return Err(Failed { error, attempts });
             }
             // Each attempt gets its own deadlines, never past the overall one.
-            let timeouts = Timeouts { total: step.timeouts.total.min(overall - now), ..step.timeouts };
+            let timeouts = step.timeouts.within(overall - now);
             let result = attempt(&step.target, request, &timeouts, now).await;
             let ms = now.elapsed().as_secs_f64() * 1000.0;
             let log = |error: Option<&ProviderError>| AttemptLog {
@@ -370,9 +374,11 @@ mod loop_tests {
             timeouts: Timeouts {
                 first_token: Duration::from_secs(5),
                 total: Duration::from_secs(30),
+                non_stream: Duration::from_secs(30),
                 overall: None,
                 idle: None,
                 hedge_after: None,
+                ..Timeouts::default()
             },
         }
     }
@@ -468,6 +474,7 @@ mod loop_tests {
             overall: None,
             idle: None,
             hedge_after: Some(Duration::from_millis(200)),
+            ..Timeouts::default()
         };
         let mut slow = step("slow", serde_json::json!({"type":"mock","latency":"2s"}));
         slow.timeouts = timeouts;

@@ -122,18 +122,21 @@ pub struct Bill {
 }
 
 impl Bill {
-    /// The cost of `usage` at this bill's price, and the cost's source.
-    pub fn cost(&self, usage: Option<&Usage>, served: bool) -> (Option<f64>, Option<&'static str>) {
+    /// The cost of `usage` at this bill's price, and the cost's source. A request answered
+    /// without usage (a stream cut short) is charged `estimate(delivered_output)`.
+    pub fn cost(&self, usage: Option<&Usage>, served: bool, delivered_output: u64) -> (Option<f64>, Option<&'static str>) {
         let Some(priced) = self.priced else { return (None, None) };
         match usage {
             Some(u) if u.input_tokens + u.output_tokens > 0 => (Some(cost_usd(&priced.price, u)), Some(priced.source)),
-            // Answered without usage (a stream cut short): at least the prompt was billed.
-            _ if served => {
-                let estimate = Usage { input_tokens: self.input_estimate, ..Usage::default() };
-                (Some(cost_usd(&priced.price, &estimate)), Some("usage_estimated"))
-            }
+            _ if served => (Some(cost_usd(&priced.price, &self.estimate(delivered_output))), Some("usage_estimated")),
             _ => (Some(0.0), Some(priced.source)),
         }
+    }
+
+    /// What an answer without a usage report is taken to have used: the prompt's estimate and
+    /// the output tokens the gateway counted as they were delivered.
+    pub fn estimate(&self, output_tokens: u64) -> Usage {
+        Usage { input_tokens: self.input_estimate, output_tokens, ..Usage::default() }
     }
 }
 
@@ -225,6 +228,9 @@ mod tests {
         let plan = router.plan("pricey", &[], &Health::default()).unwrap();
         let bill = Bill { ticket: Ticket::free(), priced: pricing.price(&plan[1].target), input_estimate: 0 };
         let usage = Usage { input_tokens: 10, output_tokens: 20, ..Usage::default() };
-        assert_eq!(bill.cost(Some(&usage), true), (Some((10.0 * 1.0 + 20.0 * 2.0) / 1e6), Some("config")));
+        assert_eq!(bill.cost(Some(&usage), true, 0), (Some((10.0 * 1.0 + 20.0 * 2.0) / 1e6), Some("config")));
+        // Cut short without usage: the prompt's estimate and what was delivered.
+        let cut = Bill { input_estimate: 10, ..bill };
+        assert_eq!(cut.cost(None, true, 20), (Some((10.0 * 1.0 + 20.0 * 2.0) / 1e6), Some("usage_estimated")));
     }
 }

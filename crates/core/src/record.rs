@@ -30,13 +30,16 @@ pub struct Recorder {
     usage: Option<Usage>,
     /// What the request reserved and will be charged; settled once, when the record is.
     bill: Option<Bill>,
+    /// Output tokens a stream delivered, counted by the gateway: what is logged and billed
+    /// when the provider reported no usage. `None` for an answer that did not stream.
+    delivered_output: Option<u64>,
 }
 
 impl Recorder {
     pub fn start(log: LogHandle, request_id: String, keep_bodies: bool) -> Self {
         let ms = now_ms();
         let record = LogRecord { request_id, started_at: rfc3339(ms), started_at_ms: ms, ..LogRecord::default() };
-        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None, usage: None, bill: None }
+        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None, usage: None, bill: None, delivered_output: None }
     }
 
     pub fn request_id(&self) -> &str {
@@ -99,7 +102,7 @@ impl Recorder {
 
     /// The cost so far, from the usage recorded (for the `x-switchyard-cost-usd` header).
     pub fn cost_usd(&self) -> Option<f64> {
-        self.bill.as_ref().and_then(|b| b.cost(self.usage.as_ref(), true).0)
+        self.bill.as_ref().and_then(|b| b.cost(self.usage.as_ref(), true, self.delivered_output.unwrap_or(0)).0)
     }
 
     pub fn attempt(&mut self, provider: &str, model: &str) {
@@ -117,6 +120,19 @@ impl Recorder {
         // Targets passed over for an open circuit are in the log but were not attempts.
         self.record.attempts = attempts.iter().filter(|a| a.reached_upstream()).count() as u32;
         self.record.attempt_log = attempts;
+    }
+
+    /// The output tokens a stream has delivered so far, by the gateway's count.
+    pub fn delivered_output(&mut self, tokens: u64) {
+        self.delivered_output = Some(tokens);
+    }
+
+    /// Why the stream of the attempt that served stopped before its end: written on that
+    /// attempt, which until then had no error (it had served).
+    pub fn serving_attempt_cut(&mut self, reason: crate::store::AttemptError) {
+        if let Some(serving) = self.record.attempt_log.iter_mut().rev().find(|a| a.reached_upstream()) {
+            serving.error.get_or_insert(reason);
+        }
     }
 
     pub fn first_token(&mut self) {
@@ -190,16 +206,25 @@ impl Drop for Recorder {
             self.end(status, "client_disconnected", None, None);
         }
         self.record.latency_ms = self.elapsed_ms();
+        let served = self.record.outcome == "ok" || self.sent_status.is_some();
+        let reported = self.usage.filter(|u| u.input_tokens + u.output_tokens > 0);
         if let Some(bill) = self.bill.take() {
-            let served = self.record.outcome == "ok" || self.sent_status.is_some();
-            let (cost, source) = bill.cost(self.usage.as_ref(), served);
+            let (cost, source) = bill.cost(reported.as_ref(), served, self.delivered_output.unwrap_or(0));
             self.record.cost_usd = cost;
             self.record.cost_source = source.map(str::to_string);
             if served && matches!(source, Some("estimate" | "unpriced")) {
                 crate::metrics::UNPRICED_REQUESTS.inc();
             }
-            let tokens = self.usage.map(|u| u.total()).or(if served { None } else { Some(0) });
+            // A stream without a report is billed its estimate: the log and the limits say so too.
+            let estimate = self.delivered_output.filter(|_| served && reported.is_none()).map(|out| bill.estimate(out));
+            if let Some(e) = estimate {
+                self.record.input_tokens = e.input_tokens;
+                self.record.output_tokens = e.output_tokens;
+            }
+            let tokens = reported.or(estimate).map(|u| u.total()).or(if served { None } else { Some(0) });
             bill.ticket.settle(tokens, cost);
+        } else if let Some(out) = self.delivered_output.filter(|_| served && reported.is_none()) {
+            self.record.output_tokens = out;
         }
         self.log.submit(std::mem::take(&mut self.record));
     }

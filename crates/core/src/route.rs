@@ -7,20 +7,35 @@ use std::time::Duration;
 
 use switchyard_providers::Provider;
 
+/// An attempt's deadlines and how a waiting stream is kept alive. The defaults fail a silent
+/// upstream over in seconds: a non-reasoning model's first token normally comes within 2 s, so
+/// 10 s means it is not coming; reasoning models think before their first token (often 10–60 s,
+/// minutes at high effort) and need `first_token` raised on their alias. A non-streamed answer
+/// cannot reach the client before it is whole, so it is bounded under the 60 s idle cut of common
+/// load balancers; a stream is kept visibly alive instead (`hold`, `keep_alive`) and may run long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Until the first chunk of a stream (or the whole answer of a non-streamed request).
+    /// Until the first content chunk of a stream.
     pub first_token: Duration,
-    /// One attempt, stream included.
+    /// One streamed attempt, from its start to its last chunk.
     pub total: Duration,
+    /// One non-streamed attempt (chat or embeddings), until its whole answer.
+    pub non_stream: Duration,
     /// The whole request across every attempt; default: the sum of the planned attempts'
-    /// totals, at most `MAX_OVERALL`.
+    /// limits, at most `MAX_OVERALL`.
     pub overall: Option<Duration>,
     /// Longest silence between two chunks of a stream once it has started.
     pub idle: Option<Duration>,
     /// Hedging (opt-in): when the first target has no first token after this long, the next
     /// target is started too; the first to answer serves and the other is cancelled.
     pub hedge_after: Option<Duration>,
+    /// How long a stream still waiting for its first token is held back without a byte: a
+    /// failure until then is an ordinary HTTP error (which SDKs retry). After it, the 200 and
+    /// the SSE headers go out and a later failure is an error event.
+    pub hold: Duration,
+    /// Silence after which a stream's connection gets an SSE comment (`: keep-alive`), which
+    /// every SSE client ignores but which keeps proxies and load balancers from cutting it.
+    pub keep_alive: Duration,
 }
 
 /// The longest any request may take, whatever the plan.
@@ -28,7 +43,32 @@ pub const MAX_OVERALL: Duration = Duration::from_secs(600);
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { first_token: Duration::from_secs(120), total: Duration::from_secs(600), overall: None, idle: None, hedge_after: None }
+        Self {
+            first_token: Duration::from_secs(10),
+            total: Duration::from_secs(600),
+            non_stream: Duration::from_secs(55),
+            overall: None,
+            idle: Some(Duration::from_secs(30)),
+            hedge_after: None,
+            hold: Duration::from_secs(3),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The longest one attempt may take.
+    pub fn attempt(&self, stream: bool) -> Duration {
+        if stream {
+            self.total
+        } else {
+            self.non_stream
+        }
+    }
+
+    /// These deadlines, none past `left`.
+    pub fn within(self, left: Duration) -> Timeouts {
+        Timeouts { total: self.total.min(left), non_stream: self.non_stream.min(left), ..self }
     }
 }
 
@@ -363,6 +403,7 @@ mod tests {
                     overall: None,
                     idle: None,
                     hedge_after: None,
+                    ..Timeouts::default()
                 },
                 strategy: Strategy::Ordered,
                 fallbacks: vec!["mock/backup".into()],

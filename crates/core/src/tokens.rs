@@ -1,5 +1,6 @@
 //! Token estimates made before a request goes upstream: the input size (for budgets, rate limits
-//! and the `max_cost_usd` clamp) and the output size the client asked for.
+//! and the `max_cost_usd` clamp) and the output size the client asked for; and after a stream
+//! that ended without a usage report, the size of what it delivered.
 //!
 //! OpenAI kinds (`openai`, `azure`) are counted with OpenAI's own BPE (`tiktoken-rs`, feature
 //! `tiktoken`, on by default): o200k_base, or cl100k_base for gpt-3.5 / gpt-4 / gpt-4-turbo.
@@ -29,6 +30,12 @@ const FILE_PART: u64 = 1_000;
 /// serving `model` (the upstream id, which picks the BPE for OpenAI kinds).
 pub fn estimate_input_tokens(request: &ChatRequest, tokenizer: Tokenizer, model: &str) -> u64 {
     count(request, Counter::for_target(tokenizer, model))
+}
+
+/// An estimate of the output tokens of `text` (what a stream delivered) at a provider of this
+/// tokenizer serving `model`: for a stream that ended without the provider's usage report.
+pub fn estimate_output_tokens(text: &str, tokenizer: Tokenizer, model: &str) -> u64 {
+    Counter::for_target(tokenizer, model).text(text)
 }
 
 /// The characters / 4 estimate for any provider: for when no limit or budget needs precision.

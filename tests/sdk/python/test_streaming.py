@@ -1,6 +1,10 @@
 """Streaming chat completions through the official openai SDK."""
 
+import httpx
+import openai
 import pytest
+
+from conftest import running_gateway
 
 PROMPT = "the quick brown fox jumps over the lazy dog"  # 9 words
 
@@ -91,3 +95,41 @@ def test_stream_context_manager_early_close_then_gateway_still_serves(client):
     stream.close()  # client hangs up mid-stream
     resp = client.chat.completions.create(model="mock/echo", messages=user("still alive"))
     assert resp.choices[0].message.content == "still alive"
+
+
+# A mock whose first token takes 1.2 s behind an alias held only 100 ms and kept alive every
+# 200 ms: the gateway commits the stream and sends SSE comments before the first chunk.
+HELD_CONFIG = """\
+providers:
+  slow: { type: mock, first_token: 1200ms }
+models:
+  held-bot:
+    targets: [ { provider: slow, model: echo } ]
+    timeouts: { first_token: 5s, hold: 100ms, keep_alive: 200ms }
+  failing-bot:
+    targets: [ { provider: slow, model: echo } ]
+    timeouts: { first_token: 700ms, hold: 100ms, keep_alive: 200ms }
+"""
+
+
+@pytest.fixture(scope="module")
+def held_gateway(tmp_path_factory):
+    yield from running_gateway(tmp_path_factory.mktemp("held"), HELD_CONFIG)
+
+
+def test_a_held_stream_with_keep_alive_comments_parses(held_gateway):
+    # The comments are really on the wire ...
+    body = {"model": "held-bot", "messages": user(PROMPT), "stream": True}
+    raw = httpx.post(f"{held_gateway.base_url}/chat/completions", json=body, timeout=10).text
+    assert raw.startswith(": keep-alive\n\n"), raw[:200]
+    assert raw.endswith("data: [DONE]\n\n")
+    # ... and the official SDK reads through them.
+    chunks = list(held_gateway.client().chat.completions.create(model="held-bot", messages=user(PROMPT), stream=True))
+    assert content_of(chunks) == PROMPT
+
+
+def test_a_held_stream_that_times_out_raises_in_the_sdk(held_gateway):
+    stream = held_gateway.client().chat.completions.create(model="failing-bot", messages=user(PROMPT), stream=True)
+    with pytest.raises(openai.APIError) as raised:
+        list(stream)
+    assert raised.value.body["code"] == "upstream_timeout"

@@ -15,6 +15,7 @@
 //!    by its drop guard for a request dropped half-way.
 
 mod authenticate;
+mod delivered;
 mod embedder;
 mod error;
 mod stream;
@@ -43,6 +44,7 @@ use crate::record::Recorder;
 use crate::request::{parse, Decode, Parsed, RequestHeaders};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::route::{Health, PlannedAttempt, Router};
+use delivered::Delivered;
 use stream::{StreamParts, StreamTap};
 
 /// Headers the gateway adds to an answer (`x-switchyard-*`, `x-ratelimit-*`, budget warnings).
@@ -70,6 +72,17 @@ pub struct Inbound<B> {
     /// The presented virtual key, if any.
     pub key: Option<String>,
     pub headers: RequestHeaders,
+    /// Told, once the plan is known, that the answer will stream and how it may be held: the
+    /// transport then commits the response itself if the first token is slow (see `Hold`).
+    pub on_stream: Option<tokio::sync::oneshot::Sender<Hold>>,
+}
+
+/// How long a stream still waiting for its first token may be held back without a byte, and how
+/// often a committed stream is kept alive: the planned first target's `hold` and `keep_alive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub hold: Duration,
+    pub keep_alive: Duration,
 }
 
 /// A successful answer, canonical: the codec writes it in its wire shape.
@@ -151,6 +164,10 @@ impl Pipeline<'_> {
         rec.fields(&parsed.fields, parsed.feature.as_deref(), &body);
         rec.customer(customer(&caller, &parsed));
         let mut plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
+        if let (Some(tell), Some(first), true) = (inbound.on_stream, plan.first(), parsed.request.stream()) {
+            // The transport may have gone already; then nobody is waiting to be told.
+            let _ = tell.send(Hold { hold: first.timeouts.hold, keep_alive: first.timeouts.keep_alive });
+        }
         // A cached answer is still an answer of that model: only for callers allowed to use it.
         if !caller.may_use(parsed.request.model()) {
             return Err(AdmitError::ModelNotAllowed { model: parsed.request.model().to_string() }.into());
@@ -193,7 +210,8 @@ impl Pipeline<'_> {
 
     /// Step `look_up`: the response cache, scoped by tenant (and customer when asked).
     async fn look_up(&self, parsed: &Parsed, caller: &Caller, plan: &[PlannedAttempt]) -> Lookup {
-        let wait_limit = plan.first().map_or(Duration::from_secs(120), |p| p.timeouts.total);
+        let stream = parsed.request.stream();
+        let wait_limit = plan.first().map_or(Duration::from_secs(120), |p| p.timeouts.attempt(stream));
         let embedder = RouterEmbedder { router: self.router, health: self.health };
         let customer = customer(caller, parsed);
         self.cache.lookup(parsed, &caller.tenant, customer, parsed.cache_control.as_deref(), wait_limit, &embedder).await
@@ -267,10 +285,13 @@ impl Pipeline<'_> {
                 Ok(Reply::Recorded(Answer { body: AnswerBody::Complete(body), headers }))
             }
             Outcome::Stream { prefix, rest, deadline } => {
-                let idle = plan.iter().find(|p| p.target.key() == target.key()).and_then(|p| p.timeouts.idle);
+                let timeouts = plan.iter().find(|p| p.target.key() == target.key()).map(|p| p.timeouts).unwrap_or_default();
+                let (idle, keep_alive) = (timeouts.idle, timeouts.keep_alive);
                 let tap = fill.map(|f| StreamTap::new(f, &target.provider_name, &target.model));
                 let show_usage = parsed.request.client_wants_usage();
-                let parts = StreamParts { prefix, rest, idle, deadline, show_usage, force_stop: self.force_stop.clone(), tap };
+                let delivered = Delivered::new(target.provider.tokenizer(), &target.model);
+                let force_stop = self.force_stop.clone();
+                let parts = StreamParts { prefix, rest, idle, deadline, show_usage, force_stop, tap, delivered, keep_alive };
                 Ok(Reply::Stream(Box::new(parts), headers))
             }
         }

@@ -131,8 +131,10 @@ impl AttemptDetail {
     }
 }
 
-/// Why an attempt did not serve. Stored (and shown in the log) as its name: the provider failure
-/// class (`overloaded`, `timeout`, …), `circuit_open` or `hedge_cancelled`.
+/// Why an attempt did not serve, or why the stream it was serving stopped before its end. Stored
+/// (and shown in the log) as its name: the provider failure class (`overloaded`, `timeout`,
+/// `interrupted`, …), `circuit_open`, `hedge_cancelled`, or a cut stream's `idle_timeout`,
+/// `deadline`, `shutting_down`, `client_disconnected`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptError {
     /// The upstream failed with this class.
@@ -141,6 +143,14 @@ pub enum AttemptError {
     CircuitOpen,
     /// The other leg of a hedged pair answered first; this one was cancelled.
     HedgeCancelled,
+    /// Its stream went silent longer than the `idle` timeout and was cut.
+    IdleTimeout,
+    /// Its stream ran past the attempt's `total` deadline and was cut.
+    Deadline,
+    /// Its stream was still running when the shutdown grace period ran out.
+    ShuttingDown,
+    /// The client went away while its stream was running.
+    ClientDisconnected,
     /// A name this version does not know (a record written by another version).
     Unknown,
 }
@@ -151,6 +161,10 @@ impl AttemptError {
             AttemptError::Failed(kind) => kind.as_str(),
             AttemptError::CircuitOpen => "circuit_open",
             AttemptError::HedgeCancelled => "hedge_cancelled",
+            AttemptError::IdleTimeout => "idle_timeout",
+            AttemptError::Deadline => "deadline",
+            AttemptError::ShuttingDown => "shutting_down",
+            AttemptError::ClientDisconnected => "client_disconnected",
             AttemptError::Unknown => "unknown",
         }
     }
@@ -159,6 +173,10 @@ impl AttemptError {
         match name {
             "circuit_open" => AttemptError::CircuitOpen,
             "hedge_cancelled" => AttemptError::HedgeCancelled,
+            "idle_timeout" => AttemptError::IdleTimeout,
+            "deadline" => AttemptError::Deadline,
+            "shutting_down" => AttemptError::ShuttingDown,
+            "client_disconnected" => AttemptError::ClientDisconnected,
             other => ErrorKind::parse(other).map_or(AttemptError::Unknown, AttemptError::Failed),
         }
     }
@@ -204,5 +222,9 @@ mod attempt_error_tests {
         let newer: AttemptDetail = serde_json::from_str(r#"{"provider":"p","model":"m","error":"quota_gone","ms":1}"#).unwrap();
         assert_eq!(newer.error, Some(AttemptError::Unknown));
         assert!(!log[0].reached_upstream() && log[1].reached_upstream());
+        let cuts = [AttemptError::IdleTimeout, AttemptError::Deadline, AttemptError::ShuttingDown, AttemptError::ClientDisconnected];
+        for cut in cuts {
+            assert_eq!(AttemptError::parse(cut.as_str()), cut, "{}", cut.as_str());
+        }
     }
 }

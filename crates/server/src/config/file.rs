@@ -94,10 +94,15 @@ pub struct TargetConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
+    /// Until a stream's first content chunk.
     #[serde(default, with = "humantime_serde")]
     pub first_token: Option<Duration>,
+    /// One streamed attempt, to its last chunk.
     #[serde(default, with = "humantime_serde")]
     pub total: Option<Duration>,
+    /// One non-streamed attempt, to its whole answer (default: `total` when that is set).
+    #[serde(default, with = "humantime_serde")]
+    pub non_stream: Option<Duration>,
     /// Across all attempts (retries and fallbacks).
     #[serde(default, with = "humantime_serde")]
     pub overall: Option<Duration>,
@@ -107,6 +112,12 @@ pub struct TimeoutsConfig {
     /// Opt-in hedging: no first token from a target after this long starts the next one too.
     #[serde(default, with = "humantime_serde")]
     pub hedge_after: Option<Duration>,
+    /// How long a stream waiting for its first token is held before its headers go out.
+    #[serde(default, with = "humantime_serde")]
+    pub hold: Option<Duration>,
+    /// Silence after which a committed stream gets an SSE comment.
+    #[serde(default, with = "humantime_serde")]
+    pub keep_alive: Option<Duration>,
 }
 
 /// A duration written like `250ms`, `30s` or `2m`.

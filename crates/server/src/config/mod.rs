@@ -265,14 +265,7 @@ fn models(
                 errors.push(ConfigError::new(&format!("{path}.targets[{i}].model"), "must not be empty"));
             }
         }
-        let defaults = Timeouts::default();
-        let timeouts = Timeouts {
-            first_token: model.timeouts.first_token.unwrap_or(defaults.first_token),
-            total: model.timeouts.total.unwrap_or(defaults.total),
-            overall: model.timeouts.overall,
-            idle: model.timeouts.idle,
-            hedge_after: model.timeouts.hedge_after,
-        };
+        let timeouts = timeouts(&model.timeouts, &path, errors);
         let targets =
             model.targets.into_iter().map(|t| TargetSpec { provider: t.provider, model: t.model, weight: t.weight.unwrap_or(1) }).collect();
         let strategy = match model.strategy {
@@ -418,6 +411,27 @@ fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://[redacted]@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
+    }
+}
+
+/// A model's `timeouts`, over the defaults. A `total` set without `non_stream` keeps bounding
+/// non-streamed answers too, as it did before `non_stream` existed.
+fn timeouts(t: &file::TimeoutsConfig, path: &str, errors: &mut Vec<ConfigError>) -> Timeouts {
+    let defaults = Timeouts::default();
+    for (name, value) in [("first_token", t.first_token), ("total", t.total), ("non_stream", t.non_stream), ("keep_alive", t.keep_alive)] {
+        if value.is_some_and(|v| v.is_zero()) {
+            errors.push(ConfigError::new(&format!("{path}.timeouts.{name}"), "must be above 0"));
+        }
+    }
+    Timeouts {
+        first_token: t.first_token.unwrap_or(defaults.first_token),
+        total: t.total.unwrap_or(defaults.total),
+        non_stream: t.non_stream.or(t.total).unwrap_or(defaults.non_stream),
+        overall: t.overall,
+        idle: t.idle.or(defaults.idle),
+        hedge_after: t.hedge_after,
+        hold: t.hold.unwrap_or(defaults.hold),
+        keep_alive: t.keep_alive.unwrap_or(defaults.keep_alive),
     }
 }
 

@@ -211,3 +211,31 @@ fn bad_server_settings_are_each_named() {
     let unknown = parse_str("server: { read_timeout: 5s }").unwrap_err();
     assert!(unknown[0].path.starts_with("server") && unknown[0].message.contains("unknown field"), "{unknown:?}");
 }
+
+#[test]
+fn timeouts_default_to_failing_over_in_seconds_and_an_old_total_still_bounds_non_streams() {
+    let c = parse_str(
+        r#"
+providers: { mock: { type: mock } }
+models:
+  plain: { targets: [ { provider: mock, model: echo } ] }
+  old: { targets: [ { provider: mock, model: echo } ], timeouts: { total: 120s } }
+  held: { targets: [ { provider: mock, model: echo } ], timeouts: { non_stream: 20s, hold: 500ms, keep_alive: 5s, idle: 2m } }
+"#,
+    )
+    .unwrap();
+    let t = |m: &str| c.models[m].timeouts;
+    let secs = Duration::from_secs;
+    assert_eq!(
+        (t("plain").first_token, t("plain").total, t("plain").non_stream, t("plain").idle),
+        (secs(10), secs(600), secs(55), Some(secs(30)))
+    );
+    assert_eq!((t("plain").hold, t("plain").keep_alive), (secs(3), secs(15)));
+    assert_eq!((t("old").total, t("old").non_stream), (secs(120), secs(120)));
+    assert_eq!(
+        (t("held").non_stream, t("held").hold, t("held").keep_alive, t("held").idle),
+        (secs(20), Duration::from_millis(500), secs(5), Some(secs(120)))
+    );
+    let errors = parse_str("providers: { mock: { type: mock } }\nmodels: { m: { targets: [ { provider: mock, model: echo } ], timeouts: { keep_alive: 0s } } }\n").unwrap_err();
+    assert!(errors.iter().any(|e| e.path == "models.m.timeouts.keep_alive"), "{errors:?}");
+}

@@ -4,15 +4,19 @@
 //! step lives here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use switchyard_core::pipeline::{Answer, BodyError, Inbound, Rejection};
+use switchyard_core::pipeline::{Answer, BodyError, Hold, Inbound, Rejection};
 use switchyard_core::{new_request_id, Decode, Recorder, RequestHeaders};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
+use super::stream::{held_sse_response, PendingAnswer};
 use super::App;
 
 /// How an endpoint writes the pipeline's canonical answer in its own wire shape.
@@ -23,6 +27,11 @@ pub trait Codec {
     fn encode_error(error: ApiError) -> Response {
         error.into_response()
     }
+    /// A stream committed before the pipeline answered (its first token was slow): the OpenAI
+    /// SSE shape. Only streaming endpoints are ever held.
+    fn encode_held(pending: PendingAnswer, keep_alive: Duration, force_stop: CancellationToken) -> Response {
+        held_sse_response(pending, keep_alive, force_stop)
+    }
 }
 
 /// Runs one request of endpoint `C` through the pipeline.
@@ -31,26 +40,57 @@ pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body) -> R
     let snap = app.snapshot();
     let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
+    let (on_stream, told) = oneshot::channel();
     let inbound = Inbound {
         body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
         decode: C::DECODE,
         key: presented_key(&headers).map(str::to_string),
         headers: gateway_headers(&headers),
+        on_stream: Some(on_stream),
     };
-    let pipeline = app.pipeline(&snap);
-    let mut response = tokio::select! {
-        result = pipeline.run(inbound, recorder) => match result {
+    let force_stop = app.force_stop.clone();
+    // Owned, so that a response committed before the answer can carry the run in its body.
+    let run: PendingAnswer = Box::pin(async move { app.pipeline(&snap).run(inbound, recorder).await });
+    let mut response = match hold(run, told, &force_stop).await {
+        Held::Answered(answer) => match *answer {
             Ok(answer) => C::encode(answer),
             Err(rejection) => reject::<C>(rejection),
         },
         // The grace period ran out while waiting upstream: answer rather than vanish. The
         // dropped pipeline logs the request as its recorder drops.
-        () = app.force_stop.cancelled() => C::encode_error(ApiError::ShuttingDown),
+        Held::ShuttingDown => C::encode_error(ApiError::ShuttingDown),
+        Held::TooLong(run, keep_alive) => C::encode_held(run, keep_alive, force_stop),
     };
     if let Some(id) = request_id {
         response.headers_mut().insert("x-request-id", id);
     }
     response
+}
+
+enum Held {
+    Answered(Box<Result<Answer, Rejection>>),
+    ShuttingDown,
+    /// A stream still without its first token when its hold ran out; keep it alive this often.
+    TooLong(PendingAnswer, Duration),
+}
+
+/// Waits for the answer without sending a byte — so that a failure is still an HTTP status a
+/// client can act on — but a stream only for its `hold`: common load balancers cut a connection
+/// silent for 60 s, and a client sees nothing of a slow first token or a failover meanwhile.
+async fn hold(mut run: PendingAnswer, told: oneshot::Receiver<Hold>, force_stop: &CancellationToken) -> Held {
+    let held_too_long = async {
+        // Not a stream (or refused before its plan): wait for the answer, however long.
+        let Ok(hold) = told.await else { return std::future::pending().await };
+        tokio::time::sleep(hold.hold).await;
+        hold.keep_alive
+    };
+    let keep_alive = tokio::select! {
+        biased;
+        answer = &mut run => return Held::Answered(Box::new(answer)),
+        () = force_stop.cancelled() => return Held::ShuttingDown,
+        keep_alive = held_too_long => keep_alive,
+    };
+    Held::TooLong(run, keep_alive)
 }
 
 /// A refusal, in the codec's shape, recorded with the status the client gets.

@@ -12,6 +12,8 @@ pub mod origin;
 mod pipeline_tests;
 mod stream;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::AtomicBool;

@@ -14,7 +14,7 @@ use super::App;
 
 fn inbound(decode: Decode, body: &str) -> Inbound<impl Future<Output = Result<Bytes, BodyError>>> {
     let body = Bytes::from(body.to_string());
-    Inbound { body: async move { Ok(body) }, decode, key: None, headers: RequestHeaders::default() }
+    Inbound { body: async move { Ok(body) }, decode, key: None, headers: RequestHeaders::default(), on_stream: None }
 }
 
 fn recorder(app: &App, id: &str) -> Recorder {
@@ -75,6 +75,7 @@ async fn refusals_are_typed_by_step_and_recorded_with_the_status_the_codec_gives
             decode: decode_chat,
             key: None,
             headers: RequestHeaders::default(),
+            on_stream: None,
         };
         let cases = [
             (p.run(too_large, recorder(app, "a")).await, "body"),

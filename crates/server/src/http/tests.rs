@@ -20,12 +20,26 @@ async fn app(log: &LogWriter) -> axum::Router {
 
 /// The gateway's parts over the embedded default and one `mock` provider.
 pub(super) async fn test_app(log: &LogWriter) -> Arc<App> {
-    test_app_with(log, |_| {}).await
+    build_app(log, Default::default(), Timeouts::default(), |_| {}).await
+}
+
+/// Like `test_app`, with the mock configured and the deadlines of `mock/…` models given.
+pub(super) async fn test_app_with(log: &LogWriter, mock: switchyard_providers::mock::MockConfig, timeouts: Timeouts) -> Arc<App> {
+    build_app(log, mock, timeouts, |_| {}).await
 }
 
 /// `test_app` with the embedded default changed by `edit` first.
-pub(super) async fn test_app_with(log: &LogWriter, edit: impl FnOnce(&mut crate::config::Config)) -> Arc<App> {
-    let mock = build("mock", &ProviderConfig::Mock(Default::default())).unwrap();
+pub(super) async fn test_app_edited(log: &LogWriter, edit: impl FnOnce(&mut crate::config::Config)) -> Arc<App> {
+    build_app(log, Default::default(), Timeouts::default(), edit).await
+}
+
+async fn build_app(
+    log: &LogWriter,
+    mock: switchyard_providers::mock::MockConfig,
+    timeouts: Timeouts,
+    edit: impl FnOnce(&mut crate::config::Config),
+) -> Arc<App> {
+    let mock = build("mock", &ProviderConfig::Mock(mock)).unwrap();
     let data_dir = std::env::temp_dir().join(format!("sy-http-{}", switchyard_core::new_request_id()));
     let overrides = crate::config::Overrides { listen: None, data_dir: Some(data_dir) };
     let mut config = crate::config::embedded(&overrides, &|_| None).unwrap();
@@ -33,7 +47,7 @@ pub(super) async fn test_app_with(log: &LogWriter, edit: impl FnOnce(&mut crate:
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let parts = crate::governance::build(&config).await.unwrap();
     let mut snapshot = crate::snapshot::Snapshot::first(config).await.unwrap();
-    snapshot.router = Router::new(vec![("mock".into(), mock)], Default::default(), Timeouts::default());
+    snapshot.router = Router::new(vec![("mock".into(), mock)], Default::default(), timeouts);
     snapshot.max_body_bytes = 4096;
     let app = App {
         running: crate::snapshot::Running::new(snapshot),

@@ -159,7 +159,6 @@ async fn connection(tcp: TcpStream, conn: Arc<Conn>, shared: Arc<Shared>, stop: 
             }
         }
     }
-    drop(served);
     shared.table.remove(conn.id);
 }
 

@@ -158,3 +158,56 @@ async fn client_leaving_before_the_answer_cancels_the_upstream_within_100ms() {
         assert_eq!((rec[0].outcome.as_str(), rec[0].status), ("client_disconnected", 499), "stream={stream}");
     }
 }
+
+/// Three content events, no usage: what a cut stream delivered before it stopped.
+fn cut_body() -> bytes::Bytes {
+    openai_stream(&["one two ", "three four ", "five six ", "seven"], false)
+}
+
+#[tokio::test]
+async fn a_stream_cut_midway_logs_what_was_delivered_and_why() {
+    let up = FakeUpstream::start(vec![
+        // Role and two content events, then the connection breaks.
+        Reply::drop_after_events(3, cut_body()),
+        // Role and two content events, then silence past the idle timeout.
+        Reply::stall_after_events(3, cut_body()),
+        // Role and two content events, then silence while the client leaves.
+        Reply::stall_after_events(3, cut_body()),
+    ])
+    .await;
+    let extra =
+        "  idle:\n    targets: [ { provider: up, model: gpt-4o-mini } ]\n    timeouts: { first_token: 2s, total: 10s, idle: 300ms }\n";
+    let gw = switchyard_testkit::GatewayProcess::spawn(bin(), &config(&up.base_url(), extra)).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = post(&gw, &stream_body("idle", None)).await;
+        ids.push(header(&r, "x-request-id").to_string());
+        let events = sse_data(&r.text().await.unwrap());
+        assert!(events.iter().any(|e| e.contains("three four")), "{events:?}");
+    }
+    let r = post(&gw, &stream_body("idle", None)).await;
+    ids.push(header(&r, "x-request-id").to_string());
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("three four") {
+        seen.push_str(&String::from_utf8_lossy(&body.next().await.expect("stream open").unwrap()));
+    }
+    drop(body);
+
+    for (id, outcome, reason) in [
+        (&ids[0], "incomplete", "interrupted"),
+        (&ids[1], "incomplete", "idle_timeout"),
+        (&ids[2], "client_disconnected", "client_disconnected"),
+    ] {
+        let rec = record(gw.data_dir(), id).await;
+        assert_eq!((rec.outcome.as_str(), rec.status), (outcome, 200), "{reason}");
+        let trail: Vec<Option<&str>> = rec.attempt_log.iter().map(|a| a.error.map(|e| e.as_str())).collect();
+        assert_eq!(trail, [Some(reason)], "the serving attempt says why its stream stopped");
+        // "one two three four " was delivered: counted (BPE or characters / 4), never 0, and
+        // billed with the prompt's estimate since the upstream never reported usage.
+        assert!((4..=6).contains(&rec.output_tokens), "{reason}: output_tokens {}", rec.output_tokens);
+        assert!(rec.input_tokens > 0, "{reason}");
+        assert_eq!(rec.cost_source.as_deref(), Some("usage_estimated"), "{reason}");
+        assert!(rec.cost_usd.is_some_and(|c| c > 0.0), "{reason}");
+    }
+}

@@ -283,8 +283,20 @@ impl IntoResponse for ApiError {
 /// The last event of a stream that failed after it started: OpenAI's SDKs raise on an `error`
 /// key in a data event, so the client sees a failure instead of a clean-looking end.
 pub fn stream_error_event(error: &ProviderError) -> Bytes {
+    sse_error_event(provider_body(error))
+}
+
+impl ApiError {
+    /// This error as the last event of a stream whose 200 already went out (see
+    /// `stream_error_event`).
+    pub fn stream_event(&self) -> Bytes {
+        sse_error_event(self.body())
+    }
+}
+
+fn sse_error_event(body: ErrorBody) -> Bytes {
     let mut out = b"data: ".to_vec();
-    out.extend_from_slice(&provider_body(error).to_json());
+    out.extend_from_slice(&body.to_json());
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }

@@ -9,7 +9,7 @@ use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::http::router;
-use crate::http::tests::test_app_with;
+use crate::http::tests::test_app_edited;
 
 const CHAT: &str = r#"{"model":"mock/echo","messages":[{"role":"user","content":"spend my credits"}]}"#;
 
@@ -25,7 +25,7 @@ impl Probe {
         let dir = tempfile::tempdir().unwrap();
         let log = MemoryLog::default();
         let writer = LogWriter::start(log.clone(), LogWriterConfig::new(dir.path().join("spool"))).unwrap();
-        let app = router(test_app_with(&writer, edit).await);
+        let app = router(test_app_edited(&writer, edit).await);
         Self { app, writer, log, _dir: dir }
     }
 
