@@ -126,7 +126,7 @@ impl Bill {
     pub fn cost(&self, usage: Option<&Usage>, served: bool) -> (Option<f64>, Option<&'static str>) {
         let Some(priced) = self.priced else { return (None, None) };
         match usage {
-            Some(u) if u.input_tokens + u.output_tokens > 0 => (Some(cost_usd(&priced.price, u)), Some(priced.source)),
+            Some(u) if u.total() > 0 => (Some(cost_usd(&priced.price, u)), Some(priced.source)),
             // Answered without usage (a stream cut short): at least the prompt was billed.
             _ if served => {
                 let estimate = Usage { input_tokens: self.input_estimate, ..Usage::default() };
