@@ -86,7 +86,7 @@ proptest! {
     #[test]
     fn chat_request_mutated_recordings(seed in any::<Index>(), edits in fuzz::mutations(), json_edits in fuzz::json_edits()) {
         let seeds = fuzz::request_seeds();
-        request_round_trips(mutated(&seeds, &seed, &edits))?;
+        request_round_trips(mutated(seeds, &seed, &edits))?;
         if let Some(edited) = fuzz::edit_json(seed.get::<Vec<u8>>(seeds), &json_edits) {
             request_round_trips(edited)?;
         }
@@ -96,7 +96,7 @@ proptest! {
 #[test]
 fn the_committed_corpus_replays_cleanly() {
     for body in fuzz::sse_seeds() {
-        let whole = parse_in_pieces(&[&body]);
+        let whole = parse_in_pieces(&[body]);
         let bytewise: Vec<&[u8]> = body.chunks(1).collect();
         assert_eq!(parse_in_pieces(&bytewise), whole);
     }
