@@ -127,7 +127,7 @@ impl Bill {
     pub fn cost(&self, usage: Option<&Usage>, served: bool, delivered_output: u64) -> (Option<f64>, Option<&'static str>) {
         let Some(priced) = self.priced else { return (None, None) };
         match usage {
-            Some(u) if u.input_tokens + u.output_tokens > 0 => (Some(cost_usd(&priced.price, u)), Some(priced.source)),
+            Some(u) if u.total() > 0 => (Some(cost_usd(&priced.price, u)), Some(priced.source)),
             _ if served => (Some(cost_usd(&priced.price, &self.estimate(delivered_output))), Some("usage_estimated")),
             _ => (Some(0.0), Some(priced.source)),
         }

@@ -17,6 +17,7 @@ pub struct Usage {
 
 impl Usage {
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        // Saturating: the counts come from upstreams, which can send any number.
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }

@@ -125,6 +125,14 @@ impl FakeUpstream {
         self.shared.lock().script.extend(replies);
     }
 
+    /// Answers every request from now on with `reply`, whatever is left of the script (fuzz tests
+    /// set one reply per case, and a case may send no request at all).
+    pub fn answer_from_now_on(&self, reply: Reply) {
+        let mut state = self.shared.lock();
+        state.script = vec![reply];
+        state.next = 0;
+    }
+
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()

@@ -5,6 +5,7 @@
 pub mod accumulate;
 pub mod fake_upstream;
 pub mod fixtures;
+pub mod fuzz;
 pub mod gateway;
 pub mod openai;
 pub mod reply;

@@ -76,7 +76,8 @@ impl AnthropicUsage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
+            // Saturating: the counts come from the upstream, which can send any number.
+            input_tokens: self.input_tokens.unwrap_or(0).saturating_add(read).saturating_add(write),
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: read,
             cache_write_tokens: write,

@@ -185,7 +185,8 @@ pub fn finish_reason(stop: &str) -> FinishReason {
 /// Canonical usage counts every prompt token as input, cached or not, as OpenAI's does.
 pub fn usage(u: &WireUsage) -> Usage {
     Usage {
-        input_tokens: u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens,
+        // Saturating: the counts come from the upstream, which can send any number.
+        input_tokens: u.input_tokens.saturating_add(u.cache_read_input_tokens).saturating_add(u.cache_write_input_tokens),
         output_tokens: u.output_tokens,
         cached_input_tokens: u.cache_read_input_tokens,
         cache_write_tokens: u.cache_write_input_tokens,

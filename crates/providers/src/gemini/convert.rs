@@ -263,7 +263,8 @@ pub fn finish_reason(reason: &str) -> FinishReason {
 pub fn usage(u: &UsageMetadata) -> Usage {
     Usage {
         input_tokens: u.prompt_token_count,
-        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+        // Saturating: the counts come from the upstream, which can send any number.
+        output_tokens: u.candidates_token_count.saturating_add(u.thoughts_token_count),
         cached_input_tokens: u.cached_content_token_count,
         cache_write_tokens: 0,
         reasoning_tokens: u.thoughts_token_count,
