@@ -45,6 +45,36 @@ impl Drop for Slot {
     }
 }
 
+/// The shed answer, rendered once by the error mapping: saying no must cost next to nothing,
+/// since it is said most when the CPU is busiest.
+fn shed_response() -> Response<Body> {
+    static RENDERED: std::sync::LazyLock<(http::StatusCode, http::HeaderMap, Bytes)> = std::sync::LazyLock::new(|| {
+        let (parts, body) = ApiError::Overloaded.into_response().into_parts();
+        let body = body_bytes(body);
+        (parts.status, parts.headers, body)
+    });
+    let (status, headers, body) = &*RENDERED;
+    let mut response = Response::new(Body::from(body.clone()));
+    *response.status_mut() = *status;
+    *response.headers_mut() = headers.clone();
+    response
+}
+
+/// A body that is already whole (the error mapping's JSON), taken without a runtime.
+fn body_bytes(body: Body) -> Bytes {
+    use http_body::Body as _;
+    let mut body = std::pin::pin!(body);
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut out = Vec::new();
+    while let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) {
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(&data);
+        }
+    }
+    Bytes::from(out)
+}
+
 /// Health, readiness and metrics still answer at capacity: that is when they matter.
 fn sheddable(path: &str) -> bool {
     !matches!(path, "/healthz" | "/readyz" | "/metrics")
@@ -72,7 +102,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
                 Some(slot) => Some(slot),
                 None => {
                     switchyard_core::metrics::SHED_REQUESTS.inc();
-                    let response = ApiError::Overloaded.into_response();
+                    let response = shed_response();
                     return Box::pin(std::future::ready(Ok(response.map(|body| Tracked { body, _busy: busy, _slot: None }))));
                 }
             },
@@ -122,5 +152,15 @@ mod tests {
         assert!(gate.enter().is_none());
         drop(a);
         assert!(gate.enter().is_some());
+    }
+
+    #[test]
+    fn the_shed_answer_is_the_error_mappings_503_with_retry_after() {
+        let response = shed_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body = body_bytes(response.into_body());
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "overloaded");
     }
 }
