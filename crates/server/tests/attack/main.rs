@@ -11,6 +11,9 @@ mod paths;
 
 use std::path::Path;
 
+/// The binary under attack: this build's, or `SWITCHYARD_ATTACK_BIN` (a release build, or an
+/// older one to see a probe fail before its fix).
 pub fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchyard"))
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var_os("SWITCHYARD_ATTACK_BIN").map_or_else(|| env!("CARGO_BIN_EXE_switchyard").into(), Into::into))
 }
