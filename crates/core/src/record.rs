@@ -122,9 +122,12 @@ impl Recorder {
         self.record.attempt_log = attempts;
     }
 
-    /// The output tokens a stream has delivered so far, by the gateway's count.
-    pub fn delivered_output(&mut self, tokens: u64) {
-        self.delivered_output = Some(tokens);
+    /// The output tokens a stream has delivered so far, by the gateway's count: counted only
+    /// when the provider reported no usage (it is then what the log and the bill use).
+    pub fn delivered_output(&mut self, count: impl FnOnce() -> u64) {
+        if self.usage.is_none_or(|u| u.input_tokens + u.output_tokens == 0) {
+            self.delivered_output = Some(count());
+        }
     }
 
     /// Why the stream of the attempt that served stopped before its end: written on that

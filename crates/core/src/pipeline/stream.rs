@@ -106,7 +106,7 @@ impl AnswerStream {
                 }
                 Ok(None) => {
                     let mut rec = self.recorder.take()?;
-                    rec.delivered_output(self.delivered.output_tokens());
+                    rec.delivered_output(|| self.delivered.output_tokens());
                     if let Some(tap) = self.tap.take() {
                         tap.end(rec.cost_usd().unwrap_or(0.0)).await;
                     }
@@ -115,7 +115,7 @@ impl AnswerStream {
                 }
                 Err(Cut { reason, error }) => {
                     let mut rec = self.recorder.take()?;
-                    rec.delivered_output(self.delivered.output_tokens());
+                    rec.delivered_output(|| self.delivered.output_tokens());
                     rec.serving_attempt_cut(reason);
                     rec.incomplete(&error);
                     return Some(StreamEvent::Failed(error));
@@ -149,7 +149,7 @@ impl Drop for AnswerStream {
     /// then logs it as disconnected, with what was delivered until then.
     fn drop(&mut self) {
         if let Some(rec) = self.recorder.as_mut() {
-            rec.delivered_output(self.delivered.output_tokens());
+            rec.delivered_output(|| self.delivered.output_tokens());
             rec.serving_attempt_cut(AttemptError::ClientDisconnected);
         }
     }

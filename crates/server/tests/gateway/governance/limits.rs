@@ -76,7 +76,9 @@ async fn tokens_per_minute_and_concurrency_limits_answer_429_with_headers() {
     // Concurrency: three at once, one refused.
     let body = one_token();
     let (a, b, c) = tokio::join!(call(&gw, Some(&key), &body), call(&gw, Some(&key), &body), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The third goes once the first two hold their leases (they are at the upstream), not
+        // after a fixed pause that a loaded machine can outrun.
+        assert!(up.wait_for_requests(2, Duration::from_secs(10)).await, "the first two reach the upstream");
         call(&gw, Some(&key), &body).await
     });
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
