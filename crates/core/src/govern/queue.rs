@@ -20,14 +20,14 @@ pub const QUEUED_HEADER: &str = "x-switchyard-queued-ms";
 impl Governor {
     pub(super) async fn admit_waiting(self: &Arc<Self>, ask: &Ask<'_>, scopes: &[Scoped]) -> Result<Admission, Refusal> {
         let started = Instant::now();
+        let mut waited = None;
         loop {
-            let waited = started.elapsed();
             // In-process counters run on the caller's clock: move it on by the time waited.
-            let now = Ask { now_ms: ask.now_ms.saturating_add(waited.as_millis() as i64), ..*ask };
+            let now = Ask { now_ms: ask.now_ms.saturating_add(waited.map_or(0, |w: Duration| w.as_millis() as i64)), ..*ask };
             let refusal = match self.admit_once(&now, scopes).await {
                 Ok(mut admission) => {
-                    if !waited.is_zero() {
-                        admission.headers.push((QUEUED_HEADER, waited.as_millis().to_string()));
+                    if let Some(waited) = waited {
+                        admission.headers.push((QUEUED_HEADER, waited.as_millis().max(1).to_string()));
                     }
                     return Ok(admission);
                 }
@@ -35,6 +35,7 @@ impl Governor {
             };
             let Some(wake) = wake_at(&refusal, scopes, started, ask.deadline) else { return Err(refusal) };
             tokio::time::sleep_until(wake).await;
+            waited = Some(started.elapsed());
         }
     }
 }
