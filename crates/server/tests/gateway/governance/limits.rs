@@ -201,15 +201,51 @@ async fn limits_and_token_budgets_apply_per_feature_team_and_key_as_set_through_
 #[tokio::test]
 async fn a_queued_limit_admits_requests_as_the_bucket_refills_instead_of_refusing_them() {
     let config = format!("admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\nproviders:\n  mock: {{ type: mock }}\n");
-    let gw = Arc::new(GatewayProcess::spawn(bin(), &config).await);
+    let gw = GatewayProcess::spawn(bin(), &config).await;
     // One request a second, one at a time; a request may wait up to 2.5 s for its turn.
     let (_, key) = create_key(&gw, json!({"name": "queued", "limits": {"rpm": 60, "burst": 1, "queue": "2500ms"}})).await;
+    let gws = Arc::new(vec![gw]);
+    four_queued_asks(&gws, &key).await;
+    let gw = &gws[0];
+
+    // Without `queue` the same limit refuses at once.
+    let (_, key) = create_key(gw, json!({"name": "unqueued", "limits": {"rpm": 60, "burst": 1}})).await;
+    assert_eq!(call(gw, Some(&key), &chat("mock/echo", "x")).await.status(), 200);
+    let asked = Instant::now();
+    assert_eq!(call(gw, Some(&key), &chat("mock/echo", "x")).await.status(), 429);
+    assert!(asked.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn a_queued_limit_shared_through_redis_admits_one_per_refill_across_three_instances() {
+    let (Some(pg), Some(redis)) = (postgres_url(), redis_url()) else { return };
+    let schema = Schema::create(&pg).await;
+    let config = format!(
+        "database: \"{}\"\nredis: {redis}\nkeys: {{ secret: {KEY_SECRET}, require: true }}\ngovernance: {{ redis_timeout: 500ms }}\nadmin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\nproviders:\n  mock: {{ type: mock }}\n",
+        schema.url
+    );
+    let mut gws = Vec::new();
+    for _ in 0..3 {
+        gws.push(GatewayProcess::spawn(bin(), &config).await);
+    }
+    let (_, key) = create_key(&gws[0], json!({"name": "queued", "limits": {"rpm": 60, "burst": 1, "queue": "2500ms"}})).await;
+    for gw in &gws {
+        assert!(eventually(Duration::from_secs(5), || async { call(gw, Some(&key), &json!({})).await.status() != 401 }).await.is_some());
+    }
+    four_queued_asks(&Arc::new(gws), &key).await;
+    schema.drop_now().await;
+}
+
+/// Four requests at once, spread over `gws`, for a key with `{rpm: 60, burst: 1, queue: 2500ms}`:
+/// one is admitted at once, two as the bucket refills (1 s and 2 s), the fourth is refused as
+/// soon as its turn (3 s) is past the bound.
+async fn four_queued_asks(gws: &Arc<Vec<GatewayProcess>>, key: &str) {
     let started = Instant::now();
     let asks: Vec<_> = (0..4)
-        .map(|_| {
-            let (gw, key) = (gw.clone(), key.clone());
+        .map(|i| {
+            let (gws, key) = (gws.clone(), key.to_string());
             tokio::spawn(async move {
-                let r = call(&gw, Some(&key), &chat("mock/echo", "x")).await;
+                let r = call(&gws[i % gws.len()], Some(&key), &chat("mock/echo", "x")).await;
                 let queued = r.headers().get("x-switchyard-queued-ms").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
                 (r.status().as_u16(), queued, started.elapsed())
             })
@@ -230,13 +266,6 @@ async fn a_queued_limit_admits_requests_as_the_bucket_refills_instead_of_refusin
     );
     let refused_at = answers[3].2;
     assert!(refused_at < Duration::from_millis(2_500), "refused as soon as its next turn was past the bound: {refused_at:?}");
-
-    // Without `queue` the same limit refuses at once.
-    let (_, key) = create_key(&gw, json!({"name": "unqueued", "limits": {"rpm": 60, "burst": 1}})).await;
-    assert_eq!(call(&gw, Some(&key), &chat("mock/echo", "x")).await.status(), 200);
-    let asked = Instant::now();
-    assert_eq!(call(&gw, Some(&key), &chat("mock/echo", "x")).await.status(), 429);
-    assert!(asked.elapsed() < Duration::from_millis(500));
 }
 
 #[tokio::test]
