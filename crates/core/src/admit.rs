@@ -55,12 +55,15 @@ pub fn customer<'a>(caller: &'a Caller, parsed: &'a Parsed) -> Option<&'a str> {
 /// Step `admit`, the same for every endpoint: the caller's models, a budget's downgrade (chat
 /// only: a cheaper chat model is no substitute for an embeddings model), `max_cost_usd`, then the
 /// limits and budgets that apply, with the worst case reserved at the dearest planned target.
+/// `started`: when the request started, from which its overall deadline counts (time spent
+/// queued for a rate limit is part of it).
 pub async fn admit(
     gate: &Gate<'_>,
     caller: &Caller,
     parsed: &mut Parsed,
     plan: &mut Vec<PlannedAttempt>,
     now_ms: i64,
+    started: tokio::time::Instant,
 ) -> Result<Admitted, AdmitError> {
     let requested = parsed.request.model().to_string();
     if !caller.may_use(&requested) {
@@ -68,8 +71,15 @@ pub async fn admit(
     }
     let customer = customer(caller, parsed).map(str::to_string);
     let feature = parsed.feature.clone();
-    let mut ask =
-        Ask { caller, customer: customer.as_deref(), feature: feature.as_deref(), model: &requested, worst: Default::default(), now_ms };
+    let mut ask = Ask {
+        caller,
+        customer: customer.as_deref(),
+        feature: feature.as_deref(),
+        model: &requested,
+        worst: Default::default(),
+        now_ms,
+        deadline: None,
+    };
 
     let scopes = gate.governor.scopes(&ask);
     let downgraded_to = match parsed.request {
@@ -122,6 +132,7 @@ pub async fn admit(
     ask.worst.tokens = input + max_out;
     ask.worst.tpm_tokens = input + tpm_out;
     ask.worst.usd = Some(gate.pricing.worst_case_usd(plan, input, max_out));
+    ask.deadline = Some(started + crate::route::overall(plan, parsed.request.stream()));
     let admission = gate.governor.admit(&ask, &scopes).await.map_err(AdmitError::Refused)?;
     let mut headers = admission.headers;
     if let Some(to) = &downgraded_to {

@@ -245,8 +245,7 @@ pub async fn run_attempts(
 ) -> Result<Served, Failed> {
     use crate::retry::{judge, Decision};
     budget.deposit();
-    let sum: Duration = plan.iter().map(|p| p.timeouts.attempt(request.stream())).sum();
-    let overall = started + plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(crate::route::MAX_OVERALL);
+    let overall = started + crate::route::overall(plan, request.stream());
     let mut attempts: Vec<AttemptLog> = Vec::new();
     let mut last: Option<ProviderError> = None;
     let mut decision = None;

@@ -146,6 +146,13 @@ pub struct PlannedAttempt {
     pub context_only: bool,
 }
 
+/// How long a whole request may take (`Timeouts::overall`): the plan's own setting, else the sum
+/// of its attempts' limits, at most `MAX_OVERALL`.
+pub fn overall(plan: &[PlannedAttempt], stream: bool) -> Duration {
+    let sum: Duration = plan.iter().map(|p| p.timeouts.attempt(stream)).sum();
+    plan.first().and_then(|p| p.timeouts.overall).unwrap_or(sum).min(MAX_OVERALL)
+}
+
 /// What the gateway has learned about targets: those that asked to be left alone for a while
 /// (`Retry-After`) cool down until then. Per instance; shared state arrives with Redis.
 #[derive(Default)]

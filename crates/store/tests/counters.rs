@@ -79,6 +79,7 @@ contract!(
     gcra_admits_burst_then_one_per_interval,
     fractional_interval_is_exact,
     cost_above_burst_is_refused,
+    a_full_bucket_admits_its_capacity_at_once_across_instances,
     refused_admission_takes_nothing,
     slots_limit_release_and_expire,
     budget_race_admits_exactly_limit_over_amount,
@@ -194,6 +195,29 @@ async fn cost_above_burst_is_refused(f: Fixture) {
     assert_eq!(v, Verdict::RateLimited { index: 0, retry_after_ms: 100, state: RateState { remaining: 3, reset_ms: 0 } });
     let (states, _) = admitted(rates(&*f.store, vec![RateItem { cost: 3, ..too_big }]).await);
     assert_eq!(states[0].remaining, 0);
+}
+
+async fn a_full_bucket_admits_its_capacity_at_once_across_instances(f: Fixture) {
+    // `rpm: 30`: a bucket of 30, one back every 2 s; 60 at once from three instances.
+    let item = rate(&f.key("rpm"), 30, 60_000, 30, 1);
+    let instances = f.instances(3).await;
+    let asks: Vec<_> = (0..60)
+        .map(|i| {
+            let (store, item) = (instances[i % 3].clone(), item.clone());
+            tokio::spawn(async move { store.admit(&Admit { rates: vec![item], ..admit(&format!("lease-{i}")) }).await.expect("admit") })
+        })
+        .collect();
+    let (mut remaining, mut waits) = (Vec::new(), Vec::new());
+    for a in asks {
+        match a.await.unwrap() {
+            Verdict::Admitted { rates, .. } => remaining.push(rates[0].remaining),
+            Verdict::RateLimited { retry_after_ms, .. } => waits.push(retry_after_ms),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..30).collect::<Vec<u64>>(), "30 admitted, each taking one token of the one bucket");
+    assert!(waits.iter().all(|w| (1..=2_000).contains(w)), "the next token is at most 2 s away: {waits:?}");
 }
 
 async fn refused_admission_takes_nothing(f: Fixture) {

@@ -97,6 +97,8 @@ pub struct Ask<'a> {
     pub model: &'a str,
     pub worst: WorstCase,
     pub now_ms: i64,
+    /// The request's own deadline: a request queued for a rate limit never waits past it.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 pub struct Admission {
@@ -117,7 +119,7 @@ pub enum Refusal {
         retry_after_ms: u64,
         reset_ms: u64,
     },
-    /// The request alone needs more tokens than the limit allows in a minute.
+    /// The request alone needs more tokens than the limit's bucket holds (`limit`: its capacity).
     TooLarge {
         scope: Scope,
         name: String,
@@ -271,8 +273,20 @@ impl Governor {
         })
     }
 
-    /// Admits `ask` against `scopes` (from `scopes`).
+    /// Admits `ask` against `scopes` (from `scopes`); over a rate limit of a scope with
+    /// `limits.queue`, waits for capacity first (see `queue.rs`).
     pub async fn admit(self: &Arc<Self>, ask: &Ask<'_>, scopes: &[Scoped]) -> Result<Admission, Refusal> {
+        let result = self.admit_waiting(ask, scopes).await;
+        match &result {
+            Err(Refusal::BudgetExceeded { .. }) => crate::metrics::BUDGET_REFUSED.inc(),
+            Err(Refusal::RateLimited { .. } | Refusal::Busy { .. }) => crate::metrics::RATE_LIMITED.inc(),
+            _ => {}
+        }
+        result
+    }
+
+    /// One admission decision, without waiting.
+    pub(super) async fn admit_once(self: &Arc<Self>, ask: &Ask<'_>, scopes: &[Scoped]) -> Result<Admission, Refusal> {
         if scopes.is_empty() {
             return Ok(Admission { ticket: Ticket::free(), headers: Vec::new() });
         }
@@ -280,7 +294,7 @@ impl Governor {
         for (i, rate) in rates.iter().enumerate() {
             if rate.cost > rate.burst {
                 let (scope, name, _) = meta.rates[i].clone();
-                return Err(Refusal::TooLarge { scope, name, needed: rate.cost, limit: rate.limit });
+                return Err(Refusal::TooLarge { scope, name, needed: rate.cost, limit: rate.burst });
             }
         }
         let admit = Admit {
@@ -297,15 +311,7 @@ impl Governor {
         }
         match verdict {
             Verdict::Admitted { rates, budgets } => Ok(self.admitted(admit, meta, on, &rates, &budgets)),
-            refused => {
-                let refusal = refusal(refused, &admit, &meta);
-                match refusal {
-                    Refusal::BudgetExceeded { .. } => crate::metrics::BUDGET_REFUSED.inc(),
-                    Refusal::RateLimited { .. } | Refusal::Busy { .. } => crate::metrics::RATE_LIMITED.inc(),
-                    _ => {}
-                }
-                Err(refusal)
-            }
+            refused => Err(refusal(refused, &admit, &meta)),
         }
     }
 

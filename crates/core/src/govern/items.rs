@@ -77,16 +77,12 @@ pub struct WorstCase {
     pub tpm_tokens: u64,
 }
 
-/// GCRA parameters. Requests per minute are enforced as a smooth rate (as OpenAI quantises its
-/// own RPM limits): a burst of rpm/60 (at least 1), so that no minute ever admits more than the
-/// limit plus one burst. Tokens per minute allow a whole minute's tokens at once: a single
-/// request may be large.
-pub fn rate_item(key: String, rate: Rate, limit: u64, cost: u64) -> RateItem {
-    let burst = match rate {
-        Rate::Requests => limit.div_ceil(60).max(1),
-        Rate::Tokens => limit.max(1),
-    };
-    RateItem { key, limit: limit.max(1), period_ms: MINUTE_MS, burst, cost }
+/// A token bucket (run as GCRA, which is the same thing kept as one timestamp): `capacity` units
+/// at once, refilled at `limit` per minute. The capacity is the limit unless `burst` lowers it,
+/// so a fresh key with `rpm: 30` may make 30 requests at once and then one every 2 s.
+pub fn rate_item(key: String, limit: u64, capacity: Option<u64>, cost: u64) -> RateItem {
+    let limit = limit.max(1);
+    RateItem { key, limit, period_ms: MINUTE_MS, burst: capacity.unwrap_or(limit).clamp(1, limit), cost }
 }
 
 pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>, Vec<SlotItem>, Vec<BudgetItem>, Meta) {
@@ -94,11 +90,11 @@ pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>
     for s in scopes {
         let counter = s.counter_name();
         if let Some(rpm) = s.limits.rpm {
-            rates.push(rate_item(names::rate(s.scope, &counter, "rpm"), Rate::Requests, rpm, 1));
+            rates.push(rate_item(names::rate(s.scope, &counter, "rpm"), rpm, s.limits.burst, 1));
             meta.rates.push((s.scope, s.name.clone(), Rate::Requests));
         }
         if let Some(tpm) = s.limits.tpm {
-            rates.push(rate_item(names::rate(s.scope, &counter, "tpm"), Rate::Tokens, tpm, worst.tpm_tokens));
+            rates.push(rate_item(names::rate(s.scope, &counter, "tpm"), tpm, s.limits.tpm_burst, worst.tpm_tokens));
             meta.rates.push((s.scope, s.name.clone(), Rate::Tokens));
         }
         if let Some(max) = s.limits.concurrency {
@@ -142,7 +138,7 @@ mod tests {
                 scope: Scope::Key,
                 name: "key_1".into(),
                 within: None,
-                limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2) },
+                limits: Limits { rpm: Some(120), tpm: Some(10_000), concurrency: Some(2), ..Limits::default() },
                 budget: None,
             },
             Scoped {
@@ -163,7 +159,7 @@ mod tests {
         let worst = WorstCase { tokens: 300, usd: Some(0.01), tpm_tokens: 120 };
         let (rates, slots, budgets, meta) = build(&scopes, worst, 1_795_329_900_000);
         assert_eq!(rates.len(), 2);
-        assert_eq!((rates[0].burst, rates[0].cost), (2, 1), "120 rpm = 2 per second");
+        assert_eq!((rates[0].burst, rates[0].cost), (120, 1), "120 rpm: a bucket of 120 requests");
         assert_eq!((rates[1].burst, rates[1].cost), (10_000, 120));
         assert_eq!(slots[0].max, 2);
         assert_eq!((budgets[0].limit, budgets[0].amount), (1_500_000_000, 10_000_000));
@@ -180,7 +176,7 @@ mod tests {
             scope: Scope::Customer,
             name: "acme".into(),
             within: Some(tenant.into()),
-            limits: Limits { rpm: Some(60), tpm: None, concurrency: None },
+            limits: Limits { rpm: Some(60), ..Limits::default() },
             budget: Some(budget.clone()),
         };
         let worst = WorstCase { tokens: 1, usd: Some(0.01), tpm_tokens: 1 };
@@ -194,5 +190,17 @@ mod tests {
             ("acme", Some("team:a")),
             "messages name the customer alone"
         );
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_bucket_of_the_whole_minute_unless_burst_lowers_it() {
+        let scoped = |limits| Scoped { scope: Scope::Key, name: "k".into(), within: None, limits, budget: None };
+        let worst = WorstCase { tokens: 1, usd: None, tpm_tokens: 50 };
+        let (rates, ..) = build(&[scoped(Limits { rpm: Some(30), tpm: Some(6_000), ..Limits::default() })], worst, 0);
+        let buckets: Vec<_> = rates.iter().map(|r| (r.limit, r.period_ms, r.burst, r.cost)).collect();
+        assert_eq!(buckets, [(30, 60_000, 30, 1), (6_000, 60_000, 6_000, 50)], "a fresh key may use a whole minute at once");
+        let smooth = Limits { rpm: Some(30), burst: Some(1), tpm: Some(6_000), tpm_burst: Some(1_000), ..Limits::default() };
+        let (rates, ..) = build(&[scoped(smooth)], worst, 0);
+        assert_eq!((rates[0].burst, rates[1].burst), (1, 1_000));
     }
 }

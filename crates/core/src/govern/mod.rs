@@ -1,13 +1,14 @@
-//! Step `admit`: who is calling (`auth`) and whether they may — rate limits (RPM and TPM by GCRA),
-//! concurrency and budgets, per key, team, customer, feature and model. Budgets are enforced by
-//! reserve-then-settle: the worst case of a request is reserved atomically before it is sent and
-//! replaced by its real cost when it ends, so that any number of instances sharing the counters
-//! overshoot a budget by at most one request's worst case.
+//! Step `admit`: who is calling (`auth`) and whether they may — rate limits (RPM and TPM as token
+//! buckets, optionally queued for), concurrency and budgets, per key, team, customer, feature and
+//! model. Budgets are enforced by reserve-then-settle: the worst case of a request is reserved
+//! atomically before it is sent and replaced by its real cost when it ends, so that any number of
+//! instances sharing the counters overshoot a budget by at most one request's worst case.
 
 pub mod auth;
 mod governor;
 mod items;
 pub mod names;
+mod queue;
 mod shared;
 mod ticket;
 

@@ -175,7 +175,7 @@ impl Pipeline<'_> {
         // Hits are free unless the config counts them: then admission comes first.
         let mut admitted = None;
         if self.cache.count_hits {
-            admitted = Some(self.admit(&caller, &mut parsed, &mut plan).await?);
+            admitted = Some(self.admit(&caller, &mut parsed, &mut plan, started).await?);
         }
         let lookup = self.look_up(&parsed, &caller, &plan).await;
         let status = lookup.status();
@@ -192,7 +192,7 @@ impl Pipeline<'_> {
         };
         let admitted = match admitted {
             Some(a) => a,
-            None => self.admit(&caller, &mut parsed, &mut plan).await?,
+            None => self.admit(&caller, &mut parsed, &mut plan, started).await?,
         };
         rec.bill(admitted.bill);
         headers.extend(admitted.headers);
@@ -203,9 +203,15 @@ impl Pipeline<'_> {
         self.respond(served, &plan, &parsed, fill, headers, rec).await
     }
 
-    async fn admit(&self, caller: &Caller, parsed: &mut Parsed, plan: &mut Vec<PlannedAttempt>) -> Result<Admitted, AdmitError> {
+    async fn admit(
+        &self,
+        caller: &Caller,
+        parsed: &mut Parsed,
+        plan: &mut Vec<PlannedAttempt>,
+        started: Instant,
+    ) -> Result<Admitted, AdmitError> {
         let gate = Gate { governor: self.governor, pricing: self.pricing, router: self.router, health: self.health };
-        admit(&gate, caller, parsed, plan, crate::time::now_ms()).await
+        admit(&gate, caller, parsed, plan, crate::time::now_ms(), started).await
     }
 
     /// Step `look_up`: the response cache, scoped by tenant (and customer when asked).

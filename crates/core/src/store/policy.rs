@@ -34,7 +34,8 @@ pub struct KeyRecord {
     pub seq: i64,
 }
 
-/// Rate limits of one scope; `None` is unlimited.
+/// Rate limits of one scope; `None` is unlimited. `rpm` and `tpm` are token buckets: a fresh
+/// scope may use a whole minute's worth at once, refilled continuously at the limit / 60 per second.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -47,11 +48,59 @@ pub struct Limits {
     /// Requests in flight at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u64>,
+    /// Requests that may be made at once (the `rpm` bucket's capacity, default `rpm`); 1 is a
+    /// smooth rate of one request every 60 / rpm seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+    /// Tokens that may be used at once (the `tpm` bucket's capacity, default `tpm`); a request
+    /// needing more is refused as too large.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_burst: Option<u64>,
+    /// How long a request over `rpm` or `tpm` may wait for the bucket to refill instead of being
+    /// refused at once (`10s`, `500ms`); never past the request's own deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub queue: Option<std::time::Duration>,
 }
+
+/// The largest `rpm` or `tpm`: the shared counters count a minute of it in ticks of 1/limit ms,
+/// exactly only below 2^53 (Lua's doubles).
+pub const MAX_RATE: u64 = 100_000_000_000;
+/// The longest `queue`: no request may take longer than this anyway.
+pub const MAX_QUEUE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Limits {
     pub fn is_empty(&self) -> bool {
         self.rpm.is_none() && self.tpm.is_none() && self.concurrency.is_none()
+    }
+
+    /// The first setting that makes no sense, as (field, why): the admin API and the config
+    /// file refuse the same limits.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm), ("concurrency", self.concurrency)] {
+            if value == Some(0) {
+                return Err((field, "must be at least 1 (leave it out for no limit)".into()));
+            }
+        }
+        for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm)] {
+            if value.is_some_and(|v| v > MAX_RATE) {
+                return Err((field, format!("must be at most {MAX_RATE}")));
+            }
+        }
+        for (field, burst, of, limit) in [("burst", self.burst, "rpm", self.rpm), ("tpm_burst", self.tpm_burst, "tpm", self.tpm)] {
+            match (burst, limit) {
+                (None, _) => {}
+                (Some(_), None) => return Err((field, format!("needs {of}, the limit whose bucket it sizes"))),
+                (Some(b), Some(l)) if b == 0 || b > l => return Err((field, format!("must be from 1 to {of} ({l})"))),
+                (Some(_), Some(_)) => {}
+            }
+        }
+        match self.queue {
+            Some(_) if self.rpm.is_none() && self.tpm.is_none() => {
+                Err(("queue", "needs rpm or tpm, the limits a request waits for".into()))
+            }
+            Some(q) if q.is_zero() || q > MAX_QUEUE => Err(("queue", format!("must be above 0 and at most {}s", MAX_QUEUE.as_secs()))),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -65,14 +65,10 @@ pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
     }
 }
 
-/// A limit of 0 would refuse everything; leave it out for unlimited.
+/// Limits that make no sense (a limit of 0 would refuse everything; a burst above its limit)
+/// are refused with the field they are in.
 pub fn check_limits(limits: &Limits, at: &str) -> Result<(), AdminError> {
-    for (field, value) in [("rpm", limits.rpm), ("tpm", limits.tpm), ("concurrency", limits.concurrency)] {
-        if value == Some(0) {
-            return Err(AdminError::invalid(join(at, field), "must be at least 1 (leave it out for no limit)"));
-        }
-    }
-    Ok(())
+    limits.check().map_err(|(field, why)| AdminError::invalid(join(at, field), why))
 }
 
 /// A policy scope from the path. Keys carry their own budget and limits (`POST /admin/keys`).

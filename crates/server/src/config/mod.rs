@@ -282,7 +282,12 @@ fn models(
             }
         }
         if let Some(l) = model.limits {
-            limits.insert(alias.clone(), l);
+            match l.check() {
+                Ok(()) => {
+                    limits.insert(alias.clone(), l);
+                }
+                Err((field, why)) => errors.push(ConfigError::new(&format!("{path}.limits.{field}"), why)),
+            }
         }
         if let Some(c) = model.cache {
             cache::check_model(&c, cache_config, &format!("{path}.cache"), errors);

@@ -139,6 +139,8 @@ providers:
 models:
   m: { targets: [ { provider: mock, model: echo } ], price: { input: 1, output: -2 } }
   n: { targets: [ { provider: mock, model: echo } ], limits: { rpm: 10, rps: 1 } }
+  o: { targets: [ { provider: mock, model: echo } ], limits: { rpm: 10, burst: 20 } }
+  p: { targets: [ { provider: mock, model: echo } ], limits: { concurrency: 1, queue: 5s } }
 "#,
     )
     .unwrap_err();
@@ -151,13 +153,15 @@ models:
         "pricing.unpriced",
         "models.m.price",
         "models.n.limits.rps",
+        "models.o.limits.burst",
+        "models.p.limits.queue",
     ] {
         has(path);
     }
     assert!(!text.join("\n").contains("hunter2"));
 
     let ok = parse_str(
-        "database: postgres://u@db/sy\nkeys: { secret: 0123456789abcdef0123456789abcdef01, require: true }\ngovernance: { on_redis_outage: { limits: closed, budgets: lease, lease_pct: 10 } }\npricing: { unpriced: block }\nproviders:\n  mock: { type: mock }\nmodels:\n  m: { targets: [ { provider: mock, model: echo } ], price: { input: 1, output: 2 }, limits: { rpm: 10 } }\n",
+        "database: postgres://u@db/sy\nkeys: { secret: 0123456789abcdef0123456789abcdef01, require: true }\ngovernance: { on_redis_outage: { limits: closed, budgets: lease, lease_pct: 10 } }\npricing: { unpriced: block }\nproviders:\n  mock: { type: mock }\nmodels:\n  m: { targets: [ { provider: mock, model: echo } ], price: { input: 1, output: 2 }, limits: { rpm: 10, burst: 2, queue: 3s } }\n",
     )
     .unwrap();
     assert_eq!(ok.database, Database::Postgres("postgres://u@db/sy".into()));
@@ -165,7 +169,8 @@ models:
     assert_eq!(ok.governance.limits_outage, switchyard_core::govern::LimitsOutage::Closed);
     assert_eq!(ok.governance.budgets_outage, switchyard_core::govern::BudgetsOutage::Lease { pct: 10.0 });
     assert_eq!(ok.governance.unpriced, switchyard_core::billing::Unpriced::Block);
-    assert_eq!(ok.model_limits["m"].rpm, Some(10));
+    let m = ok.model_limits["m"];
+    assert_eq!((m.rpm, m.burst, m.queue), (Some(10), Some(2), Some(std::time::Duration::from_secs(3))));
     assert_eq!(ok.model_prices["m"].output, 2.0);
 }
 

@@ -14,7 +14,14 @@ pub fn full_key(id: &str, prefix: &str) -> KeyRecord {
         customer: Some("acme".into()),
         models: vec!["gpt-4o-mini".into(), "anthropic/claude-sonnet-4-5".into()],
         expires_at_ms: Some(1_900_000_000_123),
-        limits: Limits { rpm: Some(60), tpm: Some(10_000), concurrency: Some(4) },
+        limits: Limits {
+            rpm: Some(60),
+            tpm: Some(10_000),
+            concurrency: Some(4),
+            burst: Some(10),
+            tpm_burst: Some(2_000),
+            queue: Some(std::time::Duration::from_millis(2_500)),
+        },
         budget: Some(Budget {
             usd: Some(12.5),
             tokens: None,

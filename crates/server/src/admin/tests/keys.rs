@@ -54,7 +54,7 @@ async fn key_lifecycle(store: Arc<dyn GovernanceStore>) {
             "/admin/keys",
             Some(json!({
                 "name": "support bot", "team": "support", "customer": "acme", "models": ["gpt-4o-mini", "mock/echo"],
-                "expires_at": "2999-01-01T00:00:00Z", "limits": {"rpm": 60, "concurrency": 4},
+                "expires_at": "2999-01-01T00:00:00Z", "limits": {"rpm": 60, "concurrency": 4, "burst": 10, "queue": "2500ms"},
                 "budget": {"usd": 25.0, "window": "monthly", "soft_pct": 80, "downgrade_to": "gpt-4o-mini", "downgrade_pct": 90},
                 "metadata": {"owner": "ops"}
             })),
@@ -66,7 +66,7 @@ async fn key_lifecycle(store: Arc<dyn GovernanceStore>) {
     assert!(id.starts_with("key_"), "{id}");
     assert_eq!(prefix_of(&plaintext), created["prefix"].as_str());
     assert_eq!((created["status"].as_str(), created["expires_at"].as_str()), (Some("active"), Some("2999-01-01T00:00:00.000Z")));
-    assert_eq!(created["limits"], json!({"rpm": 60, "concurrency": 4}));
+    assert_eq!(created["limits"], json!({"rpm": 60, "concurrency": 4, "burst": 10, "queue": "2s 500ms"}));
     assert!(created.get("hash").is_none());
     assert_eq!(admin.changes(), 1);
 
@@ -117,6 +117,14 @@ async fn bad_key_requests_name_the_field() {
         (json!({"name": "a", "limits": {"rpm": 0}}), "limits.rpm", "at least 1"),
         (json!({"name": "a", "limits": {"rps": 3}}), "limits.rps", "unknown field `rps`"),
         (json!({"name": "a", "limits": {"rpm": -3}}), "limits.rpm", "invalid value"),
+        (json!({"name": "a", "limits": {"rpm": 200_000_000_000u64}}), "limits.rpm", "at most 100000000000"),
+        (json!({"name": "a", "limits": {"burst": 5}}), "limits.burst", "needs rpm"),
+        (json!({"name": "a", "limits": {"rpm": 10, "burst": 11}}), "limits.burst", "from 1 to rpm (10)"),
+        (json!({"name": "a", "limits": {"tpm": 100, "tpm_burst": 0}}), "limits.tpm_burst", "from 1 to tpm (100)"),
+        (json!({"name": "a", "limits": {"concurrency": 2, "queue": "5s"}}), "limits.queue", "needs rpm or tpm"),
+        (json!({"name": "a", "limits": {"rpm": 10, "queue": "11m"}}), "limits.queue", "at most 600s"),
+        (json!({"name": "a", "limits": {"rpm": 10, "queue": "0s"}}), "limits.queue", "above 0"),
+        (json!({"name": "a", "limits": {"rpm": 10, "queue": "soon"}}), "limits.queue", "soon"),
         (json!({"name": "a", "budget": {"window": "daily"}}), "budget.usd", "usd (dollars) or tokens"),
         (json!({"name": "a", "budget": {"usd": 5, "tokens": 5, "window": "daily"}}), "budget.usd", "not both"),
         (json!({"name": "a", "budget": {"usd": -5, "window": "daily"}}), "budget.usd", "positive"),

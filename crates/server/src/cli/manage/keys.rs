@@ -43,10 +43,10 @@ pub struct CreateArgs {
     metadata: Vec<(String, String)>,
 }
 
-/// `--rpm`, `--tpm`, `--concurrency`.
+/// `--rpm`, `--tpm`, `--concurrency`, `--burst`, `--tpm-burst`, `--queue`.
 #[derive(Debug, Args)]
 pub struct LimitFlags {
-    /// Requests per minute.
+    /// Requests per minute (a bucket of that many requests, refilled over the minute).
     #[arg(long)]
     pub rpm: Option<u64>,
     /// Tokens per minute.
@@ -55,12 +55,26 @@ pub struct LimitFlags {
     /// Requests in flight at once.
     #[arg(long)]
     pub concurrency: Option<u64>,
+    /// Requests at once, at most --rpm (default: --rpm; 1 is a smooth rate).
+    #[arg(long)]
+    pub burst: Option<u64>,
+    /// Tokens at once, at most --tpm (default: --tpm).
+    #[arg(long)]
+    pub tpm_burst: Option<u64>,
+    /// How long a request over --rpm or --tpm may wait for room instead of a 429 (`10s`).
+    #[arg(long)]
+    pub queue: Option<String>,
 }
 
 impl LimitFlags {
     pub fn to_json(&self) -> Value {
-        let fields = [("rpm", self.rpm), ("tpm", self.tpm), ("concurrency", self.concurrency)];
-        Value::Object(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), json!(v)))).collect())
+        let fields =
+            [("rpm", self.rpm), ("tpm", self.tpm), ("concurrency", self.concurrency), ("burst", self.burst), ("tpm_burst", self.tpm_burst)];
+        let mut out: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), json!(v)))).collect();
+        if let Some(queue) = &self.queue {
+            out.insert("queue".into(), json!(queue));
+        }
+        Value::Object(out)
     }
 }
 

@@ -58,6 +58,10 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
             "a,b",
             "--rpm",
             "10",
+            "--burst",
+            "2",
+            "--queue",
+            "3s",
             "--budget-usd",
             "5",
             "--window",
@@ -75,6 +79,7 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
         (stored.models.as_slice(), stored.limits.rpm, stored.metadata["env"].as_str()),
         (&["a".to_string(), "b".to_string()][..], Some(10), "prod")
     );
+    assert_eq!((stored.limits.burst, stored.limits.queue), (Some(2), Some(std::time::Duration::from_secs(3))));
     assert_eq!(stored.budget.as_ref().map(|b| (b.usd, b.window)), Some((Some(5.0), switchyard_core::store::Window::Daily)));
 
     let list = run(&url, &["keys", "list"]).await.unwrap();

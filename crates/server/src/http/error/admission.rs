@@ -108,7 +108,7 @@ fn refusal(r: &Refusal) -> ErrorBody {
             "rate_limit_exceeded",
         ),
         Refusal::TooLarge { scope, name, needed, limit } => error(
-            format!("this request needs about {needed} tokens, more than the {limit} tokens per minute allowed for {} `{name}`; send a shorter request or a lower max_tokens", scope.as_str()),
+            format!("this request needs about {needed} tokens, more than the {limit} tokens that the tokens-per-minute limit of {} `{name}` allows at once; send a shorter request or a lower max_tokens", scope.as_str()),
             "invalid_request_error",
             "request_too_large_for_limit",
         ),
