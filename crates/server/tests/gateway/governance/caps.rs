@@ -220,3 +220,31 @@ async fn a_request_cap_holds_across_instances_sharing_redis() {
     drop(gws);
     schema.drop_now().await;
 }
+
+#[tokio::test]
+async fn a_saturated_rate_limit_alerts_its_budgets_destination_once_per_hour() {
+    let up = metered_upstream(Duration::ZERO).await;
+    let default_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let own_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let config = format!(
+        "admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\ngovernance: {{ alerts: {{ webhook: \"{}/default\" }} }}\n{}",
+        default_hook.base_url(),
+        metered_models(&up.base_url())
+    );
+    let gw = GatewayProcess::spawn(bin(), &config).await;
+    let budget = json!({"usd": 100, "window": "monthly", "alerts": {"webhook": format!("{}/own", own_hook.base_url())}});
+    let (_, key) = create_key(&gw, json!({"name": "limited", "limits": {"rpm": 1}, "budget": budget})).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(call(&gw, Some(&key), &one_token()).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429, 429, 429]);
+    assert!(own_hook.wait_for_requests(1, Duration::from_secs(10)).await, "the budget's own destination got the alert");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!((own_hook.request_count(), default_hook.request_count()), (1, 0), "once, and only where the budget says");
+    let alert = own_hook.last_request().json();
+    assert_eq!(alert["kind"], "limit_saturated");
+    assert!(alert["window"].as_str().unwrap().starts_with('h'), "{alert}");
+    assert!(alert["text"].as_str().unwrap().contains("requests per minute limit reached"), "{alert}");
+    assert!(!alert.to_string().contains(&key));
+}
