@@ -248,3 +248,34 @@ async fn a_saturated_rate_limit_alerts_its_budgets_destination_once_per_hour() {
     assert!(alert["text"].as_str().unwrap().contains("requests per minute limit reached"), "{alert}");
     assert!(!alert.to_string().contains(&key));
 }
+
+#[tokio::test]
+async fn cache_hits_count_against_a_request_cap_only_with_count_hits() {
+    for count_hits in [false, true] {
+        let up = metered_upstream(Duration::ZERO).await;
+        let config = format!(
+            "admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\ncache: {{ count_hits: {count_hits} }}\n\
+             providers:\n  up: {{ type: openai, base_url: \"{}\", api_key: sk-upstream-key-123 }}\n\
+             models:\n  metered:\n    targets: [ {{ provider: up, model: m }} ]\n    price: {{ input: 0, output: 10000 }}\n    cache: {{ enabled: true }}\n",
+            up.base_url()
+        );
+        let gw = GatewayProcess::spawn(bin(), &config).await;
+        let (_, key) = create_key(&gw, json!({"name": "capped", "budget": {"requests": 2, "window": "daily"}})).await;
+        // Only deterministic requests are cached.
+        let mut body = one_token();
+        body["temperature"] = json!(0);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let r = call(&gw, Some(&key), &body).await;
+            let cache = r.headers().get("x-switchyard-cache").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+            seen.push((r.status().as_u16(), cache));
+        }
+        let statuses: Vec<u16> = seen.iter().map(|(s, _)| *s).collect();
+        if count_hits {
+            assert_eq!(statuses, [200, 200, 429, 429], "a miss and a hit use the cap: {seen:?}");
+        } else {
+            assert_eq!(statuses, [200, 200, 200, 200], "hits are free: {seen:?}");
+        }
+        assert_eq!(up.request_count(), 1, "one miss, then hits");
+    }
+}
