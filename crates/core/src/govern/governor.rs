@@ -500,7 +500,7 @@ impl Governor {
                 m.unit.show(m.limit)
             );
             headers.push(("x-switchyard-budget-warning", text.clone()));
-            self.alert_once(names::alert(&item.key), item.ttl_ms, budget_alert(AlertKind::SoftCap, m, &item.key, text));
+            self.alert_once(names::alert(&item.key), item.ttl_ms, || budget_alert(AlertKind::SoftCap, m, &item.key, text));
         }
         let taken = Taken::from_admit(&admit, &meta);
         Admission { ticket: Ticket::new(self.clone(), admit.lease_id, on, taken), headers }
@@ -514,43 +514,49 @@ impl Governor {
         match *verdict {
             Verdict::OverBudget { index, used } => {
                 let (item, m) = (&admit.budgets[index], &meta.budgets[index]);
-                let text = format!(
-                    "{} `{}`: {} {} reached, refusing requests ({} of {})",
-                    m.scope.as_str(),
-                    m.name,
-                    window_name(m),
-                    cap_name(m.unit),
-                    m.unit.show(used),
-                    m.unit.show(m.limit)
-                );
                 let key = format!("{}:hard", names::alert(&item.key));
-                self.alert_once(key, item.ttl_ms, budget_alert(AlertKind::HardCap, m, &item.key, text));
+                self.alert_once(key, item.ttl_ms, || {
+                    let text = format!(
+                        "{} `{}`: {} {} reached, refusing requests ({} of {})",
+                        m.scope.as_str(),
+                        m.name,
+                        window_name(m),
+                        cap_name(m.unit),
+                        m.unit.show(used),
+                        m.unit.show(m.limit)
+                    );
+                    budget_alert(AlertKind::HardCap, m, &item.key, text)
+                });
             }
             Verdict::RateLimited { index, .. } => {
                 let (scope, name, rate) = &meta.rates[index];
-                let text = format!("{} `{name}`: {} per minute limit reached, refusing requests", scope.as_str(), rate.as_str());
+                let text = || format!("{} `{name}`: {} per minute limit reached, refusing requests", scope.as_str(), rate.as_str());
                 self.alert_limit(&admit.rates[index].key, *scope, name, scopes, admit.now_ms, text);
             }
             Verdict::Busy { index } => {
                 let (scope, name) = &meta.slots[index];
-                let text =
-                    format!("{} `{name}`: concurrency limit of {} reached, refusing requests", scope.as_str(), admit.slots[index].max);
+                let max = admit.slots[index].max;
+                let text = || format!("{} `{name}`: concurrency limit of {max} reached, refusing requests", scope.as_str());
                 self.alert_limit(&admit.slots[index].key, *scope, name, scopes, admit.now_ms, text);
             }
             Verdict::Admitted { .. } | Verdict::Unseeded { .. } => {}
         }
     }
 
-    fn alert_limit(&self, counter: &str, scope: Scope, name: &str, scopes: &[Scoped], now_ms: i64, text: String) {
+    fn alert_limit(&self, counter: &str, scope: Scope, name: &str, scopes: &[Scoped], now_ms: i64, text: impl FnOnce() -> String) {
         let window = alert::hour_window(now_ms);
-        // A limit has no alert destinations of its own: those of its scope's budget, if any.
-        let targets = scopes.iter().find(|s| s.scope == scope && s.name == name).and_then(|s| s.budget.as_ref()?.alerts.clone());
         let key = format!("{}:{window}", names::alert(counter));
-        let alert = Alert { kind: AlertKind::Saturated, scope, name: name.to_string(), window, text, targets };
-        self.alert_once(key, 2 * 3_600_000, alert);
+        self.alert_once(key, 2 * 3_600_000, || {
+            // A limit has no alert destinations of its own: those of its scope's budget, if any.
+            let targets = scopes.iter().find(|s| s.scope == scope && s.name == name).and_then(|s| s.budget.as_ref()?.alerts.clone());
+            Alert { kind: AlertKind::Saturated, scope, name: name.to_string(), window, text: text(), targets }
+        });
     }
 
-    fn alert_once(&self, key: String, ttl_ms: u64, alert: Alert) {
+    /// Sends the alert `make` builds unless `key` was marked already (in this instance's memo,
+    /// then once for all instances in the counters); it is built only when it may be sent, so a
+    /// flood of refusals costs a set lookup each.
+    fn alert_once(&self, key: String, ttl_ms: u64, make: impl FnOnce() -> Alert) {
         let Some(sink) = self.alerts.clone() else { return };
         {
             let mut alerted = self.alerted.lock().expect("alerted lock");
@@ -563,6 +569,7 @@ impl Governor {
                 return;
             }
         }
+        let alert = make();
         let store = if self.shared_up() { self.primary.clone() } else { self.local.clone() };
         let alerted = self.alerted.clone();
         crate::tasks::spawn_background("alert", async move {
