@@ -21,7 +21,7 @@ const BACKOFF: [Duration; 3] = [Duration::from_millis(500), Duration::from_secs(
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sink the governor hands alerts to: to the alert's own destinations (its budget's), else to
-/// the configured default ones.
+/// those configured for its kind of scope, else to the default ones.
 pub fn sink(config: &Alerts) -> AlertSink {
     let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().unwrap_or_default();
     let config = Arc::new(config.clone());
@@ -29,7 +29,8 @@ pub fn sink(config: &Alerts) -> AlertSink {
 }
 
 fn deliver(client: &reqwest::Client, config: &Arc<Alerts>, alert: Alert) {
-    let targets: AlertTargets = alert.targets.clone().unwrap_or_else(|| config.targets.clone());
+    let targets: AlertTargets =
+        alert.targets.clone().or_else(|| config.per_scope.get(&alert.scope).cloned()).unwrap_or_else(|| config.targets.clone());
     let text = format!("switchyard: {}", alert.text);
     if let Some(url) = targets.webhook {
         let body = json!({

@@ -10,7 +10,7 @@ use switchyard_core::billing::Unpriced;
 use switchyard_core::govern::alert::is_email_address;
 use switchyard_core::govern::{BudgetsOutage, LimitsOutage};
 use switchyard_core::pricing::Price;
-use switchyard_core::store::AlertTargets;
+use switchyard_core::store::{AlertTargets, Scope};
 
 use super::{redact_url, section, ConfigError, HumanDuration};
 
@@ -103,6 +103,10 @@ struct AlertsSection {
     /// A Slack incoming webhook.
     slack: Option<String>,
     email: Option<EmailSection>,
+    /// Destinations per kind of scope (`team: { slack: … }`), between a budget's own and the
+    /// default.
+    #[serde(default)]
+    scopes: std::collections::BTreeMap<String, AlertTargets>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,6 +227,8 @@ pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Ve
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Alerts {
     pub targets: AlertTargets,
+    /// Replace `targets` for the alerts of one kind of scope.
+    pub per_scope: std::collections::BTreeMap<Scope, AlertTargets>,
     pub smtp: Option<Smtp>,
 }
 
@@ -261,5 +267,20 @@ fn read_alerts(legacy: Option<String>, section: AlertsSection, errors: &mut Vec<
         targets.email = email.to;
         Smtp { server: email.smtp, from: email.from }
     });
-    Alerts { targets, smtp }
+    let mut per_scope = std::collections::BTreeMap::new();
+    for (name, scoped) in section.scopes {
+        let path = format!("governance.alerts.scopes.{name}");
+        let Some(scope) = Scope::parse(&name) else {
+            errors.push(ConfigError::new(&path, "must be key, team, customer, feature or model"));
+            continue;
+        };
+        if [&scoped.webhook, &scoped.slack].into_iter().flatten().any(|u| !is_url(u)) {
+            errors.push(ConfigError::new(&path, "webhook and slack must be http:// or https:// URLs"));
+        }
+        if !scoped.email.iter().all(|to| is_email_address(to)) {
+            errors.push(ConfigError::new(&path, "email must be a list of email addresses (name@host)"));
+        }
+        per_scope.insert(scope, scoped);
+    }
+    Alerts { targets, per_scope, smtp }
 }

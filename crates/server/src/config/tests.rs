@@ -185,6 +185,18 @@ fn alert_destinations_are_read_checked_and_the_old_alert_webhook_still_means_sla
     assert_eq!(full.targets.email, ["ops@example.com", "b@example.com"]);
     assert_eq!(full.smtp, Some(crate::config::Smtp { server: "mail.internal:25".into(), from: "gw@example.com".into() }));
 
+    let scoped = parse_str("governance:\n  alerts:\n    slack: https://all.example\n    scopes:\n      team: { slack: https://teams.example, email: [lead@example.com] }\n")
+        .unwrap()
+        .governance
+        .alerts;
+    let team = &scoped.per_scope[&switchyard_core::store::Scope::Team];
+    assert_eq!((team.slack.as_deref(), team.email.as_slice()), (Some("https://teams.example"), &["lead@example.com".to_string()][..]));
+    let errors =
+        parse_str("governance:\n  alerts:\n    scopes:\n      teams: { slack: https://x.example }\n      model: { webhook: ftp://x }\n")
+            .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["governance.alerts.scopes.model", "governance.alerts.scopes.teams"]);
+
     let errors = parse_str(
         "governance:\n  alert_webhook: https://a.example\n  alerts:\n    slack: https://b.example\n    webhook: mailto:x\n    email: { smtp: nohost, from: \"x\\r\\nBcc: y@z\", to: [nobody] }\n",
     )

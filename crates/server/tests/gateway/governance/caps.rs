@@ -222,13 +222,15 @@ async fn a_request_cap_holds_across_instances_sharing_redis() {
 }
 
 #[tokio::test]
-async fn a_saturated_rate_limit_alerts_its_budgets_destination_once_per_hour() {
+async fn a_saturated_rate_limit_alerts_its_budgets_or_its_scopes_destination_once_per_hour() {
     let up = metered_upstream(Duration::ZERO).await;
     let default_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
     let own_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let features_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
     let config = format!(
-        "admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\ngovernance: {{ alerts: {{ webhook: \"{}/default\" }} }}\n{}",
+        "admin: {{ listen: 127.0.0.1:0, key: {ADMIN_KEY} }}\ngovernance: {{ alerts: {{ webhook: \"{}/default\", scopes: {{ feature: {{ webhook: \"{}/features\" }} }} }} }}\n{}",
         default_hook.base_url(),
+        features_hook.base_url(),
         metered_models(&up.base_url())
     );
     let gw = GatewayProcess::spawn(bin(), &config).await;
@@ -247,6 +249,19 @@ async fn a_saturated_rate_limit_alerts_its_budgets_destination_once_per_hour() {
     assert!(alert["window"].as_str().unwrap().starts_with('h'), "{alert}");
     assert!(alert["text"].as_str().unwrap().contains("requests per minute limit reached"), "{alert}");
     assert!(!alert.to_string().contains(&key));
+
+    // A feature without a budget of its own: the destinations configured for features.
+    let (status, _) = admin(&gw, Method::PUT, "/admin/limits/feature/search", Some(json!({"rpm": 1}))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for expected in [200, 429, 429] {
+        let r = client().post(format!("{}/chat/completions", gw.base_url())).header("x-switchyard-feature", "search").json(&one_token());
+        assert_eq!(r.send().await.unwrap().status().as_u16(), expected);
+    }
+    assert!(features_hook.wait_for_requests(1, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!((features_hook.request_count(), default_hook.request_count()), (1, 0));
+    assert_eq!(features_hook.last_request().json()["name"], "search");
 }
 
 #[tokio::test]
