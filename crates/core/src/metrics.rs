@@ -38,6 +38,54 @@ pub static RATE_LIMITED: Counter = Counter::new("switchyard_rate_limited_total",
 pub static BUDGET_REFUSED: Counter = Counter::new("switchyard_budget_refused_total", "Requests refused because a budget was used up.");
 pub static BUDGET_ALERTS: Counter = Counter::new("switchyard_budget_alerts_total", "Soft-cap alerts sent (once per budget window).");
 
+/// A counter per value of one label, the values fixed in advance (they are never user input).
+pub struct Family<const N: usize> {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    values: [&'static str; N],
+    counts: [AtomicU64; N],
+}
+
+impl<const N: usize> Family<N> {
+    const fn new(name: &'static str, help: &'static str, label: &'static str, values: [&'static str; N]) -> Self {
+        Self { name, help, label, values, counts: [const { AtomicU64::new(0) }; N] }
+    }
+
+    /// Counts one for `value`; a value not declared is a bug and is not counted.
+    pub fn inc(&self, value: &str) {
+        if let Some(i) = self.values.iter().position(|v| *v == value) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(&self, value: &str) -> u64 {
+        self.values.iter().position(|v| *v == value).map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
+        for (value, count) in self.values.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{}{{{}=\"{value}\"}} {}", self.name, self.label, count.load(Ordering::Relaxed));
+        }
+    }
+}
+
+pub static ALERTS: Family<3> = Family::new(
+    "switchyard_alerts_total",
+    "Alerts raised, once per window across instances: soft cap reached, hard cap refusing, rate or concurrency limit saturated.",
+    "kind",
+    ["soft_cap", "hard_cap", "limit_saturated"],
+);
+pub static ALERTS_SENT: Family<3> =
+    Family::new("switchyard_alerts_sent_total", "Alerts delivered, per destination kind.", "destination", ["webhook", "slack", "email"]);
+pub static ALERTS_FAILED: Family<3> = Family::new(
+    "switchyard_alerts_failed_total",
+    "Alerts given up on after every retry, per destination kind.",
+    "destination",
+    ["webhook", "slack", "email"],
+);
+
 pub static CONFIG_RELOADS: Counter =
     Counter::new("switchyard_config_reloads_total", "Config reloads (SIGHUP or POST /admin/config/reload) now running.");
 pub static CONFIG_RELOAD_FAILURES: Counter = Counter::new(
@@ -84,6 +132,9 @@ pub fn render() -> String {
     let mut out = String::new();
     for c in ALL {
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter\n{} {}", c.name, c.help, c.name, c.name, c.get());
+    }
+    for family in [&ALERTS, &ALERTS_SENT, &ALERTS_FAILED] {
+        family.render(&mut out);
     }
     out
 }

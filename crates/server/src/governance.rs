@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_core::billing::Pricing;
-use switchyard_core::govern::{Alert, AlertSink, Governor, GovernorConfig, KeyCache, SpendSource, Unit};
+use switchyard_core::govern::{Governor, GovernorConfig, KeyCache, SpendSource, Unit};
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
-use switchyard_core::store::{CounterStore, GovernanceStore, Limits, Scope, SpendQuery, StoreError};
+use switchyard_core::store::{Admitted, CounterStore, GovernanceStore, Limits, Scope, SpendQuery, StoreError};
 use switchyard_store::{LazyRedis, MemoryCounters, PostgresGovernance, SqliteGovernance};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -51,8 +51,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
         model_limits: model_limits(config),
         ..GovernorConfig::default()
     };
-    let alerts = gov.alert_webhook.clone().map(webhook);
-    let governor = Governor::new(governor_config, local, shared, Arc::new(LogSpend(store.clone())), alerts);
+    // Always a sink: a budget may name its own destinations even when the config has none.
+    let alerts = Some(crate::alerts::sink(&gov.alerts));
+    let spend = LogSpend { store: store.clone(), count_hits: config.cache.count_hits };
+    let governor = Governor::new(governor_config, local, shared, Arc::new(spend), alerts);
     Ok(Parts { store, secret, keys, governor })
 }
 
@@ -138,7 +140,11 @@ pub fn spawn_sync(app: Arc<App>, mut seq: i64, changed: Arc<Notify>, stop: Cance
 }
 
 /// Budget totals read back from the request log.
-struct LogSpend(Arc<dyn GovernanceStore>);
+struct LogSpend {
+    store: Arc<dyn GovernanceStore>,
+    /// `cache.count_hits` at startup: whether hits counted against request caps.
+    count_hits: bool,
+}
 
 #[async_trait::async_trait]
 impl SpendSource for LogSpend {
@@ -151,29 +157,17 @@ impl SpendSource for LogSpend {
             Some(("key", id)) => query.key = Some(id.to_string()),
             _ => {}
         }
-        let rows = self.0.spend(&query).await?;
+        if unit == Unit::Requests {
+            query.admitted = Some(if self.count_hits { Admitted::WithHits } else { Admitted::Served });
+        }
+        let rows = self.store.spend(&query).await?;
         Ok(rows
             .iter()
             .map(|r| match unit {
                 Unit::NanoUsd => (r.cost_usd * switchyard_core::govern::names::NANOS_PER_USD).round() as i64,
                 Unit::Tokens => (r.input_tokens + r.output_tokens) as i64,
+                Unit::Requests => r.requests as i64,
             })
             .sum())
     }
-}
-
-/// Posts soft-cap alerts to a Slack-compatible webhook (`{"text": …}`), off the request path.
-fn webhook(url: String) -> AlertSink {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-    Arc::new(move |alert: Alert| {
-        let (client, url) = (client.clone(), url.clone());
-        switchyard_core::tasks::spawn_background("alert-webhook", async move {
-            let body = serde_json::json!({ "text": format!("switchyard: {}", alert.text) });
-            match client.post(&url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(status = r.status().as_u16(), "the budget alert webhook refused the alert"),
-                Err(e) => tracing::warn!(error = %e.without_url(), "cannot reach the budget alert webhook"),
-            }
-        });
-    })
 }

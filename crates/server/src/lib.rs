@@ -1,6 +1,7 @@
 //! The `switchyard` server: configuration, HTTP routes, the CLI commands and graceful shutdown.
 
 pub mod admin;
+mod alerts;
 mod caching;
 pub mod cli;
 pub mod config;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::store::{Admit, BudgetItem, BudgetSettle, CounterStore, Limits, Policy, RateState, Scope, Settle, StoreError, Verdict};
 
+use super::alert::{self, Alert, AlertKind, AlertSink};
 use super::auth::Caller;
 use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
 use super::names::{self, Unit};
@@ -80,14 +81,6 @@ pub trait SpendSource: Send + Sync + 'static {
     async fn used(&self, scope: Scope, name: &str, within: Option<&str>, unit: Unit, from_ms: Option<i64>) -> Result<i64, StoreError>;
 }
 
-/// A soft cap crossed, once per budget window across all instances.
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub text: String,
-}
-
-pub type AlertSink = Arc<dyn Fn(Alert) + Send + Sync>;
-
 /// One request, as admission sees it.
 pub struct Ask<'a> {
     pub caller: &'a Caller,
@@ -134,6 +127,8 @@ pub enum Refusal {
     BudgetExceeded {
         scope: Scope,
         name: String,
+        /// What the cap counts: dollars, tokens or requests.
+        unit: Unit,
         window: &'static str,
         used: String,
         limit: String,
@@ -158,6 +153,9 @@ pub struct Governor {
     has_policies: std::sync::atomic::AtomicBool,
     spend: Arc<dyn SpendSource>,
     alerts: Option<AlertSink>,
+    /// Alert keys this instance already knows were sent (their window is in the key): a burst
+    /// of refusals then asks the shared store once, not once per refusal.
+    alerted: Arc<Mutex<std::collections::HashSet<String>>>,
     /// Budget usage (settled + reserved) last seen per budget key: for downgrades and for the
     /// outage allowance.
     seen: Mutex<HashMap<String, i64>>,
@@ -188,6 +186,7 @@ impl Governor {
             has_policies: std::sync::atomic::AtomicBool::new(false),
             spend,
             alerts,
+            alerted: Arc::default(),
             seen: Mutex::new(HashMap::new()),
             allowance: Mutex::new(HashMap::new()),
             seeding: tokio::sync::Mutex::new(()),
@@ -262,11 +261,7 @@ impl Governor {
         scopes.iter().find_map(|s| {
             let budget = s.budget.as_ref()?;
             let to = budget.downgrade_to.clone()?;
-            let (unit, limit) = match (budget.usd, budget.tokens) {
-                (Some(usd), _) => (Unit::NanoUsd, items::to_nanos(usd)),
-                (None, Some(t)) => (Unit::Tokens, t as i64),
-                (None, None) => return None,
-            };
+            let (unit, limit) = items::caps(budget).next()?;
             let used = *seen.get(&names::budget(s.scope, &s.counter_name(), unit, budget.window, ask.now_ms))?;
             let pct = budget.downgrade_pct.unwrap_or(90.0);
             (limit > 0 && used as f64 * 100.0 >= pct * limit as f64 && to != ask.model).then_some(to)
@@ -311,7 +306,10 @@ impl Governor {
         }
         match verdict {
             Verdict::Admitted { rates, budgets } => Ok(self.admitted(admit, meta, on, &rates, &budgets)),
-            refused => Err(refusal(refused, &admit, &meta)),
+            refused => {
+                self.alert_refused(&refused, &admit, &meta, scopes);
+                Err(refusal(refused, &admit, &meta))
+            }
         }
     }
 
@@ -500,28 +498,102 @@ impl Governor {
                 continue;
             }
             let text = format!(
-                "{} `{}`: {} budget at {:.0}% ({} of {})",
+                "{} `{}`: {} {} at {:.0}% ({} of {})",
                 m.scope.as_str(),
                 m.name,
                 window_name(m),
+                cap_name(m.unit),
                 pct.min(100.0),
                 m.unit.show(*used),
                 m.unit.show(m.limit)
             );
             headers.push(("x-switchyard-budget-warning", text.clone()));
-            self.alert_once(names::alert(&item.key), item.ttl_ms, text);
+            self.alert_once(names::alert(&item.key), item.ttl_ms, || budget_alert(AlertKind::SoftCap, m, &item.key, text));
         }
         let taken = Taken::from_admit(&admit, &meta);
         Admission { ticket: Ticket::new(self.clone(), admit.lease_id, on, taken), headers }
     }
 
-    fn alert_once(&self, key: String, ttl_ms: u64, text: String) {
+    /// A hard cap refusing, or a limit saturated: alerted once per window.
+    fn alert_refused(&self, verdict: &Verdict, admit: &Admit, meta: &Meta, scopes: &[Scoped]) {
+        if self.alerts.is_none() {
+            return;
+        }
+        match *verdict {
+            Verdict::OverBudget { index, used } => {
+                let (item, m) = (&admit.budgets[index], &meta.budgets[index]);
+                let key = format!("{}:hard", names::alert(&item.key));
+                self.alert_once(key, item.ttl_ms, || {
+                    let text = format!(
+                        "{} `{}`: {} {} reached, refusing requests ({} of {})",
+                        m.scope.as_str(),
+                        m.name,
+                        window_name(m),
+                        cap_name(m.unit),
+                        m.unit.show(used),
+                        m.unit.show(m.limit)
+                    );
+                    budget_alert(AlertKind::HardCap, m, &item.key, text)
+                });
+            }
+            Verdict::RateLimited { index, .. } => {
+                let (scope, name, rate) = &meta.rates[index];
+                let text = || format!("{} `{name}`: {} per minute limit reached, refusing requests", scope.as_str(), rate.as_str());
+                self.alert_limit(&admit.rates[index].key, *scope, name, scopes, admit.now_ms, text);
+            }
+            Verdict::Busy { index } => {
+                let (scope, name) = &meta.slots[index];
+                let max = admit.slots[index].max;
+                let text = || format!("{} `{name}`: concurrency limit of {max} reached, refusing requests", scope.as_str());
+                self.alert_limit(&admit.slots[index].key, *scope, name, scopes, admit.now_ms, text);
+            }
+            Verdict::Admitted { .. } | Verdict::Unseeded { .. } => {}
+        }
+    }
+
+    fn alert_limit(&self, counter: &str, scope: Scope, name: &str, scopes: &[Scoped], now_ms: i64, text: impl FnOnce() -> String) {
+        let window = alert::hour_window(now_ms);
+        let key = format!("{}:{window}", names::alert(counter));
+        self.alert_once(key, 2 * 3_600_000, || {
+            // A limit has no alert destinations of its own: those of its scope's budget, if any.
+            let targets = scopes.iter().find(|s| s.scope == scope && s.name == name).and_then(|s| s.budget.as_ref()?.alerts.clone());
+            Alert { kind: AlertKind::Saturated, scope, name: name.to_string(), window, text: text(), targets }
+        });
+    }
+
+    /// Sends the alert `make` builds unless `key` was marked already (in this instance's memo,
+    /// then once for all instances in the counters); it is built only when it may be sent, so a
+    /// flood of refusals costs a set lookup each.
+    fn alert_once(&self, key: String, ttl_ms: u64, make: impl FnOnce() -> Alert) {
         let Some(sink) = self.alerts.clone() else { return };
+        {
+            let mut alerted = self.alerted.lock().expect("alerted lock");
+            // Keys carry their window, so old ones only matter until it ends; forgetting them all
+            // at once costs one more shared `once` per key, which still says no.
+            if alerted.len() >= 10_000 {
+                alerted.clear();
+            }
+            if !alerted.insert(key.clone()) {
+                return;
+            }
+        }
+        let alert = make();
         let store = if self.shared_up() { self.primary.clone() } else { self.local.clone() };
-        crate::tasks::spawn_background("budget-alert", async move {
-            if let Ok(true) = store.once(&key, ttl_ms).await {
-                crate::metrics::BUDGET_ALERTS.inc();
-                sink(Alert { text });
+        let alerted = self.alerted.clone();
+        crate::tasks::spawn_background("alert", async move {
+            match store.once(&key, ttl_ms).await {
+                Ok(true) => {
+                    if alert.kind == AlertKind::SoftCap {
+                        crate::metrics::BUDGET_ALERTS.inc();
+                    }
+                    crate::metrics::ALERTS.inc(alert.kind.as_str());
+                    sink(alert);
+                }
+                Ok(false) => {}
+                // Not known to be sent: the next request over the line asks again.
+                Err(_) => {
+                    alerted.lock().expect("alerted lock").remove(&key);
+                }
             }
         });
     }
@@ -563,6 +635,20 @@ async fn timed<T>(bound: Duration, f: impl std::future::Future<Output = Result<T
     tokio::time::timeout(bound, f).await.map_err(|_| StoreError::Other("counter store timed out".into()))?
 }
 
+/// What a budget item caps, for alert text.
+fn cap_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Requests => "request cap",
+        Unit::NanoUsd | Unit::Tokens => "budget",
+    }
+}
+
+/// An alert about budget item `key`: due once per its window, sent where its budget says.
+fn budget_alert(kind: AlertKind, m: &BudgetMeta, key: &str, text: String) -> Alert {
+    let window = key.rsplit(':').next().unwrap_or("total").to_string();
+    Alert { kind, scope: m.scope, name: m.name.clone(), window, text, targets: m.budget.alerts.clone() }
+}
+
 fn window_name(m: &BudgetMeta) -> &'static str {
     match m.budget.window {
         crate::store::Window::Daily => "daily",
@@ -593,6 +679,7 @@ fn refusal(verdict: Verdict, admit: &Admit, meta: &Meta) -> Refusal {
             Refusal::BudgetExceeded {
                 scope: m.scope,
                 name: m.name.clone(),
+                unit: m.unit,
                 window: window_name(m),
                 used: m.unit.show(used),
                 limit: m.unit.show(m.limit),

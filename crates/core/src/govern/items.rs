@@ -101,11 +101,12 @@ pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>
             slots.push(SlotItem { key: names::slots(s.scope, &counter), max });
             meta.slots.push((s.scope, s.name.clone()));
         }
-        if let Some(budget) = &s.budget {
-            let (unit, limit, amount) = match (budget.usd, budget.tokens) {
-                (Some(usd), _) => (Unit::NanoUsd, to_nanos(usd), worst.usd.map(to_nanos).unwrap_or(0)),
-                (None, Some(tokens)) => (Unit::Tokens, tokens as i64, worst.tokens as i64),
-                (None, None) => continue,
+        let Some(budget) = &s.budget else { continue };
+        for (unit, limit) in caps(budget) {
+            let amount = match unit {
+                Unit::NanoUsd => worst.usd.map(to_nanos).unwrap_or(0),
+                Unit::Tokens => worst.tokens as i64,
+                Unit::Requests => 1,
             };
             let key = names::budget(s.scope, &counter, unit, budget.window, now_ms);
             budgets.push(BudgetItem { key, limit, amount, ttl_ms: names::window_ttl_ms(budget.window, now_ms) });
@@ -120,6 +121,18 @@ pub fn build(scopes: &[Scoped], worst: WorstCase, now_ms: i64) -> (Vec<RateItem>
         }
     }
     (rates, slots, budgets, meta)
+}
+
+/// The caps of a budget, each counted apart: dollars or tokens (dollars win when both are set),
+/// and requests.
+pub fn caps(budget: &Budget) -> impl Iterator<Item = (Unit, i64)> {
+    let spend = match (budget.usd, budget.tokens) {
+        (Some(usd), _) => Some((Unit::NanoUsd, to_nanos(usd))),
+        (None, Some(tokens)) => Some((Unit::Tokens, tokens as i64)),
+        (None, None) => None,
+    };
+    let requests = budget.requests.map(|n| (Unit::Requests, n.min(i64::MAX as u64) as i64));
+    spend.into_iter().chain(requests)
 }
 
 pub fn to_nanos(usd: f64) -> i64 {
@@ -149,10 +162,12 @@ mod tests {
                 budget: Some(Budget {
                     usd: Some(1.5),
                     tokens: None,
+                    requests: None,
                     window: Window::Daily,
                     soft_pct: None,
                     downgrade_to: None,
                     downgrade_pct: None,
+                    alerts: None,
                 }),
             },
         ];
@@ -169,9 +184,38 @@ mod tests {
     }
 
     #[test]
+    fn a_request_cap_is_its_own_item_next_to_the_dollars_and_takes_one_per_request() {
+        let budget = Budget {
+            usd: Some(2.0),
+            tokens: None,
+            requests: Some(1000),
+            window: Window::Monthly,
+            soft_pct: Some(80.0),
+            downgrade_to: None,
+            downgrade_pct: None,
+            alerts: None,
+        };
+        let scoped = Scoped { scope: Scope::Feature, name: "chat".into(), within: None, limits: Limits::default(), budget: Some(budget) };
+        let worst = WorstCase { tokens: 900, usd: Some(0.01), tpm_tokens: 900 };
+        let (_, _, budgets, meta) = build(&[scoped], worst, 1_795_329_900_000);
+        assert_eq!(budgets.len(), 2);
+        assert_eq!((budgets[1].limit, budgets[1].amount), (1000, 1));
+        assert_eq!(budgets[1].key, "switchyard:b:feature:chat:req:m2026-11");
+        assert_eq!((meta.budgets[0].unit, meta.budgets[1].unit), (Unit::NanoUsd, Unit::Requests));
+    }
+
+    #[test]
     fn customer_counters_are_kept_per_tenant() {
-        let budget =
-            Budget { usd: Some(1.0), tokens: None, window: Window::Total, soft_pct: None, downgrade_to: None, downgrade_pct: None };
+        let budget = Budget {
+            usd: Some(1.0),
+            tokens: None,
+            requests: None,
+            window: Window::Total,
+            soft_pct: None,
+            downgrade_to: None,
+            downgrade_pct: None,
+            alerts: None,
+        };
         let acme = |tenant: &str| Scoped {
             scope: Scope::Customer,
             name: "acme".into(),

@@ -4,6 +4,7 @@
 //! atomically before it is sent and replaced by its real cost when it ends, so that any number of
 //! instances sharing the counters overshoot a budget by at most one request's worst case.
 
+pub mod alert;
 pub mod auth;
 mod governor;
 mod items;
@@ -12,8 +13,9 @@ mod queue;
 mod shared;
 mod ticket;
 
+pub use alert::{Alert, AlertKind, AlertSink};
 pub use auth::{AuthError, Caller, KeyCache, Lookup};
-pub use governor::{Admission, Alert, AlertSink, Ask, BudgetsOutage, Governor, GovernorConfig, LimitsOutage, Refusal, SpendSource};
+pub use governor::{Admission, Ask, BudgetsOutage, Governor, GovernorConfig, LimitsOutage, Refusal, SpendSource};
 pub use items::{Scoped, WorstCase};
 pub use names::Unit;
 pub use ticket::Ticket;

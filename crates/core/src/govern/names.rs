@@ -37,6 +37,8 @@ pub enum Unit {
     /// Nano-dollars: 1e-9 USD, so that a few tokens of a cheap model still count.
     NanoUsd,
     Tokens,
+    /// Admitted requests: each counts 1.
+    Requests,
 }
 
 pub const NANOS_PER_USD: f64 = 1e9;
@@ -46,14 +48,16 @@ impl Unit {
         match self {
             Unit::NanoUsd => "usd",
             Unit::Tokens => "tok",
+            Unit::Requests => "req",
         }
     }
 
-    /// A human reading of an amount: `$1.23` or `1,234 tokens`.
+    /// A human reading of an amount: `$1.2300`, `1234 tokens` or `1000 requests`.
     pub fn show(self, units: i64) -> String {
         match self {
             Unit::NanoUsd => format!("${:.4}", units as f64 / NANOS_PER_USD),
             Unit::Tokens => format!("{units} tokens"),
+            Unit::Requests => format!("{units} requests"),
         }
     }
 }

@@ -89,6 +89,8 @@ impl Ticket {
                 let actual = match unit {
                     Unit::NanoUsd => cost_usd.map_or(*reserved, super::items::to_nanos),
                     Unit::Tokens => tokens.map_or(*reserved, |t| t as i64),
+                    // An admitted request counts once, however it ended.
+                    Unit::Requests => *reserved,
                 };
                 // Admitted by the counters of record: settle that reservation. Admitted locally
                 // (an outage): replayed later as spend without one.

@@ -41,6 +41,18 @@ pub struct SpendQuery {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub group_by: Option<GroupBy>,
+    /// Only requests that were admitted (what a request cap counts): those sent upstream, and
+    /// cache hits when `Admitted::WithHits`. `None`: every request logged, refusals included.
+    pub admitted: Option<Admitted>,
+}
+
+/// Which logged requests passed admission (see `SpendQuery::admitted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Sent upstream (cache hits skip admission).
+    Served,
+    /// Sent upstream or answered from the cache (`cache.count_hits`: hits are admitted too).
+    WithHits,
 }
 
 impl SpendQuery {

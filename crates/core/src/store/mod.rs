@@ -17,7 +17,7 @@ pub use counters::{
     check_ttl, Admit, BudgetItem, BudgetSettle, CounterStore, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict, SETTLE_MEMORY_MS,
 };
 pub use error::StoreError;
-pub use governance::{Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
+pub use governance::{Admitted, Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
 pub use log::{AttemptDetail, AttemptError, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
-pub use policy::{Budget, KeyRecord, Limits, Policy, Scope, Window};
+pub use policy::{AlertTargets, Budget, KeyRecord, Limits, Policy, Scope, Window};
 pub use vectors::VectorIndex;

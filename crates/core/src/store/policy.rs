@@ -115,7 +115,8 @@ pub enum Window {
     Total,
 }
 
-/// A spending cap in US dollars or tokens over a window.
+/// A cap over a window: spending in US dollars or tokens, and/or a number of requests (each
+/// admitted request counts once, whatever its retries and fallbacks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
@@ -123,6 +124,8 @@ pub struct Budget {
     pub usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     pub window: Window,
     /// Percent of the budget at which the soft-cap alert fires (once per window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +135,31 @@ pub struct Budget {
     pub downgrade_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgrade_pct: Option<f64>,
+    /// Where this budget's alerts go instead of `governance.alerts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertTargets>,
+}
+
+/// Destinations of alerts (soft cap reached, hard cap refusing, rate limit saturated). Email
+/// goes through the SMTP server of the config (`governance.alerts.email`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertTargets {
+    /// A generic JSON webhook: the alert as an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// A Slack incoming webhook: `{"text": …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<String>,
+    /// Email recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email: Vec<String>,
+}
+
+impl AlertTargets {
+    pub fn is_empty(&self) -> bool {
+        self.webhook.is_none() && self.slack.is_none() && self.email.is_empty()
+    }
 }
 
 /// What a budget or limit applies to.

@@ -2,7 +2,7 @@
 //! limits, scopes and instants. Every refusal names the field or parameter that is wrong.
 
 use serde::de::DeserializeOwned;
-use switchyard_core::store::{Budget, Limits, Scope};
+use switchyard_core::store::{AlertTargets, Budget, Limits, Scope};
 
 use super::time::{parse_instant, ACCEPTED};
 use super::AdminError;
@@ -39,12 +39,18 @@ pub fn join(parent: &str, field: &str) -> String {
     }
 }
 
-/// A budget must cap exactly one of dollars or tokens, with positive amounts and percentages in
-/// (0, 100]. `at` is where the budget sits in the body (`budget`, or empty for a budget body).
+/// A budget caps dollars or tokens (not both), requests, or requests and one of the others,
+/// with positive amounts and percentages in (0, 100]. `at` is where the budget sits in the body
+/// (`budget`, or empty for a budget body).
 pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
+    if budget.requests == Some(0) {
+        return Err(AdminError::invalid(join(at, "requests"), "must be at least 1"));
+    }
     match (budget.usd, budget.tokens) {
         (Some(_), Some(_)) => return Err(AdminError::invalid(join(at, "usd"), "set either usd or tokens, not both")),
-        (None, None) => return Err(AdminError::invalid(join(at, "usd"), "a budget needs usd (dollars) or tokens")),
+        (None, None) if budget.requests.is_none() => {
+            return Err(AdminError::invalid(join(at, "usd"), "a budget needs usd (dollars), tokens or requests"))
+        }
         (Some(usd), None) if !(usd.is_finite() && usd > 0.0) => {
             return Err(AdminError::invalid(join(at, "usd"), format!("must be a positive number of dollars, not {usd}")))
         }
@@ -56,6 +62,9 @@ pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
             return Err(AdminError::invalid(join(at, field), format!("must be a percentage above 0 and at most 100, not {pct}")));
         }
     }
+    if let Some(alerts) = &budget.alerts {
+        check_alert_targets(alerts, &join(at, "alerts"))?;
+    }
     match &budget.downgrade_to {
         Some(model) if model.trim().is_empty() => Err(AdminError::invalid(join(at, "downgrade_to"), "must name a model")),
         None if budget.downgrade_pct.is_some() => {
@@ -63,6 +72,21 @@ pub fn check_budget(budget: &Budget, at: &str) -> Result<(), AdminError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Webhooks are http(s) URLs; email addresses are one line with an `@` (they become SMTP
+/// commands and headers).
+pub fn check_alert_targets(targets: &AlertTargets, at: &str) -> Result<(), AdminError> {
+    for (field, url) in [("webhook", &targets.webhook), ("slack", &targets.slack)] {
+        if let Some(url) = url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            let shown: String = url.chars().take(40).collect();
+            return Err(AdminError::invalid(join(at, field), format!("must be an http:// or https:// URL, not `{shown}`")));
+        }
+    }
+    if targets.email.iter().any(|to| !switchyard_core::govern::alert::is_email_address(to)) {
+        return Err(AdminError::invalid(join(at, "email"), "must be a list of email addresses (name@host)"));
+    }
+    Ok(())
 }
 
 /// Limits that make no sense (a limit of 0 would refuse everything; a burst above its limit)

@@ -16,7 +16,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log", "{ bodies: bool, queue: number }"),
     ("admin", "{ listen: HOST:PORT, key: admin API key (16+ characters) }"),
     ("keys", "{ secret: 32+ characters, require: bool }"),
-    ("governance", "{ on_redis_outage: { limits: local|closed, budgets: lease|open|closed, lease_pct }, redis_timeout, alert_webhook }"),
+    ("governance", "{ on_redis_outage: { limits: local|closed, budgets: lease|open|closed, lease_pct }, redis_timeout, alerts: { webhook, slack, email: { smtp, from, to }, scopes: { <scope>: { webhook, slack, email } } }, alert_webhook }"),
     ("pricing", "{ unpriced: block|estimate|zero, estimate: { input, output }, default_max_output_tokens }"),
     ("cache", "{ max_bytes, ttl, max_ttl, by_customer, count_hits }"),
     ("server", "{ header_timeout, idle_timeout, body_timeout, max_connections, max_in_flight, allowed_origins, allowed_hosts }"),

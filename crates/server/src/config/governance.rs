@@ -7,8 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml::Mapping;
 use switchyard_core::billing::Unpriced;
+use switchyard_core::govern::alert::is_email_address;
 use switchyard_core::govern::{BudgetsOutage, LimitsOutage};
 use switchyard_core::pricing::Price;
+use switchyard_core::store::{AlertTargets, Scope};
 
 use super::{redact_url, section, ConfigError, HumanDuration};
 
@@ -86,8 +88,36 @@ struct GovernanceSection {
     /// How long a request waits on a Redis that answers nothing at all before it follows the
     /// outage rules (default 50ms); a Redis that is answering others is waited for up to 1 s.
     redis_timeout: Option<HumanDuration>,
-    /// Slack-compatible webhook for soft-cap alerts (`{"text": …}`).
+    /// Slack-compatible webhook for alerts (`{"text": …}`); the older spelling of `alerts.slack`.
     alert_webhook: Option<String>,
+    /// Where alerts go when their budget names no destinations of its own.
+    #[serde(default)]
+    alerts: AlertsSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsSection {
+    /// A generic JSON webhook.
+    webhook: Option<String>,
+    /// A Slack incoming webhook.
+    slack: Option<String>,
+    email: Option<EmailSection>,
+    /// Destinations per kind of scope (`team: { slack: … }`), between a budget's own and the
+    /// default.
+    #[serde(default)]
+    scopes: std::collections::BTreeMap<String, AlertTargets>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailSection {
+    /// `HOST:PORT` of an SMTP server that relays for us (plain SMTP, no login).
+    smtp: String,
+    from: String,
+    /// Default recipients (a budget may name its own).
+    #[serde(default)]
+    to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -115,7 +145,7 @@ pub struct Governance {
     pub limits_outage: LimitsOutage,
     pub budgets_outage: BudgetsOutage,
     pub redis_timeout: Duration,
-    pub alert_webhook: Option<String>,
+    pub alerts: Alerts,
     pub unpriced: Unpriced,
     pub estimate_price: Option<Price>,
     pub default_max_output: Option<u64>,
@@ -129,7 +159,7 @@ impl Default for Governance {
             limits_outage: LimitsOutage::default(),
             budgets_outage: BudgetsOutage::default(),
             redis_timeout: Duration::from_millis(50),
-            alert_webhook: None,
+            alerts: Alerts::default(),
             unpriced: Unpriced::default(),
             estimate_price: None,
             default_max_output: None,
@@ -160,11 +190,7 @@ pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Ve
             errors.push(ConfigError::new("governance.redis_timeout", "must be above 0 and at most 5s"));
         }
     }
-    if let Some(url) = &gov.alert_webhook {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            errors.push(ConfigError::new("governance.alert_webhook", "must be an http:// or https:// URL"));
-        }
-    }
+    let alerts = read_alerts(gov.alert_webhook, gov.alerts, errors);
     if let Some(p) = &pricing.estimate {
         if let Err(e) = p.check() {
             errors.push(ConfigError::new("pricing.estimate", e.to_string()));
@@ -186,7 +212,7 @@ pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Ve
             _ => BudgetsOutage::Lease { pct: lease_pct },
         },
         redis_timeout: gov.redis_timeout.map_or(Duration::from_millis(50), |t| t.0),
-        alert_webhook: gov.alert_webhook,
+        alerts,
         unpriced: match pricing.unpriced {
             Some(UnpricedSetting::Block) => Unpriced::Block,
             Some(UnpricedSetting::Zero) => Unpriced::Zero,
@@ -195,4 +221,66 @@ pub fn read(map: &Mapping, env: &dyn Fn(&str) -> Option<String>, errors: &mut Ve
         estimate_price: pricing.estimate,
         default_max_output: pricing.default_max_output_tokens,
     }
+}
+
+/// Alert destinations: the default ones, and the SMTP server every email alert goes through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alerts {
+    pub targets: AlertTargets,
+    /// Replace `targets` for the alerts of one kind of scope.
+    pub per_scope: std::collections::BTreeMap<Scope, AlertTargets>,
+    pub smtp: Option<Smtp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    /// `HOST:PORT`.
+    pub server: String,
+    pub from: String,
+}
+
+fn read_alerts(legacy: Option<String>, section: AlertsSection, errors: &mut Vec<ConfigError>) -> Alerts {
+    let is_url = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    for (path, url) in [
+        ("governance.alert_webhook", &legacy),
+        ("governance.alerts.webhook", &section.webhook),
+        ("governance.alerts.slack", &section.slack),
+    ] {
+        if url.as_deref().is_some_and(|u| !is_url(u)) {
+            errors.push(ConfigError::new(path, "must be an http:// or https:// URL"));
+        }
+    }
+    if legacy.is_some() && section.slack.is_some() {
+        errors.push(ConfigError::new("governance.alert_webhook", "is the older spelling of governance.alerts.slack: set one of them"));
+    }
+    let mut targets = AlertTargets { webhook: section.webhook, slack: section.slack.or(legacy), email: Vec::new() };
+    let smtp = section.email.map(|email| {
+        if email.smtp.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+            errors.push(ConfigError::new("governance.alerts.email.smtp", "must be HOST:PORT of an SMTP server"));
+        }
+        if !is_email_address(&email.from) {
+            errors.push(ConfigError::new("governance.alerts.email.from", "must be an email address (name@host)"));
+        }
+        if !email.to.iter().all(|to| is_email_address(to)) {
+            errors.push(ConfigError::new("governance.alerts.email.to", "must be a list of email addresses (name@host)"));
+        }
+        targets.email = email.to;
+        Smtp { server: email.smtp, from: email.from }
+    });
+    let mut per_scope = std::collections::BTreeMap::new();
+    for (name, scoped) in section.scopes {
+        let path = format!("governance.alerts.scopes.{name}");
+        let Some(scope) = Scope::parse(&name) else {
+            errors.push(ConfigError::new(&path, "must be key, team, customer, feature or model"));
+            continue;
+        };
+        if [&scoped.webhook, &scoped.slack].into_iter().flatten().any(|u| !is_url(u)) {
+            errors.push(ConfigError::new(&path, "webhook and slack must be http:// or https:// URLs"));
+        }
+        if !scoped.email.iter().all(|to| is_email_address(to)) {
+            errors.push(ConfigError::new(&path, "email must be a list of email addresses (name@host)"));
+        }
+        per_scope.insert(scope, scoped);
+    }
+    Alerts { targets, per_scope, smtp }
 }

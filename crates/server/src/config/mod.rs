@@ -22,7 +22,7 @@ use file::{AdminSection, HumanDuration, LogConfig, ModelConfig, StrategyConfig, 
 use interpolate::{interpolate, join};
 
 pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
-pub use governance::{Database, Governance};
+pub use governance::{Alerts, Database, Governance, Smtp};
 pub use restart::keep_running;
 pub use server::ServerConfig;
 

@@ -34,7 +34,7 @@ pub fn keep_running(running: &Config, next: &mut Config) -> Vec<ConfigError> {
     pin!("governance.on_redis_outage.limits", governance.limits_outage);
     pin!("governance.on_redis_outage.budgets", governance.budgets_outage);
     pin!("governance.redis_timeout", governance.redis_timeout);
-    pin!("governance.alert_webhook", governance.alert_webhook);
+    pin!("governance.alerts", governance.alerts);
     pin!("log.queue", log.queue);
     pin!("cache.max_bytes", cache.max_bytes);
     pin!("cache.semantic_index", cache.semantic_index);

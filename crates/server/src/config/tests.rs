@@ -175,6 +175,50 @@ models:
 }
 
 #[test]
+fn alert_destinations_are_read_checked_and_the_old_alert_webhook_still_means_slack() {
+    let legacy = parse_str("governance: { alert_webhook: \"https://hooks.slack.example/T1\" }\n").unwrap().governance.alerts;
+    assert_eq!(legacy.targets.slack.as_deref(), Some("https://hooks.slack.example/T1"));
+    assert_eq!((legacy.targets.webhook, legacy.smtp), (None, None));
+
+    let full = parse_str(
+        "governance:\n  alerts:\n    webhook: http://127.0.0.1:9/hook\n    email: { smtp: \"mail.internal:25\", from: gw@example.com, to: [ops@example.com, b@example.com] }\n",
+    )
+    .unwrap()
+    .governance
+    .alerts;
+    assert_eq!(full.targets.webhook.as_deref(), Some("http://127.0.0.1:9/hook"));
+    assert_eq!(full.targets.email, ["ops@example.com", "b@example.com"]);
+    assert_eq!(full.smtp, Some(crate::config::Smtp { server: "mail.internal:25".into(), from: "gw@example.com".into() }));
+
+    let scoped = parse_str("governance:\n  alerts:\n    slack: https://all.example\n    scopes:\n      team: { slack: https://teams.example, email: [lead@example.com] }\n")
+        .unwrap()
+        .governance
+        .alerts;
+    let team = &scoped.per_scope[&switchyard_core::store::Scope::Team];
+    assert_eq!((team.slack.as_deref(), team.email.as_slice()), (Some("https://teams.example"), &["lead@example.com".to_string()][..]));
+    let errors =
+        parse_str("governance:\n  alerts:\n    scopes:\n      teams: { slack: https://x.example }\n      model: { webhook: ftp://x }\n")
+            .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["governance.alerts.scopes.model", "governance.alerts.scopes.teams"]);
+
+    let errors = parse_str(
+        "governance:\n  alert_webhook: https://a.example\n  alerts:\n    slack: https://b.example\n    webhook: mailto:x\n    email: { smtp: nohost, from: \"x\\r\\nBcc: y@z\", to: [nobody] }\n",
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    for path in [
+        "governance.alert_webhook",
+        "governance.alerts.webhook",
+        "governance.alerts.email.smtp",
+        "governance.alerts.email.from",
+        "governance.alerts.email.to",
+    ] {
+        assert!(paths.contains(&path), "missing {path} in {paths:?}");
+    }
+}
+
+#[test]
 fn the_server_section_sets_timeouts_caps_and_origins_and_defaults_are_safe() {
     let defaults = parse_str("").unwrap().server;
     assert_eq!(defaults.header_timeout, Duration::from_secs(10));

@@ -1,6 +1,8 @@
 //! A `WHERE` clause over the request log built from optional filters, with its parameters
 //! numbered for the dialect. Used by the log query and by spend.
 
+use switchyard_core::store::Admitted;
+
 use super::{Dialect, SqlValue};
 
 pub(crate) struct Filter {
@@ -47,6 +49,17 @@ impl Filter {
         if let Some(to) = to_ms {
             let p = self.bind(SqlValue::Int(Some(to)));
             self.clauses.push(format!("started_at_ms < {p}"));
+        }
+        self
+    }
+
+    /// Only the requests that passed admission: sent upstream (a refusal never was), plus cache
+    /// hits when they are admitted too.
+    pub fn admitted(&mut self, admitted: Option<Admitted>) -> &mut Self {
+        match admitted {
+            None => {}
+            Some(Admitted::Served) => self.clauses.push("attempts > 0".into()),
+            Some(Admitted::WithHits) => self.clauses.push("(attempts > 0 OR cache_status IN ('HIT', 'SEMANTIC_HIT'))".into()),
         }
         self
     }

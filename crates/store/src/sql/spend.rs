@@ -31,7 +31,8 @@ pub(crate) fn spend_sql(dialect: Dialect, q: &SpendQuery) -> (String, Vec<SqlVal
         .equals("customer_identifier", q.customer.as_deref())
         .equals("feature", q.feature.as_deref())
         .model(q.model.as_deref())
-        .started_between(q.from_ms, q.to_ms);
+        .started_between(q.from_ms, q.to_ms)
+        .admitted(q.admitted);
     let group = group_expr(dialect, q.group_by);
     let grouping = match q.group_by {
         None => String::new(),

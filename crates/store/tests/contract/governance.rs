@@ -1,6 +1,8 @@
 //! Keys, policies, the change sequence, and spend.
 
-use switchyard_core::store::{Budget, GroupBy, KeyRecord, Limits, LogRecord, Policy, Scope, SpendQuery, SpendRow, StoreError, Window};
+use switchyard_core::store::{
+    Admitted, AlertTargets, Budget, GroupBy, KeyRecord, Limits, LogRecord, Policy, Scope, SpendQuery, SpendRow, StoreError, Window,
+};
 
 use crate::backend::Storage;
 
@@ -25,10 +27,16 @@ pub fn full_key(id: &str, prefix: &str) -> KeyRecord {
         budget: Some(Budget {
             usd: Some(12.5),
             tokens: None,
+            requests: Some(10_000),
             window: Window::Monthly,
             soft_pct: Some(80.0),
             downgrade_to: Some("gpt-4o-mini".into()),
             downgrade_pct: Some(95.0),
+            alerts: Some(AlertTargets {
+                webhook: Some("https://hooks.example/x".into()),
+                slack: None,
+                email: vec!["ops@example.com".into()],
+            }),
         }),
         metadata: [("owner".to_string(), "ana".to_string()), ("env".to_string(), "prod".to_string())].into(),
         created_at_ms: 1_800_000_000_000,
@@ -48,10 +56,12 @@ fn policy(scope: Scope, name: &str, usd: f64) -> Policy {
         budget: Some(Budget {
             usd: Some(usd),
             tokens: None,
+            requests: None,
             window: Window::Daily,
             soft_pct: None,
             downgrade_to: None,
             downgrade_pct: None,
+            alerts: None,
         }),
         limits: Limits { rpm: Some(10), ..Limits::default() },
         updated_at_ms: 1_800_000_000_000,
@@ -295,4 +305,23 @@ pub async fn spend_sums_with_filters_and_every_group_by(storage: Storage) {
         spend(by(GroupBy::Team)).await,
         vec![row(Some("ads"), 1, 1.0), saved(Some("cachers"), 4, 0.25, 0.5625), row(Some("search"), 2, 0.75), row(None, 1, 0.0)],
     );
+
+    // What a request cap counts: requests sent upstream (a refusal never was), and cache hits
+    // when they are admitted too.
+    let tried = |id: &str, attempts: u32, cache: Option<&str>| LogRecord {
+        attempts,
+        cache_status: cache.map(Into::into),
+        ..spent(id, NOV_20 + 4 * DAY_MS, Some("key_d"), None, "hooli", None, oa, 0.1)
+    };
+    b.log.insert(&[tried("r9", 1, None), tried("r10", 2, Some("MISS")), tried("r11", 0, None), tried("r12", 0, Some("HIT"))]).unwrap();
+    let requests = |admitted: Option<Admitted>| {
+        let gov = b.gov.clone();
+        async move {
+            let q = SpendQuery { key: Some("key_d".into()), admitted, ..SpendQuery::default() };
+            gov.spend(&q).await.unwrap()[0].requests
+        }
+    };
+    assert_eq!(requests(None).await, 4);
+    assert_eq!(requests(Some(Admitted::Served)).await, 2);
+    assert_eq!(requests(Some(Admitted::WithHits)).await, 3);
 }

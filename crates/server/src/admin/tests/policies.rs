@@ -41,8 +41,12 @@ async fn budgets_and_limits_share_a_policy_and_keep_each_other() {
     let (status, budget) = admin.call(Method::GET, "/admin/budgets/team/support", None).await;
     assert_eq!(status, StatusCode::OK, "{budget}");
     assert_eq!(budget["budget"], json!({"usd": 10.0, "window": "daily", "soft_pct": 75.0}));
-    assert_eq!(budget["spent"], json!({"usd": 2.0, "tokens": 300}));
-    let query = store.spend_queries().pop().unwrap();
+    assert_eq!(budget["spent"], json!({"usd": 2.0, "tokens": 300, "requests": 4}));
+    let mut queries = store.spend_queries();
+    let admitted = queries.pop().unwrap();
+    assert_eq!(admitted.admitted, Some(switchyard_core::store::Admitted::Served), "requests are counted as a request cap counts them");
+    let query = queries.pop().unwrap();
+    assert_eq!(query.admitted, None);
     assert_eq!(query.team.as_deref(), Some("support"));
     assert_eq!((query.customer, query.key, query.to_ms), (None, None, None));
     assert_eq!(query.from_ms, window_start(switchyard_core::store::Window::Daily, before), "spend since the start of the UTC day");

@@ -46,6 +46,9 @@ pub struct BudgetFlags {
     /// Budget in tokens (input + output).
     #[arg(long = "tokens", visible_alias = "budget-tokens")]
     pub tokens: Option<u64>,
+    /// Cap on admitted requests (alone, or next to --usd or --tokens).
+    #[arg(long = "requests", visible_alias = "budget-requests")]
+    pub requests: Option<u64>,
     /// daily, monthly or total.
     #[arg(long)]
     pub window: Option<String>,
@@ -66,6 +69,7 @@ impl BudgetFlags {
         let numbers = [("usd", self.usd), ("soft_pct", self.soft_pct), ("downgrade_pct", self.downgrade_pct)];
         budget.extend(numbers.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), json!(v)))));
         budget.extend(self.tokens.map(|t| ("tokens".to_string(), json!(t))));
+        budget.extend(self.requests.map(|n| ("requests".to_string(), json!(n))));
         let texts = [("window", &self.window), ("downgrade_to", &self.downgrade_to)];
         budget.extend(texts.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), json!(v)))));
         (!budget.is_empty()).then_some(Value::Object(budget))
@@ -104,12 +108,18 @@ fn encode(segment: &str) -> String {
         .collect()
 }
 
-/// `$10.00` or `5000 tokens`.
+/// `$10.00`, `5000 tokens`, `1000 requests` or `$10.00 + 1000 requests`.
 fn amount(budget: &Value) -> String {
-    match (budget["usd"].as_f64(), budget["tokens"].as_u64()) {
-        (Some(usd), _) => format!("${usd:.2}"),
-        (None, Some(tokens)) => format!("{tokens} tokens"),
-        _ => "-".into(),
+    let spend = match (budget["usd"].as_f64(), budget["tokens"].as_u64()) {
+        (Some(usd), _) => Some(format!("${usd:.2}")),
+        (None, Some(tokens)) => Some(format!("{tokens} tokens")),
+        _ => None,
+    };
+    match (spend, budget["requests"].as_u64()) {
+        (Some(spend), Some(n)) => format!("{spend} + {n} requests"),
+        (Some(spend), None) => spend,
+        (None, Some(n)) => format!("{n} requests"),
+        (None, None) => "-".into(),
     }
 }
 
@@ -154,7 +164,10 @@ fn show_budget(answer: &Value) -> String {
     let (spent_text, used) = match (budget["usd"].as_f64(), budget["tokens"].as_f64()) {
         (Some(cap), _) => (format!("${:.2}", spent["usd"].as_f64().unwrap_or(0.0)), spent["usd"].as_f64().unwrap_or(0.0) / cap),
         (None, Some(cap)) => (format!("{} tokens", spent["tokens"].as_u64().unwrap_or(0)), spent["tokens"].as_f64().unwrap_or(0.0) / cap),
-        _ => ("-".into(), 0.0),
+        _ => match budget["requests"].as_f64() {
+            Some(cap) => (format!("{} requests", spent["requests"].as_u64().unwrap_or(0)), spent["requests"].as_f64().unwrap_or(0.0) / cap),
+            None => ("-".into(), 0.0),
+        },
     };
     let row = vec![
         cell(&answer["scope"]),

@@ -99,6 +99,14 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
     assert!(limits.lines().nth(1).is_some_and(|l| l.starts_with("team   support team") && l.contains("5000")), "{limits}");
     let policies = run(&url, &["budgets", "list"]).await.unwrap();
     assert!(policies.contains("5000") && policies.contains("$10.00"), "the budget survived the limits write: {policies}");
+    let capped =
+        run(&url, &["budgets", "set", "feature", "chat", "--requests", "1000", "--window", "daily", "--soft-pct", "80"]).await.unwrap();
+    assert!(capped.contains("1000 requests") && capped.contains("daily"), "{capped}");
+    let stored = switchyard_core::store::GovernanceStore::get_policy(&*store, switchyard_core::store::Scope::Feature, "chat")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.budget.map(|b| (b.requests, b.usd, b.soft_pct)), Some((Some(1000), None, Some(80.0))));
 
     let spend = run(&url, &["spend", "--team", "support", "--from", "2026-11-01T00:00:00Z", "--group-by", "model"]).await.unwrap();
     assert!(spend.contains("gpt-4o") && spend.contains("0.0125"), "{spend}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use switchyard_core::admit::AdmitError;
-use switchyard_core::govern::{AuthError, Refusal};
+use switchyard_core::govern::{AuthError, Refusal, Unit};
 use switchyard_protocol::openai::ErrorBody;
 
 pub fn status(e: &AdmitError) -> StatusCode {
@@ -117,7 +117,12 @@ fn refusal(r: &Refusal) -> ErrorBody {
             "rate_limit_error",
             "concurrency_limit_exceeded",
         ),
-        Refusal::BudgetExceeded { scope, name, window, used, limit } => error(
+        Refusal::BudgetExceeded { scope, name, unit: Unit::Requests, window, used, limit } => error(
+            format!("request cap reached: {} `{name}` has made {used} of its {window} cap of {limit}{}", scope.as_str(), resets(window)),
+            "budget_exceeded",
+            "budget_exceeded",
+        ),
+        Refusal::BudgetExceeded { scope, name, window, used, limit, .. } => error(
             format!("budget exceeded: {} `{name}` has used {used} of its {window} budget of {limit}{}", scope.as_str(), resets(window)),
             "budget_exceeded",
             "budget_exceeded",

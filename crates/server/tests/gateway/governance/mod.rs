@@ -3,6 +3,7 @@
 
 mod billing;
 mod budgets;
+mod caps;
 mod cost;
 mod keys;
 mod limits;
