@@ -5,6 +5,7 @@
 //! overshoot a budget by at most one request's worst case.
 
 pub mod auth;
+mod escrow;
 mod governor;
 mod items;
 pub mod names;

@@ -148,8 +148,9 @@ impl SharedHealth {
         }
     }
 
-    /// A probe reached the store and read its epoch. Returns the settlements to replay now.
-    pub fn probed(&self, epoch: i64) -> Vec<Settle> {
+    /// A probe reached the store and read its epoch. Returns the settlements to replay now, and
+    /// whether the store still has the data it had (false: it restarted empty).
+    pub fn probed(&self, epoch: i64) -> (Vec<Settle>, bool) {
         let mut s = self.state.lock().expect("shared health lock");
         s.misses = 0;
         self.answered();
@@ -161,10 +162,10 @@ impl SharedHealth {
             tracing::info!(replayed = if same_data { pending.len() } else { 0 }, "shared counters (Redis) reachable again");
         }
         if same_data {
-            pending
+            (pending, true)
         } else {
             tracing::warn!(dropped = pending.len(), "Redis restarted without its data: budget totals are re-seeded from the request log");
-            Vec::new()
+            (Vec::new(), false)
         }
     }
 
