@@ -188,8 +188,12 @@ impl Escrows {
     }
 
     /// The squeeze ask for `item`: drop this instance's escrow, would `item` fit without any?
-    pub(super) fn squeeze_ask(&self, item: &BudgetItem) -> EscrowAsk {
-        EscrowAsk {
+    /// None while local outage spend not yet replayed needs the escrow to stay counted.
+    pub(super) fn squeeze_ask(&self, item: &BudgetItem) -> Option<EscrowAsk> {
+        if self.map.lock().expect("escrow lock").get(&item.key).is_some_and(|e| e.taken > 0) {
+            return None;
+        }
+        Some(EscrowAsk {
             key: item.key.clone(),
             holder: self.holder.clone(),
             limit: item.limit,
@@ -197,7 +201,7 @@ impl Escrows {
             unit: 1,
             hold_ms: HOLD.as_millis() as u64,
             ttl_ms: item.ttl_ms,
-        }
+        })
     }
 
     /// Whether this instance has local spend that Redis has not counted yet (for tests and logs).

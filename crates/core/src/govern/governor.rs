@@ -347,8 +347,11 @@ impl Governor {
             let verdict = self.ask_seeding(&*self.primary, admit, meta).await?;
             let Verdict::OverBudget { index, .. } = verdict else { return Ok(verdict) };
             let item = &admit.budgets[index];
+            let Some(squeeze) = self.escrows.squeeze_ask(item) else {
+                return Err(StoreError::TimedOut("budget held by outage spend not yet replayed".into()));
+            };
             self.escrows.dropped(&item.key);
-            let fits = self.call(self.primary.squeeze(&self.escrows.squeeze_ask(item))).await?;
+            let fits = self.call(self.primary.squeeze(&squeeze)).await?;
             if !fits {
                 return Ok(verdict);
             }
