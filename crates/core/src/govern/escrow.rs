@@ -22,6 +22,9 @@ use crate::store::{BudgetItem, EscrowAsk};
 pub(super) const HOLD: Duration = Duration::from_secs(120);
 /// How long after its last confirmation an escrow may be spent: well inside `HOLD`.
 const USABLE: Duration = Duration::from_secs(100);
+/// An escrow that would be asked for the same amount is asked again this often (for its expiry
+/// and to learn of squeezes); one whose amount changed, after every probe.
+const REASK: Duration = Duration::from_secs(1);
 /// Spend is remembered in buckets of this length, over `BUCKETS` of them (one minute).
 const BUCKET: Duration = Duration::from_secs(5);
 const BUCKETS: usize = 12;
@@ -44,6 +47,8 @@ struct Escrow {
     /// Redis may hold something for this instance (an ask for more than zero was not yet
     /// answered with zero).
     maybe_held: bool,
+    /// What was asked for last.
+    asked: i64,
 }
 
 impl Escrow {
@@ -59,6 +64,7 @@ impl Escrow {
             confirmed: None,
             taken: 0,
             maybe_held: false,
+            asked: -1,
         }
     }
 
@@ -151,12 +157,18 @@ impl Escrows {
         });
         map.iter_mut()
             .filter(|(_, e)| e.taken == 0)
-            .map(|(key, e)| {
-                e.held = 0;
+            .filter_map(|(key, e)| {
                 let cap = (e.limit as f64 * pct / 100.0) as i64;
                 let want = e.recent.iter().sum::<i64>().min(cap);
+                // Every ask is a moment when Redis may hold less than this instance believes
+                // (its answer lost): few of them while nothing changes.
+                if want == e.asked && e.confirmed.is_some_and(|at| at.elapsed() < REASK) {
+                    return None;
+                }
+                e.held = 0;
+                e.asked = want;
                 e.maybe_held |= want > 0;
-                EscrowAsk {
+                Some(EscrowAsk {
                     key: key.clone(),
                     holder: self.holder.clone(),
                     limit: e.limit,
@@ -164,7 +176,7 @@ impl Escrows {
                     unit: e.unit.max(1),
                     hold_ms: HOLD.as_millis() as u64,
                     ttl_ms: e.ttl_ms,
-                }
+                })
             })
             .collect()
     }
@@ -230,6 +242,10 @@ mod tests {
         escrows.spent(&[item(40)]);
         assert_eq!(escrows.asks(5.0)[0].want, 50, "5% of 1,000");
         escrows.held("b", 50, Instant::now());
+        assert!(escrows.asks(5.0).is_empty(), "the same amount is not asked again at once");
+        tokio::time::advance(REASK).await;
+        assert_eq!(escrows.asks(5.0)[0].want, 50, "but within a second");
+        escrows.held("b", 50, Instant::now());
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(escrows.asks(5.0)[0].want, 0, "a minute later nothing was spent: asked down to zero");
         escrows.held("b", 0, Instant::now());
@@ -250,7 +266,8 @@ mod tests {
         assert!(escrows.asks(5.0).is_empty(), "not asked again before the local spend is replayed");
         escrows.give_back("b", 20);
         assert_eq!(escrows.taken("b"), 0);
-        escrows.asks(5.0);
+        tokio::time::advance(REASK).await;
+        assert_eq!(escrows.asks(5.0).len(), 1);
         assert!(escrows.take(&[item(1)]).is_none(), "while an ask is out nothing is held");
         escrows.held("b", 20, Instant::now());
         tokio::time::advance(USABLE).await;

@@ -5,10 +5,11 @@
 //! marked down.
 //!
 //! A dead Redis is noticed by its errors at once. A hung one (connections accepted, nothing
-//! answered) is noticed by silence: a request that has waited the Redis timeout (50 ms by
-//! default) while this process heard nothing at all from Redis gives up, marks it down and wakes
-//! the monitor to probe at once. A slow but working Redis (a burst, a busy host) keeps answering
-//! somebody, so it is waited for: guessing locally then would overspend budgets. A wait that
+//! answered) is noticed by silence: a request that has waited the Redis timeout (5 s by
+//! default, far past any stall of a busy host) while this process heard nothing at all from
+//! Redis gives up, marks it down and wakes the monitor to probe at once. A slow but working Redis
+//! (a burst, a busy host) is waited for, and a request that waited too long is refused (503):
+//! guessing locally then would overspend budgets. A wait that
 //! overslept proves little (this process was short of CPU, and so was the reading of answers)
 //! and is repeated, up to `LATE_WINDOWS` windows.
 //!

@@ -115,7 +115,7 @@ async fn redis_killed_mid_run_limits_go_local_budgets_spend_their_escrow_and_no_
             refused.get_or_insert(i);
         }
     }
-    assert_eq!(refused, Some(10), "exactly the escrow was spent");
+    assert_eq!(refused, Some(10), "exactly the escrow was spent:\n{}", gw.output());
     let slowest_healthy = healthy.iter().max().unwrap();
     let slowest_outage = outage.iter().max().unwrap();
     eprintln!("slowest request: {slowest_healthy:?} with Redis, {slowest_outage:?} during the outage");
