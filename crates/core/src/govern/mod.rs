@@ -10,6 +10,8 @@ mod governor;
 mod items;
 pub mod names;
 mod shared;
+#[cfg(test)]
+mod slow_tests;
 mod ticket;
 
 pub use auth::{AuthError, Caller, KeyCache, Lookup};
