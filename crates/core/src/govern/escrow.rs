@@ -105,7 +105,11 @@ impl Escrows {
     pub(super) fn spent(&self, budgets: &[BudgetItem]) {
         let mut map = self.map.lock().expect("escrow lock");
         for b in budgets {
-            let e = map.entry(b.key.clone()).or_insert_with(|| Escrow::new(b.limit, b.ttl_ms));
+            // On the request path: no key copied once the budget is known.
+            let e = match map.get_mut(&b.key) {
+                Some(e) => e,
+                None => map.entry(b.key.clone()).or_insert_with(|| Escrow::new(b.limit, b.ttl_ms)),
+            };
             e.roll();
             e.recent[e.newest] += b.amount;
             e.unit = e.unit.max(b.amount);
