@@ -16,13 +16,18 @@ use crate::config::{Config, Database};
 
 /// A lookup waits this long on an in-memory store (never, in practice).
 const MEMORY_TIMEOUT: Duration = Duration::from_secs(1);
+/// A Redis cache read waits at most this long (less if `governance.redis_timeout` is shorter).
+const CACHE_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Fails only when pgvector is configured and cannot be set up (unreachable, not installed).
 pub async fn build(config: &Config) -> Result<Cache, StoreError> {
     let top = &config.cache;
     let (store, timeout): (Arc<dyn CacheStore>, Duration) = match &config.redis {
         // A slow Redis read is a miss, not a wait: the answer is fetched upstream instead.
-        Some(url) => (Arc::new(LazyRedis::cache(url.clone(), config.governance.redis_timeout)), config.governance.redis_timeout),
+        Some(url) => {
+            let timeout = config.governance.redis_timeout.min(CACHE_REDIS_TIMEOUT);
+            (Arc::new(LazyRedis::cache(url.clone(), timeout)), timeout)
+        }
         None => (Arc::new(MemoryCache::new(top.max_bytes)), MEMORY_TIMEOUT),
     };
     let Settings { per_model, fallback, semantic } = settings(config);

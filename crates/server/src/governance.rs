@@ -48,6 +48,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
         limits_outage: gov.limits_outage,
         budgets_outage: gov.budgets_outage,
         shared_timeout: gov.redis_timeout,
+        shared_cap: gov.redis_timeout + Duration::from_secs(1),
         model_limits: model_limits(config),
         ..GovernorConfig::default()
     };

@@ -12,7 +12,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_core::store::{Admit, BudgetItem, BudgetSettle, CounterStore, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict};
+use switchyard_core::store::{
+    Admit, BudgetItem, BudgetSettle, CounterStore, EscrowAsk, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict,
+};
 use switchyard_core::time::now_ms;
 use switchyard_store::{MemoryCounters, RedisCounters};
 
@@ -441,6 +443,38 @@ mod redis_only {
         let () = ::redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.expect("SCRIPT FLUSH");
         let (states, _) = admitted(rates(&*f.store, vec![item]).await);
         assert_eq!(states[0].remaining, 1);
+    }
+
+    fn escrow(key: &str, holder: &str, want: i64) -> EscrowAsk {
+        EscrowAsk { key: key.into(), holder: holder.into(), limit: 1_000, want, unit: 10, hold_ms: 10_000, ttl_ms: TTL_MS }
+    }
+
+    #[tokio::test]
+    async fn escrows_are_reserved_for_everyone_shrink_near_the_end_and_give_way_to_a_squeeze() {
+        let Some(f) = Fixture::redis().await else { return };
+        let key = f.key("budget");
+        assert_eq!(f.store.escrow(&escrow(&key, "a", 50)).await.unwrap(), None, "nothing is held against an unseeded total");
+        f.store.seed(&key, 600, TTL_MS).await.expect("seed");
+        // An eighth of the 400 left free, at most what is wanted.
+        assert_eq!(f.store.escrow(&escrow(&key, "a", 80)).await.unwrap(), Some(50));
+        assert_eq!(f.store.escrow(&escrow(&key, "b", 30)).await.unwrap(), Some(30));
+        assert_eq!(used(&f, &key).await, Some(680), "both escrows count as reserved");
+        // Asked again, an escrow is resized, not added to.
+        assert_eq!(f.store.escrow(&escrow(&key, "a", 20)).await.unwrap(), Some(20));
+        assert_eq!(used(&f, &key).await, Some(650));
+        // Admissions cannot take what escrows hold.
+        let take = |lease: &str, amount| Admit { budgets: vec![budget(&key, 1_000, amount)], ..admit(lease) };
+        admitted(run(&*f.store, take("r1", 345)).await);
+        assert!(matches!(run(&*f.store, take("r2", 40)).await, Verdict::OverBudget { .. }));
+        // Near the end an escrow is less than one request (10): nothing.
+        assert_eq!(f.store.escrow(&escrow(&key, "b", 30)).await.unwrap(), Some(0), "(1000 - 965) / 8 < 10");
+        // A squeeze drops the caller's escrow, says whether the request would fit without the
+        // others', and makes every holder drop theirs when it next asks.
+        assert!(f.store.squeeze(&escrow(&key, "c", 40)).await.unwrap(), "a's 20 hold the 40 back");
+        assert!(!f.store.squeeze(&escrow(&key, "c", 60)).await.unwrap(), "60 would not fit anyway");
+        assert_eq!(f.store.escrow(&escrow(&key, "a", 20)).await.unwrap(), Some(0), "dropped during a squeeze");
+        admitted(run(&*f.store, take("r3", 40)).await);
+        assert_eq!(used(&f, &key).await, Some(985), "600 + 345 + 40 + nothing held");
     }
 
     #[tokio::test]

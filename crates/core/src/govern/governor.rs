@@ -9,6 +9,7 @@ use crate::store::{Admit, BudgetItem, BudgetSettle, CounterStore, Limits, Policy
 
 use super::alert::{self, Alert, AlertKind, AlertSink};
 use super::auth::Caller;
+use super::escrow::Escrows;
 use super::items::{self, BudgetMeta, Meta, Rate, Scoped, WorstCase};
 use super::names::{self, Unit};
 use super::shared::{SharedHealth, PROBE_EVERY};
@@ -27,8 +28,9 @@ pub enum LimitsOutage {
 /// What happens to budgets while the shared store is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BudgetsOutage {
-    /// Each instance may spend up to `pct` percent of a budget's limit (never more than what it
-    /// last saw remaining) and then refuses (fail closed after a bounded slice).
+    /// Each instance may spend what it holds in escrow, reserved in the shared store beforehand:
+    /// at most `pct` percent of a budget's limit, sized from its recent spend (see `escrow`),
+    /// and then refuses (fail closed after a bounded slice).
     Lease { pct: f64 },
     /// Spend without checking (fail open).
     Open,
@@ -46,11 +48,12 @@ impl Default for BudgetsOutage {
 pub struct GovernorConfig {
     pub limits_outage: LimitsOutage,
     pub budgets_outage: BudgetsOutage,
-    /// How long a request waits on a shared store from which this process hears nothing at
-    /// all before giving up on it (`governance.redis_timeout`); a probe may take four times as
-    /// long (two misses in a row mark it down).
+    /// How long the shared store may answer nothing at all (to any request or probe) before it
+    /// counts as hung (`governance.redis_timeout`); a probe may take as long (two misses in a row
+    /// mark it down). Slower answers are waited for: they decide nothing about correctness.
     pub shared_timeout: Duration,
-    /// The longest a request waits on a shared store that is not marked down.
+    /// The longest a request waits on a shared store that is not marked down; past it the
+    /// request is refused as unavailable (503), never decided locally.
     pub shared_cap: Duration,
     /// How long a reservation or concurrency slot lives if its request never settles (its
     /// instance died): longer than any request may take.
@@ -64,8 +67,8 @@ impl Default for GovernorConfig {
         Self {
             limits_outage: LimitsOutage::Local,
             budgets_outage: BudgetsOutage::default(),
-            shared_timeout: Duration::from_millis(50),
-            shared_cap: Duration::from_secs(1),
+            shared_timeout: Duration::from_secs(5),
+            shared_cap: Duration::from_secs(6),
             lease: crate::route::MAX_OVERALL + Duration::from_secs(60),
             model_limits: HashMap::new(),
         }
@@ -159,8 +162,8 @@ pub struct Governor {
     /// Budget usage (settled + reserved) last seen per budget key: for downgrades and for the
     /// outage allowance.
     seen: Mutex<HashMap<String, i64>>,
-    /// What is left of each budget's outage allowance during a shared-store outage.
-    allowance: Mutex<HashMap<String, i64>>,
+    /// This instance's outage allowances, held in the shared store.
+    escrows: Escrows,
     seeding: tokio::sync::Mutex<()>,
 }
 
@@ -173,9 +176,7 @@ impl Governor {
         spend: Arc<dyn SpendSource>,
         alerts: Option<AlertSink>,
     ) -> Arc<Self> {
-        // A probe may take four times the Redis timeout: a loaded host must not look like a dead
-        // Redis (every instance would then enforce limits alone).
-        let health = shared.as_ref().map(|_| SharedHealth::new(config.shared_timeout * 4));
+        let health = shared.as_ref().map(|_| SharedHealth::new(config.shared_timeout));
         Arc::new(Self {
             model_limits: arc_swap::ArcSwap::from_pointee(config.model_limits.clone()),
             primary: shared.unwrap_or_else(|| local.clone()),
@@ -188,7 +189,7 @@ impl Governor {
             alerts,
             alerted: Arc::default(),
             seen: Mutex::new(HashMap::new()),
-            allowance: Mutex::new(HashMap::new()),
+            escrows: Escrows::new(),
             seeding: tokio::sync::Mutex::new(()),
         })
     }
@@ -324,8 +325,13 @@ impl Governor {
         };
         if !health.is_down() {
             tokio::select! {
-                result = self.ask_seeding(&*self.primary, admit, meta) => match result {
+                result = self.ask_squeezing(admit, meta) => match result {
                     Ok(verdict) => return Ok((verdict, Where::Primary)),
+                    // Slow is not down: refused for now (503), never decided alone.
+                    Err(StoreError::TimedOut(_)) => {
+                        release_abandoned(health, admit);
+                        return Err(Refusal::Unavailable { what: "counters" });
+                    }
                     Err(e) => health.failed("admit", &e.to_string()),
                 },
                 // Marked down while waiting (by the monitor or another request): stop waiting now.
@@ -333,7 +339,31 @@ impl Governor {
             }
             release_abandoned(health, admit);
         }
-        self.decide_locally(admit, meta).await.map(|v| (v, Where::Local))
+        self.decide_locally(admit).await.map(|v| (v, Where::Local))
+    }
+
+    /// `ask_seeding` on the shared store; a budget refused while escrows hold part of it is
+    /// asked again once their holders dropped them (each does at its next probe, within 250 ms)
+    /// if it fits without them, for up to `shared_cap`.
+    async fn ask_squeezing(&self, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let verdict = self.ask_seeding(&*self.primary, admit, meta).await?;
+            let Verdict::OverBudget { index, .. } = verdict else { return Ok(verdict) };
+            let item = &admit.budgets[index];
+            let Some(squeeze) = self.escrows.squeeze_ask(item) else {
+                return Err(StoreError::TimedOut("budget held by outage spend not yet replayed".into()));
+            };
+            self.escrows.dropped(&item.key);
+            let fits = self.call(self.primary.squeeze(&squeeze)).await?;
+            if !fits {
+                return Ok(verdict);
+            }
+            if started.elapsed() >= self.config.shared_cap {
+                return Err(StoreError::TimedOut("budget held by outage escrows".into()));
+            }
+            tokio::time::sleep(SQUEEZE_RETRY).await;
+        }
     }
 
     /// One call to the counters of record: bounded by `shared_cap`, and with a shared store also
@@ -342,6 +372,7 @@ impl Governor {
     async fn call<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let bound = self.config.shared_cap;
         let Some(health) = &self.shared else { return timed(bound, f).await };
+        // A hung Redis: silence far past any plausible stall (`governance.redis_timeout`).
         let quiet = self.config.shared_timeout;
         tokio::select! {
             biased;
@@ -406,16 +437,21 @@ impl Governor {
             let epoch = fastrand::i64(1..i64::MAX);
             match tokio::time::timeout(health.probe_timeout, self.primary.seed(key, epoch, ttl)).await {
                 Ok(Ok(epoch)) => {
-                    let was_down = health.is_down();
-                    let replay = health.probed(epoch);
-                    if was_down {
-                        self.allowance.lock().expect("allowance lock").clear();
+                    let (replay, same_data) = health.probed(epoch);
+                    if !same_data {
+                        self.escrows.forget();
                     }
                     for settle in replay {
-                        if let Err(e) = self.primary.settle(&settle).await {
-                            tracing::warn!(error = %e, "replaying a settlement failed");
+                        match tokio::time::timeout(health.probe_timeout, self.primary.settle(&settle)).await {
+                            Ok(Ok(())) => self.replayed(&settle),
+                            failed => {
+                                tracing::warn!(error = ?failed.err(), "replaying a settlement failed; kept for the next probe");
+                                health.queue(settle);
+                                break;
+                            }
                         }
                     }
+                    self.refresh_escrows(health).await;
                 }
                 Ok(Err(e)) => health.probe_missed(&e.to_string()),
                 Err(_) => health.probe_missed("timed out"),
@@ -423,14 +459,36 @@ impl Governor {
         }
     }
 
+    /// Spend admitted locally now counted by the shared store: no longer owed to the escrows.
+    fn replayed(&self, settle: &Settle) {
+        for b in settle.budgets.iter().filter(|b| !b.reserved) {
+            self.escrows.give_back(&b.key, b.actual);
+        }
+    }
+
+    /// Asks the shared store for this instance's escrows again (see `escrow`).
+    async fn refresh_escrows(&self, health: &SharedHealth) {
+        let BudgetsOutage::Lease { pct } = self.config.budgets_outage else { return };
+        for ask in self.escrows.asks(pct) {
+            let asked = tokio::time::Instant::now();
+            match tokio::time::timeout(health.probe_timeout, self.primary.escrow(&ask)).await {
+                Ok(Ok(held)) => self.escrows.held(&ask.key, held.unwrap_or(0), asked),
+                failed => {
+                    tracing::debug!(error = ?failed.err(), "asking for an outage escrow failed");
+                    return;
+                }
+            }
+        }
+    }
+
     /// The outage rules: rate limits and slots on this instance's counters (or refused), budgets
-    /// against their allowance (or open, or refused).
-    async fn decide_locally(&self, admit: &Admit, meta: &Meta) -> Result<Verdict, Refusal> {
+    /// against their escrows (or open, or refused).
+    async fn decide_locally(&self, admit: &Admit) -> Result<Verdict, Refusal> {
         let has_limits = !admit.rates.is_empty() || !admit.slots.is_empty();
         if has_limits && self.config.limits_outage == LimitsOutage::Closed {
             return Err(Refusal::Unavailable { what: "rate limits" });
         }
-        let taken = self.take_allowance(admit, meta)?;
+        let taken = self.take_allowance(admit)?;
         let local = Admit { budgets: Vec::new(), ..admit.clone() };
         let verdict = self.local.admit(&local).await.map_err(|_| Refusal::Unavailable { what: "rate limits" })?;
         if !matches!(verdict, Verdict::Admitted { .. }) {
@@ -446,45 +504,28 @@ impl Governor {
         Ok(Verdict::Admitted { rates, budgets })
     }
 
-    fn take_allowance(&self, admit: &Admit, meta: &Meta) -> Result<Vec<(String, i64)>, Refusal> {
+    fn take_allowance(&self, admit: &Admit) -> Result<Vec<(String, i64)>, Refusal> {
         if admit.budgets.is_empty() {
             return Ok(Vec::new());
         }
-        let pct = match self.config.budgets_outage {
-            BudgetsOutage::Open => return Ok(Vec::new()),
-            BudgetsOutage::Closed => return Err(Refusal::Unavailable { what: "budgets" }),
-            BudgetsOutage::Lease { pct } => pct,
-        };
-        let seen = self.seen.lock().expect("seen lock");
-        let mut allowance = self.allowance.lock().expect("allowance lock");
-        for (item, m) in admit.budgets.iter().zip(&meta.budgets) {
-            let left = *allowance.entry(item.key.clone()).or_insert_with(|| {
-                // Only a budget this instance has seen can be leased: it knows what remained.
-                seen.get(&item.key).map_or(0, |used| ((m.limit as f64 * pct / 100.0) as i64).min(m.limit - used).max(0))
-            });
-            if left < item.amount {
-                return Err(Refusal::Unavailable { what: "budgets" });
-            }
+        match self.config.budgets_outage {
+            BudgetsOutage::Open => Ok(Vec::new()),
+            BudgetsOutage::Closed => Err(Refusal::Unavailable { what: "budgets" }),
+            BudgetsOutage::Lease { .. } => self.escrows.take(&admit.budgets).ok_or(Refusal::Unavailable { what: "budgets" }),
         }
-        let mut taken = Vec::new();
-        for item in &admit.budgets {
-            *allowance.get_mut(&item.key).expect("entry made above") -= item.amount;
-            taken.push((item.key.clone(), item.amount));
-        }
-        Ok(taken)
     }
 
     pub(super) fn return_allowance(&self, taken: &[(String, i64)]) {
-        let mut allowance = self.allowance.lock().expect("allowance lock");
         for (key, amount) in taken {
-            if let Some(left) = allowance.get_mut(key) {
-                *left += amount;
-            }
+            self.escrows.give_back(key, *amount);
         }
     }
 
     fn admitted(self: &Arc<Self>, admit: Admit, meta: Meta, on: Where, rates: &[RateState], used: &[i64]) -> Admission {
         let mut headers = rate_headers(&admit, &meta, rates);
+        if on == Where::Primary {
+            self.escrows.spent(&admit.budgets);
+        }
         {
             let mut seen = self.seen.lock().expect("seen lock");
             for (item, used) in admit.budgets.iter().zip(used) {
@@ -631,8 +672,12 @@ fn release_abandoned(health: &SharedHealth, admit: &Admit) {
     health.queue(Settle { lease_id: admit.lease_id.clone(), now_ms: admit.now_ms, rates: Vec::new(), slots, budgets });
 }
 
+/// How often an admission refused only because of outage escrows asks again while their holders
+/// drop them.
+const SQUEEZE_RETRY: Duration = Duration::from_millis(50);
+
 async fn timed<T>(bound: Duration, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    tokio::time::timeout(bound, f).await.map_err(|_| StoreError::Other("counter store timed out".into()))?
+    tokio::time::timeout(bound, f).await.map_err(|_| StoreError::TimedOut(format!("no answer from the counters within {bound:?}")))?
 }
 
 /// What a budget item caps, for alert text.

@@ -6,11 +6,14 @@
 
 pub mod alert;
 pub mod auth;
+mod escrow;
 mod governor;
 mod items;
 pub mod names;
 mod queue;
 mod shared;
+#[cfg(test)]
+mod slow_tests;
 mod ticket;
 
 pub use alert::{Alert, AlertKind, AlertSink};

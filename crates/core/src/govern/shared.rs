@@ -5,10 +5,11 @@
 //! marked down.
 //!
 //! A dead Redis is noticed by its errors at once. A hung one (connections accepted, nothing
-//! answered) is noticed by silence: a request that has waited the Redis timeout (50 ms by
-//! default) while this process heard nothing at all from Redis gives up, marks it down and wakes
-//! the monitor to probe at once. A slow but working Redis (a burst, a busy host) keeps answering
-//! somebody, so it is waited for: guessing locally then would overspend budgets. A wait that
+//! answered) is noticed by silence: a request that has waited the Redis timeout (5 s by
+//! default, far past any stall of a busy host) while this process heard nothing at all from
+//! Redis gives up, marks it down and wakes the monitor to probe at once. A slow but working Redis
+//! (a burst, a busy host) is waited for, and a request that waited too long is refused (503):
+//! guessing locally then would overspend budgets. A wait that
 //! overslept proves little (this process was short of CPU, and so was the reading of answers)
 //! and is repeated, up to `LATE_WINDOWS` windows.
 //!
@@ -148,8 +149,9 @@ impl SharedHealth {
         }
     }
 
-    /// A probe reached the store and read its epoch. Returns the settlements to replay now.
-    pub fn probed(&self, epoch: i64) -> Vec<Settle> {
+    /// A probe reached the store and read its epoch. Returns the settlements to replay now, and
+    /// whether the store still has the data it had (false: it restarted empty).
+    pub fn probed(&self, epoch: i64) -> (Vec<Settle>, bool) {
         let mut s = self.state.lock().expect("shared health lock");
         s.misses = 0;
         self.answered();
@@ -161,10 +163,10 @@ impl SharedHealth {
             tracing::info!(replayed = if same_data { pending.len() } else { 0 }, "shared counters (Redis) reachable again");
         }
         if same_data {
-            pending
+            (pending, true)
         } else {
             tracing::warn!(dropped = pending.len(), "Redis restarted without its data: budget totals are re-seeded from the request log");
-            Vec::new()
+            (Vec::new(), false)
         }
     }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{Admit, BudgetSettle, RateAdjust, Settle};
+use crate::store::{Admit, BudgetSettle, RateAdjust, Settle, StoreError};
 
 use super::governor::Governor;
 use super::items::{Meta, Rate};
@@ -112,12 +112,11 @@ async fn run(gov: Arc<Governor>, on: Where, settle: Settle, taken: Taken) {
         }
         (Where::Primary, Some(health)) => match tokio::time::timeout(SETTLE_TIMEOUT, gov.primary().settle(&settle)).await {
             Ok(Ok(())) => health.answered(),
-            failure => {
-                let why = match failure {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".into(),
-                };
-                health.failed("settle", &why);
+            // Slow is not down: replayed after the next probe (settling a reservation is
+            // idempotent, so a settle that ran meanwhile counts once).
+            Ok(Err(StoreError::TimedOut(_))) | Err(_) => health.queue(settle),
+            Ok(Err(e)) => {
+                health.failed("settle", &e.to_string());
                 health.queue(settle);
             }
         },
@@ -126,8 +125,8 @@ async fn run(gov: Arc<Governor>, on: Where, settle: Settle, taken: Taken) {
             if let Err(e) = gov.local().settle(&limits).await {
                 tracing::error!(error = %e, "settling with the local counters failed");
             }
-            // The unused part of the reservation goes back to the outage allowance; the spend is
-            // replayed into the shared totals when they are back.
+            // The unused part of the reservation goes back to the escrow; the spend stays taken
+            // from it until it is replayed into the shared totals, when they are back.
             let unused: Vec<(String, i64)> = taken
                 .budgets
                 .iter()

@@ -112,6 +112,21 @@ pub struct BudgetSettle {
     pub reserved: bool,
 }
 
+/// `holder`'s outage allowance under budget key `key`: a reservation that every admission counts,
+/// sized by the store to at most `want` and at most an eighth of what the others leave free, and
+/// to nothing when that is below `unit` (one request) or while someone squeezes the escrows.
+/// It lives `hold_ms` unless asked again; `ttl_ms` as in `BudgetItem`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscrowAsk {
+    pub key: String,
+    pub holder: String,
+    pub limit: i64,
+    pub want: i64,
+    pub unit: i64,
+    pub hold_ms: u64,
+    pub ttl_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Settle {
     pub lease_id: String,
@@ -139,6 +154,16 @@ pub trait CounterStore: Send + Sync + 'static {
     /// Marks `key` once: true for the first caller (per `ttl_ms`), false after. For alerts that
     /// must fire once per window across instances.
     async fn once(&self, key: &str, ttl_ms: u64) -> Result<bool, StoreError>;
+    /// Sets `ask.holder`'s escrow under `ask.key` (see `EscrowAsk`); returns what it now holds,
+    /// `None` when the total is unseeded or the store keeps no escrows (one instance needs none).
+    async fn escrow(&self, _ask: &EscrowAsk) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+    /// Drops `ask.holder`'s escrow and asks every holder to drop theirs (for about two seconds);
+    /// true when `ask.want` more units would fit under `ask.limit` without any escrow.
+    async fn squeeze(&self, _ask: &EscrowAsk) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 impl Admit {

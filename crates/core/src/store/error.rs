@@ -14,6 +14,10 @@ pub enum StoreError {
     /// A duplicate of something that must be unique (a key's id or prefix).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A shared store did not answer in time: it may be slow rather than gone (a busy Redis is
+    /// not a dead one), so callers that must not guess wait or refuse instead of acting alone.
+    #[error("timed out: {0}")]
+    TimedOut(String),
     #[error("spool file: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

@@ -14,7 +14,8 @@ mod vectors;
 
 pub use cache::CacheStore;
 pub use counters::{
-    check_ttl, Admit, BudgetItem, BudgetSettle, CounterStore, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict, SETTLE_MEMORY_MS,
+    check_ttl, Admit, BudgetItem, BudgetSettle, CounterStore, EscrowAsk, RateAdjust, RateItem, RateState, Settle, SlotItem, Verdict,
+    SETTLE_MEMORY_MS,
 };
 pub use error::StoreError;
 pub use governance::{Admitted, Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};

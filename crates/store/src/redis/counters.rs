@@ -13,6 +13,9 @@
 //!   lease id → reserved amount; all three refreshed to `ttl_ms` on every admission.
 //!   `K:s:<lease id>`: marks a settled lease, until its reservation would have expired plus
 //!   `SETTLE_MEMORY_MS`, so a repeated settle adds nothing.
+//!   `K:e`: HASH holder -> amount of the outage escrows held among those reservations (lease id
+//!   = the holder, one per instance); `K:sq`: set for two seconds when an admission found the
+//!   budget held by escrows, so that every holder drops its escrow (see `escrow.lua`).
 //! - once `K`: `"1"` for `ttl_ms`.
 //!
 //! Each call passes all its keys in `KEYS[]`. Redis Cluster would also need the keys of one call
@@ -25,7 +28,7 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{from_redis_value, RedisError, Script, Value};
-use switchyard_core::store::{check_ttl, Admit, CounterStore, RateState, Settle, StoreError, Verdict, SETTLE_MEMORY_MS};
+use switchyard_core::store::{check_ttl, Admit, CounterStore, EscrowAsk, RateState, Settle, StoreError, Verdict, SETTLE_MEMORY_MS};
 
 const COMMON: &str = include_str!("lua/common.lua");
 
@@ -33,6 +36,7 @@ struct Scripts {
     admit: Script,
     settle: Script,
     budget_used: Script,
+    escrow: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -41,6 +45,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         admit: script(include_str!("lua/admit.lua")),
         settle: script(include_str!("lua/settle.lua")),
         budget_used: script(include_str!("lua/budget_used.lua")),
+        escrow: script(include_str!("lua/escrow.lua")),
     }
 });
 
@@ -69,8 +74,23 @@ impl RedisCounters {
     }
 }
 
+/// A Redis that did not answer in time may only be slow: `TimedOut`, which the governor waits
+/// for instead of taking it for an outage (a refused, reset or closed connection).
 fn redis_error(e: RedisError) -> StoreError {
+    if e.is_timeout() {
+        return StoreError::TimedOut(format!("redis counters: {e}"));
+    }
     StoreError::Other(format!("redis counters: {e}"))
+}
+
+impl RedisCounters {
+    async fn escrow_call(&self, ask: &EscrowAsk, mode: &str) -> Result<(i64, i64), StoreError> {
+        check_ttl(&ask.key, ask.ttl_ms)?;
+        let mut call = SCRIPTS.escrow.prepare_invoke();
+        call.key(&budget_keys(&ask.key)[..]).key(format!("{}:e", ask.key)).key(format!("{}:sq", ask.key));
+        call.arg(&ask.holder).arg(mode).arg(ask.limit).arg(ask.want).arg(ask.unit).arg(ask.hold_ms).arg(ask.ttl_ms);
+        call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)
+    }
 }
 
 fn budget_keys(key: &str) -> [String; 3] {
@@ -153,6 +173,15 @@ impl CounterStore for RedisCounters {
             .await
             .map_err(redis_error)?;
         Ok(set.is_some())
+    }
+
+    async fn escrow(&self, ask: &EscrowAsk) -> Result<Option<i64>, StoreError> {
+        let (granted, _) = self.escrow_call(ask, "grant").await?;
+        Ok((granted >= 0).then_some(granted))
+    }
+
+    async fn squeeze(&self, ask: &EscrowAsk) -> Result<bool, StoreError> {
+        Ok(self.escrow_call(ask, "squeeze").await?.0 == 1)
     }
 }
 

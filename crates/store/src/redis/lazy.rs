@@ -9,14 +9,15 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use switchyard_core::store::{Admit, CacheStore, CounterStore, Settle, StoreError, Verdict};
+use switchyard_core::store::{Admit, CacheStore, CounterStore, EscrowAsk, Settle, StoreError, Verdict};
 
 use super::{RedisCache, RedisCounters};
 
 const RETRY: Duration = Duration::from_secs(1);
-/// Commands may take this long before they count as failed: a busy Redis is waited for, a dead
-/// one fails at once, and a hung one is caught by the governor's health probes.
-const COMMAND_CAP: Duration = Duration::from_secs(1);
+/// Commands may take this long before they time out: longer than any caller waits (a busy Redis
+/// is waited for, a dead one fails at once, and a hung one is caught by the governor's silence
+/// and health probes); the timeout only keeps abandoned commands from piling up.
+const COMMAND_CAP: Duration = Duration::from_secs(30);
 
 type Connect<T> = Box<dyn Fn(String, Duration) -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>> + Send + Sync>;
 
@@ -87,6 +88,12 @@ impl CounterStore for LazyRedis<RedisCounters> {
     }
     async fn once(&self, key: &str, ttl_ms: u64) -> Result<bool, StoreError> {
         self.get().await?.once(key, ttl_ms).await
+    }
+    async fn escrow(&self, ask: &EscrowAsk) -> Result<Option<i64>, StoreError> {
+        self.get().await?.escrow(ask).await
+    }
+    async fn squeeze(&self, ask: &EscrowAsk) -> Result<bool, StoreError> {
+        self.get().await?.squeeze(ask).await
     }
 }
 

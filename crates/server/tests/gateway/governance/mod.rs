@@ -131,3 +131,47 @@ where
     }
     None
 }
+
+/// Busy threads beside the gateways, one per core, until dropped: the loaded host on which a
+/// slow Redis used to be taken for a dead one.
+pub struct CpuHog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuHog {
+    pub fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One request's outcome: status, error code and the `x-switchyard-cost-usd` it was charged.
+pub async fn charged(gw: &GatewayProcess, key: &str, body: &Value) -> (u16, String, f64) {
+    let r = call(gw, Some(key), body).await;
+    let status = r.status().as_u16();
+    let cost = r.headers().get("x-switchyard-cost-usd").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let e: Value = r.json().await.unwrap_or(Value::Null);
+    (status, code(&e).to_string(), cost)
+}
