@@ -83,8 +83,9 @@ def test_a_spent_budget_is_a_rate_limit_error_the_sdk_does_not_retry(gw):
 
 
 def test_the_sdk_waits_out_a_rate_limit_with_retry_after_ms_and_succeeds(gw):
-    # 60 per minute is one a second: the second call is told to wait about a second.
-    key = create_key(gw, name="rpm", limits={"rpm": 60})
+    # 60 per minute with a burst of 1 is one a second: the second call is told to wait about a
+    # second (without `burst`, a fresh key could make all 60 at once: a token bucket).
+    key = create_key(gw, name="rpm", limits={"rpm": 60, "burst": 1})
     raw = gw.client(api_key=key).chat.completions.with_raw_response
     first = raw.create(model="metered", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
     assert first.headers["x-ratelimit-limit-requests"] == "60"
