@@ -49,30 +49,14 @@ impl Drop for Slot {
 /// since it is said most when the CPU is busiest.
 fn shed_response() -> Response<Body> {
     static RENDERED: std::sync::LazyLock<(http::StatusCode, http::HeaderMap, Bytes)> = std::sync::LazyLock::new(|| {
-        let (parts, body) = ApiError::Overloaded.into_response().into_parts();
-        let body = body_bytes(body);
-        (parts.status, parts.headers, body)
+        let parts = ApiError::Overloaded.into_response().into_parts().0;
+        (parts.status, parts.headers, Bytes::from(ApiError::Overloaded.body().to_json()))
     });
     let (status, headers, body) = &*RENDERED;
     let mut response = Response::new(Body::from(body.clone()));
     *response.status_mut() = *status;
     *response.headers_mut() = headers.clone();
     response
-}
-
-/// A body that is already whole (the error mapping's JSON), taken without a runtime.
-fn body_bytes(body: Body) -> Bytes {
-    use http_body::Body as _;
-    let mut body = std::pin::pin!(body);
-    let waker = std::task::Waker::noop();
-    let mut cx = Context::from_waker(waker);
-    let mut out = Vec::new();
-    while let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) {
-        if let Ok(data) = frame.into_data() {
-            out.extend_from_slice(&data);
-        }
-    }
-    Bytes::from(out)
 }
 
 /// Health, readiness and metrics still answer at capacity: that is when they matter.
@@ -154,12 +138,12 @@ mod tests {
         assert!(gate.enter().is_some());
     }
 
-    #[test]
-    fn the_shed_answer_is_the_error_mappings_503_with_retry_after() {
+    #[tokio::test]
+    async fn the_shed_answer_is_the_error_mappings_503_with_retry_after() {
         let response = shed_response();
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "1");
-        let body = body_bytes(response.into_body());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["error"]["code"], "overloaded");
     }
