@@ -85,6 +85,12 @@ pub fn decode_chat(body: &[u8]) -> Result<Request, RequestFormatError> {
     ChatRequest::parse(body).map(Request::Chat)
 }
 
+/// The decoder of `POST /v1/messages`: Anthropic's Messages request, translated.
+pub fn decode_messages(body: &[u8]) -> Result<Request, RequestFormatError> {
+    let chat = switchyard_protocol::anthropic::to_chat(body)?;
+    ChatRequest::parse(&chat).map(Request::Chat)
+}
+
 /// The decoder of `POST /v1/embeddings`.
 pub fn decode_embeddings(body: &[u8]) -> Result<Request, RequestFormatError> {
     EmbeddingsRequest::parse(body).map(Request::Embeddings)

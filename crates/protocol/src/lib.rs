@@ -1,6 +1,7 @@
 //! Wire types for the gateway's protocols (OpenAI Chat Completions first) and the one SSE parser.
 //! Serde only: nothing here does I/O.
 
+pub mod anthropic;
 pub mod object;
 pub mod openai;
 pub mod sse;

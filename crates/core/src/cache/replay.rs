@@ -18,6 +18,22 @@ const SPECIAL: &[&str] = &["role", "content", "refusal", "reasoning_content", "t
 
 /// The SSE events (`data: …\n\n` each, `data: [DONE]\n\n` last) a streaming hit sends.
 pub fn to_sse(entry: &Entry, include_usage: bool) -> Vec<Bytes> {
+    let mut out: Vec<Bytes> = to_chunks(entry, include_usage).iter().map(|c| frame(c)).collect();
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out
+}
+
+fn frame(chunk: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(chunk.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(chunk);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// The canonical chunks (one `chat.completion.chunk` JSON document each) of a streaming hit, for
+/// an inbound API that writes them in its own shape.
+pub fn to_chunks(entry: &Entry, include_usage: bool) -> Vec<Bytes> {
     let writer = Writer::new(&entry.completion, include_usage);
     let mut out = Vec::new();
     for (position, choice) in entry.choices().iter().enumerate() {
@@ -27,7 +43,6 @@ pub fn to_sse(entry: &Entry, include_usage: bool) -> Vec<Bytes> {
     if let (true, Some(usage)) = (include_usage, &entry.usage) {
         out.push(writer.event(Value::Array(Vec::new()), Some(usage.clone())));
     }
-    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     out
 }
 
@@ -127,17 +142,14 @@ impl Writer {
         Self { head, include_usage }
     }
 
-    /// One `data:` event; `usage` is `None` to leave the field out (the client did not ask).
+    /// One chunk; `usage` is `None` to leave the field out (the client did not ask).
     fn event(&self, choices: Value, usage: Option<Value>) -> Bytes {
         let mut chunk = self.head.clone();
         chunk.insert("choices".into(), choices);
         if let Some(usage) = usage {
             chunk.insert("usage".into(), usage);
         }
-        let mut out = b"data: ".to_vec();
-        serde_json::to_writer(&mut out, &chunk).expect("chunk serialises");
-        out.extend_from_slice(b"\n\n");
-        Bytes::from(out)
+        Bytes::from(serde_json::to_vec(&chunk).expect("chunk serialises"))
     }
 }
 

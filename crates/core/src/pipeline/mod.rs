@@ -151,6 +151,24 @@ impl Pipeline<'_> {
         }
     }
 
+    /// The input tokens a request would cost at its first planned target, estimated as
+    /// admission estimates them (`POST /v1/messages/count_tokens`): authenticated, parsed and
+    /// routed like a request, but nothing is sent, reserved or logged.
+    pub async fn count_tokens<B>(&self, inbound: Inbound<B>) -> Result<u64, PipelineError>
+    where
+        B: Future<Output = Result<Bytes, BodyError>>,
+    {
+        let body = inbound.body.await?;
+        let caller = authenticate(&self.keys, inbound.key.as_deref()).await?;
+        let parsed = parse(&body, inbound.decode, inbound.headers)?;
+        if !caller.may_use(parsed.request.model()) {
+            return Err(AdmitError::ModelNotAllowed { model: parsed.request.model().to_string() }.into());
+        }
+        let plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
+        let (Some(first), Some(chat)) = (plan.first(), parsed.request.chat()) else { return Ok(0) };
+        Ok(crate::tokens::estimate_input_tokens(chat, first.target.provider.tokenizer(), &first.target.model))
+    }
+
     async fn steps<B>(&self, inbound: Inbound<B>, rec: &mut Recorder) -> Result<Reply, Failure>
     where
         B: Future<Output = Result<Bytes, BodyError>>,

@@ -1,26 +1,10 @@
-//! Answers from the cache: a hit as the original JSON or, for a streaming request, replayed as
-//! SSE chunks of the same shape.
+//! Answers from the cache carry where the answer came from, no attempts and no cost.
 
-use std::convert::Infallible;
-
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use http::HeaderValue;
 use switchyard_core::cache::entry::Entry;
-use switchyard_core::cache::replay::to_sse;
 
-pub fn hit_response(entry: &Entry, stream: bool, include_usage: bool) -> Response {
-    let mut response = if stream {
-        let events = to_sse(entry, include_usage).into_iter().map(Ok::<Bytes, Infallible>);
-        (
-            [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
-            Body::from_stream(futures_util::stream::iter(events)),
-        )
-            .into_response()
-    } else {
-        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], entry.to_completion_body()).into_response()
-    };
+pub fn hit(entry: &Entry, mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [("x-switchyard-provider", entry.provider.as_str()), ("x-switchyard-model", entry.model.as_str())] {
         if let Ok(v) = HeaderValue::from_str(value) {

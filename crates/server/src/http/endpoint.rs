@@ -9,57 +9,96 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
-use switchyard_core::pipeline::{Answer, BodyError, Hold, Inbound, Rejection};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use switchyard_core::pipeline::{Answer, AnswerBody, BodyError, Hold, Inbound, Rejection};
 use switchyard_core::{new_request_id, Decode, Recorder, RequestHeaders};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::cached::hit;
 use super::error::ApiError;
-use super::stream::{held_sse_response, PendingAnswer};
+use super::stream::{held_sse_response, replay_response, sse_response, PendingAnswer};
+use super::wire::{OpenAiSse, WireStream};
 use super::App;
+use crate::snapshot::Snapshot;
 
-/// How an endpoint writes the pipeline's canonical answer in its own wire shape.
-pub trait Codec {
+/// How an endpoint reads its wire request and writes the pipeline's canonical answer (a
+/// `chat.completion`, its chunks, or an embeddings list) in its own shape. A value, so that an
+/// API can carry what one request's answer needs (the Responses API: its id and stored state).
+pub trait Codec: Send + 'static {
     /// Decodes the endpoint's wire request into the canonical request.
     const DECODE: Decode;
-    fn encode(answer: Answer) -> Response;
-    fn encode_error(error: ApiError) -> Response {
-        error.into_response()
+    /// The canonical complete answer's JSON in the wire's shape.
+    fn complete(&self, body: Bytes) -> Bytes {
+        body
     }
-    /// A stream committed before the pipeline answered (its first token was slow): the OpenAI
-    /// SSE shape. Only streaming endpoints are ever held.
-    fn encode_held(pending: PendingAnswer, keep_alive: Duration, force_stop: CancellationToken) -> Response {
-        held_sse_response(pending, keep_alive, force_stop)
+    /// A new writer for one streamed answer.
+    fn stream(&self) -> Box<dyn WireStream> {
+        Box::new(OpenAiSse)
+    }
+    fn error(&self, error: ApiError) -> Response {
+        error.into_response()
     }
 }
 
+/// The canonical answer in the codec's wire shape, with the gateway's headers.
+fn encode<C: Codec>(codec: &C, answer: Answer) -> Response {
+    let mut response = match answer.body {
+        AnswerBody::Complete(body) => json_response(codec.complete(body)),
+        AnswerBody::Cached { entry, stream: false, .. } => hit(&entry, json_response(codec.complete(entry.to_completion_body()))),
+        AnswerBody::Cached { entry, stream: true, include_usage } => hit(&entry, replay_response(&entry, include_usage, codec.stream())),
+        AnswerBody::Stream(stream) => sse_response(stream, codec.stream()),
+    };
+    put_all(response.headers_mut(), answer.headers);
+    response
+}
+
+fn json_response(body: Bytes) -> Response {
+    (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 /// Runs one request of endpoint `C` through the pipeline.
-pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
-    // The configuration this request runs on to its end, whatever a reload does meanwhile.
-    let snap = app.snapshot();
-    let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
-    let request_id = HeaderValue::from_str(recorder.request_id()).ok();
-    let (on_stream, told) = oneshot::channel();
+pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body, codec: C) -> Response {
+    let (snap, recorder) = start(&app);
     let inbound = Inbound {
         body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
         decode: C::DECODE,
         key: presented_key(&headers).map(str::to_string),
         headers: gateway_headers(&headers),
-        on_stream: Some(on_stream),
+        on_stream: None,
     };
+    run(app, snap, recorder, inbound, codec).await
+}
+
+/// The configuration this request runs on to its end (whatever a reload does meanwhile), and
+/// its recorder.
+pub fn start(app: &App) -> (Arc<Snapshot>, Recorder) {
+    let snap = app.snapshot();
+    let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
+    (snap, recorder)
+}
+
+/// Runs `inbound` through the pipeline and writes the answer with `codec`.
+pub async fn run<C, B>(app: Arc<App>, snap: Arc<Snapshot>, recorder: Recorder, mut inbound: Inbound<B>, codec: C) -> Response
+where
+    C: Codec,
+    B: std::future::Future<Output = Result<Bytes, BodyError>> + Send + 'static,
+{
+    let request_id = HeaderValue::from_str(recorder.request_id()).ok();
+    let (on_stream, told) = oneshot::channel();
+    inbound.on_stream = Some(on_stream);
     let force_stop = app.force_stop.clone();
     // Owned, so that a response committed before the answer can carry the run in its body.
     let run: PendingAnswer = Box::pin(async move { app.pipeline(&snap).run(inbound, recorder).await });
     let mut response = match hold(run, told, &force_stop).await {
         Held::Answered(answer) => match *answer {
-            Ok(answer) => C::encode(answer),
-            Err(rejection) => reject::<C>(rejection),
+            Ok(answer) => encode(&codec, answer),
+            Err(rejection) => reject(&codec, rejection),
         },
         // The grace period ran out while waiting upstream: answer rather than vanish. The
         // dropped pipeline logs the request as its recorder drops.
-        Held::ShuttingDown => C::encode_error(ApiError::ShuttingDown),
-        Held::TooLong(run, keep_alive) => C::encode_held(run, keep_alive, force_stop),
+        Held::ShuttingDown => codec.error(ApiError::ShuttingDown),
+        Held::TooLong(run, keep_alive) => held_sse_response(run, keep_alive, force_stop, codec.stream()),
     };
     if let Some(id) = request_id {
         response.headers_mut().insert("x-request-id", id);
@@ -94,9 +133,9 @@ async fn hold(mut run: PendingAnswer, told: oneshot::Receiver<Hold>, force_stop:
 }
 
 /// A refusal, in the codec's shape, recorded with the status the client gets.
-fn reject<C: Codec>(rejection: Rejection) -> Response {
+fn reject<C: Codec>(codec: &C, rejection: Rejection) -> Response {
     let (error, headers) = rejection.record(ApiError::from, |e| (e.status().as_u16(), e.log_type(), e.body().error.message));
-    let mut response = C::encode_error(error);
+    let mut response = codec.error(error);
     put_all(response.headers_mut(), headers);
     response
 }
@@ -111,7 +150,7 @@ pub fn put_all(headers: &mut HeaderMap, values: impl IntoIterator<Item = (&'stat
 
 /// The body under `max_body_bytes` and `server.body_timeout`: a deadline for the whole body, not
 /// an inactivity timer, since a body trickled a byte at a time would hold its request slot forever.
-async fn read_body(body: Body, limit: usize, deadline: std::time::Duration) -> Result<Bytes, BodyError> {
+pub async fn read_body(body: Body, limit: usize, deadline: std::time::Duration) -> Result<Bytes, BodyError> {
     use http_body_util::BodyExt;
     match tokio::time::timeout(deadline, http_body_util::Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -122,7 +161,7 @@ async fn read_body(body: Body, limit: usize, deadline: std::time::Duration) -> R
 }
 
 /// The virtual key: `Authorization: Bearer …`, or Anthropic's `x-api-key`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, rest) = v.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
@@ -134,7 +173,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
-fn gateway_headers(headers: &HeaderMap) -> RequestHeaders {
+pub fn gateway_headers(headers: &HeaderMap) -> RequestHeaders {
     RequestHeaders {
         customer: header_text(headers, "x-switchyard-customer"),
         feature: header_text(headers, "x-switchyard-feature"),

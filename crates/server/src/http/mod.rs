@@ -6,6 +6,7 @@ pub mod chat;
 mod embeddings;
 mod endpoint;
 pub mod error;
+mod messages;
 mod meta;
 pub mod origin;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod stream;
 mod stream_tests;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -76,12 +78,20 @@ pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
         .route("/embeddings", post(embeddings::embeddings))
+        .route("/messages", post(messages::messages))
+        .route("/messages/count_tokens", post(messages::count_tokens))
         .route("/models", get(meta::models))
+        .route_layer(axum::middleware::from_fn(origin::require_json));
+    // The Anthropic SDK with `base_url=http://HOST:4000/anthropic`.
+    let anthropic = Router::new()
+        .route("/messages", post(messages::messages))
+        .route("/messages/count_tokens", post(messages::count_tokens))
         .route_layer(axum::middleware::from_fn(origin::require_json));
     let routes = Router::new()
         .nest("/v1", api.clone())
         .nest("/api/v1", api.clone())
         .nest("/api", api.clone())
+        .nest("/anthropic/v1", anthropic)
         .merge(api)
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

@@ -1,5 +1,6 @@
-//! The SSE body sent to a streaming OpenAI client: each canonical chunk as a `data:` event, and
-//! the end as `[DONE]` only when the upstream finished — otherwise an explicit error event. The
+//! The SSE body sent to a streaming client: each canonical chunk written by the inbound API's
+//! `WireStream` (OpenAI: as a `data:` event, `[DONE]` at the end), and the end written only when
+//! the upstream finished — otherwise the API's explicit error event. The
 //! stream itself (deadlines, usage, recording, the cache tap) is the pipeline's `AnswerStream`;
 //! dropping the body (client gone) drops it, which logs the request as disconnected.
 //!
@@ -9,6 +10,7 @@
 //! cut idle connections see traffic. Comments are written here only, so they never reach the
 //! recorded body or the cache.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,39 +18,47 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header;
-use switchyard_core::cache::replay::to_sse;
+use switchyard_core::cache::entry::Entry;
+use switchyard_core::cache::replay::to_chunks;
 use switchyard_core::pipeline::{Answer, AnswerBody, AnswerStream, Rejection, StreamEvent};
 use switchyard_providers::{ErrorKind, ProviderError};
 use tokio_util::sync::CancellationToken;
 
-use super::error::{stream_error_event, ApiError};
+use super::error::ApiError;
+use super::wire::WireStream;
 
-const DONE: &[u8] = b"data: [DONE]\n\n";
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// The pipeline run of a request whose response was committed before it answered.
 pub type PendingAnswer = Pin<Box<dyn Future<Output = Result<Answer, Rejection>> + Send>>;
 
-fn frame(data: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(data.len() + 8);
-    out.put_slice(b"data: ");
-    out.put_slice(data);
-    out.put_slice(b"\n\n");
-    out.freeze()
+/// A stream that started within its hold: its chunks, kept alive through long gaps.
+pub fn sse_response(stream: Box<AnswerStream>, wire: Box<dyn WireStream>) -> Response {
+    let keep_alive = stream.keep_alive();
+    sse_body(Writer { pending: Some(next_event(stream)), queued: VecDeque::new(), keep_alive, wire })
 }
 
-/// A stream that started within its hold: its chunks, kept alive through long gaps.
-pub fn sse_response(stream: Box<AnswerStream>) -> Response {
-    let keep_alive = stream.keep_alive();
-    sse_body(Writer { pending: Some(next_event(stream)), queued: Vec::new(), keep_alive })
+/// A cached answer replayed to a streaming client, in the API's shape.
+pub fn replay_response(entry: &Entry, include_usage: bool, mut wire: Box<dyn WireStream>) -> Response {
+    let mut out = Vec::new();
+    for chunk in to_chunks(entry, include_usage) {
+        wire.chunk(&chunk, &mut out);
+    }
+    wire.done(&mut out);
+    sse_headers(Body::from_stream(futures_util::stream::iter(out.into_iter().map(Ok::<Bytes, Infallible>))))
 }
 
 /// A stream whose first token did not come within its hold: the 200 and the SSE headers go out
 /// now, keep-alives while the pipeline still works (retries and failover included), then the
 /// answer — or its failure as an error event, recorded once with the status the client got.
-pub fn held_sse_response(pending: PendingAnswer, keep_alive: Duration, force_stop: CancellationToken) -> Response {
+pub fn held_sse_response(
+    pending: PendingAnswer,
+    keep_alive: Duration,
+    force_stop: CancellationToken,
+    wire: Box<dyn WireStream>,
+) -> Response {
     let answer = Box::pin(async move {
         tokio::select! {
             answer = pending => Next::Answer(Box::new(answer)),
@@ -57,17 +67,21 @@ pub fn held_sse_response(pending: PendingAnswer, keep_alive: Duration, force_sto
             () = force_stop.cancelled() => Next::ShuttingDown,
         }
     });
-    sse_body(Writer { pending: Some(answer), queued: Vec::new(), keep_alive })
+    sse_body(Writer { pending: Some(answer), queued: VecDeque::new(), keep_alive, wire })
 }
 
 fn sse_body(writer: Writer) -> Response {
+    sse_headers(Body::from_stream(futures_util::stream::unfold(writer, Writer::write)))
+}
+
+fn sse_headers(body: Body) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
             (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
-        Body::from_stream(futures_util::stream::unfold(writer, Writer::write)),
+        body,
     )
         .into_response()
 }
@@ -83,9 +97,10 @@ enum Next {
 struct Writer {
     /// Kept across keep-alives rather than cancelled: a wait is never restarted or cut short.
     pending: Option<Pin<Box<dyn Future<Output = Next> + Send>>>,
-    /// Events to write before waiting again (a cached answer's replay), last first.
-    queued: Vec<Bytes>,
+    /// Frames to write before waiting again.
+    queued: VecDeque<Bytes>,
     keep_alive: Duration,
+    wire: Box<dyn WireStream>,
 }
 
 fn next_event(mut stream: Box<AnswerStream>) -> Pin<Box<dyn Future<Output = Next> + Send>> {
@@ -98,7 +113,7 @@ fn next_event(mut stream: Box<AnswerStream>) -> Pin<Box<dyn Future<Output = Next
 impl Writer {
     async fn write(mut self) -> Option<(Result<Bytes, Infallible>, Writer)> {
         loop {
-            if let Some(bytes) = self.queued.pop() {
+            if let Some(bytes) = self.queued.pop_front() {
                 return Some((Ok(bytes), self));
             }
             let mut pending = self.pending.take()?;
@@ -109,39 +124,41 @@ impl Writer {
                     return Some((Ok(Bytes::from_static(KEEP_ALIVE)), self));
                 }
             };
-            let bytes = match next {
-                Next::Event(_, None) => return None,
+            let mut out = Vec::new();
+            match next {
+                Next::Event(_, None) => {}
                 Next::Event(stream, Some(StreamEvent::Chunk(chunk))) => {
                     self.pending = Some(next_event(stream));
-                    frame(&chunk.data)
+                    self.wire.chunk(&chunk.data, &mut out);
                 }
-                Next::Event(_, Some(StreamEvent::Done)) => Bytes::from_static(DONE),
-                Next::Event(_, Some(StreamEvent::Failed(e))) => stream_error_event(&e),
-                Next::ShuttingDown => ApiError::ShuttingDown.stream_event(),
+                Next::Event(_, Some(StreamEvent::Done)) => self.wire.done(&mut out),
+                Next::Event(_, Some(StreamEvent::Failed(e))) => self.wire.failed(&ApiError::Provider(e), &mut out),
+                Next::ShuttingDown => self.wire.failed(&ApiError::ShuttingDown, &mut out),
                 Next::Answer(answer) => match *answer {
-                    Ok(Answer { body: AnswerBody::Stream(stream), .. }) => {
-                        self.pending = Some(next_event(stream));
-                        continue;
-                    }
+                    Ok(Answer { body: AnswerBody::Stream(stream), .. }) => self.pending = Some(next_event(stream)),
                     Ok(Answer { body: AnswerBody::Cached { entry, include_usage, .. }, .. }) => {
-                        self.queued = to_sse(&entry, include_usage);
-                        self.queued.reverse();
-                        continue;
+                        for chunk in to_chunks(&entry, include_usage) {
+                            self.wire.chunk(&chunk, &mut out);
+                        }
+                        self.wire.done(&mut out);
                     }
                     Ok(Answer { body: AnswerBody::Complete(_), .. }) => {
                         // A streaming request is never answered whole; should a codec change make
                         // it so, the client gets a clear failure rather than a body it cannot parse.
                         let e = ProviderError::new(ErrorKind::Malformed, "a streaming request was answered without a stream");
-                        stream_error_event(&e)
+                        self.wire.failed(&ApiError::Provider(e), &mut out);
                     }
                     Err(rejection) => {
                         // The 200 went out with the headers: that is the status the log keeps.
                         let (error, _) = rejection.record(ApiError::from, |e| (200, e.log_type(), e.body().error.message));
-                        error.stream_event()
+                        self.wire.failed(&error, &mut out);
                     }
                 },
-            };
-            return Some((Ok(bytes), self));
+            }
+            if out.is_empty() && self.pending.is_none() {
+                return None;
+            }
+            self.queued.extend(out);
         }
     }
 }

@@ -280,6 +280,50 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The Anthropic Messages API's shape of an error: `{"type": "error", "error": {"type",
+/// "message"}}`, with Anthropic's status where it has its own (529 for overloaded). Status,
+/// message and headers are otherwise the ones above: one mapping, two shapes.
+impl ApiError {
+    pub fn anthropic_kind(&self) -> (StatusCode, &'static str) {
+        let overloaded = StatusCode::from_u16(529).expect("529 is a valid status");
+        match self {
+            ApiError::Overloaded => return (overloaded, "overloaded_error"),
+            ApiError::Provider(e) if class(e) == ErrorKind::Overloaded => return (overloaded, "overloaded_error"),
+            _ => {}
+        }
+        let status = self.status();
+        let kind = match status.as_u16() {
+            401 => "authentication_error",
+            402 => "billing_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            504 | 408 => "timeout_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
+        };
+        (status, kind)
+    }
+
+    /// `{"type":"error","error":{"type","message"}}`.
+    pub fn anthropic_body(&self) -> Vec<u8> {
+        let (_, kind) = self.anthropic_kind();
+        serde_json::to_vec(&serde_json::json!({"type": "error", "error": {"type": kind, "message": self.body().error.message}}))
+            .expect("error serialises")
+    }
+
+    /// The whole response in Anthropic's shape, with the same headers (`Retry-After`, …).
+    pub fn into_anthropic_response(self) -> Response {
+        let (status, _) = self.anthropic_kind();
+        let body = self.anthropic_body();
+        let mut response = self.into_response();
+        *response.status_mut() = status;
+        *response.body_mut() = axum::body::Body::from(body);
+        response
+    }
+}
+
 /// The last event of a stream that failed after it started: OpenAI's SDKs raise on an `error`
 /// key in a data event, so the client sees a failure instead of a clean-looking end.
 pub fn stream_error_event(error: &ProviderError) -> Bytes {
