@@ -250,10 +250,21 @@ pub fn tool_call(call: FunctionCall, n: usize) -> ToolCall {
     }
 }
 
+/// Gemini's `finishReason` in OpenAI's terms. Output withheld by a safety filter, a blocklist,
+/// a recitation check or Vertex AI's Model Armor is `content_filter`; the reasons that are not
+/// about the content (`OTHER`, `MALFORMED_FUNCTION_CALL`, unknown ones) end it as `stop`.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => FinishReason::ContentFilter,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "MODEL_ARMOR"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
 }

@@ -1,0 +1,78 @@
+//! Gemini answers as only Vertex AI sends them: Model Armor blocks. Replayed through the Vertex
+//! adapter; the decoding is Gemini's (shared with AI Studio).
+
+use serde_json::json;
+use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, FakeUpstream, Reply};
+
+use super::tests::{accumulate, chat_request, complete, user, vertex};
+use crate::{ChatResponse, ErrorKind, Provider};
+
+/// Event payloads framed as Gemini frames them: `data: …` events ended by `\r\n\r\n`, no `[DONE]`.
+fn gemini_sse(payloads: &str) -> bytes::Bytes {
+    payloads.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("data: {l}\r\n\r\n")).collect::<String>().into()
+}
+
+/// Every finish reason Google documents for blocked output (Gemini API and Vertex AI).
+const BLOCKED: [&str; 9] = [
+    "MODEL_ARMOR",
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+];
+
+#[tokio::test]
+async fn blocked_output_finishes_with_content_filter() {
+    let request = json!({"model": "gemini-2.0-flash", "messages": [user("What is the capital of France?")]});
+    let fake = FakeUpstream::start(vec![Reply::json(fixture_bytes("vertex/finish-reason-safety.json"))]).await;
+    let (body, _) = complete(&vertex(&fake, "global"), request.clone()).await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "content_filter", "recorded SAFETY block");
+
+    // Constructed (no recording of a blocked response exists for these reasons): a recorded
+    // answer whose candidate was blocked, as Vertex sends it (no parts, the reason).
+    for reason in BLOCKED {
+        let mut answer = fixture_json("vertex/text.json");
+        answer["candidates"][0]["content"] = json!({"role": "model"});
+        answer["candidates"][0]["finishReason"] = reason.into();
+        let fake = FakeUpstream::start(vec![Reply::json(answer.to_string())]).await;
+        let (body, _) = complete(&vertex(&fake, "global"), request.clone()).await.unwrap();
+        assert_eq!(body["choices"][0]["finish_reason"], "content_filter", "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn blocked_streams_finish_with_content_filter() {
+    let stream = fixture_str("vertex/text-stream.sse");
+    assert!(stream.contains("\"finishReason\": \"STOP\""));
+    let request = json!({"model": "gemini-3-flash-preview", "stream": true, "messages": [user("Reply with exactly: OK")]});
+    for reason in BLOCKED {
+        let body = stream.replace("\"finishReason\": \"STOP\"", &format!("\"finishReason\": \"{reason}\""));
+        let fake = FakeUpstream::start(vec![Reply::sse(body)]).await;
+        let response = vertex(&fake, "global").chat(&chat_request(request.clone()), "gemini-3-flash-preview").await.unwrap();
+        let out = accumulate(response).await.unwrap();
+        assert_eq!(out.finish.as_deref(), Some("content_filter"), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_prompt_blocked_by_model_armor_is_a_content_filter_error() {
+    let recorded = fixture_json("vertex/prompt-blocked-model-armor.request.json")["body"].clone();
+    let prompt = recorded["contents"][0]["parts"][0]["text"].as_str().unwrap();
+    let request = json!({"model": "gemini-2.5-flash", "messages": [user(prompt)]});
+    let fake = FakeUpstream::start(vec![Reply::json(fixture_bytes("vertex/prompt-blocked-model-armor.json"))]).await;
+    let err = complete(&vertex(&fake, "europe-west4"), request.clone()).await.unwrap_err();
+    assert_eq!(fake.last_request().json()["contents"], recorded["contents"]);
+    assert_eq!(err.kind, ErrorKind::ContentFilter);
+    assert!(err.message.contains("MODEL_ARMOR") && err.message.contains("Prompt Injection and Jailbreak"), "{}", err.message);
+
+    let mut streamed = request;
+    streamed["stream"] = true.into();
+    let fake = FakeUpstream::start(vec![Reply::sse(gemini_sse(&fixture_str("vertex/prompt-blocked-model-armor.json")))]).await;
+    let response = vertex(&fake, "europe-west4").chat(&chat_request(streamed), "gemini-2.5-flash").await.unwrap();
+    let ChatResponse::Stream(_) = &response else { panic!("a stream") };
+    assert_eq!(accumulate(response).await.unwrap_err().kind, ErrorKind::ContentFilter);
+}
