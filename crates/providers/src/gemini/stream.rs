@@ -1,8 +1,9 @@
 //! Decoding of `streamGenerateContent?alt=sse`. Every event is a whole GenerateContentResponse
-//! holding the next parts; function calls arrive whole. Gemini sends no `[DONE]`: the event with
-//! a `finishReason` is the last one, and a body that ends before it was cut off.
-//! One Gemini event can become several OpenAI chunks (text, then two tool calls, then the
-//! finish and the usage): `Decoded::Chunks`.
+//! holding the next parts; function calls arrive whole. Gemini sends no `[DONE]`, and older
+//! serializers put `finishReason: STOP` on every event, so only the end of the body ends the
+//! answer: the last reason seen is sent then, once, with the usage; a body that ends before any
+//! reason was cut off.
+//! One Gemini event can become several OpenAI chunks (text, then two tool calls): `Decoded::Chunks`.
 
 use switchyard_protocol::sse::SseEvent;
 #[cfg(test)]
@@ -12,7 +13,7 @@ use switchyard_protocol::Usage;
 use super::convert::{finish_reason, new_id, prompt_blocked, stream_error, tool_call, usage};
 use super::wire::GenerateContentResponse;
 use crate::sse_stream::{cut_off, Decoded, EventDecoder, SseChunkStream};
-use crate::translate::ChunkWriter;
+use crate::translate::{ChunkWriter, FinishReason};
 use crate::{Chunk, ChunkStream, ErrorKind, ProviderError};
 
 pub use crate::sse_stream::ByteStream;
@@ -26,7 +27,8 @@ pub struct GeminiDecoder {
     signature_sent: bool,
     /// The latest `usageMetadata`: Gemini repeats the running totals on every event.
     usage: Option<Usage>,
-    finished: bool,
+    /// The latest `finishReason`, sent when the body ends.
+    finish: Option<FinishReason>,
 }
 
 impl GeminiDecoder {
@@ -38,15 +40,12 @@ impl GeminiDecoder {
             tool_calls: 0,
             signature_sent: false,
             usage: None,
-            finished: false,
+            finish: None,
         }
     }
 
     /// The chunks one event becomes (none for an event without news).
     pub fn decode_event(&mut self, event: &SseEvent) -> Result<Vec<Chunk>, ProviderError> {
-        if self.finished {
-            return Ok(Vec::new());
-        }
         let event: GenerateContentResponse = serde_json::from_slice(&event.data).map_err(|e| {
             ProviderError::new(
                 ErrorKind::Malformed,
@@ -90,22 +89,17 @@ impl GeminiDecoder {
             }
         }
         if let Some(reason) = candidate.finish_reason {
-            self.finished = true;
-            out.push(self.writer.finish(finish_reason(&reason)));
-            if let Some(u) = self.usage {
-                out.push(self.writer.usage(u));
-            }
+            self.finish = Some(finish_reason(&reason));
         }
         Ok(out)
     }
 
-    /// The body ended: complete after a `finishReason`, cut off before one.
-    pub fn check_eof(&self) -> Result<(), ProviderError> {
-        if self.finished {
-            Ok(())
-        } else {
-            Err(cut_off(&self.provider))
-        }
+    /// The body ended: the finish and usage chunks after a `finishReason`, a cut before one.
+    pub fn end(&mut self) -> Result<Vec<Chunk>, ProviderError> {
+        let reason = self.finish.ok_or_else(|| cut_off(&self.provider))?;
+        let mut out = vec![self.writer.finish(reason)];
+        out.extend(self.usage.map(|u| self.writer.usage(u)));
+        Ok(out)
     }
 }
 
@@ -115,8 +109,8 @@ impl EventDecoder for GeminiDecoder {
         Ok(if chunks.is_empty() { Decoded::Skip } else { Decoded::Chunks(chunks) })
     }
 
-    fn on_eof(&mut self) -> Result<(), ProviderError> {
-        self.check_eof()
+    fn on_eof(&mut self) -> Result<Vec<Chunk>, ProviderError> {
+        self.end()
     }
 }
 
@@ -140,10 +134,10 @@ mod tests {
         }
         parser.finish(&mut events);
         for event in &events {
-            out.extend(decoder.decode_event(event).unwrap().into_iter().map(|c| serde_json::from_slice::<Value>(&c.data).unwrap()));
+            out.extend(decoder.decode_event(event).unwrap());
         }
-        decoder.check_eof().unwrap();
-        out
+        out.extend(decoder.end().unwrap());
+        out.iter().map(|c| serde_json::from_slice::<Value>(&c.data).unwrap()).collect()
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Gemini answers as only Vertex AI sends them: Model Armor blocks. Replayed through the Vertex
-//! adapter; the decoding is Gemini's (shared with AI Studio).
+//! Gemini answers as only Vertex AI sends them: Model Armor blocks, and the older streams that
+//! put a `finishReason` on every event. Replayed through the Vertex adapter; the decoding is Gemini's (shared with AI Studio).
 
-use serde_json::json;
+use serde_json::{json, Value};
 use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, FakeUpstream, Reply};
 
 use super::tests::{accumulate, chat_request, complete, user, vertex};
@@ -10,6 +10,40 @@ use crate::{ChatResponse, ErrorKind, Provider};
 /// Event payloads framed as Gemini frames them: `data: …` events ended by `\r\n\r\n`, no `[DONE]`.
 fn gemini_sse(payloads: &str) -> bytes::Bytes {
     payloads.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("data: {l}\r\n\r\n")).collect::<String>().into()
+}
+
+/// The text of every event of a recorded Gemini SSE body, in order.
+fn recorded_text(body: &[u8]) -> String {
+    let body = std::str::from_utf8(body).unwrap();
+    body.split("\r\n\r\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .flat_map(|data| {
+            let event: Value = serde_json::from_str(data).unwrap();
+            let parts = event["candidates"][0]["content"]["parts"].as_array().cloned().unwrap_or_default();
+            parts.into_iter().filter_map(|p| p["text"].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_finish_reason_on_every_event_does_not_cut_the_answer() {
+    let body = fixture_bytes("vertex/finish-reason-every-event-stream.sse");
+    let request = json!({"model": "gemini-1.0-pro", "stream": true, "messages": [user("Tell me about cats.")]});
+    let fake = FakeUpstream::start(vec![Reply::sse(body.clone())]).await;
+    let out = accumulate(vertex(&fake, "us-central1").chat(&chat_request(request.clone()), "gemini-1.0-pro").await.unwrap()).await.unwrap();
+    assert_eq!(out.text, recorded_text(&body), "all six events");
+    assert!(out.text.starts_with("**Cats:**") && out.text.len() > 2000, "{}", out.text);
+    let finishes: Vec<&Value> = out.chunks.iter().filter_map(|c| c.pointer("/choices/0/finish_reason")).filter(|f| !f.is_null()).collect();
+    assert_eq!(finishes, [&json!("stop")], "one finish reason");
+    assert_eq!(out.chunks.last().unwrap()["choices"][0]["finish_reason"], "stop", "after all the text");
+
+    // The last reason seen is the one reported.
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let last = text.rfind("\"finishReason\": \"STOP\"").unwrap();
+    let truncated = format!("{}\"finishReason\": \"MAX_TOKENS\"{}", &text[..last], &text[last + "\"finishReason\": \"STOP\"".len()..]);
+    let fake = FakeUpstream::start(vec![Reply::sse(truncated)]).await;
+    let out = accumulate(vertex(&fake, "us-central1").chat(&chat_request(request), "gemini-1.0-pro").await.unwrap()).await.unwrap();
+    assert_eq!((out.text.len(), out.finish.as_deref()), (recorded_text(&body).len(), Some("length")));
 }
 
 /// Every finish reason Google documents for blocked output (Gemini API and Vertex AI).
