@@ -1,10 +1,12 @@
-//! Gemini answers as only Vertex AI sends them: Model Armor blocks, and the older streams that
-//! put a `finishReason` on every event. Replayed through the Vertex adapter; the decoding is Gemini's (shared with AI Studio).
+//! Gemini answers as only Vertex AI sends them: function-call arguments streamed as
+//! `partialArgs`, Model Armor blocks, and the older streams that put a `finishReason` on every
+//! event. Replayed through the Vertex adapter; the decoding is Gemini's (shared with AI Studio).
 
 use serde_json::{json, Value};
 use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, FakeUpstream, Reply};
 
-use super::tests::{accumulate, chat_request, complete, user, vertex};
+use super::tests::{accumulate, chat_request, complete, decode_pieces, usage_numbers, user, vertex};
+use super::Publisher;
 use crate::{ChatResponse, ErrorKind, Provider};
 
 /// Event payloads framed as Gemini frames them: `data: …` events ended by `\r\n\r\n`, no `[DONE]`.
@@ -23,6 +25,52 @@ fn recorded_text(body: &[u8]) -> String {
             parts.into_iter().filter_map(|p| p["text"].as_str().map(str::to_string))
         })
         .collect()
+}
+
+fn screen_tools() -> Value {
+    json!([{"type": "function", "function": {"name": "read_theme", "description": "Reads the theme."}},
+        {"type": "function", "function": {"name": "read_screen", "description": "Reads one screen.",
+            "parameters": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}}}])
+}
+
+#[tokio::test]
+async fn streamed_function_call_arguments_become_one_tool_call_per_call() {
+    let body = gemini_sse(&fixture_str("vertex/tool-call-parallel-stream-partial-args.chunks.jsonl"));
+    let fake = FakeUpstream::start(vec![Reply::sse(body.clone())]).await;
+    let request = json!({"model": "gemini-3-flash-preview", "stream": true, "tools": screen_tools(),
+        "messages": [user("Read the theme, then screen A, then screens B and C in parallel.")]});
+    let out = accumulate(vertex(&fake, "global").chat(&chat_request(request), "gemini-3-flash-preview").await.unwrap()).await.unwrap();
+    assert!(out.index_errors.is_empty(), "{:?}", out.index_errors);
+    let call = |id: &str, name: &str, arguments: &str| (id.to_string(), name.to_string(), arguments.to_string());
+    assert_eq!(
+        out.calls,
+        [
+            call("call_0", "read_theme", "{}"),
+            call("call_1", "read_screen", r#"{"id":"A"}"#),
+            call("call_2", "read_screen", r#"{"id":"B"}"#),
+            call("call_3", "read_screen", r#"{"id":"C"}"#),
+        ]
+    );
+    let names: Vec<&str> = out
+        .chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str))
+        .collect();
+    assert_eq!(names, ["read_theme", "read_screen", "read_screen", "read_screen"], "each name once");
+    assert!(out.reasoning.starts_with("**Processing User Requests**"), "{}", out.reasoning);
+    assert!(out.signature.starts_with("AY89a18a8/Loc2wl5oft"), "{}", out.signature);
+    assert_eq!(out.finish.as_deref(), Some("tool_calls"));
+    assert_eq!(usage_numbers(out.usage.as_ref().unwrap()), [249, 58 + 183, 183]);
+
+    let provider = vertex(&fake, "global");
+    let whole = decode_pieces(&provider, Publisher::Google, vec![body.clone()]).await;
+    assert_eq!(whole.calls, out.calls);
+    for at in 1..body.len() {
+        let split = decode_pieces(&provider, Publisher::Google, vec![body.slice(..at), body.slice(at..)]).await;
+        assert_eq!(split, whole, "split at byte {at}");
+    }
 }
 
 #[tokio::test]
