@@ -25,8 +25,9 @@ pub enum Decoded {
 pub trait EventDecoder: Send + 'static {
     fn decode(&mut self, event: SseEvent) -> Result<Decoded, ProviderError>;
     /// Called when the body ended without an explicit end marker: `Ok` accepts the stream as
-    /// complete (some servers omit `[DONE]` after a finish reason), `Err` reports the cut.
-    fn on_eof(&mut self) -> Result<(), ProviderError>;
+    /// complete (some servers omit `[DONE]` after a finish reason; Gemini never sends one) with
+    /// the chunks the decoder held back for the end, `Err` reports the cut.
+    fn on_eof(&mut self) -> Result<Vec<Chunk>, ProviderError>;
 }
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
@@ -91,7 +92,7 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
                     // A torn last event is the sign of a cut connection, not of a bad upstream.
                     Err(e) if this.at_eof && e.kind == ErrorKind::Malformed => match this.decoder.on_eof() {
                         Err(cut) => this.fail(cut),
-                        Ok(()) => this.fail(e),
+                        Ok(_) => this.fail(e),
                     },
                     Err(e) => this.fail(e),
                 };
@@ -108,10 +109,11 @@ impl<D: EventDecoder + Unpin> Stream for SseChunkStream<D> {
                     this.parser.finish(&mut this.scratch);
                     if this.scratch.is_empty() {
                         this.finished = true;
-                        return match this.decoder.on_eof() {
-                            Ok(()) => Poll::Ready(None),
-                            Err(e) => Poll::Ready(Some(Err(e))),
-                        };
+                        match this.decoder.on_eof() {
+                            Ok(last) => this.pending.extend(last),
+                            Err(e) => return Poll::Ready(Some(Err(e))),
+                        }
+                        continue;
                     }
                     this.events.extend(this.scratch.drain(..));
                 }

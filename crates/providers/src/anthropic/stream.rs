@@ -7,7 +7,7 @@ use super::convert::finish_reason;
 use super::wire::{AnthropicUsage, Block, Delta, StreamEvent};
 use crate::sse_stream::{cut_off, Decoded, EventDecoder};
 use crate::translate::ChunkWriter;
-use crate::{ErrorKind, ProviderError};
+use crate::{Chunk, ErrorKind, ProviderError};
 
 pub struct AnthropicDecoder {
     provider: String,
@@ -94,9 +94,9 @@ impl EventDecoder for AnthropicDecoder {
         Ok(Decoded::Chunk(chunk))
     }
 
-    fn on_eof(&mut self) -> Result<(), ProviderError> {
+    fn on_eof(&mut self) -> Result<Vec<Chunk>, ProviderError> {
         if self.stopped {
-            Ok(())
+            Ok(Vec::new())
         } else {
             Err(cut_off(&self.provider))
         }

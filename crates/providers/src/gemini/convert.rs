@@ -121,7 +121,7 @@ fn model_parts(text: &str, signature: Option<&str>, tool_calls: &[ToolCall]) -> 
             serde_json::from_str(arguments)
                 .map_err(|e| bad("messages", format!("the arguments of tool call `{}` are not JSON: {e}", call.id)))?
         };
-        let function_call = FunctionCall { id: None, name: call.function.name.clone(), args };
+        let function_call = FunctionCall { name: call.function.name.clone(), args, ..FunctionCall::default() };
         parts.push(Part { function_call: Some(function_call), ..Part::default() });
     }
     // Gemini validates the signature on the part it was issued with: the first function call
@@ -243,17 +243,29 @@ pub fn completion(response: GenerateContentResponse, model: &str, provider: &str
 /// An OpenAI tool call from a whole Gemini call; `n` numbers the calls of one answer.
 pub fn tool_call(call: FunctionCall, n: usize) -> ToolCall {
     let arguments = if call.args.is_null() { "{}".to_string() } else { call.args.to_string() };
-    ToolCall {
-        id: call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("call_{n}")),
-        kind: "function".to_string(),
-        function: CalledFunction { name: call.name, arguments },
-    }
+    ToolCall { id: call_id(call.id, n), kind: "function".to_string(), function: CalledFunction { name: call.name, arguments } }
 }
 
+/// Gemini's call id when it sends one, else `call_{n}`.
+pub fn call_id(id: Option<String>, n: usize) -> String {
+    id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("call_{n}"))
+}
+
+/// Gemini's `finishReason` in OpenAI's terms. Output withheld by a safety filter, a blocklist,
+/// a recitation check or Vertex AI's Model Armor is `content_filter`; the reasons that are not
+/// about the content (`OTHER`, `MALFORMED_FUNCTION_CALL`, unknown ones) end it as `stop`.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => FinishReason::ContentFilter,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "MODEL_ARMOR"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
 }

@@ -3,6 +3,7 @@
 //! key in `x-goog-api-key`, and the answer is written back in OpenAI's shape.
 
 mod convert;
+mod partial_args;
 mod stream;
 mod wire;
 

@@ -64,14 +64,47 @@ pub struct FileData {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FunctionCall {
     /// Gemini usually leaves calls without an id; newer models may set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Empty on the later pieces of a streamed call.
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub args: Value,
+    /// Vertex AI's streamed arguments (`streamFunctionCallArguments`): pieces of `args`.
+    #[serde(default, skip_serializing)]
+    pub partial_args: Option<Vec<PartialArg>>,
+    /// More pieces of this call follow in later events.
+    #[serde(default, skip_serializing)]
+    pub will_continue: Option<bool>,
+}
+
+/// One piece of streamed arguments: the value, or the next part of the string value, at
+/// `jsonPath` (RFC 9535, `$.location`, `$.items[0].name`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartialArg {
+    #[serde(default)]
+    pub json_path: String,
+    #[serde(default)]
+    pub string_value: Option<String>,
+    #[serde(default)]
+    pub number_value: Option<serde_json::Number>,
+    #[serde(default)]
+    pub bool_value: Option<bool>,
+    /// Present for a null value (protobuf's NullValue is written `null` itself).
+    #[serde(default, deserialize_with = "present")]
+    pub null_value: bool,
+    /// More of the string at `jsonPath` follows.
+    #[serde(default)]
+    pub will_continue: Option<bool>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(field).map(|_| true)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -134,7 +134,8 @@ impl Provider for OpenAi {
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
         let url = self.url(model)?;
-        let response = self.send(url, request.to_upstream_body(model, self.stream_usage_option)).await?;
+        let body = request.to_upstream_body(self.endpoint.body_model(model), self.stream_usage_option);
+        let response = self.send(url, body).await?;
         if request.stream() {
             let body = crate::http::body_stream(&self.name, response);
             let decoder = stream::OpenAiDecoder::new(&self.name);
@@ -146,8 +147,15 @@ impl Provider for OpenAi {
 
     async fn embeddings(&self, body: &serde_json::Value, model: &str) -> Result<EmbeddingsResponse, ProviderError> {
         let url = embeddings_url(self.url(model)?);
-        let body = serde_json::to_vec(body)
-            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
+        let encoded = match self.endpoint.body_model(model) {
+            renamed if renamed != model => {
+                let mut body = body.clone();
+                body["model"] = renamed.into();
+                serde_json::to_vec(&body)
+            }
+            _ => serde_json::to_vec(body),
+        };
+        let body = encoded.map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("embeddings request cannot be encoded: {e}")))?;
         let response = self.send(url, body.into()).await?;
         let (body, usage) = self.read_json(response, Answer::Embeddings).await?;
         Ok(EmbeddingsResponse { body, usage: usage.unwrap_or_default() })

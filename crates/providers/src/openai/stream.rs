@@ -98,9 +98,9 @@ impl EventDecoder for OpenAiDecoder {
         Ok(Decoded::Chunk(Chunk { usage_only: choices.is_empty() && usage.is_some(), usage, data: event.data, content }))
     }
 
-    fn on_eof(&mut self) -> Result<(), ProviderError> {
+    fn on_eof(&mut self) -> Result<Vec<Chunk>, ProviderError> {
         if self.saw_finish {
-            Ok(())
+            Ok(Vec::new())
         } else {
             Err(cut_off(&self.provider))
         }

@@ -9,6 +9,8 @@ mod adc;
 mod adc_tests;
 mod auth;
 mod authorized_user;
+#[cfg(test)]
+mod gemini_tests;
 mod metadata;
 mod service_account;
 #[cfg(test)]

@@ -32,11 +32,11 @@ pub(super) fn config(fake: &FakeUpstream, location: &str) -> VertexConfig {
     }
 }
 
-fn vertex(fake: &FakeUpstream, location: &str) -> Vertex {
+pub(super) fn vertex(fake: &FakeUpstream, location: &str) -> Vertex {
     Vertex::with_env("vtx", &config(fake, location), &|_| None).unwrap()
 }
 
-fn chat_request(body: Value) -> ChatRequest {
+pub(super) fn chat_request(body: Value) -> ChatRequest {
     ChatRequest::parse(body.to_string().as_bytes()).unwrap()
 }
 
@@ -66,7 +66,7 @@ pub(super) async fn complete(provider: &Vertex, body: Value) -> Result<(Value, s
     })
 }
 
-async fn accumulate(response: ChatResponse) -> Result<Accumulated, ProviderError> {
+pub(super) async fn accumulate(response: ChatResponse) -> Result<Accumulated, ProviderError> {
     let ChatResponse::Stream(mut stream) = response else { panic!("expected a stream") };
     let mut out = Accumulated::default();
     while let Some(chunk) = stream.next().await {
@@ -81,7 +81,7 @@ fn url(p: &Vertex, publisher: Publisher, model: &str, stream: bool) -> Result<St
     p.url(project, publisher, model, stream).map(String::from)
 }
 
-fn usage_numbers(usage: &Value) -> [u64; 3] {
+pub(super) fn usage_numbers(usage: &Value) -> [u64; 3] {
     let n = |p: &str| usage.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     [n("/prompt_tokens"), n("/completion_tokens"), n("/completion_tokens_details/reasoning_tokens")]
 }
@@ -226,7 +226,7 @@ async fn claude_stream_of_parallel_tool_calls() {
 
 /// The answer of a stream whose body arrives in exactly the given pieces, read by the adapter's
 /// own answer path (no socket in between, so the pieces reach the decoder as cut).
-async fn decode_pieces(provider: &Vertex, publisher: Publisher, pieces: Vec<bytes::Bytes>) -> Accumulated {
+pub(super) async fn decode_pieces(provider: &Vertex, publisher: Publisher, pieces: Vec<bytes::Bytes>) -> Accumulated {
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>)));
     let response = reqwest::Response::from(http::Response::new(body));
     accumulate(provider.read_answer(publisher, "m", true, response).await.unwrap()).await.unwrap()
