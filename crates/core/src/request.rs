@@ -35,6 +35,8 @@ pub struct RequestHeaders {
     pub fallback: Vec<String>,
     /// `Cache-Control`, for the cache lookup (`no-store`, `no-cache`).
     pub cache_control: Option<String>,
+    /// `anthropic-beta`, passed on with a Messages request to a target that speaks Messages.
+    pub anthropic_beta: Option<String>,
 }
 
 /// The canonical request every endpoint's codec decodes into. Later inbound APIs (Anthropic
@@ -88,7 +90,9 @@ pub fn decode_chat(body: &[u8]) -> Result<Request, RequestFormatError> {
 /// The decoder of `POST /v1/messages`: Anthropic's Messages request, translated.
 pub fn decode_messages(body: &[u8]) -> Result<Request, RequestFormatError> {
     let chat = switchyard_protocol::anthropic::to_chat(body)?;
-    ChatRequest::parse(&chat).map(Request::Chat)
+    let mut request = ChatRequest::parse(&chat)?;
+    request.set_native(switchyard_protocol::anthropic::native(body)?);
+    Ok(Request::Chat(request))
 }
 
 /// The decoder of `POST /v1/embeddings`.
@@ -109,6 +113,9 @@ const MAX_METADATA_VALUE: usize = 1024;
 
 pub fn parse(body: &[u8], decode: Decode, headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
     let mut request = decode(body)?;
+    if let Request::Chat(chat) = &mut request {
+        chat.set_native_beta(headers.anthropic_beta.clone());
+    }
     let mut fields = gateway_fields(request.fields_mut())?;
     expand_prompt(&fields)?;
     // Precedence: the body field, then the header, then OpenAI's own `user` (which stays in the

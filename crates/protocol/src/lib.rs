@@ -2,10 +2,12 @@
 //! Serde only: nothing here does I/O.
 
 pub mod anthropic;
+pub mod native;
 pub mod object;
 pub mod openai;
 pub mod sse;
 pub mod usage;
 
+pub use native::{Native, NativeApi};
 pub use object::RawObject;
 pub use usage::Usage;

@@ -65,6 +65,22 @@ impl RawObject {
         self.fields.get(key).map(|raw| parse_field(raw, key, expected)).transpose()
     }
 
+    /// The object as JSON, fields in order, raw values as they are.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 2);
+        out.push(b'{');
+        for (i, (key, value)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key).expect("string serialisation");
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        out.push(b'}');
+        out
+    }
+
     pub fn required<T: DeserializeOwned>(&self, key: &str, expected: &str) -> Result<T, RequestFormatError> {
         self.get(key, expected)?.ok_or_else(|| RequestFormatError::field(key, format!("`{key}` is required: {expected}")))
     }

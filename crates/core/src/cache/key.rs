@@ -83,6 +83,13 @@ pub fn cache_key(request: &ChatRequest, model: &str, tenant: &str, customer: Opt
     }
     framed(&mut hash, model.as_bytes());
     framed(&mut hash, &canonical);
+    // A request forwarded in its own API (Anthropic Messages) carries what its translation
+    // leaves out (server tools, cache_control, the exact thinking budget, betas): it is part of
+    // the key, as sent (conservative: equal bodies written differently only miss).
+    if let Some(native) = request.native() {
+        framed(&mut hash, &native.body.to_bytes());
+        framed(&mut hash, native.beta.as_deref().unwrap_or("").as_bytes());
+    }
     Some(hex(&hash.finalize()))
 }
 

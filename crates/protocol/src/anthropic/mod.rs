@@ -9,6 +9,6 @@ pub mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use request::to_chat;
+pub use request::{native, to_chat};
 pub use response::from_completion;
 pub use stream::{Event, Events};

@@ -9,6 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::openai::RequestFormatError;
+use crate::{Native, NativeApi, RawObject};
 
 /// The gateway's own fields (the SDK's `extra_body`): carried over as they are, read and removed
 /// by the pipeline as for every endpoint.
@@ -89,6 +90,23 @@ pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
         }
     }
     Ok(serde_json::to_vec(&Value::Object(out)).expect("a JSON value serialises"))
+}
+
+/// The request as it came, for a target that speaks the Messages API itself: without the
+/// gateway's fields, and with `metadata` reduced to Anthropic's own `user_id`.
+pub fn native(body: &[u8]) -> Result<Native, RequestFormatError> {
+    let mut object = RawObject::parse(body)?;
+    for key in GATEWAY_FIELDS {
+        object.take(key);
+    }
+    if let Some(raw) = object.take("metadata") {
+        let user = serde_json::from_str::<Value>(raw.get()).ok().and_then(|m| m.get("user_id").cloned()).filter(|u| !u.is_null());
+        if let Some(user) = user {
+            let raw = serde_json::value::to_raw_value(&json!({"user_id": user})).expect("a JSON value serialises");
+            object.set("metadata", raw);
+        }
+    }
+    Ok(Native { api: NativeApi::AnthropicMessages, body: object, beta: None })
 }
 
 fn field(param: impl Into<String>, message: impl Into<String>) -> RequestFormatError {

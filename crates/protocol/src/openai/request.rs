@@ -29,6 +29,8 @@ pub struct ChatRequest {
     stream: bool,
     include_usage: bool,
     messages: Vec<Message>,
+    /// The client's own request when it came in an upstream's API (see `native.rs`).
+    native: Option<std::sync::Arc<crate::Native>>,
 }
 
 impl ChatRequest {
@@ -57,7 +59,7 @@ impl ChatRequest {
         if messages.is_empty() {
             return Err(RequestFormatError::field("messages", "`messages` must contain at least one message"));
         }
-        Ok(Self { fields, model, stream, include_usage, messages })
+        Ok(Self { fields, model, stream, include_usage, messages, native: None })
     }
 
     pub fn model(&self) -> &str {
@@ -70,6 +72,19 @@ impl ChatRequest {
     pub fn client_wants_usage(&self) -> bool {
         self.include_usage
     }
+    pub fn native(&self) -> Option<&crate::Native> {
+        self.native.as_deref()
+    }
+    pub fn set_native(&mut self, native: crate::Native) {
+        self.native = Some(std::sync::Arc::new(native));
+    }
+    /// The client's `anthropic-beta` header, for a native request.
+    pub fn set_native_beta(&mut self, beta: Option<String>) {
+        if let Some(native) = self.native.as_mut() {
+            std::sync::Arc::make_mut(native).beta = beta;
+        }
+    }
+
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use switchyard_protocol::openai::ChatRequest;
+use switchyard_protocol::{NativeApi, RawObject};
 
 use crate::credential::KeyRing;
 use crate::error::retry_after;
@@ -87,14 +88,20 @@ impl Provider for Anthropic {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let body = request_body(request, model, self.default_max_tokens)?;
+        let (body, beta) = match native_body(request, model, true, self.default_max_tokens) {
+            Some(native) => (native.to_bytes(), merge_betas(self.beta.as_deref(), request.native().and_then(|n| n.beta.as_deref()))),
+            None => (
+                serde_json::to_vec(&request_body(request, model, self.default_max_tokens)?).expect("request serialises"),
+                self.beta.clone(),
+            ),
+        };
         let mut builder = self
             .client
             .post(self.url.clone())
             .header("anthropic-version", &self.version)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(&body).expect("request serialises"));
-        if let Some(beta) = &self.beta {
+            .body(body);
+        if let Some(beta) = beta {
             builder = builder.header("anthropic-beta", beta);
         }
         let key = self.keys.next().cloned();
@@ -123,6 +130,46 @@ pub(crate) fn request_body(
     let conversation = Conversation::from_request(request)?;
     let max_tokens = default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
     Ok(convert::to_wire(&conversation, model, request.stream(), max_tokens))
+}
+
+/// The client's own Messages request, when it came as one (`Native`): forwarded as it came, with
+/// the gateway's `model` (left out when `!in_body`: Vertex's URL names it), `stream`, and
+/// `max_tokens` (the client's, unless a cost cap lowered it; the per-model default when the
+/// client set none). `None` for a request that must be translated.
+pub(crate) fn native_body(request: &ChatRequest, model: &str, in_body: bool, default_max_tokens: Option<u64>) -> Option<RawObject> {
+    let native = request.native().filter(|n| n.api == NativeApi::AnthropicMessages)?;
+    let raw = |v: serde_json::Value| serde_json::value::to_raw_value(&v).expect("a JSON value serialises");
+    let mut body = native.body.clone();
+    if in_body {
+        body.set("model", raw(model.into()));
+    } else {
+        body.take("model");
+    }
+    if request.stream() {
+        body.set("stream", raw(true.into()));
+    } else {
+        body.take("stream");
+    }
+    let cap =
+        ["max_tokens", "max_completion_tokens"].iter().find_map(|k| request.get::<Option<u64>>(k, "a number").ok().flatten().flatten());
+    let default = || default_max_tokens.unwrap_or_else(|| convert::default_max_tokens(model));
+    match cap {
+        Some(max) => body.set("max_tokens", raw(max.into())),
+        None if !body.contains("max_tokens") => body.set("max_tokens", raw(default().into())),
+        None => {}
+    }
+    Some(body)
+}
+
+/// The configured `anthropic-beta` flags and the client's, each once.
+pub(crate) fn merge_betas(configured: Option<&str>, client: Option<&str>) -> Option<String> {
+    let mut flags: Vec<&str> = Vec::new();
+    for flag in configured.into_iter().chain(client).flat_map(|s| s.split(',')).map(str::trim).filter(|f| !f.is_empty()) {
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    (!flags.is_empty()).then(|| flags.join(","))
 }
 
 /// Classifies a non-success answer; `redact` removes the credentials from upstream text.

@@ -324,3 +324,64 @@ async fn a_200_body_that_is_not_a_message_is_an_upstream_error_not_an_empty_answ
     .await;
     assert_eq!(out["choices"][0]["message"]["content"], "hi");
 }
+
+/// A Messages request as the gateway's Messages endpoint decodes it: translated, with the
+/// original riding along.
+fn native_request(body: &[u8], beta: Option<&str>) -> ChatRequest {
+    let mut request = ChatRequest::parse(&switchyard_protocol::anthropic::to_chat(body).unwrap()).unwrap();
+    request.set_native(switchyard_protocol::anthropic::native(body).unwrap());
+    request.set_native_beta(beta.map(str::to_string));
+    request
+}
+
+#[tokio::test]
+async fn a_messages_request_reaches_anthropic_byte_for_byte() {
+    // Every recorded request, as a client of the Messages API would send it: forwarded with the
+    // same bytes, in the same order, when the model name is the same.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/fixtures/anthropic");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".request.json") {
+            continue;
+        }
+        let recorded: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let body = serde_json::to_vec(&recorded["body"]).unwrap();
+        let model = recorded["body"]["model"].as_str().unwrap();
+        let stream = recorded["body"]["stream"] == json!(true);
+        let reply = if stream { fixture_reply("anthropic/text-stream.sse") } else { fixture_reply("anthropic/text.json") };
+        let up = FakeUpstream::start(vec![reply]).await;
+        let answer = provider(&up.base_url()).chat(&native_request(&body, None), model).await.unwrap();
+        drop(answer);
+        let sent = up.last_request();
+        assert_eq!(sent.body_str(), String::from_utf8(body.clone()).unwrap(), "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} recorded requests");
+}
+
+#[tokio::test]
+async fn a_forwarded_messages_request_gets_the_gateways_model_cap_and_betas_and_never_its_fields() {
+    let body = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+        "model": "alias", "tools": [{"type": "web_search_20250305", "name": "web_search"}], "container": "c-1",
+        "metadata": {"user_id": "u-1", "team": "x"}, "fallback_models": ["b"], "max_cost_usd": 1, "stream": false});
+    let mut request = native_request(body.to_string().as_bytes(), Some("interleaved-thinking-2025-05-14, context-1m"));
+    // A cost cap lowered the output (admission does this on the canonical request).
+    request.set("max_tokens", serde_json::value::to_raw_value(&json!(77)).unwrap());
+    let up = FakeUpstream::start(vec![fixture_reply("anthropic/text.json")]).await;
+    let config = AnthropicConfig {
+        base_url: Some(up.base_url().trim_end_matches("/v1").to_string()),
+        api_key: Some(Secret::new("sk-ant-test-key-1234567")),
+        beta: vec!["context-1m".into(), "files-api-2025-04-14".into()],
+        ..Default::default()
+    };
+    Anthropic::new("anthropic", &config).unwrap().chat(&request, "claude-sonnet-4-5").await.unwrap();
+    let sent = up.last_request();
+    assert_eq!(
+        sent.json(),
+        json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+            "model": "claude-sonnet-4-5", "tools": [{"type": "web_search_20250305", "name": "web_search"}], "container": "c-1",
+            "metadata": {"user_id": "u-1"}, "max_tokens": 77})
+    );
+    assert_eq!(sent.header("anthropic-beta"), Some("context-1m,files-api-2025-04-14,interleaved-thinking-2025-05-14"));
+}

@@ -203,7 +203,15 @@ impl Vertex {
         match publisher {
             Publisher::Google => gemini::request_body(request, &self.images).await,
             Publisher::Anthropic => {
-                // Vertex names the model in the URL and the API version in the body.
+                // Vertex names the model in the URL, the API version and betas in the body.
+                if let Some(mut native) = anthropic::native_body(request, model, false, None) {
+                    native.set("anthropic_version", serde_json::value::to_raw_value(ANTHROPIC_VERSION).expect("a string serialises"));
+                    if let Some(beta) = anthropic::merge_betas(None, request.native().and_then(|n| n.beta.as_deref())) {
+                        let flags: Vec<&str> = beta.split(',').collect();
+                        native.set("anthropic_beta", serde_json::value::to_raw_value(&flags).expect("strings serialise"));
+                    }
+                    return Ok(native.to_bytes());
+                }
                 let mut body = anthropic::request_body(request, model, None)?;
                 if let Some(fields) = body.as_object_mut() {
                     fields.remove("model");

@@ -181,5 +181,6 @@ pub fn gateway_headers(headers: &HeaderMap) -> RequestHeaders {
             .map(|v| v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
             .unwrap_or_default(),
         cache_control: header_text(headers, "cache-control"),
+        anthropic_beta: header_text(headers, "anthropic-beta"),
     }
 }
