@@ -7,6 +7,8 @@ mod embeddings;
 mod endpoint;
 pub mod error;
 mod messages;
+#[cfg(test)]
+mod messages_tests;
 mod meta;
 pub mod origin;
 #[cfg(test)]

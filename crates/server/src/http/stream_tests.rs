@@ -19,20 +19,30 @@ use super::tests::test_app_with;
 
 const STREAM: &str = r#"{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#;
 
-fn timeouts(first_token: Duration) -> Timeouts {
+pub(super) fn timeouts(first_token: Duration) -> Timeouts {
     Timeouts { first_token, hold: Duration::from_secs(1), keep_alive: Duration::from_secs(2), ..Timeouts::default() }
 }
 
 /// Sends `STREAM` to a gateway whose mock waits `mock_first_token` before its first chunk: when
 /// the head came, its status, each body frame with when it came, and the log.
 async fn held_stream(mock_first_token: Duration, timeouts: Timeouts) -> (Duration, StatusCode, Vec<(Duration, String)>, Vec<LogRecord>) {
+    held_stream_at("/v1/chat/completions", STREAM, mock_first_token, timeouts).await
+}
+
+/// `held_stream` for any streaming endpoint and body.
+pub(super) async fn held_stream_at(
+    path: &str,
+    stream: &'static str,
+    mock_first_token: Duration,
+    timeouts: Timeouts,
+) -> (Duration, StatusCode, Vec<(Duration, String)>, Vec<LogRecord>) {
     let dir = tempfile::tempdir().unwrap();
     let log = MemoryLog::default();
     let writer = LogWriter::start(log.clone(), LogWriterConfig::new(dir.path().join("spool"))).unwrap();
     let mock = MockConfig { first_token: Some(mock_first_token), ..MockConfig::default() };
     let app = router(test_app_with(&writer, mock, timeouts).await);
     let start = Instant::now();
-    let request = Request::post("/v1/chat/completions").header("content-type", "application/json").body(Body::from(STREAM)).unwrap();
+    let request = Request::post(path).header("content-type", "application/json").body(Body::from(stream)).unwrap();
     let response = app.oneshot(request).await.unwrap();
     let head_at = start.elapsed();
     let status = response.status();
