@@ -43,12 +43,14 @@ pub fn to_messages(items: &[Value]) -> Result<Vec<Value>, RequestFormatError> {
             "function_call_output" => c.function_call_output(&at, item)?,
             "reasoning" => c.reasoning_item(item),
             "" => return Err(field(format!("{at}.type"), format!("`{at}.type` is required"))),
-            "item_reference" => return Err(field(
-                format!("{at}.type"),
-                format!(
+            "item_reference" => {
+                return Err(field(
+                    format!("{at}.type"),
+                    format!(
                     "`{at}.type`: item references are not supported by the gateway; send the item itself, or use `previous_response_id`"
                 ),
-            )),
+                ))
+            }
             other => {
                 return Err(field(format!("{at}.type"), format!("`{at}.type`: items of type `{other}` are not supported by the gateway")))
             }
