@@ -92,7 +92,7 @@ pub fn to_chat(body: &[u8]) -> Result<Translated, RequestFormatError> {
     }
     text_format(request.get("text"), &mut chat)?;
     if let Some(max) = request.get("max_output_tokens").filter(|v| !v.is_null()) {
-        if !max.as_u64().is_some_and(|m| m >= 1) {
+        if max.as_u64().is_none_or(|m| m < 1) {
             return Err(field("max_output_tokens", "invalid `max_output_tokens`: expected a whole number, 1 or more"));
         }
         chat.insert("max_completion_tokens".into(), max.clone());
