@@ -2,9 +2,11 @@
 //! Serde only: nothing here does I/O.
 
 pub mod anthropic;
+pub mod inbound;
 pub mod native;
 pub mod object;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 pub mod usage;
 

@@ -13,7 +13,7 @@ mod sql;
 pub mod sqlite;
 pub mod writer;
 
-pub use memory::{MemoryCache, MemoryCounters, MemoryLog};
+pub use memory::{MemoryCache, MemoryCounters, MemoryLog, MemoryResponses};
 pub use postgres::{PgVectorIndex, PostgresGovernance, PostgresLog};
 pub use redis::{LazyRedis, RedisCache, RedisCircuits, RedisCounters};
 pub use sqlite::{SqliteGovernance, SqliteLog};

@@ -29,6 +29,14 @@ pub enum BodyError {
     TimedOut {
         after: std::time::Duration,
     },
+    /// An API translated before the pipeline (the Responses API) found the body invalid.
+    Invalid(RequestFormatError),
+    /// `previous_response_id` names no response this caller's tenant stored.
+    UnknownResponse {
+        id: String,
+    },
+    /// The stored response to continue from could not be read.
+    StoreUnavailable(String),
 }
 
 impl From<BodyError> for PipelineError {

@@ -151,6 +151,13 @@ impl Pipeline<'_> {
         }
     }
 
+    /// Step `authenticate` alone, exactly as `run` does it: for an API that needs the caller's
+    /// tenant before its request exists (the Responses API loads a stored conversation). The
+    /// key cache makes the second check inside `run` cheap.
+    pub async fn caller(&self, key: Option<&str>) -> Result<Caller, crate::govern::AuthError> {
+        authenticate(&self.keys, key).await
+    }
+
     /// The input tokens a request would cost at its first planned target, estimated as
     /// admission estimates them (`POST /v1/messages/count_tokens`): authenticated, parsed and
     /// routed like a request, but nothing is sent, reserved or logged.

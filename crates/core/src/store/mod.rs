@@ -1,7 +1,8 @@
 //! The domain types that are stored and the storage traits (ports) the pipeline calls: the request
 //! log (`LogSink`, and `LogHandle` for the request path), keys, policies and spend
 //! (`GovernanceStore`), shared counters for limits and budgets (`CounterStore`), response-cache
-//! entries (`CacheStore`) and the semantic cache's vectors (`VectorIndex`). `switchyard-store`
+//! entries (`CacheStore`), the semantic cache's vectors (`VectorIndex`) and the Responses API's
+//! stored responses (`ResponseStore`). `switchyard-store`
 //! implements them per backend (memory, SQLite, PostgreSQL, Redis); nothing here names an engine.
 
 mod cache;
@@ -10,6 +11,7 @@ mod error;
 mod governance;
 mod log;
 mod policy;
+mod responses;
 mod vectors;
 
 pub use cache::CacheStore;
@@ -21,4 +23,5 @@ pub use error::StoreError;
 pub use governance::{Admitted, Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
 pub use log::{AttemptDetail, AttemptError, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
 pub use policy::{AlertTargets, Budget, KeyRecord, Limits, Policy, Scope, Window};
+pub use responses::{ResponseStore, StoredResponse};
 pub use vectors::VectorIndex;

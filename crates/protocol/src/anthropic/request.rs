@@ -8,32 +8,13 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::inbound::{carry_gateway_fields, field, json_object};
 use crate::openai::RequestFormatError;
 use crate::{Native, NativeApi, RawObject};
 
-/// The gateway's own fields (the SDK's `extra_body`): carried over as they are, read and removed
-/// by the pipeline as for every endpoint.
-const GATEWAY_FIELDS: &[&str] = &[
-    "customer_identifier",
-    "fallback_models",
-    "cache_enabled",
-    "cache_ttl",
-    "cache_options",
-    "prompt_id",
-    "variables",
-    "prompt_version",
-    "prompt_label",
-    "max_cost_usd",
-    "disable_log",
-];
-
 /// The translated body, and whether the client streams.
 pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
-    let request: Map<String, Value> = match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err(RequestFormatError { message: "the request body must be a JSON object".into(), param: None }),
-        Err(e) => return Err(RequestFormatError { message: format!("the request body is not valid JSON: {e}"), param: None }),
-    };
+    let request = json_object(body)?;
     let mut out = Map::new();
     match request.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => out.insert("model".into(), json!(m)),
@@ -52,7 +33,7 @@ pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
     }
     out.insert("messages".into(), Value::Array(messages));
     if let Some(max) = request.get("max_tokens").filter(|v| !v.is_null()) {
-        if !max.as_u64().is_some_and(|m| m >= 1) {
+        if max.as_u64().is_none_or(|m| m < 1) {
             return Err(field("max_tokens", "invalid `max_tokens`: expected a whole number, 1 or more"));
         }
         out.insert("max_tokens".into(), max.clone());
@@ -84,11 +65,7 @@ pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
         out.insert("reasoning_effort".into(), json!(effort));
     }
     metadata(request.get("metadata"), &mut out)?;
-    for key in GATEWAY_FIELDS {
-        if let Some(v) = request.get(*key) {
-            out.insert((*key).into(), v.clone());
-        }
-    }
+    carry_gateway_fields(&request, &mut out);
     Ok(serde_json::to_vec(&Value::Object(out)).expect("a JSON value serialises"))
 }
 
@@ -96,7 +73,7 @@ pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
 /// gateway's fields, and with `metadata` reduced to Anthropic's own `user_id`.
 pub fn native(body: &[u8]) -> Result<Native, RequestFormatError> {
     let mut object = RawObject::parse(body)?;
-    for key in GATEWAY_FIELDS {
+    for key in crate::inbound::GATEWAY_FIELDS {
         object.take(key);
     }
     if let Some(raw) = object.take("metadata") {
@@ -107,10 +84,6 @@ pub fn native(body: &[u8]) -> Result<Native, RequestFormatError> {
         }
     }
     Ok(Native { api: NativeApi::AnthropicMessages, body: object, beta: None })
-}
-
-fn field(param: impl Into<String>, message: impl Into<String>) -> RequestFormatError {
-    RequestFormatError::field(param, message)
 }
 
 /// `system`: a string or text blocks → one system message.

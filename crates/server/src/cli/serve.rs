@@ -83,6 +83,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         keys: parts.keys,
         misses: Default::default(),
         store: parts.store,
+        responses: parts.responses,
         governor: parts.governor,
     });
     let path = match &config.source {

@@ -13,6 +13,7 @@ mod meta;
 pub mod origin;
 #[cfg(test)]
 mod pipeline_tests;
+mod responses;
 mod stream;
 #[cfg(test)]
 mod stream_tests;
@@ -47,6 +48,8 @@ pub struct App {
     pub keys: switchyard_core::govern::KeyCache,
     pub misses: switchyard_core::pipeline::Misses,
     pub store: Arc<dyn switchyard_core::store::GovernanceStore>,
+    /// The Responses API's stored responses (`previous_response_id`, `GET /v1/responses/{id}`).
+    pub responses: Arc<dyn switchyard_core::store::ResponseStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
 }
 
@@ -82,8 +85,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/embeddings", post(embeddings::embeddings))
         .route("/messages", post(messages::messages))
         .route("/messages/count_tokens", post(messages::count_tokens))
+        .route("/responses", post(responses::create))
         .route("/models", get(meta::models))
-        .route_layer(axum::middleware::from_fn(origin::require_json));
+        .route_layer(axum::middleware::from_fn(origin::require_json))
+        // Stored responses: no body to check.
+        .route("/responses/{id}", get(responses::retrieve).delete(responses::delete))
+        .route("/responses/{id}/input_items", get(responses::input_items));
     // The Anthropic SDK with `base_url=http://HOST:4000/anthropic`.
     let anthropic = Router::new()
         .route("/messages", post(messages::messages))

@@ -59,6 +59,7 @@ async fn build_app(
         keys: parts.keys,
         misses: Default::default(),
         store: parts.store,
+        responses: parts.responses,
         governor: parts.governor,
     };
     Arc::new(app)

@@ -12,5 +12,6 @@ mod governance;
 mod passthrough;
 mod reload;
 mod request_log;
+mod responses;
 mod shared;
 mod streaming;

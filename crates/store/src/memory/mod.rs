@@ -5,7 +5,9 @@ mod cache;
 mod counters;
 mod gcra;
 mod log;
+mod responses;
 
 pub use cache::MemoryCache;
 pub use counters::MemoryCounters;
 pub use log::MemoryLog;
+pub use responses::MemoryResponses;

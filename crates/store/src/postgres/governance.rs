@@ -36,7 +36,7 @@ struct Inner {
     timeout: Duration,
 }
 
-type Op<T> = Box<dyn for<'c> FnOnce(&'c mut Client) -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>> + Send>;
+pub(crate) type Op<T> = Box<dyn for<'c> FnOnce(&'c mut Client) -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>> + Send>;
 
 impl PostgresGovernance {
     /// Connects to a `postgres://` URL and applies pending migrations.
@@ -55,7 +55,7 @@ impl PostgresGovernance {
         Ok(Self { inner: Arc::new(Inner { target, client: Mutex::new(Some(client)), timeout }) })
     }
 
-    async fn run<T>(&self, op: Op<T>) -> Result<T, StoreError> {
+    pub(crate) async fn run<T>(&self, op: Op<T>) -> Result<T, StoreError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.timeout;
         let mut slot = timeout_at(deadline, inner.client.lock()).await.map_err(|_| inner.target.timed_out(inner.timeout))?;

@@ -48,6 +48,7 @@ pub(crate) fn migrations() -> Vec<String> {
         format!("{REQUEST_LOG}{}", schema::SPEND_INDEXES),
         schema::governance_tables(Dialect::Postgres),
         schema::cache_columns(Dialect::Postgres),
+        crate::sql::response_rows::TABLE.into(),
     ]
 }
 

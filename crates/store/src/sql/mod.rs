@@ -6,6 +6,7 @@
 pub(crate) mod filter;
 pub(crate) mod governance_rows;
 pub(crate) mod log_rows;
+pub(crate) mod response_rows;
 pub(crate) mod schema;
 pub(crate) mod spend;
 

@@ -30,7 +30,7 @@ impl SqliteGovernance {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -52,7 +52,8 @@ ALTER TABLE request_log ADD COLUMN cost_usd REAL;
 ALTER TABLE request_log ADD COLUMN cost_source TEXT;
 "#;
 
-/// In order: request log, attempt log, spend columns, governance tables, cache columns.
+/// In order: request log, attempt log, spend columns, governance tables, cache columns, stored
+/// responses.
 fn migrations() -> Vec<String> {
     vec![
         REQUEST_LOG.into(),
@@ -60,6 +61,7 @@ fn migrations() -> Vec<String> {
         format!("{SPEND_COLUMNS}{}", crate::sql::schema::SPEND_INDEXES),
         crate::sql::schema::governance_tables(Dialect::Sqlite),
         crate::sql::schema::cache_columns(Dialect::Sqlite),
+        crate::sql::response_rows::TABLE.into(),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! One contract suite for the storage backends: every scenario runs against SQLite (temp dir) and
-//! the real PostgreSQL at `SWITCHYARD_TEST_POSTGRES_URL` (a fresh schema per test). Governance
+//! the real PostgreSQL at `SWITCHYARD_TEST_POSTGRES_URL` (a fresh schema per test); the stored
+//! responses' scenarios also against `MemoryResponses`. Governance
 //! spend is checked over records written through the same backend's `LogSink`.
 #![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
@@ -8,6 +9,7 @@ mod governance;
 mod log;
 mod migrations;
 mod postgres_only;
+mod responses;
 #[path = "../support/services.rs"]
 mod services;
 
@@ -45,4 +47,8 @@ contract!(
     log::inserts_are_idempotent_and_every_field_round_trips,
     log::query_filters_by_model_and_customer,
     migrations::reopening_migrates_nothing_twice,
+    responses::round_trip_every_field,
+    responses::scoped_by_tenant,
+    responses::put_replaces_and_delete_removes,
+    responses::kept_across_reopening,
 );

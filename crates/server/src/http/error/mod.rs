@@ -52,6 +52,14 @@ pub enum ApiError {
     HostNotAllowed {
         host: String,
     },
+    /// No stored response of the caller's tenant has this id (`param`: the request field that
+    /// named it, for `previous_response_id`).
+    ResponseNotFound {
+        id: String,
+        param: Option<&'static str>,
+    },
+    /// The stored responses could not be read or changed.
+    ResponseStoreUnavailable(String),
 }
 
 impl From<PipelineError> for ApiError {
@@ -60,6 +68,11 @@ impl From<PipelineError> for ApiError {
             PipelineError::Body(BodyError::TooLarge { limit }) => ApiError::BodyTooLarge { limit },
             PipelineError::Body(BodyError::Unreadable(m)) => ApiError::BodyUnreadable(m),
             PipelineError::Body(BodyError::TimedOut { after }) => ApiError::BodyTimedOut { after },
+            PipelineError::Body(BodyError::Invalid(e)) => ApiError::InvalidRequest(e),
+            PipelineError::Body(BodyError::UnknownResponse { id }) => {
+                ApiError::ResponseNotFound { id, param: Some("previous_response_id") }
+            }
+            PipelineError::Body(BodyError::StoreUnavailable(m)) => ApiError::ResponseStoreUnavailable(m),
             PipelineError::Unauthenticated(e) => ApiError::Unauthenticated(e),
             PipelineError::InvalidRequest(e) => ApiError::InvalidRequest(e),
             PipelineError::UnknownModel(e) => ApiError::UnknownModel(e),
@@ -87,6 +100,8 @@ impl ApiError {
             ApiError::Admission(e) => admission::status(e),
             ApiError::NotJson { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::OriginNotAllowed { .. } | ApiError::HostNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ApiError::ResponseNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::ResponseStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -107,6 +122,8 @@ impl ApiError {
             ApiError::NotJson { .. } => "unsupported_media_type",
             ApiError::OriginNotAllowed { .. } => "origin_not_allowed",
             ApiError::HostNotAllowed { .. } => "host_not_allowed",
+            ApiError::ResponseNotFound { .. } => "response_not_found",
+            ApiError::ResponseStoreUnavailable(_) => "response_store_unavailable",
         }
     }
 
@@ -180,6 +197,18 @@ impl ApiError {
                 None,
                 Some("host_not_allowed".into()),
             ),
+            ApiError::ResponseNotFound { id, param } => ErrorBody::new(
+                format!("no response with id `{id}` was found (responses are visible only to the team or key that created them)"),
+                invalid,
+                param.map(str::to_string),
+                Some("response_not_found".into()),
+            ),
+            ApiError::ResponseStoreUnavailable(m) => ErrorBody::new(
+                format!("the stored responses cannot be reached right now; retry shortly ({m})"),
+                "server_error",
+                None,
+                Some("response_store_unavailable".into()),
+            ),
         }
     }
 
@@ -187,7 +216,9 @@ impl ApiError {
         match self {
             ApiError::Provider(e) if matches!(class(e), ErrorKind::RateLimited | ErrorKind::Overloaded) => e.retry_after,
             ApiError::Admission(e) => admission::retry_after(e),
-            ApiError::Unauthenticated(AuthError::Unverifiable) | ApiError::Overloaded => Some(Duration::from_secs(1)),
+            ApiError::Unauthenticated(AuthError::Unverifiable) | ApiError::Overloaded | ApiError::ResponseStoreUnavailable(_) => {
+                Some(Duration::from_secs(1))
+            }
             _ => None,
         }
     }

@@ -1,0 +1,79 @@
+//! `POST /v1/responses`: the OpenAI Responses API, routed to any provider through the one
+//! pipeline. The caller is authenticated first, because the request can only be built once its
+//! tenant is known: the body future reads the body, translates it
+//! (`switchyard_protocol::responses`) and prepends the conversation of `previous_response_id`,
+//! loaded from the caller's tenant only; the pipeline then runs on the canonical request, logging
+//! every refusal (an unknown previous response included) once. `GET`/`DELETE
+//! /v1/responses/{id}` and `GET /v1/responses/{id}/input_items` read the stored responses
+//! (`stored.rs`).
+
+mod codec;
+mod stored;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::Value;
+use switchyard_core::pipeline::{BodyError, Inbound};
+use switchyard_core::store::ResponseStore;
+use switchyard_protocol::responses::to_chat;
+
+use super::endpoint::{gateway_headers, presented_key, read_body, run, start};
+use super::App;
+use codec::{save, Keeper, ResponsesCodec, Turn, TurnSlot};
+pub use stored::{delete, input_items, retrieve};
+
+pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let (snap, recorder) = start(&app);
+    let key = presented_key(&headers).map(str::to_string);
+    let body = read_body(body, snap.max_body_bytes, snap.config.server.body_timeout);
+    fn inbound<B>(body: B, key: &Option<String>, headers: &HeaderMap) -> Inbound<B> {
+        Inbound { body, decode: switchyard_core::decode_chat, key: key.clone(), headers: gateway_headers(headers), on_stream: None }
+    }
+    let caller = match app.pipeline(&snap).caller(key.as_deref()).await {
+        Ok(caller) => caller,
+        // The pipeline's own authentication refuses the request again, and logs it.
+        Err(_) => return run(app.clone(), snap, recorder, inbound(body, &key, &headers), ResponsesCodec::new(None)).await,
+    };
+    let keeper = Keeper { store: app.responses.clone(), tenant: caller.tenant };
+    let codec = ResponsesCodec::new(Some(keeper.clone()));
+    let (turn, pending) = (codec.turn.clone(), codec.pending.clone());
+    let response = run(app.clone(), snap, recorder, inbound(translate(body, keeper.clone(), turn), &key, &headers), codec).await;
+    // A complete answer's response is stored before the client can ask for it.
+    let stored = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(stored) = stored {
+        save(keeper.store.as_ref(), stored).await;
+    }
+    response
+}
+
+/// The body future: the Responses request read, translated and continued from its previous
+/// response, as the canonical request's body.
+async fn translate(
+    body: impl std::future::Future<Output = Result<Bytes, BodyError>>,
+    keeper: Keeper,
+    turn: TurnSlot,
+) -> Result<Bytes, BodyError> {
+    let body = body.await?;
+    let translated = to_chat(&body).map_err(BodyError::Invalid)?;
+    let history = match &translated.previous_response_id {
+        Some(id) => previous(keeper.store.as_ref(), &keeper.tenant, id).await?,
+        None => Vec::new(),
+    };
+    let chat = translated.chat_body(&history);
+    *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(Turn { translated, history });
+    Ok(Bytes::from(chat))
+}
+
+/// The stored conversation `id` continues, from the caller's tenant only.
+async fn previous(store: &dyn ResponseStore, tenant: &str, id: &str) -> Result<Vec<Value>, BodyError> {
+    match store.get_response(tenant, id).await {
+        Ok(Some(stored)) => Ok(stored.conversation),
+        Ok(None) => Err(BodyError::UnknownResponse { id: id.to_string() }),
+        Err(e) => Err(BodyError::StoreUnavailable(e.to_string())),
+    }
+}
