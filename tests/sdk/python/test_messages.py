@@ -201,3 +201,12 @@ def test_a_claude_code_shaped_stream_through_an_openai_compatible_upstream(opena
 def test_count_tokens(gateway):
     n = client(gateway).messages.count_tokens(model="claude", messages=[{"role": "user", "content": "hello " * 100}])
     assert 100 <= n.input_tokens <= 400
+
+
+def test_cache_writes_are_reported_as_anthropic_reports_them(messages_upstream, gateway):
+    serve(messages_upstream, recorded("usage-cache-write.json"), "application/json")
+    answer = json.loads(recorded("usage-cache-write.json"))["usage"]
+    msg = client(gateway).messages.create(model="claude", max_tokens=300, messages=[{"role": "user", "content": "Hi"}])
+    assert (msg.usage.input_tokens, msg.usage.cache_creation_input_tokens, msg.usage.cache_read_input_tokens) == \
+        (answer["input_tokens"], answer["cache_creation_input_tokens"], answer["cache_read_input_tokens"])
+    assert answer["cache_creation_input_tokens"] > 0

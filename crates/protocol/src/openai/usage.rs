@@ -20,6 +20,9 @@ pub struct OpenAiUsage {
 pub struct PromptDetails {
     #[serde(default)]
     pub cached_tokens: Option<u64>,
+    /// Written to a provider's prompt cache (the gateway's own name; see `usage_json`).
+    #[serde(default)]
+    pub cache_write_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,9 +36,9 @@ impl From<OpenAiUsage> for Usage {
         Usage {
             input_tokens: u.prompt_tokens,
             output_tokens: u.completion_tokens,
-            cached_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cached_input_tokens: u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
             reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
-            cache_write_tokens: 0,
+            cache_write_tokens: u.prompt_tokens_details.and_then(|d| d.cache_write_tokens).unwrap_or(0),
         }
     }
 }

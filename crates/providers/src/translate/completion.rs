@@ -41,13 +41,19 @@ pub struct Completion {
 }
 
 /// OpenAI's usage object from canonical usage: `prompt_tokens` counts cached and cache-written
-/// tokens too, as OpenAI's does.
+/// tokens too, as OpenAI's does. Tokens written to a provider's prompt cache (Anthropic,
+/// Bedrock), which OpenAI has no name for, are `prompt_tokens_details.cache_write_tokens` when
+/// there are any: the Messages API reports them as `cache_creation_input_tokens`.
 pub fn usage_json(u: &Usage) -> Value {
+    let mut details = json!({"cached_tokens": u.cached_input_tokens});
+    if u.cache_write_tokens > 0 {
+        details["cache_write_tokens"] = json!(u.cache_write_tokens);
+    }
     json!({
         "prompt_tokens": u.input_tokens,
         "completion_tokens": u.output_tokens,
         "total_tokens": u.total(),
-        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "prompt_tokens_details": details,
         "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     })
 }
