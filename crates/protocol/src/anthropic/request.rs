@@ -227,7 +227,7 @@ fn tool_result(at: &str, block: &Value) -> Result<Value, RequestFormatError> {
 }
 
 fn assistant(at: &str, blocks: &[Value]) -> Result<Value, RequestFormatError> {
-    let (mut text, mut reasoning, mut signature, mut calls) = (String::new(), String::new(), None, Vec::new());
+    let (mut text, mut reasoning, mut signature, mut calls, mut redacted) = (String::new(), String::new(), None, Vec::new(), Vec::new());
     for (j, block) in blocks.iter().enumerate() {
         let at = format!("{at}.content[{j}]");
         match kind(block) {
@@ -246,7 +246,8 @@ fn assistant(at: &str, blocks: &[Value]) -> Result<Value, RequestFormatError> {
                 let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
                 calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": input.to_string()}}));
             }
-            // redacted_thinking, server tool uses and their results: Anthropic's own.
+            "redacted_thinking" => redacted.extend(block.get("data").cloned()),
+            // Server tool uses and their results: Anthropic's own.
             _ => {}
         }
     }
@@ -259,6 +260,9 @@ fn assistant(at: &str, blocks: &[Value]) -> Result<Value, RequestFormatError> {
     }
     if let Some(sig) = signature {
         m["reasoning_signature"] = json!(sig);
+    }
+    if !redacted.is_empty() {
+        m["reasoning_redacted"] = Value::Array(redacted);
     }
     Ok(m)
 }

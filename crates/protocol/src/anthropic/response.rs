@@ -55,6 +55,9 @@ pub fn from_completion(body: &[u8]) -> Vec<u8> {
     if let Some(thinking) = message["reasoning_content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({"type": "thinking", "thinking": thinking, "signature": message["reasoning_signature"].as_str().unwrap_or("")}));
     }
+    for data in message["reasoning_redacted"].as_array().into_iter().flatten() {
+        content.push(json!({"type": "redacted_thinking", "data": data}));
+    }
     for key in ["content", "refusal"] {
         if let Some(text) = message[key].as_str().filter(|t| !t.is_empty()) {
             content.push(json!({"type": "text", "text": text}));

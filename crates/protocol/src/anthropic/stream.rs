@@ -54,6 +54,18 @@ impl Events {
                 self.open_block(Open::Thinking, out);
                 self.delta(json!({"type": "signature_delta", "signature": sig}), out);
             }
+            for data in delta["reasoning_redacted"].as_array().into_iter().flatten() {
+                // Whole, in one block of its own.
+                self.close_block(out);
+                let at = self.next_index;
+                self.next_index += 1;
+                out.push((
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": at,
+                    "content_block": {"type": "redacted_thinking", "data": data}}),
+                ));
+                out.push(("content_block_stop", json!({"type": "content_block_stop", "index": at})));
+            }
             for key in ["content", "refusal"] {
                 if let Some(t) = delta[key].as_str().filter(|t| !t.is_empty()) {
                     self.open_block(Open::Text, out);

@@ -226,3 +226,28 @@ fn a_stream_that_did_not_end_has_no_message_stop() {
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["message_start", "message_delta", "message_stop"]);
 }
+
+#[test]
+fn redacted_thinking_round_trips_opaque() {
+    let c = chat(json!({"model": "m", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
+            {"type": "redacted_thinking", "data": "EmwKAhgB"}, {"type": "text", "text": "ok"}]},
+        {"role": "user", "content": "y"}]}));
+    assert_eq!(c["messages"][1]["reasoning_redacted"], json!(["EmwKAhgB"]));
+    let body = json!({"id": "msg_1", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "ok", "reasoning_content": "t", "reasoning_signature": "s", "reasoning_redacted": ["EmwKAhgB"]}}]});
+    let m: Value = serde_json::from_slice(&from_completion(body.to_string().as_bytes())).unwrap();
+    assert_eq!(m["content"][1], json!({"type": "redacted_thinking", "data": "EmwKAhgB"}));
+    let events = run(
+        &[
+            chunk(json!({"reasoning_content": "t"}), None),
+            chunk(json!({"reasoning_redacted": ["EmwKAhgB"]}), None),
+            chunk(json!({"content": "ok"}), None),
+        ],
+        true,
+    );
+    let blocks: Vec<Value> = events.iter().filter(|(n, _)| n == "content_block_start").map(|(_, d)| d["content_block"].clone()).collect();
+    assert_eq!(blocks[1], json!({"type": "redacted_thinking", "data": "EmwKAhgB"}));
+    assert_eq!(blocks.len(), 3);
+}

@@ -20,6 +20,9 @@ pub struct Message {
     /// Provider signature of that thinking, round-tripped so the provider accepts the history.
     #[serde(default)]
     pub reasoning_signature: Option<String>,
+    /// Encrypted thinking blocks a previous answer carried (`reasoning_redacted`), sent back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_redacted: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -119,11 +119,14 @@ fn messages(turns: &[Turn]) -> Vec<Value> {
             Turn::ToolResult { call_id, content } => {
                 ("user", vec![json!({"type": "tool_result", "tool_use_id": call_id, "content": content})])
             }
-            Turn::Assistant { text, reasoning, reasoning_signature, tool_calls } => {
+            Turn::Assistant { text, reasoning, reasoning_signature, reasoning_redacted, tool_calls } => {
                 let mut blocks = Vec::new();
                 // Thinking must come back first and signed, or Anthropic rejects the turn.
                 if let (Some(thinking), Some(signature)) = (reasoning, reasoning_signature) {
                     blocks.push(json!({"type": "thinking", "thinking": thinking, "signature": signature}));
+                }
+                for data in reasoning_redacted {
+                    blocks.push(json!({"type": "redacted_thinking", "data": data}));
                 }
                 if !text.is_empty() {
                     blocks.push(json!({"type": "text", "text": text}));
@@ -169,7 +172,8 @@ pub fn from_wire(r: MessageResponse, created: u64) -> Completion {
             Block::ToolUse { id, name, input } => {
                 c.tool_calls.push(ToolCall { id, kind: "function".into(), function: CalledFunction { name, arguments: input.to_string() } })
             }
-            Block::RedactedThinking {} | Block::Other => {}
+            Block::RedactedThinking { data } => c.reasoning_redacted.push(data),
+            Block::Other => {}
         }
     }
     c.finish_reason = Some(finish_reason(r.stop_reason.as_deref()));

@@ -60,6 +60,7 @@ impl EventDecoder for AnthropicDecoder {
             StreamEvent::ContentBlockStart { index, content_block } => match content_block {
                 Block::ToolUse { id, name, .. } => w.tool_start(index, &id, &name, ""),
                 Block::Text { text } if !text.is_empty() => w.text(&text),
+                Block::RedactedThinking { data } => w.reasoning_redacted(&data),
                 _ => return Ok(Decoded::Skip),
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {

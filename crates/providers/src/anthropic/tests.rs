@@ -385,3 +385,40 @@ async fn a_forwarded_messages_request_gets_the_gateways_model_cap_and_betas_and_
     );
     assert_eq!(sent.header("anthropic-beta"), Some("context-1m,files-api-2025-04-14,interleaved-thinking-2025-05-14"));
 }
+
+#[tokio::test]
+async fn redacted_thinking_comes_back_opaque_and_goes_back_to_anthropic() {
+    // Anthropic's documented shape of encrypted thinking (no recording of one exists here).
+    let answer = json!({"id": "msg_r", "type": "message", "role": "assistant", "model": "claude-sonnet-4-0", "stop_reason": "end_turn",
+        "content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"},
+            {"type": "text", "text": "ok"}], "usage": {"input_tokens": 3, "output_tokens": 5}});
+    let (out, _) = complete(Reply::json(answer.to_string()), json!({"model": "a", "messages": [{"role": "user", "content": "x"}]})).await;
+    assert_eq!(out["choices"][0]["message"]["reasoning_redacted"], json!(["EmwKAhgBEgy3va"]));
+    // Sent back in history (a translated request), it reaches Anthropic as the block it was.
+    let history = json!({"model": "a", "messages": [{"role": "user", "content": "x"},
+        {"role": "assistant", "content": "ok", "reasoning_content": "t", "reasoning_signature": "s", "reasoning_redacted": ["EmwKAhgBEgy3va"]},
+        {"role": "user", "content": "y"}]});
+    let (_, up) = complete(fixture_reply("anthropic/text.json"), history).await;
+    let sent = up.last_request().json();
+    assert_eq!(sent["messages"][1]["content"][1], json!({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"}));
+    // Streamed: the block arrives whole as one delta.
+    let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_r\",\"model\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"EmwK\"}}\n\n\
+        event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let mut decoder = AnthropicDecoder::new("anthropic", "m", 0);
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    parser.feed(sse.as_bytes(), &mut events);
+    let mut deltas = Vec::new();
+    for event in events {
+        if let Ok(Decoded::Chunk(chunk)) = decoder.decode(event) {
+            let v: Value = serde_json::from_slice(&chunk.data).unwrap();
+            if let Some(r) = v["choices"][0]["delta"].get("reasoning_redacted") {
+                deltas.push(r.clone());
+            }
+        }
+    }
+    assert_eq!(deltas, [json!(["EmwK"])]);
+}

@@ -38,8 +38,11 @@ pub enum Block {
         #[serde(default)]
         signature: Option<String>,
     },
-    /// Encrypted thinking; not shown to clients.
-    RedactedThinking {},
+    /// Encrypted thinking: returned to a client only as the opaque `data` it must send back.
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
+    },
     ToolUse {
         id: String,
         name: String,

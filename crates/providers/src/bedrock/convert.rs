@@ -22,7 +22,9 @@ pub fn to_wire(c: &Conversation, model: &str) -> Result<ConverseRequest, Provide
     for turn in &c.turns {
         let (role, blocks) = match turn {
             Turn::User(parts) => ("user", parts.iter().enumerate().map(|(i, p)| user_block(i, p)).collect::<Result<Vec<_>, _>>()?),
-            Turn::Assistant { text, reasoning, reasoning_signature, tool_calls } => {
+            // Redacted thinking from Anthropic itself is not sent in Converse form (its `redactedContent`
+            // is not produced by this adapter either).
+            Turn::Assistant { text, reasoning, reasoning_signature, tool_calls, .. } => {
                 let mut blocks = Vec::new();
                 // Claude rejects thinking it cannot verify, so unsigned reasoning is not sent back.
                 if let (Some(text), Some(signature)) = (reasoning, reasoning_signature) {

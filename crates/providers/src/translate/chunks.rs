@@ -45,7 +45,7 @@ impl ChunkWriter {
 
     fn delta(&mut self, mut delta: Value, finish: Option<FinishReason>) -> Chunk {
         let content = finish.is_some()
-            || ["content", "reasoning_content", "reasoning_signature", "refusal"]
+            || ["content", "reasoning_content", "reasoning_signature", "reasoning_redacted", "refusal"]
                 .iter()
                 .any(|k| delta[k].as_str().is_some_and(|v| !v.is_empty()))
             || delta.get("tool_calls").is_some();
@@ -73,6 +73,11 @@ impl ChunkWriter {
 
     pub fn reasoning_signature(&mut self, signature: &str) -> Chunk {
         self.delta(json!({"reasoning_signature": signature}), None)
+    }
+
+    /// One block of encrypted thinking (Anthropic's `redacted_thinking`), whole.
+    pub fn reasoning_redacted(&mut self, data: &str) -> Chunk {
+        self.delta(json!({"reasoning_redacted": [data]}), None)
     }
 
     /// The first fragment of a tool call, keyed by the provider's block or part number.

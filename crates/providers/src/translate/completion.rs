@@ -33,6 +33,8 @@ pub struct Completion {
     pub reasoning: String,
     /// The provider's signature of the reasoning, returned so that a client can send it back.
     pub reasoning_signature: Option<String>,
+    /// Encrypted thinking blocks (Anthropic's `redacted_thinking`), opaque, to be sent back.
+    pub reasoning_redacted: Vec<String>,
     pub tool_calls: Vec<ToolCall>,
     pub finish_reason: Option<FinishReason>,
     pub usage: Usage,
@@ -70,6 +72,9 @@ impl Completion {
         }
         if let Some(sig) = &self.reasoning_signature {
             message["reasoning_signature"] = Value::from(sig.clone());
+        }
+        if !self.reasoning_redacted.is_empty() {
+            message["reasoning_redacted"] = json!(self.reasoning_redacted);
         }
         if !self.tool_calls.is_empty() {
             message["tool_calls"] = serde_json::to_value(&self.tool_calls).expect("tool calls serialise");

@@ -25,8 +25,18 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Turn {
     User(Vec<Part>),
-    Assistant { text: String, reasoning: Option<String>, reasoning_signature: Option<String>, tool_calls: Vec<ToolCall> },
-    ToolResult { call_id: String, content: String },
+    Assistant {
+        text: String,
+        reasoning: Option<String>,
+        reasoning_signature: Option<String>,
+        /// Encrypted thinking blocks, opaque (Anthropic's `redacted_thinking`).
+        reasoning_redacted: Vec<String>,
+        tool_calls: Vec<ToolCall>,
+    },
+    ToolResult {
+        call_id: String,
+        content: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +142,7 @@ impl Conversation {
                 text: m.text(),
                 reasoning: m.reasoning_content.clone().filter(|r| !r.is_empty()),
                 reasoning_signature: m.reasoning_signature.clone(),
+                reasoning_redacted: m.reasoning_redacted.clone().unwrap_or_default(),
                 tool_calls: m.tool_calls.clone().unwrap_or_default(),
             }),
             "tool" | "function" => self.turns.push(Turn::ToolResult {
