@@ -52,7 +52,7 @@ pub fn to_chat(body: &[u8]) -> Result<Vec<u8>, RequestFormatError> {
     }
     out.insert("messages".into(), Value::Array(messages));
     if let Some(max) = request.get("max_tokens").filter(|v| !v.is_null()) {
-        if !max.as_u64().is_some_and(|m| m >= 1) {
+        if max.as_u64().is_none_or(|m| m < 1) {
             return Err(field("max_tokens", "invalid `max_tokens`: expected a whole number, 1 or more"));
         }
         out.insert("max_tokens".into(), max.clone());

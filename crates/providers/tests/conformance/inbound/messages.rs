@@ -254,7 +254,7 @@ fn stream(o: &mut Outcome, events: &[Event]) {
                 }
                 if kind == "tool_use" {
                     check(o, block["input"] == json!({}), || format!("tool_use starts with input {}", block["input"]));
-                    if !block["id"].as_str().is_some_and(|i| !i.is_empty()) || !block["name"].is_string() {
+                    if block["id"].as_str().is_none_or(str::is_empty) || !block["name"].is_string() {
                         o.indexes_in_order = false;
                     }
                 }
