@@ -76,11 +76,20 @@ pub fn native(body: &[u8]) -> Result<Native, RequestFormatError> {
     for key in crate::inbound::GATEWAY_FIELDS {
         object.take(key);
     }
-    if let Some(raw) = object.take("metadata") {
-        let user = serde_json::from_str::<Value>(raw.get()).ok().and_then(|m| m.get("user_id").cloned()).filter(|u| !u.is_null());
-        if let Some(user) = user {
-            let raw = serde_json::value::to_raw_value(&json!({"user_id": user})).expect("a JSON value serialises");
-            object.set("metadata", raw);
+    // `metadata` stays where the client put it; it is rewritten only when it holds more than
+    // Anthropic's `user_id`.
+    if let Some(raw) = object.raw("metadata") {
+        let metadata = serde_json::from_str::<Value>(raw.get()).ok();
+        let user = metadata.as_ref().and_then(|m| m.get("user_id").cloned()).filter(|u| !u.is_null());
+        match user {
+            None => {
+                object.take("metadata");
+            }
+            Some(user) if metadata.as_ref().and_then(Value::as_object).is_some_and(|m| m.len() > 1) => {
+                let raw = serde_json::value::to_raw_value(&json!({"user_id": user})).expect("a JSON value serialises");
+                object.set("metadata", raw);
+            }
+            Some(_) => {}
         }
     }
     Ok(Native { api: NativeApi::AnthropicMessages, body: object, beta: None })

@@ -85,6 +85,18 @@ fn images_documents_and_tool_errors_translate() {
 }
 
 #[test]
+fn the_native_body_keeps_every_field_in_place() {
+    // (Whitespace between members is not kept; values are, byte for byte.)
+    let body = br#"{"model":"m","metadata": {"user_id": "u"},"max_tokens":5,"messages":[],"fallback_models":["b"]}"#;
+    assert_eq!(native(body).unwrap().body.to_bytes(), br#"{"model":"m","metadata":{"user_id": "u"},"max_tokens":5,"messages":[]}"#);
+    // Only Anthropic's own key is forwarded, still in its place.
+    let body = br#"{"model":"m","metadata":{"user_id":"u","team":"a"},"max_tokens":5}"#;
+    assert_eq!(native(body).unwrap().body.to_bytes(), br#"{"model":"m","metadata":{"user_id":"u"},"max_tokens":5}"#);
+    let body = br#"{"model":"m","metadata":{"team":"a"},"max_tokens":5}"#;
+    assert_eq!(native(body).unwrap().body.to_bytes(), br#"{"model":"m","max_tokens":5}"#);
+}
+
+#[test]
 fn tool_choice_modes_and_gateway_metadata() {
     let base = |choice: Value| {
         chat(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],

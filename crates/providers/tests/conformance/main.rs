@@ -1,82 +1,146 @@
-//! One conformance suite for every adapter: the same scenarios, each answered by the provider's
-//! recorded traffic where a recording exists (or a synthetic body in the provider's own error
-//! format), checked on the OpenAI-shaped result a client would see. The run renders
-//! `docs/CONFORMANCE.md`; the test fails if the committed file differs from what the run
+//! One conformance suite for every adapter and every inbound API: the same scenarios, each written
+//! in the inbound API's own form, decoded as the gateway decodes it, answered by the provider's
+//! recorded traffic where a recording exists (or a synthetic body in the provider's own format),
+//! and checked on the answer in the inbound API's shape. The run renders `docs/CONFORMANCE.md`
+//! (one table per inbound API); the test fails if the committed file differs from what the run
 //! produced (regenerate with `SWITCHYARD_WRITE_CONFORMANCE=1 cargo test -p switchyard-providers --test conformance`).
 #![allow(clippy::unwrap_used, reason = "test helpers: a panic is the failure report")]
 
+mod inbound;
 mod outcome;
 mod recordings;
 mod scenarios;
 
 use std::path::PathBuf;
 
-use recordings::{providers, Source};
-use scenarios::SCENARIOS;
+use inbound::{inbounds, Inbound, ServedBy};
+use recordings::{providers, ProviderUnderTest, Source};
+use scenarios::{Scenario, SCENARIOS};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Pass(&'static str),
+    NotApplicable,
+    NotRun,
+    Fail,
+}
+
+impl Cell {
+    fn mark(self) -> &'static str {
+        match self {
+            Cell::Pass(mark) => mark,
+            Cell::NotApplicable => "n/a",
+            Cell::NotRun => "—",
+            Cell::Fail => "❌",
+        }
+    }
+}
+
+struct Table {
+    inbound: Inbound,
+    /// Per provider, a cell per scenario.
+    columns: Vec<(&'static str, Vec<Cell>)>,
+}
 
 #[tokio::test]
-async fn every_adapter_passes_every_recorded_scenario() {
-    let mut rows = Vec::new();
+async fn every_adapter_passes_every_recorded_scenario_in_every_inbound_api() {
+    let mut tables = Vec::new();
     let mut failures = Vec::new();
-    for provider in providers() {
-        let mut cells = Vec::new();
-        for scenario in SCENARIOS {
-            let cell = match (provider.recording)(scenario.id) {
-                None => "—".to_string(),
-                Some((source, reply)) => {
-                    let outcome = outcome::run(&provider, scenario, reply).await;
-                    match (scenario.check)(&outcome) {
-                        Ok(()) => match source {
-                            Source::Recorded => "✅".to_string(),
-                            Source::Synthetic => "✅ ˢ".to_string(),
-                        },
-                        Err(why) => {
-                            failures.push(format!("{} × {}: {why}\n  outcome: {outcome:?}", provider.name, scenario.title));
-                            "❌".to_string()
-                        }
-                    }
-                }
-            };
-            cells.push(cell);
+    for inbound in inbounds() {
+        let mut columns = Vec::new();
+        for provider in providers() {
+            let mut cells = Vec::new();
+            for scenario in SCENARIOS {
+                cells.push(cell(&inbound, &provider, scenario, &mut failures).await);
+            }
+            columns.push((provider.name, cells));
         }
-        rows.push((provider.name, cells));
+        tables.push(Table { inbound, columns });
     }
-    let doc = render(&rows);
+    let doc = render(&tables);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFORMANCE.md");
     if std::env::var_os("SWITCHYARD_WRITE_CONFORMANCE").is_some() {
         std::fs::write(&path, &doc).expect("write docs/CONFORMANCE.md");
     }
-    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} cell(s) failed:\n{}", failures.len(), failures.join("\n"));
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(committed, doc, "docs/CONFORMANCE.md is not what this run produced; regenerate it (see the module doc)");
 }
 
-fn render(rows: &[(&str, Vec<String>)]) -> String {
+async fn cell(inbound: &Inbound, provider: &ProviderUnderTest, scenario: &Scenario, failures: &mut Vec<String>) -> Cell {
+    let Some(request) = (inbound.request)(scenario.id) else { return Cell::NotApplicable };
+    let served = match request.served_by {
+        ServedBy::Any => true,
+        ServedBy::Native => inbound.native.is_some() && inbound.native == provider.native,
+        ServedBy::Provider(name) => provider.name == name,
+    };
+    if !served {
+        return Cell::NotApplicable;
+    }
+    let Some((source, reply)) = (provider.recording)(scenario.id) else { return Cell::NotRun };
+    let mut body = request.body;
+    // The gateway's model name is the target's: a target speaking the API gets the body unchanged.
+    body["model"] = provider.model.into();
+    let outcome = outcome::run(inbound, provider, &serde_json::to_vec(&body).unwrap(), reply).await;
+    let verdict = if outcome.shape.is_empty() { (scenario.check)(&outcome) } else { Err(outcome.shape.join("; ")) };
+    match verdict {
+        Ok(()) => Cell::Pass(match source {
+            Source::Recorded => "✅",
+            Source::Synthetic => "✅ ˢ",
+            Source::RecordedOnAnthropic => "✅ ᵃ",
+        }),
+        Err(why) => {
+            failures.push(format!("{} × {} × {}: {why}\n  outcome: {outcome:?}", inbound.title, provider.name, scenario.title));
+            Cell::Fail
+        }
+    }
+}
+
+fn render(tables: &[Table]) -> String {
     let mut out = String::from(
         "# Provider conformance\n\n\
-         Generated by `crates/providers/tests/conformance` — do not edit by hand. Each cell is one scenario run\n\
-         through the adapter against a fake upstream, checked on the OpenAI-shaped result a client sees.\n\n\
+         Generated by `crates/providers/tests/conformance` — do not edit by hand. Each cell is one scenario, written in the\n\
+         inbound API's own form, decoded as the gateway decodes it, run through the adapter against a fake upstream, and\n\
+         checked on the answer in that inbound API's shape — one table per inbound API.\n\n\
          ✅ passes on the provider's recorded traffic (`crates/testkit/fixtures/<provider>/`) ·\n\
          ✅ ˢ passes on a synthetic body in the provider's own wire format (no recording exists) ·\n\
-         — not run: no recording of that case for the provider yet · ❌ fails.\n\n",
+         ✅ ᵃ passes on Anthropic's recorded traffic replayed as Claude on Vertex AI, which answers in the same Messages wire format\n\
+         (no Vertex Claude recording exists) ·\n\
+         n/a not applicable: the inbound API has no such request (Chat Completions is the canonical API, so nothing is forwarded\n\
+         untranslated), or the request uses what only a target speaking that API serves (Anthropic-only fields; structured output\n\
+         as `output_config`, which only Anthropic's own API serves) and this target does not ·\n\
+         — not run: no recording of that case for the provider yet · ❌ fails.\n",
     );
-    out.push_str("| scenario |");
-    for (name, _) in rows {
-        out.push_str(&format!(" {name} |"));
-    }
-    out.push_str("\n|---|");
-    for _ in rows {
-        out.push_str("---|");
-    }
-    out.push('\n');
-    for (i, scenario) in SCENARIOS.iter().enumerate() {
-        out.push_str(&format!("| {} |", scenario.title));
-        for (_, cells) in rows {
-            out.push_str(&format!(" {} |", cells[i]));
+    for table in tables {
+        out.push_str(&format!("\n## {}\n\nChecked on {}.\n\n", table.inbound.title, table.inbound.reads));
+        out.push_str("| scenario |");
+        for (name, _) in &table.columns {
+            out.push_str(&format!(" {name} |"));
+        }
+        out.push_str("\n|---|");
+        for _ in &table.columns {
+            out.push_str("---|");
         }
         out.push('\n');
+        for (i, scenario) in SCENARIOS.iter().enumerate() {
+            out.push_str(&format!("| {} |", scenario.title));
+            for (_, cells) in &table.columns {
+                out.push_str(&format!(" {} |", cells[i].mark()));
+            }
+            out.push('\n');
+        }
+        let all: Vec<Cell> = table.columns.iter().flat_map(|(_, cells)| cells.iter().copied()).collect();
+        let count = |f: fn(&Cell) -> bool| all.iter().filter(|c| f(c)).count();
+        out.push_str(&format!(
+            "\n{} cells: {} pass, {} n/a, {} not run, {} fail.\n",
+            all.len(),
+            count(|c| matches!(c, Cell::Pass(_))),
+            count(|c| *c == Cell::NotApplicable),
+            count(|c| *c == Cell::NotRun),
+            count(|c| *c == Cell::Fail),
+        ));
     }
-    out.push_str("\nWhat each scenario checks:\n\n");
+    out.push_str("\n## What each scenario checks\n\n");
     for s in SCENARIOS {
         out.push_str(&format!("- **{}** — {}\n", s.title, s.checks));
     }

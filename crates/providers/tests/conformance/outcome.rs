@@ -1,91 +1,121 @@
-//! Runs one scenario against one adapter behind a fake upstream and records what a client
-//! would see, streamed or not, in one shape.
+//! Runs one scenario against one adapter behind a fake upstream: the request decoded as the
+//! gateway decodes it for its inbound API, the adapter's canonical answer collected, then read
+//! back through that API's encoder into one `Outcome` the shared checks look at.
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
-use switchyard_protocol::openai::ChatRequest;
+use switchyard_protocol::RawObject;
 use switchyard_providers::{ChatResponse, ErrorKind};
-use switchyard_testkit::{Accumulated, FakeUpstream, Reply};
+use switchyard_testkit::{FakeUpstream, Reply};
 
+use crate::inbound::Inbound;
 use crate::recordings::ProviderUnderTest;
-use crate::scenarios::Scenario;
+use crate::scenarios::Document;
 
+/// What the adapter answered, in the canonical (OpenAI) shape, before any inbound encoding.
+pub enum Answer {
+    Failed(ErrorKind),
+    Complete(Bytes),
+    /// Chunk payloads with their `usage_only` flag; `error` ended the stream early.
+    Stream {
+        chunks: Vec<(Bytes, bool)>,
+        error: Option<ErrorKind>,
+    },
+}
+
+/// What a client of one inbound API saw, in terms every API shares.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub content: String,
     pub reasoning: String,
     pub reasoning_tokens: u64,
-    /// (id, name, arguments) by tool-call index.
+    /// (id, name, arguments as JSON text) in order.
     pub calls: Vec<(String, String, String)>,
+    /// In OpenAI's terms (`stop`, `tool_calls`, `length`, …); other APIs' reasons are mapped.
     pub finish: Option<String>,
+    /// Every prompt token, cached ones included.
     pub usage_in: u64,
     pub usage_out: u64,
     pub cached: u64,
     pub error: Option<ErrorKind>,
+    /// Stream events (chunks, or the inbound API's own events).
     pub chunks: usize,
     pub usage_chunk_last: bool,
     pub usage_seen: bool,
     pub indexes_in_order: bool,
+    /// Broken rules of the inbound API's own shape (event order, block types, stop reasons …);
+    /// any makes the cell fail, whatever the scenario.
+    pub shape: Vec<String>,
     /// The body the provider received.
     pub sent: String,
+    /// The provider's own document form (for the PDF check).
+    pub document: Option<Document>,
+    /// The upstream received the inbound request itself, byte for byte (checked for a target
+    /// that speaks the inbound API).
+    pub forwarded: bool,
 }
 
 impl Outcome {
-    fn usage(&mut self, u: &Value) {
-        self.usage_in = u["prompt_tokens"].as_u64().unwrap_or(0);
-        self.usage_out = u["completion_tokens"].as_u64().unwrap_or(0);
-        self.cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
-        self.reasoning_tokens = u["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap_or(0);
-    }
-
-    fn message(&mut self, m: &Value) {
-        self.content += m["content"].as_str().unwrap_or("");
-        self.reasoning += m["reasoning_content"].as_str().unwrap_or("");
-        for c in m["tool_calls"].as_array().into_iter().flatten() {
-            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-            self.calls.push((text(&c["id"]), text(&c["function"]["name"]), text(&c["function"]["arguments"])));
-        }
+    pub fn new() -> Self {
+        Outcome { indexes_in_order: true, ..Outcome::default() }
     }
 }
 
-pub async fn run(provider: &ProviderUnderTest, scenario: &Scenario, reply: Reply) -> Outcome {
+pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, body: &[u8], reply: Reply) -> Outcome {
     let up = FakeUpstream::start(vec![reply]).await;
     let adapter = (provider.build)(&up.base_url());
-    let request = ChatRequest::parse((scenario.request)().to_string().as_bytes()).expect("scenario requests are valid");
-    let mut o = Outcome { indexes_in_order: true, ..Outcome::default() };
-    match adapter.chat(&request, provider.model).await {
-        Err(e) => o.error = Some(e.kind),
-        Ok(ChatResponse::Complete { body, .. }) => match serde_json::from_slice::<Value>(&body) {
-            Ok(v) => {
-                o.message(&v["choices"][0]["message"]);
-                o.finish = v["choices"][0]["finish_reason"].as_str().map(str::to_string);
-                o.usage(&v["usage"]);
-            }
-            Err(_) => o.error = Some(ErrorKind::Malformed),
-        },
+    let request = (inbound.decode)(body);
+    let answer = match adapter.chat(&request, provider.model).await {
+        Err(e) => Answer::Failed(e.kind),
+        Ok(ChatResponse::Complete { body, .. }) => Answer::Complete(body),
         Ok(ChatResponse::Stream(mut stream)) => {
-            let mut acc = Accumulated::default();
+            let (mut chunks, mut error) = (Vec::new(), None);
             while let Some(item) = stream.next().await {
                 match item {
+                    Ok(chunk) => chunks.push((chunk.data, chunk.usage_only)),
                     Err(e) => {
-                        o.error = Some(e.kind);
+                        error = Some(e.kind);
                         break;
-                    }
-                    Ok(chunk) => {
-                        o.chunks += 1;
-                        o.usage_chunk_last = chunk.usage_only;
-                        acc.add(&chunk.data);
                     }
                 }
             }
-            if let Some(u) = &acc.usage {
-                o.usage_seen = true;
-                o.usage(u);
-            }
-            o.indexes_in_order = acc.index_errors.is_empty();
-            (o.content, o.reasoning, o.calls, o.finish) = (acc.text, acc.reasoning, acc.calls, acc.finish);
+            Answer::Stream { chunks, error }
+        }
+    };
+    let mut o = (inbound.read)(&answer);
+    o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
+    o.document = Some(provider.document);
+    if inbound.native.is_some() && inbound.native == provider.native {
+        match forwarded(body, &o.sent) {
+            Ok(()) => o.forwarded = true,
+            Err(why) => o.shape.push(why),
         }
     }
-    o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
     o
+}
+
+/// The upstream got the client's body: the same members, in the same order, with the same bytes —
+/// except the `model` (the gateway's) and Vertex's `anthropic_version`, which the gateway sets.
+fn forwarded(body: &[u8], sent: &str) -> Result<(), String> {
+    let mut expected = RawObject::parse(body).map_err(|e| e.message)?;
+    expected.take("model");
+    let mut got = RawObject::parse(sent.as_bytes()).map_err(|_| format!("the upstream request is not a JSON object: {sent}"))?;
+    got.take("model");
+    got.take("anthropic_version");
+    let (expected, got) =
+        (String::from_utf8_lossy(&expected.to_bytes()).into_owned(), String::from_utf8_lossy(&got.to_bytes()).into_owned());
+    if expected == got {
+        Ok(())
+    } else {
+        Err(format!("the upstream did not get the request as sent:\n  sent by the client: {expected}\n  received upstream:  {got}"))
+    }
+}
+
+/// `usage` of a canonical answer into the outcome.
+pub fn canonical_usage(o: &mut Outcome, u: &Value) {
+    o.usage_in = u["prompt_tokens"].as_u64().unwrap_or(0);
+    o.usage_out = u["completion_tokens"].as_u64().unwrap_or(0);
+    o.cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+    o.reasoning_tokens = u["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap_or(0);
 }

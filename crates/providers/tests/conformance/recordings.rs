@@ -5,18 +5,27 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use switchyard_protocol::NativeApi;
 use switchyard_providers::registry::{build, ProviderConfig};
 use switchyard_providers::Provider;
 use switchyard_testkit::{fixture_reply, Reply};
 
+use crate::scenarios::Document;
+
 pub enum Source {
     Recorded,
     Synthetic,
+    /// Recorded from Anthropic's own API, replayed for Claude on Vertex AI, which answers in the
+    /// same Messages wire format (no Vertex Claude recording exists).
+    RecordedOnAnthropic,
 }
 
 pub struct ProviderUnderTest {
     pub name: &'static str,
     pub model: &'static str,
+    /// The inbound API the target speaks itself: it is sent such a request as the client wrote it.
+    pub native: Option<NativeApi>,
+    pub document: Document,
     pub build: fn(&str) -> Arc<dyn Provider>,
     pub recording: fn(&str) -> Option<(Source, Reply)>,
 }
@@ -42,7 +51,7 @@ fn synthetic(reply: Reply) -> Option<(Source, Reply)> {
 fn openai_like(scenario: &str, dir: &str) -> Option<(Source, Reply)> {
     let f = |name: &str| recorded(&format!("{dir}/{name}"));
     match scenario {
-        "plain" | "image" => f("text.json"),
+        "plain" | "image" | "pdf" => f("text.json"),
         "plain-stream" => f("text-stream.sse"),
         "tools" => f("tool-call-parallel.json"),
         "tools-stream" => f("tool-call-parallel-stream.sse"),
@@ -61,41 +70,9 @@ fn openai_like(scenario: &str, dir: &str) -> Option<(Source, Reply)> {
     }
 }
 
-pub fn providers() -> Vec<ProviderUnderTest> {
-    vec![
-        ProviderUnderTest {
-            name: "openai",
-            model: "gpt-4o",
-            build: |base| adapter("openai", json!({"type": "openai", "base_url": base, "api_key": "sk-conformance-0000000"})),
-            recording: |s| match s {
-                "reasoning" => recorded("openai/reasoning-usage.json"),
-                "cached" => recorded("openai/usage-cached-tokens.json"),
-                // Chat Completions never streams OpenAI's reasoning text.
-                "reasoning-stream" => None,
-                _ => openai_like(s, "openai"),
-            },
-        },
-        ProviderUnderTest {
-            name: "azure",
-            model: "gpt-4o-mini",
-            build: |base| adapter("azure", json!({"type": "azure", "base_url": root(base), "api_key": "azure-conformance-key"})),
-            recording: |s| match s {
-                "reasoning" => recorded("azure/tool-call-reasoning-model-v1-api.json"),
-                "reasoning-stream" => Some((
-                    Source::Recorded,
-                    Reply::sse_from_chunks(switchyard_testkit::fixture_bytes("azure/reasoning-content-stream.chunks.jsonl")),
-                )),
-                "cached" => None,
-                _ => openai_like(s, "azure"),
-            },
-        },
-        ProviderUnderTest {
-            name: "anthropic",
-            model: "claude-sonnet-4-0",
-            build: |base| adapter("anthropic", json!({"type": "anthropic", "base_url": root(base), "api_key": "sk-ant-conformance-000"})),
-            recording: |s| {
-                match s {
-                "plain" | "image" => recorded("anthropic/text.json"),
+fn anthropic(s: &str) -> Option<(Source, Reply)> {
+    match s {
+                "plain" | "image" | "pdf" | "forwarded" => recorded("anthropic/text.json"),
                 "plain-stream" => recorded("anthropic/text-stream.sse"),
                 "tools" => recorded("anthropic/tool-call-parallel.json"),
                 "tools-stream" => recorded("anthropic/tool-call-parallel-stream.sse"),
@@ -112,13 +89,64 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                      event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
                 )),
                 _ => None,
-            }
+    }
+}
+
+/// Claude on Vertex answers in Anthropic's wire format: Anthropic's recordings, marked as such.
+#[cfg(feature = "vertex")]
+fn vertex_claude(s: &str) -> Option<(Source, Reply)> {
+    anthropic(s).map(|(source, reply)| match source {
+        Source::Recorded => (Source::RecordedOnAnthropic, reply),
+        other => (other, reply),
+    })
+}
+
+pub fn providers() -> Vec<ProviderUnderTest> {
+    vec![
+        ProviderUnderTest {
+            name: "openai",
+            model: "gpt-4o",
+            native: None,
+            document: Document::FilePart,
+            build: |base| adapter("openai", json!({"type": "openai", "base_url": base, "api_key": "sk-conformance-0000000"})),
+            recording: |s| match s {
+                "reasoning" => recorded("openai/reasoning-usage.json"),
+                "cached" => recorded("openai/usage-cached-tokens.json"),
+                // Chat Completions never streams OpenAI's reasoning text.
+                "reasoning-stream" => None,
+                _ => openai_like(s, "openai"),
             },
+        },
+        ProviderUnderTest {
+            name: "azure",
+            model: "gpt-4o-mini",
+            native: None,
+            document: Document::FilePart,
+            build: |base| adapter("azure", json!({"type": "azure", "base_url": root(base), "api_key": "azure-conformance-key"})),
+            recording: |s| match s {
+                "reasoning" => recorded("azure/tool-call-reasoning-model-v1-api.json"),
+                "reasoning-stream" => Some((
+                    Source::Recorded,
+                    Reply::sse_from_chunks(switchyard_testkit::fixture_bytes("azure/reasoning-content-stream.chunks.jsonl")),
+                )),
+                "cached" => None,
+                _ => openai_like(s, "azure"),
+            },
+        },
+        ProviderUnderTest {
+            name: "anthropic",
+            model: "claude-sonnet-4-0",
+            native: Some(NativeApi::AnthropicMessages),
+            document: Document::AnthropicBlock,
+            build: |base| adapter("anthropic", json!({"type": "anthropic", "base_url": root(base), "api_key": "sk-ant-conformance-000"})),
+            recording: anthropic,
         },
         #[cfg(feature = "bedrock")]
         ProviderUnderTest {
             name: "bedrock",
             model: "anthropic.claude-sonnet-4-20250514-v1:0",
+            native: None,
+            document: Document::ConverseBlock,
             build: |base| {
                 adapter(
                     "bedrock",
@@ -137,7 +165,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                     synthetic(Reply::json_status(status, format!(r#"{{"message":"{message}"}}"#)).with_header("x-amzn-errortype", kind))
                 };
                 match s {
-                    "plain" | "image" => json("text"),
+                    "plain" | "image" | "pdf" => json("text"),
                     "plain-stream" => stream("text-stream"),
                     "tools" => json("tool-call-parallel"),
                     "tools-stream" => stream("tool-call-parallel-stream"),
@@ -159,6 +187,8 @@ pub fn providers() -> Vec<ProviderUnderTest> {
         ProviderUnderTest {
             name: "vertex (gemini)",
             model: "gemini-2.5-flash",
+            native: None,
+            document: Document::InlineData,
             build: |base| {
                 adapter(
                     "vertex",
@@ -166,7 +196,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 )
             },
             recording: |s| match s {
-                "plain" | "image" => recorded("vertex/text.json"),
+                "plain" | "image" | "pdf" => recorded("vertex/text.json"),
                 "plain-stream" => recorded("vertex/text-stream.sse"),
                 "reasoning-stream" => recorded("vertex/thinking-stream.sse"),
                 "rate-limited" => recorded("vertex/error-429-quota-exceeded.json"),
@@ -178,12 +208,28 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 _ => None,
             },
         },
+        #[cfg(feature = "vertex")]
+        ProviderUnderTest {
+            name: "vertex (claude)",
+            model: "claude-sonnet-4@20250514",
+            native: Some(NativeApi::AnthropicMessages),
+            document: Document::AnthropicBlock,
+            build: |base| {
+                adapter(
+                    "vertex",
+                    json!({"type": "vertex", "base_url": root(base), "project": "p", "location": "us-east5", "access_token": "ya29.conformance"}),
+                )
+            },
+            recording: vertex_claude,
+        },
         ProviderUnderTest {
             name: "gemini",
             model: "gemini-2.5-flash",
+            native: None,
+            document: Document::InlineData,
             build: |base| adapter("gemini", json!({"type": "gemini", "base_url": root(base), "api_key": "AIza-conformance-000"})),
             recording: |s| match s {
-                "plain" | "image" => recorded("gemini/text.json"),
+                "plain" | "image" | "pdf" => recorded("gemini/text.json"),
                 "plain-stream" => recorded("gemini/text-stream.sse"),
                 "tools" => recorded("gemini/tool-call-parallel.json"),
                 "tools-stream" => recorded("gemini/tool-call-parallel-stream.sse"),
