@@ -6,6 +6,7 @@ wrote it — and to an OpenAI-compatible upstream, through the canonical transla
 accumulate exactly what the provider said, and errors must be Anthropic's.
 """
 
+import base64
 import json
 from pathlib import Path
 
@@ -38,6 +39,12 @@ providers:
     type: anthropic
     base_url: http://127.0.0.1:{messages_upstream.port}
     api_key: {ANTHROPIC_KEY}
+  bedrock:
+    type: bedrock
+    base_url: http://127.0.0.1:{messages_upstream.port}
+    region: us-east-1
+    access_key_id: AKIDEXAMPLE
+    secret_access_key: sdk-test-secret
   compat:
     type: openai
     base_url: http://127.0.0.1:{openai_upstream.port}/v1
@@ -210,3 +217,32 @@ def test_cache_writes_are_reported_as_anthropic_reports_them(messages_upstream, 
     assert (msg.usage.input_tokens, msg.usage.cache_creation_input_tokens, msg.usage.cache_read_input_tokens) == \
         (answer["input_tokens"], answer["cache_creation_input_tokens"], answer["cache_read_input_tokens"])
     assert answer["cache_creation_input_tokens"] > 0
+
+
+def test_a_claude_code_shaped_stream_to_bedrock(messages_upstream, gateway):
+    fixtures = FIXTURES.parent / "bedrock"
+    body = base64.b64decode((fixtures / "tool-call-parallel-stream.eventstream.b64").read_text().strip())
+    serve(messages_upstream, body, "application/vnd.amazon.eventstream")
+    system = [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}]
+    tools = [{"name": "secret_retrieval_tool", "description": "Retrieve a secret.",
+              "input_schema": {"type": "object", "properties": {"password": {"type": "string"}}, "required": ["password"]}}]
+    tools += CLAUDE_CODE_TOOLS
+    with client(gateway).messages.stream(
+            model="bedrock/anthropic.claude-sonnet-4-20250514-v1:0", max_tokens=4096, system=system, tools=tools,
+            messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}]) as stream:
+        final = stream.get_final_message()
+    expected = []
+    for line in (fixtures / "tool-call-parallel-stream.frames.jsonl").read_text().splitlines():
+        frame = json.loads(line)
+        kind, payload = frame["headers"][":event-type"], frame["payload"]
+        if kind == "contentBlockStart" and "toolUse" in payload.get("start", {}):
+            expected.append([payload["start"]["toolUse"]["toolUseId"], payload["start"]["toolUse"]["name"], ""])
+        elif kind == "contentBlockDelta" and "toolUse" in payload.get("delta", {}):
+            expected[-1][2] += payload["delta"]["toolUse"]["input"]
+    uses = [b for b in final.content if b.type == "tool_use"]
+    assert [(u.id, u.name, u.input) for u in uses] == [(i, n, json.loads(a)) for i, n, a in expected] and len(uses) == 2
+    assert final.stop_reason == "tool_use"
+    sent = messages_upstream.received[-1]
+    assert sent.path.endswith("/converse-stream")
+    assert sent.body["system"] == [{"text": "You are Claude Code."}]
+    assert [t["toolSpec"]["name"] for t in sent.body["toolConfig"]["tools"]] == [t["name"] for t in tools]
