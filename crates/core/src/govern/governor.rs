@@ -52,8 +52,9 @@ pub struct GovernorConfig {
     /// counts as hung (`governance.redis_timeout`); a probe may take as long (two misses in a row
     /// mark it down). Slower answers are waited for: they decide nothing about correctness.
     pub shared_timeout: Duration,
-    /// The longest a request waits on a shared store that is not marked down; past it the
-    /// request is refused as unavailable (503), never decided locally.
+    /// The longest a request without a deadline of its own waits on a shared store that is not
+    /// marked down (a request with one waits until its deadline); past it the request is
+    /// refused as unavailable (503), never decided locally.
     pub shared_cap: Duration,
     /// How long a reservation or concurrency slot lives if its request never settles (its
     /// instance died): longer than any request may take.
@@ -301,7 +302,10 @@ impl Governor {
             slots,
             budgets,
         };
-        let (verdict, on) = self.decide(&admit, &meta).await?;
+        // A slow Redis is waited for as long as the request may wait (its own deadline), and
+        // the request is shed as unavailable past it; `shared_cap` bounds a request without one.
+        let bound = ask.deadline.map_or(self.config.shared_cap, |d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let (verdict, on) = self.decide(&admit, &meta, bound).await?;
         if on == Where::Local {
             crate::metrics::LOCAL_ADMISSIONS.inc();
         }
@@ -316,16 +320,16 @@ impl Governor {
 
     /// Asks the counters of record, seeding budget totals they do not have yet; falls back to
     /// the outage rules when the shared store fails or is known to be down.
-    async fn decide(&self, admit: &Admit, meta: &Meta) -> Result<(Verdict, Where), Refusal> {
+    async fn decide(&self, admit: &Admit, meta: &Meta, bound: Duration) -> Result<(Verdict, Where), Refusal> {
         let Some(health) = &self.shared else {
             return Ok((
-                self.ask_seeding(&*self.primary, admit, meta).await.map_err(|_| Refusal::Unavailable { what: "counters" })?,
+                self.ask_seeding(&*self.primary, admit, meta, bound).await.map_err(|_| Refusal::Unavailable { what: "counters" })?,
                 Where::Primary,
             ));
         };
         if !health.is_down() {
             tokio::select! {
-                result = self.ask_squeezing(admit, meta) => match result {
+                result = self.ask_squeezing(admit, meta, bound) => match result {
                     Ok(verdict) => return Ok((verdict, Where::Primary)),
                     // Slow is not down: refused for now (503), never decided alone.
                     Err(StoreError::TimedOut(_)) => {
@@ -344,33 +348,32 @@ impl Governor {
 
     /// `ask_seeding` on the shared store; a budget refused while escrows hold part of it is
     /// asked again once their holders dropped them (each does at its next probe, within 250 ms)
-    /// if it fits without them, for up to `shared_cap`.
-    async fn ask_squeezing(&self, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
+    /// if it fits without them, for up to `bound`.
+    async fn ask_squeezing(&self, admit: &Admit, meta: &Meta, bound: Duration) -> Result<Verdict, StoreError> {
         let started = tokio::time::Instant::now();
         loop {
-            let verdict = self.ask_seeding(&*self.primary, admit, meta).await?;
+            let verdict = self.ask_seeding(&*self.primary, admit, meta, bound.saturating_sub(started.elapsed())).await?;
             let Verdict::OverBudget { index, .. } = verdict else { return Ok(verdict) };
             let item = &admit.budgets[index];
             let Some(squeeze) = self.escrows.squeeze_ask(item) else {
                 return Err(StoreError::TimedOut("budget held by outage spend not yet replayed".into()));
             };
             self.escrows.dropped(&item.key);
-            let fits = self.call(self.primary.squeeze(&squeeze)).await?;
+            let fits = self.call(self.primary.squeeze(&squeeze), bound.saturating_sub(started.elapsed())).await?;
             if !fits {
                 return Ok(verdict);
             }
-            if started.elapsed() >= self.config.shared_cap {
+            if started.elapsed() >= bound {
                 return Err(StoreError::TimedOut("budget held by outage escrows".into()));
             }
             tokio::time::sleep(SQUEEZE_RETRY).await;
         }
     }
 
-    /// One call to the counters of record: bounded by `shared_cap`, and with a shared store also
-    /// by its silence (`SharedHealth::silent_for`), so that a hung Redis costs a request about
-    /// the Redis timeout, not the cap.
-    async fn call<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        let bound = self.config.shared_cap;
+    /// One call to the counters of record: bounded by `bound` (what is left of the request's
+    /// deadline), and with a shared store also by its silence (`SharedHealth::silent_for`), so
+    /// that a hung Redis costs a request about the Redis timeout, not its whole deadline.
+    async fn call<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>, bound: Duration) -> Result<T, StoreError> {
         let Some(health) = &self.shared else { return timed(bound, f).await };
         // A hung Redis: silence far past any plausible stall (`governance.redis_timeout`).
         let quiet = self.config.shared_timeout;
@@ -388,19 +391,19 @@ impl Governor {
 
     /// `admit` with seeding: an unseeded budget total is read from the request log, seeded and
     /// the admission asked again. Each call to the store is bounded as `call` says.
-    async fn ask_seeding(&self, store: &dyn CounterStore, admit: &Admit, meta: &Meta) -> Result<Verdict, StoreError> {
+    async fn ask_seeding(&self, store: &dyn CounterStore, admit: &Admit, meta: &Meta, bound: Duration) -> Result<Verdict, StoreError> {
         for _ in 0..4 {
-            let verdict = self.call(store.admit(admit)).await?;
+            let verdict = self.call(store.admit(admit), bound).await?;
             let Verdict::Unseeded { index } = verdict else { return Ok(verdict) };
             let (item, m) = (&admit.budgets[index], &meta.budgets[index]);
             // One seeding at a time: concurrent requests that found the same total missing
             // wait for the first instead of all reading the log.
             let _one = self.seeding.lock().await;
-            if self.call(store.budget_used(&item.key, admit.now_ms)).await?.is_some() {
+            if self.call(store.budget_used(&item.key, admit.now_ms), bound).await?.is_some() {
                 continue;
             }
             let used = self.durable_used(item, m, admit.now_ms).await;
-            let now = self.call(store.seed(&item.key, used, item.ttl_ms)).await?;
+            let now = self.call(store.seed(&item.key, used, item.ttl_ms), bound).await?;
             self.seen.lock().expect("seen lock").insert(item.key.clone(), now);
         }
         Err(StoreError::Other("budget totals could not be seeded".into()))

@@ -53,6 +53,10 @@ fn governor(shared_delay: Duration, config: GovernorConfig) -> Arc<Governor> {
 }
 
 async fn admit(gov: &Arc<Governor>) -> Result<(), Refusal> {
+    admit_by(gov, None).await
+}
+
+async fn admit_by(gov: &Arc<Governor>, deadline: Option<tokio::time::Instant>) -> Result<(), Refusal> {
     let caller = Caller::anonymous();
     let budget = serde_json::from_value(serde_json::json!({"usd": 1.0, "window": "total"})).expect("budget");
     let scopes = vec![Scoped { scope: Scope::Team, name: "t".into(), within: None, limits: Default::default(), budget: Some(budget) }];
@@ -63,7 +67,7 @@ async fn admit(gov: &Arc<Governor>) -> Result<(), Refusal> {
         model: "m",
         worst: WorstCase { tokens: 10, usd: Some(0.01), tpm_tokens: 10 },
         now_ms: crate::time::now_ms(),
-        deadline: None,
+        deadline,
     };
     gov.admit(&ask, &scopes).await.map(|_| ())
 }
@@ -85,4 +89,19 @@ async fn a_redis_slower_than_the_request_bound_is_refused_as_unavailable_not_dec
     let gov = governor(Duration::from_secs(3), config);
     assert_eq!(admit(&gov).await, Err(Refusal::Unavailable { what: "counters" }));
     assert!(gov.shared_up(), "a request that waited its bound does not declare an outage");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_redis_is_waited_for_until_the_requests_own_deadline_and_shed_past_it() {
+    // Redis answers in 3 s: longer than the bound of a request without a deadline (1 s here).
+    let config = GovernorConfig { shared_cap: Duration::from_secs(1), ..GovernorConfig::default() };
+    let gov = governor(Duration::from_secs(3), config);
+    let start = tokio::time::Instant::now();
+    assert_eq!(admit_by(&gov, Some(start + Duration::from_secs(10))).await, Ok(()), "a request with time left waits");
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    let start = tokio::time::Instant::now();
+    let refused = admit_by(&gov, Some(start + Duration::from_secs(2))).await;
+    assert_eq!(refused, Err(Refusal::Unavailable { what: "counters" }), "past its deadline it is shed");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert!(gov.shared_up());
 }
