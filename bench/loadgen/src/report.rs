@@ -15,6 +15,7 @@ use crate::new_hist;
 
 mod cache;
 mod governance;
+mod inbound;
 mod phase;
 
 const TARGETS: [(&str, &str); 3] = [
@@ -245,10 +246,11 @@ pub fn report(path: &str) -> Result<String, String> {
     let _ = writeln!(o);
 
     if !data.runs.keys().any(|(s, _)| !is_phase(s)) {
-        // Only the provider, governance and/or cache phase ran (BENCH_…=only).
+        // Only the provider, governance, cache and/or inbound phase ran (BENCH_…=only).
         providers(&data, &mut o);
         governance::section(&data, &mut o);
         cache::section(&data, &mut o);
+        inbound::section(&data, &mut o);
         return Ok(o);
     }
 
@@ -355,7 +357,7 @@ pub fn report(path: &str) -> Result<String, String> {
     let errs: Vec<String> = data
         .runs
         .iter()
-        .filter(|((s, _), _)| !s.starts_with("gov-") && !s.starts_with("cache-"))
+        .filter(|((s, _), _)| !s.starts_with("gov-") && !s.starts_with("cache-") && !s.starts_with("inbound-"))
         .filter_map(|((s, t), a)| a.first_error.as_ref().map(|e| format!("- {s}/{t}: first error: `{}`", e.replace('`', "'"))))
         .collect();
     if !errs.is_empty() {
@@ -454,6 +456,7 @@ pub fn report(path: &str) -> Result<String, String> {
     providers(&data, &mut o);
     governance::section(&data, &mut o);
     cache::section(&data, &mut o);
+    inbound::section(&data, &mut o);
 
     // Memory.
     let mb = |k: &str| data.meta_f64(k).map(|kb| format!("{:.1} MB", kb / 1024.0)).unwrap_or_else(|| "–".into());
@@ -689,9 +692,9 @@ fn providers(data: &Data, o: &mut String) {
     }
 }
 
-/// A scenario of a phase after the main scenarios (providers, governance, cache).
+/// A scenario of a phase after the main scenarios (providers, governance, cache, inbound).
 fn is_phase(scenario: &str) -> bool {
-    ["prov-", "gov-", "cache-"].iter().any(|p| scenario.starts_with(p))
+    ["prov-", "gov-", "cache-", "inbound-"].iter().any(|p| scenario.starts_with(p))
 }
 
 fn fmt_thousands(x: f64) -> String {

@@ -19,7 +19,7 @@ const TARGETS: [(&str, &str); 6] = [
     ("miss-redis", "cache miss + store — Redis"),
 ];
 
-const PHASE: Phase = Phase { prefix: "cache-", targets: &TARGETS, base: ("plain", "bypassed"), runs_name: "cache runs" };
+const PHASE: Phase = Phase { prefix: "cache-", targets: &TARGETS, base: ("plain", "bypassed"), runs_name: "cache runs", status: None };
 
 pub(super) fn section(data: &Data, o: &mut String) {
     if !PHASE.ran(data) {

@@ -17,7 +17,7 @@ const TARGETS: [(&str, &str); 4] = [
     ("keys-redis", "+ key check, limits, budget — on Redis"),
 ];
 
-const PHASE: Phase = Phase { prefix: "gov-", targets: &TARGETS, base: ("plain", "no keys"), runs_name: "governance runs" };
+const PHASE: Phase = Phase { prefix: "gov-", targets: &TARGETS, base: ("plain", "no keys"), runs_name: "governance runs", status: None };
 
 pub(super) fn section(data: &Data, o: &mut String) {
     if !PHASE.ran(data) {

@@ -1,4 +1,4 @@
-//! Tables shared by the phases that start their own gateways (governance, cache): scenarios
+//! Tables shared by the phases that start their own gateways (governance, cache, inbound): scenarios
 //! `<prefix>open<RATE>` and `<prefix>closed`, target `direct` (nginx) plus gateway targets, one
 //! of which (`base`) is the plain gateway the others are compared with.
 
@@ -16,6 +16,9 @@ pub(super) struct Phase<'a> {
     pub base: (&'a str, &'a str),
     /// What the thread table calls these runs (`governance runs`).
     pub runs_name: &'a str,
+    /// Meta key prefix of each target's status (`inboundstatus` → `inboundstatus:<target>`): a
+    /// target left out with a reason gets a "not measured" row in the latency table.
+    pub status: Option<&'a str>,
 }
 
 impl Phase<'_> {
@@ -77,6 +80,10 @@ impl Phase<'_> {
         let _ = writeln!(o, "{head}\n{rule}");
         for &(t, name) in self.targets {
             if !self.measured(data, t) {
+                let why = self.status.and_then(|k| data.meta_str(&format!("{k}:{t}"))).filter(|s| s != "ok");
+                if let Some(why) = why {
+                    let _ = writeln!(o, "| {name} | **not measured** — {}{} |", why.replace('|', "\\|"), " |".repeat(3 * open.len() - 1));
+                }
                 continue;
             }
             let mut row = format!("| {name} |");
@@ -96,7 +103,8 @@ impl Phase<'_> {
         let _ = writeln!(o);
     }
 
-    /// Closed-loop throughput, ratios, gateway and Redis CPU per request, errors.
+    /// Closed-loop throughput, ratios, gateway and (when the phase used it) Redis CPU per
+    /// request, errors.
     pub fn throughput_table(&self, data: &Data, o: &mut String) {
         let m = |k: &str| data.meta_str(k).unwrap_or_else(|| "?".into());
         let open = self.open(data);
@@ -104,14 +112,15 @@ impl Phase<'_> {
         let thr = |t: &str| data.run(&self.closed(), t).and_then(Agg::rps);
         let us = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.1}"));
         let rates: Vec<String> = open.iter().map(|(_, r)| fmt_thousands(*r)).collect();
+        let redis = data.meta.keys().any(|k| k.starts_with(&format!("sidecpu:{}", self.prefix)));
+        let redis_head = if redis { format!(" Redis CPU µs/req @ {} req/s · closed |", rates.join(" · ")) } else { String::new() };
         let _ = writeln!(
             o,
-            "| target | max req/s ({} conns) | / direct | / {base_name} | gateway CPU µs/req @ {} req/s · closed | Redis CPU µs/req @ {} req/s · closed | errors |",
+            "| target | max req/s ({} conns) | / direct | / {base_name} | gateway CPU µs/req @ {} req/s · closed |{redis_head} errors |",
             m("closed_conns"),
             rates.join(" · "),
-            rates.join(" · "),
         );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(o, "|---|---|---|---|---|{}---|", if redis { "---|" } else { "" });
         let scens: Vec<String> = open.iter().map(|(s, _)| s.clone()).chain([self.closed()]).collect();
         for &(t, name) in self.targets {
             if !self.measured(data, t) {
@@ -131,21 +140,25 @@ impl Phase<'_> {
                 .collect();
             let _ = writeln!(
                 o,
-                "| {name} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} |{} {} |",
                 rps(thr(t)),
                 if t == "direct" { "–".into() } else { ratio(thr(t), thr("direct")) },
                 if t == "direct" || t == base { "–".into() } else { ratio(thr(t), thr(base)) },
                 cpu("hopcpu"),
-                cpu("sidecpu"),
+                if redis { format!(" {} |", cpu("sidecpu")) } else { String::new() },
                 if errs.is_empty() { "0".into() } else { errs.join("; ") },
             );
         }
-        let _ = writeln!(
-            o,
-            "\nGateway CPU = all threads of the gateway process under test (schedstat) per successful request. Redis CPU = the \
-             redis-server process{} in the same windows, per request of that row (it is not pinned and runs on either core).\n",
-            data.meta_str("gov_redis").map_or(String::new(), |r| format!(" ({r})")),
-        );
+        let _ = write!(o, "\nGateway CPU = all threads of the gateway process under test (schedstat) per successful request.");
+        if redis {
+            let _ = write!(
+                o,
+                " Redis CPU = the redis-server process{} in the same windows, per request of that row (it is not pinned and runs \
+                 on either core).",
+                data.meta_str("gov_redis").map_or(String::new(), |r| format!(" ({r})")),
+            );
+        }
+        let _ = writeln!(o, "\n");
     }
 
     /// Every run, rounds merged, then the first error of each run that had one.
