@@ -60,14 +60,25 @@ fn json_response(body: Bytes) -> Response {
 /// Runs one request of endpoint `C` through the pipeline.
 pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body, codec: C) -> Response {
     let (snap, recorder) = start(&app);
-    let inbound = Inbound {
-        body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
-        decode: C::DECODE,
-        key: presented_key(&headers).map(str::to_string),
-        headers: gateway_headers(&headers),
-        on_stream: None,
-    };
+    let inbound = inbound(&snap, &headers, body, C::DECODE);
     run(app, snap, recorder, inbound, codec).await
+}
+
+/// What the pipeline gets of an HTTP request: its body (read under the snapshot's limits), the
+/// presented key and the gateway's headers.
+pub fn inbound(
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    body: Body,
+    decode: Decode,
+) -> Inbound<impl std::future::Future<Output = Result<Bytes, BodyError>> + Send + 'static> {
+    Inbound {
+        body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
+        decode,
+        key: presented_key(headers).map(str::to_string),
+        headers: gateway_headers(headers),
+        on_stream: None,
+    }
 }
 
 /// The configuration this request runs on to its end (whatever a reload does meanwhile), and

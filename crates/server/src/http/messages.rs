@@ -11,11 +11,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
-use switchyard_core::pipeline::Inbound;
 use switchyard_core::Decode;
 use switchyard_protocol::anthropic::{from_completion, Events};
 
-use super::endpoint::{gateway_headers, presented_key, read_body, serve, Codec};
+use super::endpoint::{inbound, serve, Codec};
 use super::error::ApiError;
 use super::wire::{named_frame, WireStream};
 use super::App;
@@ -72,14 +71,7 @@ impl WireStream for AnthropicSse {
 /// otherwise), the same one admission reserves with.
 pub async fn count_tokens(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let snap = app.snapshot();
-    let inbound = Inbound {
-        body: read_body(body, snap.max_body_bytes, snap.config.server.body_timeout),
-        decode: switchyard_core::decode_messages,
-        key: presented_key(&headers).map(str::to_string),
-        headers: gateway_headers(&headers),
-        on_stream: None,
-    };
-    match app.pipeline(&snap).count_tokens(inbound).await {
+    match app.pipeline(&snap).count_tokens(inbound(&snap, &headers, body, switchyard_core::decode_messages)).await {
         Ok(n) => axum::Json(serde_json::json!({"input_tokens": n})).into_response(),
         Err(e) => ApiError::from(e).into_anthropic_response(),
     }
