@@ -302,6 +302,9 @@ fn a_cut_stream_ends_incomplete_and_a_failure_is_response_failed() {
     assert_eq!(*name, "response.failed");
     assert_eq!(data["response"]["status"], "failed");
     assert_eq!(data["response"]["error"], json!({"code": "server_error", "message": "upstream went away"}));
+    // The message the failure cut off is listed as it got, but not as completed.
+    assert_eq!(data["response"]["output"][0]["status"], "incomplete");
+    assert_eq!(data["response"]["output"][0]["content"][0]["text"], "par");
     assert!(events.finished().is_none(), "a failed stream is not stored");
     assert!(!out.iter().any(|(n, _)| *n == "response.completed"));
 }
