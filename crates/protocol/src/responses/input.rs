@@ -117,7 +117,23 @@ impl Conversation {
         let summary: Vec<&str> =
             item.get("summary").and_then(Value::as_array).into_iter().flatten().filter_map(|s| s.get("text")?.as_str()).collect();
         let encrypted = item.get("encrypted_content").and_then(Value::as_str).map(str::to_string);
-        // A reasoning item opens the next assistant turn.
+        // Within an assistant turn without reasoning, the item is that turn's: the gateway's own
+        // streams list a signature that comes with a call or text (Gemini's) after that item, and
+        // a client sends the output back as it got it. Splitting the turn there would part
+        // parallel calls from their results and move the signature off the first call.
+        if self.assistant_open && self.reasoning.is_none() {
+            let open = self.messages.last_mut().filter(|m| m.get("reasoning_content").is_none() && m.get("reasoning_signature").is_none());
+            if let Some(message) = open {
+                if !summary.is_empty() {
+                    message["reasoning_content"] = json!(summary.join("\n\n"));
+                }
+                if let Some(sig) = encrypted {
+                    message["reasoning_signature"] = json!(sig);
+                }
+                return;
+            }
+        }
+        // Otherwise a reasoning item opens the next assistant turn.
         self.assistant_open = false;
         self.reasoning = Some((summary.join("\n\n"), encrypted));
     }

@@ -170,7 +170,19 @@ impl Events {
     }
 
     fn object(&self, status: &str) -> Value {
-        let output = self.items.iter().map(|(id, item)| item.render(id)).collect();
+        let output = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(at, (id, item))| {
+                let mut rendered = item.render(id);
+                // Only a failure leaves an item open: it was cut off, not completed.
+                if self.open == Some(at) {
+                    rendered["status"] = json!("incomplete");
+                }
+                rendered
+            })
+            .collect();
         self.ctx.object(&self.model, status, output, self.usage.clone())
     }
 

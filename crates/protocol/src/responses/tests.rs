@@ -302,6 +302,9 @@ fn a_cut_stream_ends_incomplete_and_a_failure_is_response_failed() {
     assert_eq!(*name, "response.failed");
     assert_eq!(data["response"]["status"], "failed");
     assert_eq!(data["response"]["error"], json!({"code": "server_error", "message": "upstream went away"}));
+    // The message the failure cut off is listed as it got, but not as completed.
+    assert_eq!(data["response"]["output"][0]["status"], "incomplete");
+    assert_eq!(data["response"]["output"][0]["content"][0]["text"], "par");
     assert!(events.finished().is_none(), "a failed stream is not stored");
     assert!(!out.iter().any(|(n, _)| *n == "response.completed"));
 }
@@ -311,4 +314,50 @@ fn an_empty_stream_still_starts_and_completes() {
     let (_, out) = run_stream(&[], true);
     let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["response.created", "response.in_progress", "response.completed"]);
+}
+
+/// Gemini signs a turn on its first function call (or text): the stream lists the signature's
+/// reasoning item after that item. Sent back as the next request's input, the turn stays one
+/// assistant message with both calls and the signature, followed by the results.
+#[test]
+fn a_streamed_output_with_the_signature_after_a_call_goes_back_as_one_assistant_turn() {
+    let call = |i: u64, id: &str, args: &str| {
+        chunk(json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": "f", "arguments": args}}]}), None)
+    };
+    let chunks = [
+        call(0, "call_1", "{\"a\":1}"),
+        chunk(json!({"reasoning_signature": "sig"}), None),
+        call(1, "call_2", "{\"a\":2}"),
+        chunk(json!({}), Some("tool_calls")),
+    ];
+    let (events, _) = run_stream(&chunks, true);
+    let (response, _) = events.finished().unwrap();
+    let kinds: Vec<&str> = response["output"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["function_call", "reasoning", "function_call"]);
+    let mut input = vec![json!({"role": "user", "content": "go"})];
+    input.extend(response["output"].as_array().unwrap().iter().cloned());
+    input.push(json!({"type": "function_call_output", "call_id": "call_1", "output": "one"}));
+    input.push(json!({"type": "function_call_output", "call_id": "call_2", "output": "two"}));
+    let c = chat(json!({"model": "m", "input": input}));
+    assert_eq!(
+        c["messages"],
+        json!([
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": null, "reasoning_signature": "sig", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "f", "arguments": "{\"a\":2}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "one"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "two"},
+        ])
+    );
+
+    // Text signed the same way keeps its signature too.
+    let (events, _) =
+        run_stream(&[chunk(json!({"content": "OK"}), None), chunk(json!({"reasoning_signature": "sig"}), Some("stop"))], true);
+    let (response, _) = events.finished().unwrap();
+    let mut input = vec![json!({"role": "user", "content": "go"})];
+    input.extend(response["output"].as_array().unwrap().iter().cloned());
+    input.push(json!({"role": "user", "content": "again"}));
+    let c = chat(json!({"model": "m", "input": input}));
+    assert_eq!(c["messages"][1], json!({"role": "assistant", "content": "OK", "reasoning_signature": "sig"}));
 }

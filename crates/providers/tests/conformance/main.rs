@@ -106,9 +106,10 @@ fn render(tables: &[Table]) -> String {
          ✅ ˢ passes on a synthetic body in the provider's own wire format (no recording exists) ·\n\
          ✅ ᵃ passes on Anthropic's recorded traffic replayed as Claude on Vertex AI, which answers in the same Messages wire format\n\
          (no Vertex Claude recording exists) ·\n\
-         n/a not applicable: the inbound API has no such request (Chat Completions is the canonical API, so nothing is forwarded\n\
-         untranslated), or the request uses what only a target speaking that API serves (Anthropic-only fields; structured output\n\
-         as `output_config`, which only Anthropic's own API serves) and this target does not ·\n\
+         n/a not applicable: the inbound API has no such request (Chat Completions is the canonical API, and no target speaks\n\
+         the Responses API, so neither has anything forwarded untranslated), or the request uses what only a target speaking\n\
+         that API serves (Anthropic-only fields; structured output as `output_config`, which only Anthropic's own API serves)\n\
+         and this target does not ·\n\
          — not run: no recording of that case for the provider yet · ❌ fails.\n",
     );
     for table in tables {

@@ -83,7 +83,7 @@ pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, body: &[u8], r
             Answer::Stream { chunks, error }
         }
     };
-    let mut o = (inbound.read)(&answer);
+    let mut o = (inbound.read)(body, &answer);
     o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
     o.document = Some(provider.document);
     if inbound.native.is_some() && inbound.native == provider.native {

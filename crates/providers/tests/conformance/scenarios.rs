@@ -169,7 +169,7 @@ pub const SCENARIOS: &[Scenario] = &[
             answered(o)?;
             ensure(o.sent.contains(PNG_B64), "the image bytes did not reach the provider")
         },
-        checks: "a data-URL image reaches the provider in its own image format",
+        checks: "a data-URL image (Responses: `input_image`) reaches the provider in its own image format",
     },
     Scenario {
         id: "pdf",
@@ -178,7 +178,7 @@ pub const SCENARIOS: &[Scenario] = &[
             answered(o)?;
             pdf_sent(o)
         },
-        checks: "a base64 PDF (OpenAI `file` part / Messages `document` block) reaches the provider whole in its own document form \
+        checks: "a base64 PDF (OpenAI `file` part / Messages `document` block / Responses `input_file`) reaches the provider whole in its own document form \
                  (Anthropic `document` block, Gemini/Vertex `inlineData` application/pdf, Bedrock `document` {format pdf, name, \
                  source.bytes}, OpenAI/Azure the `file` part with its filename); the answer comes back",
     },
@@ -190,7 +190,7 @@ pub const SCENARIOS: &[Scenario] = &[
             let v: Value = serde_json::from_str(o.content.trim()).map_err(|_| "content is not JSON".to_string())?;
             ensure(v.is_object(), "content is not a JSON object")
         },
-        checks: "`response_format: json_schema` (Messages: `output_config.format`) is sent in the provider's form; the content parses \
+        checks: "`response_format: json_schema` (Messages: `output_config.format`; Responses: `text.format`) is sent in the provider's form; the content parses \
                  as the JSON object",
     },
     Scenario {

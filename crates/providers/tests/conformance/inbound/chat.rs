@@ -92,7 +92,7 @@ fn message(o: &mut Outcome, m: &Value) {
     }
 }
 
-fn read(answer: &Answer) -> Outcome {
+fn read(_request: &[u8], answer: &Answer) -> Outcome {
     let mut o = Outcome::new();
     match answer {
         Answer::Failed(kind) => o.error = Some(*kind),

@@ -118,7 +118,7 @@ fn request(scenario: &str) -> Option<Request> {
     }
 }
 
-fn read(answer: &Answer) -> Outcome {
+fn read(_request: &[u8], answer: &Answer) -> Outcome {
     let mut o = Outcome::new();
     match answer {
         Answer::Failed(kind) => o.error = Some(*kind),

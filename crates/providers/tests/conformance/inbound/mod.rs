@@ -10,6 +10,7 @@ use crate::outcome::{Answer, Outcome};
 
 pub mod chat;
 pub mod messages;
+pub mod responses;
 
 /// One scenario's request in an inbound API's form.
 pub struct Request {
@@ -50,10 +51,11 @@ pub struct Inbound {
     pub request: fn(&str) -> Option<Request>,
     /// The request as the gateway decodes it for this API.
     pub decode: fn(&[u8]) -> ChatRequest,
-    /// The canonical answer, through this API's encoder, as the client sees it.
-    pub read: fn(&Answer) -> Outcome,
+    /// The canonical answer, through this API's encoder, as the client sees it; given the
+    /// request as sent, for what the answer repeats of it.
+    pub read: fn(&[u8], &Answer) -> Outcome,
 }
 
 pub fn inbounds() -> Vec<Inbound> {
-    vec![chat::inbound(), messages::inbound()]
+    vec![chat::inbound(), messages::inbound(), responses::inbound()]
 }
