@@ -532,7 +532,11 @@ impl Governor {
         {
             let mut seen = self.seen.lock().expect("seen lock");
             for (item, used) in admit.budgets.iter().zip(used) {
-                seen.insert(item.key.clone(), *used);
+                // The key is copied only the first time a budget is seen.
+                match seen.get_mut(&item.key) {
+                    Some(last) => *last = *used,
+                    None => drop(seen.insert(item.key.clone(), *used)),
+                }
             }
         }
         for ((item, m), used) in admit.budgets.iter().zip(&meta.budgets).zip(used) {
