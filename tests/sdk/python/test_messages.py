@@ -8,6 +8,7 @@ accumulate exactly what the provider said, and errors must be Anthropic's.
 
 import base64
 import json
+import zlib
 from pathlib import Path
 
 import anthropic
@@ -219,10 +220,27 @@ def test_cache_writes_are_reported_as_anthropic_reports_them(messages_upstream, 
     assert answer["cache_creation_input_tokens"] > 0
 
 
-def test_a_claude_code_shaped_stream_to_bedrock(messages_upstream, gateway):
-    fixtures = FIXTURES.parent / "bedrock"
-    body = base64.b64decode((fixtures / "tool-call-parallel-stream.eventstream.b64").read_text().strip())
-    serve(messages_upstream, body, "application/vnd.amazon.eventstream")
+def eventstream_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream frame with string headers: prelude (lengths and their CRC32),
+    headers, payload, and the CRC32 of all of it."""
+    encoded = b"".join(bytes([len(name)]) + name.encode() + b"\x07" + len(value.encode()).to_bytes(2, "big") + value.encode()
+                       for name, value in headers.items())
+    prelude = (12 + len(encoded) + len(payload) + 4).to_bytes(4, "big") + len(encoded).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + encoded + payload
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
+def invoke_stream(sse: bytes) -> bytes:
+    """A recorded Anthropic stream as Bedrock's InvokeModelWithResponseStream sends it: each
+    event's JSON, base64-encoded, in the `bytes` of a `chunk` event."""
+    headers = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+    events = [line[len(b"data: "):] for line in sse.splitlines() if line.startswith(b"data: ")]
+    return b"".join(eventstream_frame(headers, json.dumps({"bytes": base64.b64encode(e).decode()}).encode()) for e in events)
+
+
+def test_a_claude_code_shaped_stream_to_bedrock_claude_goes_to_invoke_model_as_written(messages_upstream, gateway):
+    sse = recorded("tool-call-parallel-stream.sse")
+    serve(messages_upstream, invoke_stream(sse), "application/vnd.amazon.eventstream")
     system = [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}]
     tools = [{"name": "secret_retrieval_tool", "description": "Retrieve a secret.",
               "input_schema": {"type": "object", "properties": {"password": {"type": "string"}}, "required": ["password"]}}]
@@ -231,18 +249,21 @@ def test_a_claude_code_shaped_stream_to_bedrock(messages_upstream, gateway):
             model="bedrock/anthropic.claude-sonnet-4-20250514-v1:0", max_tokens=4096, system=system, tools=tools,
             messages=[{"role": "user", "content": "Retrieve the secrets for: mellon,radiance"}]) as stream:
         final = stream.get_final_message()
-    expected = []
-    for line in (fixtures / "tool-call-parallel-stream.frames.jsonl").read_text().splitlines():
-        frame = json.loads(line)
-        kind, payload = frame["headers"][":event-type"], frame["payload"]
-        if kind == "contentBlockStart" and "toolUse" in payload.get("start", {}):
-            expected.append([payload["start"]["toolUse"]["toolUseId"], payload["start"]["toolUse"]["name"], ""])
-        elif kind == "contentBlockDelta" and "toolUse" in payload.get("delta", {}):
-            expected[-1][2] += payload["delta"]["toolUse"]["input"]
+    expected = {}
+    for line in sse.splitlines():
+        if not line.startswith(b"data: "):
+            continue
+        event = json.loads(line[len(b"data: "):])
+        if event["type"] == "content_block_start" and event["content_block"]["type"] == "tool_use":
+            expected[event["index"]] = [event["content_block"]["id"], event["content_block"]["name"], ""]
+        elif event["type"] == "content_block_delta" and event["delta"]["type"] == "input_json_delta":
+            expected[event["index"]][2] += event["delta"]["partial_json"]
     uses = [b for b in final.content if b.type == "tool_use"]
-    assert [(u.id, u.name, u.input) for u in uses] == [(i, n, json.loads(a)) for i, n, a in expected] and len(uses) == 2
+    assert [(u.id, u.name, u.input) for u in uses] == [(i, n, json.loads(a)) for i, n, a in expected.values()] and len(uses) == 2
     assert final.stop_reason == "tool_use"
     sent = messages_upstream.received[-1]
-    assert sent.path.endswith("/converse-stream")
-    assert sent.body["system"] == [{"text": "You are Claude Code."}]
-    assert [t["toolSpec"]["name"] for t in sent.body["toolConfig"]["tools"]] == [t["name"] for t in tools]
+    assert sent.path == "/model/anthropic.claude-sonnet-4-20250514-v1%3A0/invoke-with-response-stream"
+    # The Messages request as written: no translation to Converse, `stream` in the path, no `model`.
+    assert (sent.body["system"], sent.body["tools"]) == (system, tools)
+    assert sent.body["anthropic_version"] == "bedrock-2023-05-31"
+    assert "model" not in sent.body and "stream" not in sent.body

@@ -2,7 +2,7 @@
 //! translated through `translate::Conversation`, answers come back in OpenAI's shape.
 
 mod convert;
-mod stream;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -223,7 +223,12 @@ pub(crate) async fn read_answer(
         return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(bytes, decoder))));
     }
     let body = response.bytes().await.map_err(|e| transport_error(provider, &e))?;
-    let completion = convert::from_wire(message(provider, &body)?, crate::unix_now());
+    complete_answer(provider, &body)
+}
+
+/// A whole Messages body (200) in OpenAI's shape; Claude on Bedrock's InvokeModel answers in it too.
+pub(crate) fn complete_answer(provider: &str, body: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let completion = convert::from_wire(message(provider, body)?, crate::unix_now());
     let usage = completion.usage;
     Ok(ChatResponse::Complete { body: completion.to_openai(), usage: Some(usage) })
 }

@@ -25,6 +25,11 @@ impl AnthropicDecoder {
             stopped: false,
         }
     }
+
+    /// Whether `message_stop` arrived: the answer is complete.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
 }
 
 pub fn error_kind(kind: &str) -> ErrorKind {

@@ -138,7 +138,7 @@ mod tests {
         };
         let p = Bedrock::with_env("b", &BedrockConfig::default(), &env).unwrap();
         assert_eq!(
-            p.url("amazon.nova-micro-v1:0", true).unwrap().as_str(),
+            p.url("amazon.nova-micro-v1:0", "converse-stream").unwrap().as_str(),
             "https://bedrock-runtime.ap-south-1.amazonaws.com/model/amazon.nova-micro-v1%3A0/converse-stream"
         );
         assert!(

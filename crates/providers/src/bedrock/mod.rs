@@ -1,8 +1,12 @@
-//! Amazon Bedrock adapter: Converse / ConverseStream, SigV4 or bearer API keys, binary event stream.
+//! Amazon Bedrock adapter: Converse / ConverseStream (InvokeModel for a client's own Messages
+//! request to Claude), SigV4 or bearer API keys, binary event stream.
 #![cfg(feature = "bedrock")]
 
 mod auth;
 mod convert;
+mod invoke;
+#[cfg(test)]
+mod invoke_tests;
 mod profile;
 mod stream;
 #[cfg(test)]
@@ -22,7 +26,7 @@ use crate::http::{client, read_limited, transport_error, MAX_ERROR_BODY};
 use crate::translate::{inline_remote_images, ChunkWriter, Conversation, FetchPolicy, ImageFetcher};
 use crate::{ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
-use stream::{EventStreamChunks, EventStreamDecoder};
+use stream::{Converse, EventStreamChunks, EventStreamDecoder};
 use wire::ConverseResponse;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -104,9 +108,8 @@ impl Bedrock {
         })
     }
 
-    /// `{base}/model/{model id, percent-encoded}/converse` (or `converse-stream`).
-    fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ProviderError> {
-        let action = if stream { "converse-stream" } else { "converse" };
+    /// `{base}/model/{model id, percent-encoded}/{action}`.
+    fn url(&self, model: &str, action: &str) -> Result<reqwest::Url, ProviderError> {
         // Percent-encoded as the AWS SDKs do for the model id.
         let url = format!("{}/model/{}/{action}", self.base, crate::http::path_segment(&self.name, model)?);
         reqwest::Url::parse(&url)
@@ -125,11 +128,21 @@ impl Provider for Bedrock {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-        let mut conversation = Conversation::from_request(request)?;
-        inline_remote_images(&mut conversation, &self.images).await?;
-        let body = serde_json::to_vec(&convert::to_wire(&conversation, model)?)
-            .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request could not be written for Bedrock: {e}")))?;
-        let url = self.url(model, request.stream())?;
+        let stream = request.stream();
+        // A client's own Messages request to Claude goes as it came, through InvokeModel.
+        let invoked = invoke::body(request, model);
+        let is_invoke = invoked.is_some();
+        let (body, action) = match invoked {
+            Some(body) => (body, if stream { "invoke-with-response-stream" } else { "invoke" }),
+            None => {
+                let mut conversation = Conversation::from_request(request)?;
+                inline_remote_images(&mut conversation, &self.images).await?;
+                let body = serde_json::to_vec(&convert::to_wire(&conversation, model)?)
+                    .map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("request could not be written for Bedrock: {e}")))?;
+                (body, if stream { "converse-stream" } else { "converse" })
+            }
+        };
+        let url = self.url(model, action)?;
         let mut builder = self.client.post(url.clone()).header(http::header::CONTENT_TYPE, "application/json");
         for (name, value) in self.auth.headers(&url, &body, SystemTime::now())? {
             builder = builder.header(name, value);
@@ -142,15 +155,19 @@ impl Provider for Bedrock {
             let body = read_limited(response, MAX_ERROR_BODY).await;
             return Err(convert::error(Some(status.as_u16()), error_type.as_deref(), &body, retry, |t| self.keys.redact(t)));
         }
+        if is_invoke {
+            return invoke::read_answer(&self.name, Arc::clone(&self.keys), model, stream, response).await;
+        }
         let id = response
             .headers()
             .get("x-amzn-requestid")
             .and_then(|v| v.to_str().ok())
             .map(|r| format!("chatcmpl-{r}"))
             .unwrap_or_else(|| format!("chatcmpl-{:016x}", fastrand::u64(..)));
-        if request.stream() {
+        if stream {
             let body = crate::http::body_stream(&self.name, response);
-            let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), ChunkWriter::new(id, model, crate::unix_now()));
+            let events = Converse::new(&self.name, ChunkWriter::new(id, model, crate::unix_now()));
+            let decoder = EventStreamDecoder::new(&self.name, Arc::clone(&self.keys), events);
             return Ok(ChatResponse::Stream(Box::pin(EventStreamChunks::new(body, decoder))));
         }
         let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;

@@ -1,6 +1,7 @@
-//! ConverseStream decoding: the binary `application/vnd.amazon.eventstream` body, cut anywhere
-//! by the network, is framed by the AWS SDK's own codec (which checks both CRCs) and each event
-//! becomes OpenAI chunks through the shared `ChunkWriter`.
+//! Bedrock's binary `application/vnd.amazon.eventstream` bodies, cut anywhere by the network,
+//! framed by the AWS SDK's own codec (which checks both CRCs): exception and error frames become
+//! classified errors here, each event goes to the API's `Events` — ConverseStream's (below) or
+//! InvokeModelWithResponseStream's (`invoke`) — which turns it into OpenAI chunks.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -20,38 +21,36 @@ use crate::sse_stream::cut_off;
 use crate::translate::ChunkWriter;
 use crate::{Chunk, ErrorKind, ProviderError};
 
-type Item = Result<Chunk, ProviderError>;
+pub type Item = Result<Chunk, ProviderError>;
+
+/// What one API's events mean.
+pub trait Events: Send + Unpin + 'static {
+    /// One `:message-type: event` frame: its `:event-type` and payload.
+    fn event(&mut self, event_type: Option<&str>, payload: &[u8], out: &mut VecDeque<Item>) -> Result<(), ProviderError>;
+    /// The answer is complete: nothing after it is read.
+    fn is_complete(&self) -> bool;
+    /// The body ended before `is_complete`: the error saying so.
+    fn cut(&mut self) -> ProviderError;
+}
 
 /// The synchronous core: bytes in, chunks (or one final error) out.
-pub struct EventStreamDecoder {
+pub struct EventStreamDecoder<E> {
     provider: String,
     keys: Arc<KeyRing>,
     buf: BytesMut,
     frames: MessageFrameDecoder,
-    writer: ChunkWriter,
-    stopped: bool,
-    /// `metadata` arrived after `messageStop`: the answer is complete.
-    done: bool,
+    events: E,
     failed: bool,
 }
 
-impl EventStreamDecoder {
-    pub fn new(provider: &str, keys: Arc<KeyRing>, writer: ChunkWriter) -> Self {
-        Self {
-            provider: provider.to_string(),
-            keys,
-            buf: BytesMut::new(),
-            frames: MessageFrameDecoder::new(),
-            writer,
-            stopped: false,
-            done: false,
-            failed: false,
-        }
+impl<E: Events> EventStreamDecoder<E> {
+    pub fn new(provider: &str, keys: Arc<KeyRing>, events: E) -> Self {
+        Self { provider: provider.to_string(), keys, buf: BytesMut::new(), frames: MessageFrameDecoder::new(), events, failed: false }
     }
 
     /// Whether nothing more will come out (complete or failed).
     pub fn is_finished(&self) -> bool {
-        self.done || self.failed
+        self.failed || self.events.is_complete()
     }
 
     /// Feeds the next piece of the body; complete frames are translated into `out`.
@@ -79,10 +78,11 @@ impl EventStreamDecoder {
         }
     }
 
-    /// The body ended: complete only after `messageStop` and `metadata`.
+    /// The body ended: complete only when the API's events say so.
     pub fn end(&mut self, out: &mut VecDeque<Item>) {
         if !self.is_finished() {
-            self.fail(cut_off(&self.provider), out);
+            let e = self.events.cut();
+            self.fail(e, out);
         }
     }
 
@@ -113,10 +113,39 @@ impl EventStreamDecoder {
                     format!("provider `{}` reported a stream error: {}", self.provider, self.keys.redact(&text)),
                 ));
             }
-            other => return Err(self.malformed(&format!("a frame with message type {other:?}"))),
+            other => return Err(malformed(&self.provider, &format!("a frame with message type {other:?}"))),
         }
-        let payload = message.payload();
-        match header(":event-type").as_deref() {
+        self.events.event(header(":event-type").as_deref(), message.payload(), out)
+    }
+}
+
+/// `provider` sent `what`, which the gateway cannot read.
+pub fn malformed(provider: &str, what: &str) -> ProviderError {
+    ProviderError::new(ErrorKind::Malformed, format!("provider `{provider}` sent {what}"))
+}
+
+/// ConverseStream's events: `messageStart`, content blocks, `messageStop`, then `metadata`.
+pub struct Converse {
+    provider: String,
+    writer: ChunkWriter,
+    stopped: bool,
+    /// `metadata` arrived after `messageStop`: the answer is complete.
+    done: bool,
+}
+
+impl Converse {
+    pub fn new(provider: &str, writer: ChunkWriter) -> Self {
+        Self { provider: provider.to_string(), writer, stopped: false, done: false }
+    }
+
+    fn parse<T: DeserializeOwned>(&self, payload: &[u8]) -> Result<T, ProviderError> {
+        serde_json::from_slice(payload).map_err(|e| malformed(&self.provider, &format!("an event that is not the expected JSON ({e})")))
+    }
+}
+
+impl Events for Converse {
+    fn event(&mut self, event_type: Option<&str>, payload: &[u8], out: &mut VecDeque<Item>) -> Result<(), ProviderError> {
+        match event_type {
             Some("messageStart") => out.push_back(Ok(self.writer.start())),
             Some("contentBlockStart") => {
                 let start: BlockStart = self.parse(payload)?;
@@ -164,32 +193,32 @@ impl EventStreamDecoder {
         Ok(())
     }
 
-    fn parse<T: DeserializeOwned>(&self, payload: &[u8]) -> Result<T, ProviderError> {
-        serde_json::from_slice(payload).map_err(|e| self.malformed(&format!("an event that is not the expected JSON ({e})")))
+    fn is_complete(&self) -> bool {
+        self.done
     }
 
-    fn malformed(&self, what: &str) -> ProviderError {
-        ProviderError::new(ErrorKind::Malformed, format!("provider `{}` sent {what}", self.provider))
+    fn cut(&mut self) -> ProviderError {
+        cut_off(&self.provider)
     }
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
 
 /// The decoder over the upstream body, as a `ChunkStream`.
-pub struct EventStreamChunks {
+pub struct EventStreamChunks<E> {
     body: ByteStream,
-    decoder: EventStreamDecoder,
+    decoder: EventStreamDecoder<E>,
     queue: VecDeque<Item>,
     finished: bool,
 }
 
-impl EventStreamChunks {
-    pub fn new(body: ByteStream, decoder: EventStreamDecoder) -> Self {
+impl<E: Events> EventStreamChunks<E> {
+    pub fn new(body: ByteStream, decoder: EventStreamDecoder<E>) -> Self {
         Self { body, decoder, queue: VecDeque::new(), finished: false }
     }
 }
 
-impl Stream for EventStreamChunks {
+impl<E: Events> Stream for EventStreamChunks<E> {
     type Item = Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {

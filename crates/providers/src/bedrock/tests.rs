@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use switchyard_protocol::openai::ChatRequest;
 use switchyard_testkit::{fixture_bytes, fixture_json, fixture_str, Accumulated, FakeUpstream, Reply};
 
-use super::stream::EventStreamDecoder;
+use super::stream::{Converse, EventStreamDecoder};
 use super::*;
 use crate::translate::ChunkWriter;
 use crate::Chunk;
@@ -54,7 +54,8 @@ fn eventstream_reply(status: u16, body: Vec<u8>) -> Reply {
 
 /// Drives the decoder directly over `pieces` with a fixed identity, so outputs compare byte for byte.
 fn decode(pieces: &[&[u8]]) -> Vec<Result<Chunk, ProviderError>> {
-    let mut decoder = EventStreamDecoder::new("bedrock", Arc::new(KeyRing::default()), ChunkWriter::new("id", "m", 1));
+    let events = Converse::new("bedrock", ChunkWriter::new("id", "m", 1));
+    let mut decoder = EventStreamDecoder::new("bedrock", Arc::new(KeyRing::default()), events);
     let mut out = VecDeque::new();
     for piece in pieces {
         decoder.push(piece, &mut out);
@@ -242,7 +243,7 @@ fn frame_ends(body: &[u8]) -> Vec<usize> {
 
 /// No real exception frame was recorded (see the shared README's gaps), so this one is built
 /// with the codec, in the shape the Bedrock API reference gives.
-fn exception_frame(kind: &'static str, message: &str) -> Vec<u8> {
+pub(super) fn exception_frame(kind: &'static str, message: &str) -> Vec<u8> {
     let frame = Message::new(json!({"message": message}).to_string())
         .add_header(Header::new(":message-type", HeaderValue::String("exception".into())))
         .add_header(Header::new(":exception-type", HeaderValue::String(kind.into())))
@@ -546,7 +547,7 @@ fn profiles_supply_keys_and_region() {
     let named = |name: &str| BedrockConfig { profile: Some(name.to_string()), ..BedrockConfig::default() };
     assert_eq!(signing(&none, &env_with(&home, &[])), owned("AKIDDEFAULT", None, "eu-central-1"), "the default profile");
     let provider = Bedrock::with_env("b", &none, &env_with(&home, &[])).unwrap();
-    assert_eq!(provider.url(NOVA, false).unwrap().host_str(), Some("bedrock-runtime.eu-central-1.amazonaws.com"));
+    assert_eq!(provider.url(NOVA, "converse").unwrap().host_str(), Some("bedrock-runtime.eu-central-1.amazonaws.com"));
     assert_eq!(
         signing(&none, &env_with(&home, &[("AWS_PROFILE", "work")])),
         owned("AKIDWORK", Some("work-token"), "ap-northeast-1"),

@@ -69,19 +69,21 @@ async fn every_adapter_passes_every_recorded_scenario_in_every_inbound_api() {
 
 async fn cell(inbound: &Inbound, provider: &ProviderUnderTest, scenario: &Scenario, failures: &mut Vec<String>) -> Cell {
     let Some(request) = (inbound.request)(scenario.id) else { return Cell::NotApplicable };
+    let native = inbound.native.is_some() && inbound.native == provider.native;
     let served = match request.served_by {
         ServedBy::Any => true,
-        ServedBy::Native => inbound.native.is_some() && inbound.native == provider.native,
+        ServedBy::Native => native,
         ServedBy::Provider(name) => provider.name == name,
     };
     if !served {
         return Cell::NotApplicable;
     }
-    let Some((source, reply)) = (provider.recording)(scenario.id) else { return Cell::NotRun };
+    let (document, recording) = provider.native_recording.filter(|_| native).unwrap_or((provider.document, provider.recording));
+    let Some((source, reply)) = recording(scenario.id) else { return Cell::NotRun };
     let mut body = request.body;
     // The gateway's model name is the target's: a target speaking the API gets the body unchanged.
     body["model"] = provider.model.into();
-    let outcome = outcome::run(inbound, provider, &serde_json::to_vec(&body).unwrap(), reply).await;
+    let outcome = outcome::run(inbound, provider, document, &serde_json::to_vec(&body).unwrap(), reply).await;
     let verdict = if outcome.shape.is_empty() { (scenario.check)(&outcome) } else { Err(outcome.shape.join("; ")) };
     match verdict {
         Ok(()) => Cell::Pass(match source {
@@ -104,8 +106,9 @@ fn render(tables: &[Table]) -> String {
          checked on the answer in that inbound API's shape — one table per inbound API.\n\n\
          ✅ passes on the provider's recorded traffic (`crates/testkit/fixtures/<provider>/`) ·\n\
          ✅ ˢ passes on a synthetic body in the provider's own wire format (no recording exists) ·\n\
-         ✅ ᵃ passes on Anthropic's recorded traffic replayed as Claude on Vertex AI, which answers in the same Messages wire format\n\
-         (no Vertex Claude recording exists) ·\n\
+         ✅ ᵃ passes on Anthropic's recorded traffic replayed as Claude on Vertex AI or on Bedrock's InvokeModel, which answer in the\n\
+         same Messages wire format (Bedrock streams each event base64-encoded in an event-stream `chunk`; no recording of either\n\
+         exists) ·\n\
          n/a not applicable: the inbound API has no such request (Chat Completions is the canonical API, and no target speaks\n\
          the Responses API, so neither has anything forwarded untranslated), or the request uses what only a target speaking\n\
          that API serves (Anthropic-only fields; structured output as `output_config`, which only Anthropic's own API serves)\n\

@@ -62,7 +62,7 @@ impl Outcome {
     }
 }
 
-pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, body: &[u8], reply: Reply) -> Outcome {
+pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, document: Document, body: &[u8], reply: Reply) -> Outcome {
     let up = FakeUpstream::start(vec![reply]).await;
     let adapter = (provider.build)(&up.base_url());
     let request = (inbound.decode)(body);
@@ -84,10 +84,12 @@ pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, body: &[u8], r
         }
     };
     let mut o = (inbound.read)(body, &answer);
-    o.sent = up.requests().last().map(|r| r.body_str()).unwrap_or_default();
-    o.document = Some(provider.document);
+    let last = up.requests().last().cloned();
+    o.sent = last.as_ref().map(|r| r.body_str()).unwrap_or_default();
+    o.document = Some(document);
     if inbound.native.is_some() && inbound.native == provider.native {
-        match forwarded(body, &o.sent) {
+        let path = last.map(|r| r.path).unwrap_or_default();
+        match forwarded(body, &o.sent, &path) {
             Ok(()) => o.forwarded = true,
             Err(why) => o.shape.push(why),
         }
@@ -96,10 +98,14 @@ pub async fn run(inbound: &Inbound, provider: &ProviderUnderTest, body: &[u8], r
 }
 
 /// The upstream got the client's body: the same members, in the same order, with the same bytes —
-/// except the `model` (the gateway's) and Vertex's `anthropic_version`, which the gateway sets.
-fn forwarded(body: &[u8], sent: &str) -> Result<(), String> {
+/// except the `model` (the gateway's) and Vertex's and Bedrock's `anthropic_version`, which the
+/// gateway sets, and `stream`, which Bedrock's InvokeModel (`path`) takes in the path.
+fn forwarded(body: &[u8], sent: &str, path: &str) -> Result<(), String> {
     let mut expected = RawObject::parse(body).map_err(|e| e.message)?;
     expected.take("model");
+    if path.ends_with("/invoke") || path.ends_with("/invoke-with-response-stream") {
+        expected.take("stream");
+    }
     let mut got = RawObject::parse(sent.as_bytes()).map_err(|_| format!("the upstream request is not a JSON object: {sent}"))?;
     got.take("model");
     got.take("anthropic_version");

@@ -15,10 +15,13 @@ use crate::scenarios::Document;
 pub enum Source {
     Recorded,
     Synthetic,
-    /// Recorded from Anthropic's own API, replayed for Claude on Vertex AI, which answers in the
-    /// same Messages wire format (no Vertex Claude recording exists).
+    /// Recorded from Anthropic's own API, replayed for Claude on Vertex AI or on Bedrock's
+    /// InvokeModel, which answer in the same Messages wire format (no recording of either exists).
     RecordedOnAnthropic,
 }
+
+/// The answer (and where it came from) a target gives to a scenario, if any.
+pub type Recording = fn(&str) -> Option<(Source, Reply)>;
 
 pub struct ProviderUnderTest {
     pub name: &'static str,
@@ -27,7 +30,11 @@ pub struct ProviderUnderTest {
     pub native: Option<NativeApi>,
     pub document: Document,
     pub build: fn(&str) -> Arc<dyn Provider>,
-    pub recording: fn(&str) -> Option<(Source, Reply)>,
+    pub recording: Recording,
+    /// For a target sent a request in the inbound API's own form over another API than
+    /// `recording`'s (Bedrock: InvokeModel rather than Converse): the document form it then gets,
+    /// and its answers.
+    pub native_recording: Option<(Document, Recording)>,
 }
 
 fn adapter(name: &str, config: serde_json::Value) -> Arc<dyn Provider> {
@@ -101,6 +108,96 @@ fn vertex_claude(s: &str) -> Option<(Source, Reply)> {
     })
 }
 
+/// Bedrock's own answers on Converse (and its errors, the same on every Bedrock API).
+#[cfg(feature = "bedrock")]
+fn bedrock_converse(s: &str) -> Option<(Source, Reply)> {
+    let json = |case: &str| Some((Source::Recorded, Reply::json(switchyard_testkit::fixture_bytes(&format!("bedrock/{case}.json")))));
+    let error = |status: u16, kind: &str, message: &str| {
+        synthetic(Reply::json_status(status, format!(r#"{{"message":"{message}"}}"#)).with_header("x-amzn-errortype", kind))
+    };
+    match s {
+        "plain" | "image" | "pdf" => json("text"),
+        "plain-stream" => bedrock_stream(
+            Source::Recorded,
+            aws_smithy_types::base64::decode(switchyard_testkit::fixture_str("bedrock/text-stream.eventstream.b64").trim())
+                .expect("recorded base64"),
+        ),
+        "tools" => json("tool-call-parallel"),
+        "tools-stream" => bedrock_stream(
+            Source::Recorded,
+            aws_smithy_types::base64::decode(switchyard_testkit::fixture_str("bedrock/tool-call-parallel-stream.eventstream.b64").trim())
+                .expect("recorded base64"),
+        ),
+        "round-trip" => json("tool-result-followup"),
+        "reasoning-stream" => bedrock_stream(
+            Source::Recorded,
+            aws_smithy_types::base64::decode(switchyard_testkit::fixture_str("bedrock/reasoning-stream.eventstream.b64").trim())
+                .expect("recorded base64"),
+        ),
+        "structured" => json("structured-output-json-schema"),
+        "cached" => json("usage-cache-read"),
+        "rate-limited" => error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+        "server-error" => error(500, "InternalServerException", "The server encountered an internal error."),
+        "malformed-stream" => bedrock_stream(Source::Synthetic, b"\x00\x00\x00\x10not an event stream".to_vec()),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "bedrock")]
+fn bedrock_stream(source: Source, body: Vec<u8>) -> Option<(Source, Reply)> {
+    Some((source, Reply::json(body).with_header("content-type", "application/vnd.amazon.eventstream")))
+}
+
+/// One event-stream frame with string headers.
+#[cfg(feature = "bedrock")]
+fn frame(headers: &[(&'static str, &str)], payload: String) -> Vec<u8> {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let message = headers
+        .iter()
+        .fold(Message::new(payload), |m, (name, value)| m.add_header(Header::new(*name, HeaderValue::String(value.to_string().into()))));
+    let mut out = Vec::new();
+    aws_smithy_eventstream::frame::write_message_to(&message, &mut out).expect("frame encodes");
+    out
+}
+
+/// Anthropic SSE as InvokeModelWithResponseStream carries it: each event's JSON, base64-encoded,
+/// in the `bytes` of a `chunk` event.
+#[cfg(feature = "bedrock")]
+fn invoke_chunks(sse: &[u8]) -> Vec<u8> {
+    let mut events = Vec::new();
+    let mut parser = switchyard_protocol::sse::SseParser::new();
+    parser.feed(sse, &mut events);
+    parser.finish(&mut events);
+    let headers = [(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")];
+    events.iter().flat_map(|e| frame(&headers, json!({"bytes": aws_smithy_types::base64::encode(&e.data)}).to_string())).collect()
+}
+
+/// Claude on Bedrock's InvokeModel answers in Anthropic's wire format: Anthropic's recordings,
+/// marked as such, streams re-framed as Bedrock frames them; errors are Bedrock's.
+#[cfg(feature = "bedrock")]
+fn bedrock_invoke(s: &str) -> Option<(Source, Reply)> {
+    let stream = |rel: &str| bedrock_stream(Source::RecordedOnAnthropic, invoke_chunks(&switchyard_testkit::fixture_bytes(rel)));
+    match s {
+        "plain-stream" => stream("anthropic/text-stream.sse"),
+        "tools-stream" => stream("anthropic/tool-call-parallel-stream.sse"),
+        "reasoning-stream" => stream("anthropic/thinking-stream.sse"),
+        "rate-limited" | "server-error" | "malformed-stream" => bedrock_converse(s),
+        "mid-stream-error" => {
+            let mut body = invoke_chunks(
+                b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bdrk_1\",\"model\":\"claude-sonnet-4-20250514\",\"usage\":{\"input_tokens\":9}}}\n\n",
+            );
+            let headers =
+                [(":message-type", "exception"), (":exception-type", "modelStreamErrorException"), (":content-type", "application/json")];
+            body.extend(frame(&headers, json!({"message": "The model stream failed."}).to_string()));
+            bedrock_stream(Source::Synthetic, body)
+        }
+        _ => anthropic(s).map(|(source, reply)| match source {
+            Source::Recorded => (Source::RecordedOnAnthropic, reply),
+            other => (other, reply),
+        }),
+    }
+}
+
 pub fn providers() -> Vec<ProviderUnderTest> {
     vec![
         ProviderUnderTest {
@@ -116,6 +213,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 "reasoning-stream" => None,
                 _ => openai_like(s, "openai"),
             },
+            native_recording: None,
         },
         ProviderUnderTest {
             name: "azure",
@@ -132,6 +230,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 "cached" => None,
                 _ => openai_like(s, "azure"),
             },
+            native_recording: None,
         },
         ProviderUnderTest {
             name: "anthropic",
@@ -140,12 +239,13 @@ pub fn providers() -> Vec<ProviderUnderTest> {
             document: Document::AnthropicBlock,
             build: |base| adapter("anthropic", json!({"type": "anthropic", "base_url": root(base), "api_key": "sk-ant-conformance-000"})),
             recording: anthropic,
+            native_recording: None,
         },
         #[cfg(feature = "bedrock")]
         ProviderUnderTest {
             name: "bedrock",
             model: "anthropic.claude-sonnet-4-20250514-v1:0",
-            native: None,
+            native: Some(NativeApi::AnthropicMessages),
             document: Document::ConverseBlock,
             build: |base| {
                 adapter(
@@ -153,35 +253,8 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                     json!({"type": "bedrock", "base_url": root(base), "region": "us-east-1", "access_key_id": "AKIDEXAMPLE", "secret_access_key": "conformance-secret"}),
                 )
             },
-            recording: |s| {
-                let stream = |case: &str| {
-                    let b64 = switchyard_testkit::fixture_str(&format!("bedrock/{case}.eventstream.b64"));
-                    let body = aws_smithy_types::base64::decode(b64.trim()).expect("recorded base64");
-                    Some((Source::Recorded, Reply::json(body).with_header("content-type", "application/vnd.amazon.eventstream")))
-                };
-                let json =
-                    |case: &str| Some((Source::Recorded, Reply::json(switchyard_testkit::fixture_bytes(&format!("bedrock/{case}.json")))));
-                let error = |status: u16, kind: &str, message: &str| {
-                    synthetic(Reply::json_status(status, format!(r#"{{"message":"{message}"}}"#)).with_header("x-amzn-errortype", kind))
-                };
-                match s {
-                    "plain" | "image" | "pdf" => json("text"),
-                    "plain-stream" => stream("text-stream"),
-                    "tools" => json("tool-call-parallel"),
-                    "tools-stream" => stream("tool-call-parallel-stream"),
-                    "round-trip" => json("tool-result-followup"),
-                    "reasoning-stream" => stream("reasoning-stream"),
-                    "structured" => json("structured-output-json-schema"),
-                    "cached" => json("usage-cache-read"),
-                    "rate-limited" => error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
-                    "server-error" => error(500, "InternalServerException", "The server encountered an internal error."),
-                    "malformed-stream" => synthetic(
-                        Reply::json(&b"\x00\x00\x00\x10not an event stream"[..])
-                            .with_header("content-type", "application/vnd.amazon.eventstream"),
-                    ),
-                    _ => None,
-                }
-            },
+            recording: bedrock_converse,
+            native_recording: Some((Document::AnthropicBlock, bedrock_invoke)),
         },
         #[cfg(feature = "vertex")]
         ProviderUnderTest {
@@ -207,6 +280,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 "malformed-stream" => synthetic(Reply::sse("data: {\"candidates\": [\n\n")),
                 _ => None,
             },
+            native_recording: None,
         },
         #[cfg(feature = "vertex")]
         ProviderUnderTest {
@@ -221,6 +295,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 )
             },
             recording: vertex_claude,
+            native_recording: None,
         },
         ProviderUnderTest {
             name: "gemini",
@@ -249,6 +324,7 @@ pub fn providers() -> Vec<ProviderUnderTest> {
                 )),
                 _ => None,
             },
+            native_recording: None,
         },
     ]
 }

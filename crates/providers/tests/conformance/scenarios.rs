@@ -241,6 +241,7 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         checks: "a Messages request full of what has no canonical equivalent (`cache_control`, a server tool, `container`, \
                  `metadata.user_id`, a `redacted_thinking` turn) reaches a target that speaks the Messages API byte for byte \
-                 (`model` aside; Vertex also gets `anthropic_version`). Every other Messages cell of such a target checks the same",
+                 (`model` aside; Vertex and Bedrock also get `anthropic_version`, Bedrock's InvokeModel takes `stream` in its path). Every other \
+                 Messages cell of such a target checks the same",
     },
 ];
