@@ -70,10 +70,14 @@ async fn translate(
 }
 
 /// The stored conversation `id` continues, from the caller's tenant only.
+/// A database that does not answer within `LOOKUP_TIMEOUT` is a 503, not a request held forever.
 async fn previous(store: &dyn ResponseStore, tenant: &str, id: &str) -> Result<Vec<Value>, BodyError> {
-    match store.get_response(tenant, id).await {
-        Ok(Some(stored)) => Ok(stored.conversation),
-        Ok(None) => Err(BodyError::UnknownResponse { id: id.to_string() }),
-        Err(e) => Err(BodyError::StoreUnavailable(e.to_string())),
+    match tokio::time::timeout(LOOKUP_TIMEOUT, store.get_response(tenant, id)).await {
+        Ok(Ok(Some(stored))) => Ok(stored.conversation),
+        Ok(Ok(None)) => Err(BodyError::UnknownResponse { id: id.to_string() }),
+        Ok(Err(e)) => Err(BodyError::StoreUnavailable(e.to_string())),
+        Err(_) => Err(BodyError::StoreUnavailable(format!("the database did not answer within {LOOKUP_TIMEOUT:?}"))),
     }
 }
+
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -20,10 +20,18 @@ use super::super::App;
 /// The caller's stored response `id`, or the error to answer.
 async fn find(app: &App, headers: &HeaderMap, id: &str) -> Result<StoredResponse, ApiError> {
     let tenant = tenant(app, headers).await?;
-    match app.responses.get_response(&tenant, id).await {
-        Ok(Some(stored)) => Ok(stored),
-        Ok(None) => Err(ApiError::ResponseNotFound { id: id.to_string(), param: None }),
-        Err(e) => Err(ApiError::ResponseStoreUnavailable(e.to_string())),
+    match bounded(app.responses.get_response(&tenant, id)).await? {
+        Some(stored) => Ok(stored),
+        None => Err(ApiError::ResponseNotFound { id: id.to_string(), param: None }),
+    }
+}
+
+/// A store call that fails or does not answer within two seconds is a 503.
+async fn bounded<T>(call: impl std::future::Future<Output = Result<T, switchyard_core::store::StoreError>>) -> Result<T, ApiError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(ApiError::ResponseStoreUnavailable(e.to_string())),
+        Err(_) => Err(ApiError::ResponseStoreUnavailable("the database did not answer within 2 s".into())),
     }
 }
 
@@ -45,10 +53,10 @@ pub async fn delete(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): P
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    match app.responses.delete_response(&tenant, &id).await {
+    match bounded(app.responses.delete_response(&tenant, &id)).await {
         Ok(true) => Json(json!({"id": id, "object": "response", "deleted": true})).into_response(),
         Ok(false) => ApiError::ResponseNotFound { id, param: None }.into_response(),
-        Err(e) => ApiError::ResponseStoreUnavailable(e.to_string()).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
