@@ -29,7 +29,10 @@ pub mod tokens;
 pub use attempt::{attempt, run_attempts, AttemptLog, Failed, Outcome, Served};
 pub use pricing::{cost_usd, Catalog, ModelPrice, Price};
 pub use record::{new_request_id, Recorder};
-pub use request::{decode_chat, decode_embeddings, decode_messages, parse, Decode, GatewayFields, Parsed, Request, RequestHeaders};
+pub use request::{
+    decode_chat, decode_embeddings, decode_messages, parse, parse_native, Decode, GatewayFields, InboundBody, Parsed, Request,
+    RequestHeaders,
+};
 pub use route::{
     Health, Latency, ModelEntry, ModelRoute, PlannedAttempt, Route, RouteError, Router, Strategy, Target, TargetSpec, Timeouts,
 };

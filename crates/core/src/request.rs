@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, RequestFormatError};
-use switchyard_protocol::RawObject;
+use switchyard_protocol::{Native, RawObject};
 
 /// Per-request gateway options (the OpenAI SDK's `extra_body`). Fields that later pipeline steps
 /// (fallbacks, caching, budgets) act on are validated here already.
@@ -71,11 +71,33 @@ impl Request {
         }
     }
 
+    /// Attaches the client's own request, built with the body (see `InboundBody`).
+    fn attach_native(&mut self, native: Option<Native>) {
+        if let (Request::Chat(chat), Some(native)) = (self, native) {
+            chat.set_native(native);
+        }
+    }
+
     fn fields_mut(&mut self) -> &mut RawObject {
         match self {
             Request::Chat(r) => r.fields_mut(),
             Request::Embeddings(r) => r.fields_mut(),
         }
+    }
+}
+
+/// A request body as the transport hands it to the pipeline: the bytes `Decode` reads, and, for
+/// an API whose canonical request is built before the pipeline runs (the Responses API continues
+/// a stored conversation), the client's own request for a target that speaks its API.
+#[derive(Debug, Clone)]
+pub struct InboundBody {
+    pub bytes: bytes::Bytes,
+    pub native: Option<Native>,
+}
+
+impl From<bytes::Bytes> for InboundBody {
+    fn from(bytes: bytes::Bytes) -> Self {
+        Self { bytes, native: None }
     }
 }
 
@@ -112,7 +134,13 @@ const MAX_METADATA_KEYS: usize = 64;
 const MAX_METADATA_VALUE: usize = 1024;
 
 pub fn parse(body: &[u8], decode: Decode, headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
+    parse_native(body, None, decode, headers)
+}
+
+/// `parse`, with the client's own request when the body came with it (`InboundBody::native`).
+pub fn parse_native(body: &[u8], native: Option<Native>, decode: Decode, headers: RequestHeaders) -> Result<Parsed, RequestFormatError> {
     let mut request = decode(body)?;
+    request.attach_native(native);
     if let Request::Chat(chat) = &mut request {
         chat.set_native_beta(headers.anthropic_beta.clone());
     }

@@ -41,7 +41,7 @@ use crate::cache::{Status, STATUS_HEADER};
 use crate::govern::{Caller, Governor};
 use crate::lookup::{Cache, Fill, Lookup};
 use crate::record::Recorder;
-use crate::request::{parse, Decode, Parsed, RequestHeaders};
+use crate::request::{parse_native, Decode, InboundBody, Parsed, RequestHeaders};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::route::{Health, PlannedAttempt, Router};
 use delivered::Delivered;
@@ -66,7 +66,7 @@ pub struct Pipeline<'a> {
 
 /// A request as the transport hands it over.
 pub struct Inbound<B> {
-    /// The body, read under the transport's limits.
+    /// The body, read under the transport's limits: a future of `Bytes` or of an `InboundBody`.
     pub body: B,
     pub decode: Decode,
     /// The presented virtual key, if any.
@@ -134,9 +134,10 @@ impl<E: Into<PipelineError>> From<E> for Failure {
 
 impl Pipeline<'_> {
     /// Runs a request through every step; whatever happens, `recorder` logs it once.
-    pub async fn run<B>(&self, inbound: Inbound<B>, mut recorder: Recorder) -> Result<Answer, Rejection>
+    pub async fn run<B, O>(&self, inbound: Inbound<B>, mut recorder: Recorder) -> Result<Answer, Rejection>
     where
-        B: Future<Output = Result<Bytes, BodyError>>,
+        B: Future<Output = Result<O, BodyError>>,
+        O: Into<InboundBody>,
     {
         match self.steps(inbound, &mut recorder).await {
             Ok(Reply::Recorded(answer)) => {
@@ -161,13 +162,14 @@ impl Pipeline<'_> {
     /// The input tokens a request would cost at its first planned target, estimated as
     /// admission estimates them (`POST /v1/messages/count_tokens`): authenticated, parsed and
     /// routed like a request, but nothing is sent, reserved or logged.
-    pub async fn count_tokens<B>(&self, inbound: Inbound<B>) -> Result<u64, PipelineError>
+    pub async fn count_tokens<B, O>(&self, inbound: Inbound<B>) -> Result<u64, PipelineError>
     where
-        B: Future<Output = Result<Bytes, BodyError>>,
+        B: Future<Output = Result<O, BodyError>>,
+        O: Into<InboundBody>,
     {
-        let body = inbound.body.await?;
+        let body: InboundBody = inbound.body.await?.into();
         let caller = authenticate(&self.keys, inbound.key.as_deref()).await?;
-        let parsed = parse(&body, inbound.decode, inbound.headers)?;
+        let parsed = parse_native(&body.bytes, body.native, inbound.decode, inbound.headers)?;
         if !caller.may_use(parsed.request.model()) {
             return Err(AdmitError::ModelNotAllowed { model: parsed.request.model().to_string() }.into());
         }
@@ -176,17 +178,18 @@ impl Pipeline<'_> {
         Ok(crate::tokens::estimate_input_tokens(chat, first.target.provider.tokenizer(), &first.target.model))
     }
 
-    async fn steps<B>(&self, inbound: Inbound<B>, rec: &mut Recorder) -> Result<Reply, Failure>
+    async fn steps<B, O>(&self, inbound: Inbound<B>, rec: &mut Recorder) -> Result<Reply, Failure>
     where
-        B: Future<Output = Result<Bytes, BodyError>>,
+        B: Future<Output = Result<O, BodyError>>,
+        O: Into<InboundBody>,
     {
         let started = Instant::now();
-        let body = inbound.body.await?;
+        let body: InboundBody = inbound.body.await?.into();
         let caller = authenticate(&self.keys, inbound.key.as_deref()).await?;
         rec.caller(&caller);
-        let mut parsed = parse(&body, inbound.decode, inbound.headers)?;
+        let mut parsed = parse_native(&body.bytes, body.native, inbound.decode, inbound.headers)?;
         rec.requested(parsed.request.model(), parsed.request.stream());
-        rec.fields(&parsed.fields, parsed.feature.as_deref(), &body);
+        rec.fields(&parsed.fields, parsed.feature.as_deref(), &body.bytes);
         rec.customer(customer(&caller, &parsed));
         let mut plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
         if let (Some(tell), Some(first), true) = (inbound.on_stream, plan.first(), parsed.request.stream()) {

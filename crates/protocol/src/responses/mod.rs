@@ -4,6 +4,7 @@
 //! `previous_response_id` continues) is the server's and core's business, not this module's.
 
 mod input;
+pub mod native;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -11,6 +12,7 @@ pub mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use native::native;
 pub use request::{to_chat, Translated};
 pub use response::{from_completion, listed_input_items, ResponseContext};
 pub use stream::{Event, Events};

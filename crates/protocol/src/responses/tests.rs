@@ -361,3 +361,44 @@ fn a_streamed_output_with_the_signature_after_a_call_goes_back_as_one_assistant_
     let c = chat(json!({"model": "m", "input": input}));
     assert_eq!(c["messages"][1], json!({"role": "assistant", "content": "OK", "reasoning_signature": "sig"}));
 }
+
+#[test]
+fn the_native_body_keeps_the_clients_bytes_without_the_gateways_fields() {
+    let body = br#"{"model":"m", "input":"hi","metadata":{"job":"x"},"store":true,"cache_ttl":60,"include":["reasoning.encrypted_content"],"fallback_models":["b"]}"#;
+    let t = to_chat(body).unwrap();
+    let n = native(body, &t, &[]).unwrap();
+    assert_eq!(n.api, crate::NativeApi::OpenAiResponses);
+    assert_eq!(n.body.to_bytes(), br#"{"model":"m","input":"hi","store":true,"include":["reasoning.encrypted_content"]}"#);
+}
+
+#[test]
+fn the_native_body_carries_the_expanded_conversation_instead_of_the_previous_response() {
+    let body = json!({"model": "m", "previous_response_id": "resp_1", "instructions": "brief", "input": [
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}
+    ]});
+    let t = translate(body.clone());
+    let history = [
+        json!({"role": "user", "content": [{"type": "text", "text": "weather?"}, {"type": "image_url", "image_url": {"url": "https://x/i.png"}}]}),
+        json!({"role": "assistant", "content": "Let me look.", "reasoning_content": "think", "reasoning_signature": "sig",
+               "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{\"city\":\"Paris\"}"}}]}),
+    ];
+    let n = native(body.to_string().as_bytes(), &t, &history).unwrap();
+    let sent: Value = serde_json::from_slice(&n.body.to_bytes()).unwrap();
+    assert_eq!(
+        sent,
+        json!({"model": "m", "instructions": "brief", "input": [
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "weather?"}, {"type": "input_image", "image_url": "https://x/i.png", "detail": "auto"}]},
+            {"type": "message", "role": "assistant", "content": "Let me look."},
+            {"type": "function_call", "call_id": "call_1", "name": "get", "arguments": "{\"city\":\"Paris\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        ]})
+    );
+    // The expanded input reads back as the same canonical conversation (reasoning aside).
+    let mut again = body.clone();
+    again["input"] = sent["input"].clone();
+    again.as_object_mut().unwrap().remove("previous_response_id");
+    let messages = translate(again).messages;
+    assert_eq!(messages[1]["tool_calls"], history[1]["tool_calls"]);
+    assert_eq!(messages[2], json!({"role": "tool", "tool_call_id": "call_1", "content": "sunny"}));
+}

@@ -1,8 +1,10 @@
 //! OpenAI and every OpenAI-compatible server (vLLM, Ollama, Groq, …): the request goes out as the
-//! client sent it (gateway fields removed, model replaced), the answer comes back as it is.
+//! client sent it (gateway fields removed, model replaced), the answer comes back as it is. A
+//! Responses API request goes to `/responses` instead where the upstream speaks it (`responses.rs`).
 
 pub mod azure;
 pub mod flavors;
+mod responses;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,11 @@ pub struct OpenAiConfig {
     pub models: Vec<String>,
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
+    /// Whether the upstream speaks the Responses API (`{base}/responses`): a Responses request is
+    /// then forwarded as it came instead of translated to chat completions. Default: on for the
+    /// official `https://api.openai.com/v1` only (most compatible servers lack the endpoint).
+    #[serde(default)]
+    pub responses: Option<bool>,
 }
 
 impl OpenAiConfig {
@@ -65,6 +72,8 @@ pub struct OpenAi {
     kind: &'static str,
     /// URLs are parsed once: parsing (with IDNA) on every request showed in the benchmark profile.
     endpoint: Endpoint,
+    /// `{base}/responses`, when the upstream speaks the Responses API (see `responses.rs`).
+    responses_url: Option<reqwest::Url>,
     auth: Auth,
     stream_usage_option: bool,
     keys: KeyRing,
@@ -86,6 +95,12 @@ impl OpenAi {
             let value = http::HeaderValue::from_str(v).map_err(|_| format!("header `{k}` has a value that is not valid"))?;
             headers.insert(name, value);
         }
+        let responses_url = match config.responses.unwrap_or(base == responses::OPENAI_BASE_URL) {
+            true => {
+                Some(reqwest::Url::parse(&format!("{base}/responses")).map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?)
+            }
+            false => None,
+        };
         Ok(Self {
             name: name.to_string(),
             kind: "openai",
@@ -93,6 +108,7 @@ impl OpenAi {
                 reqwest::Url::parse(&format!("{base}/chat/completions"))
                     .map_err(|e| format!("base_url `{base}` is not a valid URL: {e}"))?,
             ),
+            responses_url,
             auth: Auth::Bearer,
             stream_usage_option: flavor.stream_usage_option,
             keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
@@ -108,6 +124,7 @@ impl OpenAi {
             name: name.to_string(),
             kind: "azure",
             endpoint: config.endpoint()?,
+            responses_url: None,
             auth: Auth::ApiKeyHeader,
             stream_usage_option: true,
             keys: KeyRing::from_settings(&config.api_key, &config.api_keys),
@@ -133,6 +150,11 @@ impl Provider for OpenAi {
     }
 
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
+        if let Some(url) = &self.responses_url {
+            if let Some(body) = responses::native_body(request, self.endpoint.body_model(model)) {
+                return self.respond(url.clone(), body, request.stream(), model).await;
+            }
+        }
         let url = self.url(model)?;
         let body = request.to_upstream_body(self.endpoint.body_model(model), self.stream_usage_option);
         let response = self.send(url, body).await?;
@@ -163,6 +185,19 @@ impl Provider for OpenAi {
 }
 
 impl OpenAi {
+    /// A Responses request forwarded to `{base}/responses`, its answer made canonical.
+    async fn respond(&self, url: reqwest::Url, body: Vec<u8>, stream: bool, model: &str) -> Result<ChatResponse, ProviderError> {
+        let response = self.send(url, body.into()).await?;
+        if stream {
+            let body = crate::http::body_stream(&self.name, response);
+            let decoder = responses::ResponsesDecoder::new(&self.name, model, crate::unix_now());
+            return Ok(ChatResponse::Stream(Box::pin(SseChunkStream::new(body, decoder))));
+        }
+        let body = response.bytes().await.map_err(|e| transport_error(&self.name, &e))?;
+        let (body, usage) = responses::completion(&self.name, &body, crate::unix_now())?;
+        Ok(ChatResponse::Complete { body, usage: Some(usage) })
+    }
+
     fn url(&self, model: &str) -> Result<reqwest::Url, ProviderError> {
         self.endpoint.url(model).map_err(|e| ProviderError::new(ErrorKind::BadRequest, format!("provider `{}`: {e}", self.name)))
     }

@@ -90,10 +90,11 @@ pub fn start(app: &App) -> (Arc<Snapshot>, Recorder) {
 }
 
 /// Runs `inbound` through the pipeline and writes the answer with `codec`.
-pub async fn run<C, B>(app: Arc<App>, snap: Arc<Snapshot>, recorder: Recorder, mut inbound: Inbound<B>, codec: C) -> Response
+pub async fn run<C, B, O>(app: Arc<App>, snap: Arc<Snapshot>, recorder: Recorder, mut inbound: Inbound<B>, codec: C) -> Response
 where
     C: Codec,
-    B: std::future::Future<Output = Result<Bytes, BodyError>> + Send + 'static,
+    B: std::future::Future<Output = Result<O, BodyError>> + Send + 'static,
+    O: Into<switchyard_core::InboundBody> + Send + 'static,
 {
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
     let (on_stream, told) = oneshot::channel();

@@ -71,7 +71,7 @@ async fn refusals_are_typed_by_step_and_recorded_with_the_status_the_codec_gives
         let snap = app.snapshot();
         let p = app.pipeline(&snap);
         let too_large = Inbound {
-            body: async { Err(BodyError::TooLarge { limit: 10 }) },
+            body: async { Err::<Bytes, _>(BodyError::TooLarge { limit: 10 }) },
             decode: decode_chat,
             key: None,
             headers: RequestHeaders::default(),

@@ -1,7 +1,8 @@
 //! The Responses API on the real binary: stored responses are scoped by tenant (a key of another
 //! team can neither read, delete nor continue a response: 404, as for an unknown id), `store:
 //! false` keeps nothing, a refused continuation is logged once, and a stream's events come in
-//! order with their sequence numbers.
+//! order with their sequence numbers; an OpenAI target that speaks the Responses API gets the
+//! client's request, with the stored conversation expanded into `input`.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -122,4 +123,107 @@ async fn a_stream_is_the_responses_events_in_order() {
     let done = &events.last().unwrap().1["response"];
     assert_eq!(done["output"][0]["content"][0]["text"], "one two");
     assert_eq!(done["usage"]["output_tokens"], 2);
+}
+
+/// A Response as OpenAI answers with `store: false`.
+fn openai_response(id: &str, text: &str, input_tokens: u64) -> Value {
+    json!({
+        "id": id, "object": "response", "created_at": 1756315696, "status": "completed", "error": null,
+        "incomplete_details": null, "model": "gpt-5-mini-2025-08-07", "store": false,
+        "output": [{"id": format!("msg_{id}"), "type": "message", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "annotations": [], "text": text}]}],
+        "usage": {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 4,
+                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": input_tokens + 4},
+    })
+}
+
+#[tokio::test]
+async fn an_openai_target_gets_the_clients_responses_request_with_the_conversation_expanded() {
+    use switchyard_testkit::{FakeUpstream, Reply};
+    let up = FakeUpstream::start(vec![
+        Reply::json(openai_response("resp_up1", "Sunny.", 20).to_string()),
+        Reply::json(openai_response("resp_up2", "Yes, 24C.", 31).to_string()),
+    ])
+    .await;
+    let config = format!(
+        "providers:\n  oa: {{ type: openai, base_url: \"{}\", api_key: sk-test-secret-key-123456, responses: true }}\n",
+        up.base_url()
+    );
+    let gw = GatewayProcess::spawn(bin(), &config).await;
+    let post = |body: String| {
+        let url = format!("{}/responses", gw.base_url());
+        async move { client().post(url).header("content-type", "application/json").body(body).send().await.unwrap() }
+    };
+    // Sent as written: the upstream gets the client's bytes, in the client's order.
+    let first =
+        post(r#"{"model":"oa/gpt-5-mini","instructions":"Be brief.","input":"Weather in Paris?","metadata":{"job":"w"}}"#.into()).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["output"][0]["content"][0]["text"], "Sunny.");
+    assert_eq!(first["metadata"], json!({"job": "w"}), "the client's own echo, not the upstream's");
+    let sent = up.last_request();
+    assert_eq!(sent.path, "/v1/responses");
+    assert_eq!(sent.body_str(), r#"{"model":"gpt-5-mini","instructions":"Be brief.","input":"Weather in Paris?","store":false}"#);
+
+    let next = post(
+        json!({"model": "oa/gpt-5-mini", "input": "Warm?", "previous_response_id": first["id"], "reasoning": {"effort": "low"}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(next.status(), 200);
+    let request_id = next.headers()["x-request-id"].to_str().unwrap().to_string();
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(
+        (next["output"][0]["content"][0]["text"].as_str(), next["previous_response_id"].as_str()),
+        (Some("Yes, 24C."), first["id"].as_str())
+    );
+    assert_eq!(
+        up.last_request().json(),
+        json!({"model": "gpt-5-mini", "reasoning": {"effort": "low"}, "store": false, "input": [
+            {"type": "message", "role": "user", "content": "Weather in Paris?"},
+            {"type": "message", "role": "assistant", "content": "Sunny."},
+            {"type": "message", "role": "user", "content": "Warm?"},
+        ]})
+    );
+    let logged = record(gw.data_dir(), &request_id).await;
+    assert_eq!((logged.provider.as_deref(), logged.input_tokens, logged.output_tokens), (Some("oa"), 31, 4));
+}
+
+#[tokio::test]
+async fn an_openai_targets_stream_comes_back_as_the_gateways_own_events_and_is_billed() {
+    use switchyard_testkit::{FakeUpstream, Reply};
+    let response = |status: &str, usage: Value| json!({"id": "resp_up", "object": "response", "status": status, "model": "gpt-5-mini-2025-08-07", "output": [], "usage": usage});
+    let events = [
+        json!({"type": "response.created", "sequence_number": 0, "response": response("in_progress", Value::Null)}),
+        json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0, "item": {"id": "msg_1", "type": "message", "role": "assistant", "content": []}}),
+        json!({"type": "response.output_text.delta", "sequence_number": 2, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hello"}),
+        json!({"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": " there"}),
+        json!({"type": "response.completed", "sequence_number": 4, "response": response("completed", json!({"input_tokens": 11, "output_tokens": 2, "total_tokens": 13}))}),
+    ];
+    let sse: String = events.iter().map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap())).collect();
+    let up = FakeUpstream::start(vec![Reply::sse(sse)]).await;
+    let config = format!(
+        "providers:\n  oa: {{ type: openai, base_url: \"{}\", api_key: sk-test-secret-key-123456, responses: true }}\n",
+        up.base_url()
+    );
+    let gw = GatewayProcess::spawn(bin(), &config).await;
+    let r = client()
+        .post(format!("{}/responses", gw.base_url()))
+        .json(&json!({"model": "oa/gpt-5-mini", "input": "hi", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    assert_eq!(up.last_request().json()["stream"], true);
+    let done: Value = text
+        .split("\n\n")
+        .find_map(|f| f.strip_prefix("event: response.completed\ndata: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .expect("a response.completed event");
+    assert_eq!(done["response"]["output"][0]["content"][0]["text"], "Hello there");
+    assert_eq!(done["response"]["usage"]["input_tokens"], 11);
+    let logged = record(gw.data_dir(), &request_id).await;
+    assert_eq!((logged.input_tokens, logged.output_tokens), (11, 2));
 }

@@ -20,7 +20,8 @@ use http::HeaderMap;
 use serde_json::Value;
 use switchyard_core::pipeline::{BodyError, Inbound};
 use switchyard_core::store::ResponseStore;
-use switchyard_protocol::responses::to_chat;
+use switchyard_core::InboundBody;
+use switchyard_protocol::responses::{native, to_chat};
 
 use super::endpoint::{gateway_headers, presented_key, read_body, run, start};
 use super::App;
@@ -52,12 +53,13 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 }
 
 /// The body future: the Responses request read, translated and continued from its previous
-/// response, as the canonical request's body.
+/// response, as the canonical request's body — with the client's own request, expanded the same
+/// way, for a target that speaks the Responses API.
 async fn translate(
     body: impl std::future::Future<Output = Result<Bytes, BodyError>>,
     keeper: Keeper,
     turn: TurnSlot,
-) -> Result<Bytes, BodyError> {
+) -> Result<InboundBody, BodyError> {
     let body = body.await?;
     let translated = to_chat(&body).map_err(BodyError::Invalid)?;
     let history = match &translated.previous_response_id {
@@ -65,8 +67,9 @@ async fn translate(
         None => Vec::new(),
     };
     let chat = translated.chat_body(&history);
+    let native = native(&body, &translated, &history).map_err(BodyError::Invalid)?;
     *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(Turn { translated, history });
-    Ok(Bytes::from(chat))
+    Ok(InboundBody { bytes: Bytes::from(chat), native: Some(native) })
 }
 
 /// The stored conversation `id` continues, from the caller's tenant only.
