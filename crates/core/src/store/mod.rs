@@ -10,6 +10,7 @@ mod counters;
 mod error;
 mod governance;
 mod log;
+mod log_search;
 mod policy;
 mod responses;
 mod vectors;
@@ -22,6 +23,7 @@ pub use counters::{
 pub use error::StoreError;
 pub use governance::{Admitted, Changes, GovernanceStore, GroupBy, SpendQuery, SpendRow};
 pub use log::{AttemptDetail, AttemptError, LogHandle, LogQuery, LogRecord, LogSink, LogStatus, LogSubmit};
+pub use log_search::{LogCursor, LogFilter, LogPage, LogSearch, StatusFilter};
 pub use policy::{AlertTargets, Budget, KeyRecord, Limits, Policy, Scope, Window};
 pub use responses::{ResponseStore, StoredResponse};
 pub use vectors::VectorIndex;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use switchyard_core::store::{LogRecord, LogSink, StoreError};
+use switchyard_core::store::{LogFilter, LogPage, LogRecord, LogSearch, LogSink, StoreError};
 
 #[derive(Clone, Default)]
 pub struct MemoryLog {
@@ -34,5 +34,23 @@ impl LogSink for MemoryLog {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl LogSearch for MemoryLog {
+    async fn search_logs(&self, filter: &LogFilter) -> Result<LogPage, StoreError> {
+        let mut found: Vec<LogRecord> = self
+            .inner
+            .lock()
+            .expect("memory log lock")
+            .0
+            .iter()
+            .filter(|r| filter.matches(r) && filter.after.as_ref().is_none_or(|c| c.is_before(r)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (b.started_at_ms, &b.request_id).cmp(&(a.started_at_ms, &a.request_id)));
+        found.truncate(filter.limit.saturating_add(1));
+        Ok(LogPage::from_overfetch(found, filter.limit))
     }
 }

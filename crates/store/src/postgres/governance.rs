@@ -13,14 +13,16 @@ use tokio::time::{timeout_at, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, IsolationLevel};
 
-use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow, StoreError};
+use switchyard_core::store::{
+    Changes, GovernanceStore, KeyRecord, LogFilter, LogPage, LogSearch, Policy, Scope, SpendQuery, SpendRow, StoreError,
+};
 
 use crate::postgres::schema as pg_schema;
 use crate::postgres::target::{pg_error, PgTarget};
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
 };
-use crate::sql::{pg_params, spend, Db, Dialect, SqlValue};
+use crate::sql::{log_rows, pg_params, spend, Db, Dialect, SqlValue};
 
 /// How long one call may take, waiting for the client and reconnecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -203,5 +205,15 @@ impl GovernanceStore for PostgresGovernance {
     async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
         let (sql, params) = spend::spend_sql(Dialect::Postgres, query);
         self.run(Box::new(move |client| Box::pin(async move { select(client, &sql, &params, spend::spend_from_row).await }))).await
+    }
+}
+
+#[async_trait::async_trait]
+impl LogSearch for PostgresGovernance {
+    async fn search_logs(&self, filter: &LogFilter) -> Result<LogPage, StoreError> {
+        let (sql, params) = log_rows::search_sql(Dialect::Postgres, filter);
+        let rows =
+            self.run(Box::new(move |client| Box::pin(async move { select(client, &sql, &params, log_rows::from_row).await }))).await?;
+        Ok(LogPage::from_overfetch(rows, filter.limit))
     }
 }

@@ -2,7 +2,7 @@
 //! Inserts are multi-row and idempotent by request id, one transaction per batch. A broken
 //! connection fails that batch (the writer spools it) and is replaced on the next insert.
 
-use switchyard_core::store::{LogQuery, LogRecord, LogSink, StoreError};
+use switchyard_core::store::{LogFilter, LogPage, LogQuery, LogRecord, LogSink, StoreError};
 
 use crate::postgres::schema as pg_schema;
 use crate::postgres::target::{off_runtime, PgTarget};
@@ -28,6 +28,13 @@ impl PostgresLog {
     pub fn query(&mut self, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let (sql, params) = log_rows::query_sql(Dialect::Postgres, q);
         self.with_client(|client| client.query(&sql, &pg_params(&params)).db()?.iter().map(log_rows::from_row).collect())
+    }
+
+    /// A page of a log search (the `logs` command).
+    pub fn search(&mut self, filter: &LogFilter) -> Result<LogPage, StoreError> {
+        let (sql, params) = log_rows::search_sql(Dialect::Postgres, filter);
+        let rows = self.with_client(|client| client.query(&sql, &pg_params(&params)).db()?.iter().map(log_rows::from_row).collect())?;
+        Ok(LogPage::from_overfetch(rows, filter.limit))
     }
 
     pub fn count(&mut self) -> Result<u64, StoreError> {

@@ -49,6 +49,7 @@ pub(crate) fn migrations() -> Vec<String> {
         schema::governance_tables(Dialect::Postgres),
         schema::cache_columns(Dialect::Postgres),
         crate::sql::response_rows::TABLE.into(),
+        schema::search_indexes(Dialect::Postgres),
     ]
 }
 

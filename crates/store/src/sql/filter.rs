@@ -40,6 +40,55 @@ impl Filter {
         self
     }
 
+    /// The served model by name or as `provider/model`.
+    pub fn served_model(&mut self, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            let p = self.bind(SqlValue::text(v));
+            self.clauses.push(format!("(model = {p} OR (provider || '/' || model) = {p})"));
+        }
+        self
+    }
+
+    /// `column >= value` when a value is given.
+    pub fn at_least(&mut self, column: &str, value: Option<f64>) -> &mut Self {
+        if let Some(v) = value {
+            let p = self.bind(SqlValue::Real(Some(v)));
+            self.clauses.push(format!("{column} >= {p}"));
+        }
+        self
+    }
+
+    /// The text occurs in the stored request or response body (case-sensitive, no wildcards).
+    pub fn body_contains(&mut self, text: Option<&str>) -> &mut Self {
+        if let Some(t) = text {
+            let p = self.bind(SqlValue::text(t));
+            let find = |column: &str| match self.dialect {
+                Dialect::Sqlite => format!("instr({column}, {p}) > 0"),
+                Dialect::Postgres => format!("strpos({column}, {p}) > 0"),
+            };
+            let clause = format!("({} OR {})", find("request_body"), find("response_body"));
+            self.clauses.push(clause);
+        }
+        self
+    }
+
+    /// The metadata (JSON text) has `key` with exactly `value`; both are parameters.
+    pub fn metadata(&mut self, key: &str, value: &str) -> &mut Self {
+        let (k, v) = (self.bind(SqlValue::text(key)), self.bind(SqlValue::text(value)));
+        let clause = match self.dialect {
+            // json_each rather than a JSON path: a path would have to quote the key.
+            Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each(request_log.metadata) WHERE key = {k} AND value = {v})"),
+            Dialect::Postgres => format!("(metadata::jsonb ->> {k}) = {v}"),
+        };
+        self.clauses.push(clause);
+        self
+    }
+
+    /// A condition with no parameters of its own (or already bound).
+    pub fn clause(&mut self, sql: &str) {
+        self.clauses.push(sql.to_string());
+    }
+
     /// `from` inclusive, `to` exclusive, in Unix ms.
     pub fn started_between(&mut self, from_ms: Option<i64>, to_ms: Option<i64>) -> &mut Self {
         if let Some(from) = from_ms {

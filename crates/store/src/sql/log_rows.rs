@@ -1,6 +1,6 @@
 //! `LogRecord` ↔ `request_log` row, and the insert and query statements, for both backends.
 
-use switchyard_core::store::{LogQuery, LogRecord, StoreError};
+use switchyard_core::store::{LogFilter, LogQuery, LogRecord, StatusFilter, StoreError};
 
 use super::filter::Filter;
 use super::{Dialect, SqlRow, SqlValue};
@@ -107,6 +107,48 @@ pub(crate) fn query_sql(dialect: Dialect, q: &LogQuery) -> (String, Vec<SqlValue
     let sql =
         format!("SELECT {} FROM request_log{where_sql} ORDER BY started_at_ms DESC, request_id DESC LIMIT {limit}", COLUMNS.join(", "));
     (sql, filter.into_params())
+}
+
+/// A search, newest first, with one record more than `limit` (which says there is a next page:
+/// `LogPage::from_overfetch`). Every value is a parameter; only column names and operators are
+/// spelled into the text.
+pub(crate) fn search_sql(dialect: Dialect, q: &LogFilter) -> (String, Vec<SqlValue>) {
+    let mut f = Filter::new(dialect);
+    f.equals("request_id", q.request_id.as_deref())
+        .equals("customer_identifier", q.customer.as_deref())
+        .equals("team", q.team.as_deref())
+        .equals("key_id", q.key.as_deref())
+        .equals("feature", q.feature.as_deref())
+        .equals("requested_model", q.model.as_deref())
+        .served_model(q.served_model.as_deref())
+        .equals("provider", q.provider.as_deref())
+        .equals("cache_status", q.cache.as_deref())
+        .started_between(q.from_ms, q.to_ms)
+        .at_least("latency_ms", q.min_latency_ms)
+        .at_least("cost_usd", q.min_cost_usd)
+        .body_contains(q.text.as_deref());
+    match q.status {
+        None => {}
+        Some(StatusFilter::Ok) => f.clause("outcome = 'ok'"),
+        Some(StatusFilter::Error) => f.clause("outcome <> 'ok'"),
+        Some(StatusFilter::Code(code)) => {
+            let p = f.bind(SqlValue::Int(Some(i64::from(code))));
+            f.clause(&format!("status = {p}"));
+        }
+    }
+    for (key, value) in &q.metadata {
+        f.metadata(key, value);
+    }
+    let id = dialect.byte_order("request_id");
+    if let Some(after) = &q.after {
+        let ms = f.bind(SqlValue::Int(Some(after.started_at_ms)));
+        let rid = f.bind(SqlValue::text(&after.request_id));
+        f.clause(&format!("(started_at_ms < {ms} OR (started_at_ms = {ms} AND {id} < {rid}))"));
+    }
+    let where_sql = f.where_sql();
+    let limit = f.bind(SqlValue::count(q.limit as u64 + 1));
+    let sql = format!("SELECT {} FROM request_log{where_sql} ORDER BY started_at_ms DESC, {id} DESC LIMIT {limit}", COLUMNS.join(", "));
+    (sql, f.into_params())
 }
 
 /// A row selected with the columns of `query_sql`.

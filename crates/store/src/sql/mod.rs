@@ -71,6 +71,15 @@ impl Dialect {
         }
     }
 
+    /// A text column compared and sorted byte by byte, as SQLite does and as Rust does, whatever
+    /// the PostgreSQL database's collation (keyset paging compares ids across backends alike).
+    pub fn byte_order(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_string(),
+            Dialect::Postgres => format!("{column} COLLATE \"C\""),
+        }
+    }
+
     pub fn blob_type(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BLOB",

@@ -10,6 +10,21 @@ CREATE INDEX IF NOT EXISTS request_log_team ON request_log (team, started_at_ms)
 CREATE INDEX IF NOT EXISTS request_log_feature ON request_log (feature, started_at_ms);
 "#;
 
+/// Log search (`GET /admin/logs`): the keyset order (start time, then request id byte by byte)
+/// and the filters not covered by the request log's first indexes or the spend indexes.
+pub(crate) fn search_indexes(dialect: Dialect) -> String {
+    format!(
+        r#"
+CREATE INDEX IF NOT EXISTS request_log_started_id ON request_log (started_at_ms, {});
+CREATE INDEX IF NOT EXISTS request_log_served ON request_log (model, started_at_ms);
+CREATE INDEX IF NOT EXISTS request_log_provider ON request_log (provider, started_at_ms);
+CREATE INDEX IF NOT EXISTS request_log_status ON request_log (status, started_at_ms);
+CREATE INDEX IF NOT EXISTS request_log_cache ON request_log (cache_status, started_at_ms);
+"#,
+        dialect.byte_order("request_id")
+    )
+}
+
 /// The response cache's outcome per request and the spend a hit saved. (PostgreSQL's `REAL` is
 /// 4 bytes, so the dollar column is spelled per dialect.)
 pub(crate) fn cache_columns(dialect: Dialect) -> String {

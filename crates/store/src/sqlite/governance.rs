@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use switchyard_core::store::{Changes, GovernanceStore, KeyRecord, Policy, Scope, SpendQuery, SpendRow, StoreError};
+use switchyard_core::store::{
+    Changes, GovernanceStore, KeyRecord, LogFilter, LogPage, LogSearch, Policy, Scope, SpendQuery, SpendRow, StoreError,
+};
 
 use crate::sql::governance_rows::{
     self as rows, ALL_KEYS, ALL_POLICIES, KEYS_SINCE, KEY_BY_ID, KEY_BY_PREFIX, POLICIES_SINCE, POLICY_BY_NAME,
@@ -151,5 +153,14 @@ impl GovernanceStore for SqliteGovernance {
     async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
         let (sql, params) = spend::spend_sql(Dialect::Sqlite, query);
         self.run(move |conn| select(conn, &sql, &params, |r| spend::spend_from_row(r))).await
+    }
+}
+
+/// Searches run on the governance connection: the log writer's connection is its own thread's.
+#[async_trait::async_trait]
+impl LogSearch for SqliteGovernance {
+    async fn search_logs(&self, filter: &LogFilter) -> Result<LogPage, StoreError> {
+        let filter = filter.clone();
+        self.run(move |conn| crate::sqlite::log::search(conn, &filter)).await
     }
 }

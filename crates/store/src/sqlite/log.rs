@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use switchyard_core::store::{LogQuery, LogRecord, LogSink, StoreError};
+use switchyard_core::store::{LogFilter, LogPage, LogQuery, LogRecord, LogSink, StoreError};
 
 use crate::sql::{log_rows, sqlite_rows, Db, Dialect};
 use crate::sqlite::schema as sqlite_schema;
@@ -41,9 +41,21 @@ impl SqliteLog {
         sqlite_rows(&mut stmt, &params, |row| log_rows::from_row(row))
     }
 
+    /// A page of a log search (the `logs` command; the server searches through the governance
+    /// store's connection).
+    pub fn search(&self, filter: &LogFilter) -> Result<LogPage, StoreError> {
+        search(&self.conn, filter)
+    }
+
     pub fn count(&self) -> Result<u64, StoreError> {
         Ok(self.conn.query_row("SELECT COUNT(*) FROM request_log", [], |r| r.get::<_, i64>(0)).db()? as u64)
     }
+}
+
+pub(crate) fn search(conn: &Connection, filter: &LogFilter) -> Result<LogPage, StoreError> {
+    let (sql, params) = log_rows::search_sql(Dialect::Sqlite, filter);
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    Ok(LogPage::from_overfetch(sqlite_rows(&mut stmt, &params, |row| log_rows::from_row(row))?, filter.limit))
 }
 
 impl LogSink for SqliteLog {

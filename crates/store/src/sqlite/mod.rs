@@ -3,7 +3,7 @@
 //! the data directory, sharing one schema and its migrations.
 
 mod governance;
-mod log;
+pub(crate) mod log;
 mod responses;
 pub(crate) mod schema;
 

@@ -53,7 +53,7 @@ ALTER TABLE request_log ADD COLUMN cost_source TEXT;
 "#;
 
 /// In order: request log, attempt log, spend columns, governance tables, cache columns, stored
-/// responses.
+/// responses, log search indexes.
 fn migrations() -> Vec<String> {
     vec![
         REQUEST_LOG.into(),
@@ -62,6 +62,7 @@ fn migrations() -> Vec<String> {
         crate::sql::schema::governance_tables(Dialect::Sqlite),
         crate::sql::schema::cache_columns(Dialect::Sqlite),
         crate::sql::response_rows::TABLE.into(),
+        crate::sql::schema::search_indexes(Dialect::Sqlite),
     ]
 }
 

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use switchyard_core::store::{GovernanceStore, LogQuery, LogRecord, LogSink, ResponseStore, StoreError};
+use switchyard_core::store::{GovernanceStore, LogQuery, LogRecord, LogSearch, LogSink, ResponseStore, StoreError};
 
 use switchyard_store::{PostgresGovernance, PostgresLog, SqliteGovernance, SqliteLog};
 
 pub struct Backend {
     pub gov: Arc<dyn GovernanceStore>,
     pub responses: Arc<dyn ResponseStore>,
+    pub search: Arc<dyn LogSearch>,
     pub log: Log,
 }
 
@@ -48,12 +49,12 @@ impl Storage {
                 // The log writer opens first in the server; either order must work.
                 let log = SqliteLog::open(&path, std::time::Duration::from_secs(5)).expect("open SQLite log");
                 let gov = Arc::new(SqliteGovernance::open(&path).expect("open SQLite governance"));
-                Backend { gov: gov.clone(), responses: gov, log: Log::Sqlite(log) }
+                Backend { gov: gov.clone(), responses: gov.clone(), search: gov, log: Log::Sqlite(log) }
             }
             Storage::Postgres(schema) => {
                 let gov = Arc::new(PostgresGovernance::connect(&schema.url).await.expect("connect PostgreSQL governance"));
                 let log = PostgresLog::connect(&schema.url).expect("connect PostgreSQL log");
-                Backend { gov: gov.clone(), responses: gov, log: Log::Postgres(Box::new(log)) }
+                Backend { gov: gov.clone(), responses: gov.clone(), search: gov, log: Log::Postgres(Box::new(log)) }
             }
         }
     }

@@ -7,6 +7,7 @@
 mod backend;
 mod governance;
 mod log;
+mod log_search;
 mod migrations;
 mod postgres_only;
 mod responses;
@@ -36,6 +37,46 @@ macro_rules! contract {
         }
     };
 }
+
+/// Runs each log search scenario in memory, on SQLite and on PostgreSQL.
+macro_rules! search_contract {
+    ($($test:ident),* $(,)?) => {
+        mod search {
+            mod memory {
+                $(
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $test() {
+                        crate::log_search::$test(crate::log_search::Searchable::memory()).await
+                    }
+                )*
+            }
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $test() {
+                        crate::log_search::$test(crate::log_search::Searchable::on(crate::backend::Storage::sqlite()).await).await
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $test() {
+                        if let Some(storage) = crate::backend::Storage::postgres().await {
+                            crate::log_search::$test(crate::log_search::Searchable::on(storage).await).await
+                        }
+                    }
+                )*
+            }
+        }
+    };
+}
+
+search_contract!(
+    each_filter_finds_its_records,
+    metadata_filters_combine_and_are_values_not_sql,
+    cursor_pages_have_no_gaps_or_repeats_while_records_arrive,
+);
 
 contract!(
     governance::keys_round_trip_every_field,
