@@ -12,7 +12,7 @@ use switchyard_core::billing::Pricing;
 use switchyard_core::govern::{Governor, GovernorConfig, KeyCache, SpendSource, Unit};
 use switchyard_core::keys::KeySecret;
 use switchyard_core::pricing::Catalog;
-use switchyard_core::store::{Admitted, CounterStore, GovernanceStore, Limits, ResponseStore, Scope, SpendQuery, StoreError};
+use switchyard_core::store::{Admitted, CounterStore, GovernanceStore, Limits, LogSearch, ResponseStore, Scope, SpendQuery, StoreError};
 use switchyard_store::{LazyRedis, MemoryCounters, PostgresGovernance, SqliteGovernance};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,16 +26,18 @@ pub struct Parts {
     pub store: Arc<dyn GovernanceStore>,
     /// The Responses API's stored responses, in the same database.
     pub responses: Arc<dyn ResponseStore>,
+    /// The request log's search (the admin API), on the same connection.
+    pub logs: Arc<dyn LogSearch>,
     pub secret: Arc<KeySecret>,
     pub keys: KeyCache,
     pub governor: Arc<Governor>,
 }
 
 pub async fn build(config: &Config) -> anyhow::Result<Parts> {
-    let (store, responses): (Arc<dyn GovernanceStore>, Arc<dyn ResponseStore>) = match &config.database {
+    let (store, responses, logs): (Arc<dyn GovernanceStore>, Arc<dyn ResponseStore>, Arc<dyn LogSearch>) = match &config.database {
         Database::Sqlite(path) => {
             let db = Arc::new(SqliteGovernance::open(path).with_context(|| format!("cannot open the database {}", path.display()))?);
-            (db.clone(), db)
+            (db.clone(), db.clone(), db)
         }
         Database::Postgres(url) => {
             let db = Arc::new(
@@ -43,7 +45,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
                     .await
                     .with_context(|| format!("cannot open the database {}", config.database.describe()))?,
             );
-            (db.clone(), db)
+            (db.clone(), db.clone(), db)
         }
     };
     let secret = Arc::new(key_secret(config)?);
@@ -64,7 +66,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Parts> {
     let alerts = Some(crate::alerts::sink(&gov.alerts));
     let spend = LogSpend { store: store.clone(), count_hits: config.cache.count_hits };
     let governor = Governor::new(governor_config, local, shared, Arc::new(spend), alerts);
-    Ok(Parts { store, responses, secret, keys, governor })
+    Ok(Parts { store, responses, logs, secret, keys, governor })
 }
 
 /// `models.<alias>.limits`, as the governor keeps them.

@@ -1,5 +1,5 @@
 //! The admin API: virtual keys, budgets and limits per team, customer, feature or model, spend,
-//! and config reload, on its own listener behind the admin key. `GET /admin/openapi.json`
+//! the request log's search, and config reload, on its own listener behind the admin key. `GET /admin/openapi.json`
 //! describes it (no key needed).
 //!
 //! Every route is a row of [`endpoints`], which both builds the router and is checked against the
@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod input;
 mod keys;
+mod logs;
 mod openapi;
 mod policies;
 mod reload;
@@ -24,7 +25,7 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use http::Method;
 use switchyard_core::keys::KeySecret;
-use switchyard_core::store::GovernanceStore;
+use switchyard_core::store::{GovernanceStore, LogSearch};
 
 pub use error::AdminError;
 pub use spent::{Spent, SpentFromLog, SpentLookup};
@@ -32,6 +33,8 @@ pub use spent::{Spent, SpentFromLog, SpentLookup};
 /// What the admin handlers share.
 pub struct AdminState {
     pub store: Arc<dyn GovernanceStore>,
+    /// The request log, searched (`GET /admin/logs`).
+    pub logs: Arc<dyn LogSearch>,
     /// The HMAC key under which new virtual keys are hashed.
     pub secret: Arc<KeySecret>,
     /// Compared in constant time with the caller's bearer token; never logged.
@@ -46,9 +49,15 @@ pub struct AdminState {
 
 impl AdminState {
     /// State whose spend figures come from the request log (`GovernanceStore::spend`).
-    pub fn new(store: Arc<dyn GovernanceStore>, secret: Arc<KeySecret>, admin_key: String, on_change: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn new(
+        store: Arc<dyn GovernanceStore>,
+        logs: Arc<dyn LogSearch>,
+        secret: Arc<KeySecret>,
+        admin_key: String,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         let spent = Arc::new(SpentFromLog(store.clone()));
-        Self { store, secret, admin_key, on_change, spent, reloader: None }
+        Self { store, logs, secret, admin_key, on_change, spent, reloader: None }
     }
 
     pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
@@ -88,6 +97,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::PUT, "/admin/limits/{scope}/{name}", put(policies::put_limits)),
         endpoint(Method::GET, "/admin/limits/{scope}/{name}", get(policies::get_limits)),
         endpoint(Method::GET, "/admin/spend", get(spend::query)),
+        endpoint(Method::GET, "/admin/logs", get(logs::search)),
+        endpoint(Method::GET, "/admin/logs/{id}", get(logs::get_one)),
         endpoint(Method::POST, "/admin/config/reload", post(reload::reload)),
     ]
 }

@@ -98,7 +98,9 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let changed = Arc::new(tokio::sync::Notify::new());
     // The admin API is listening before the ready line, so whoever waits for it can use both.
     let admin = match &config.admin.key {
-        Some(key) => Some(start_admin(&config, &app, &reloader, parts.secret, key.clone(), changed.clone(), stop.clone()).await?),
+        Some(key) => {
+            Some(start_admin(&config, &app, &reloader, (parts.logs, parts.secret), key.clone(), changed.clone(), stop.clone()).await?)
+        }
         None => None,
     };
     #[cfg(unix)]
@@ -168,13 +170,13 @@ async fn start_admin(
     config: &Config,
     app: &Arc<App>,
     reloader: &Arc<Reloader>,
-    secret: Arc<switchyard_core::keys::KeySecret>,
+    (logs, secret): (Arc<dyn switchyard_core::store::LogSearch>, Arc<switchyard_core::keys::KeySecret>),
     key: String,
     changed: Arc<tokio::sync::Notify>,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || changed.notify_one());
-    let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), secret, key, on_change).with_reloader(reloader.clone()));
+    let state = Arc::new(crate::admin::AdminState::new(app.store.clone(), logs, secret, key, on_change).with_reloader(reloader.clone()));
     let listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
         .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;

@@ -1,6 +1,7 @@
 //! The admin router in-process against an in-memory (or SQLite) governance store.
 
 mod keys;
+mod logs;
 pub(crate) mod memory;
 mod openapi;
 mod policies;
@@ -13,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchyard_core::keys::KeySecret;
-use switchyard_core::store::GovernanceStore;
+use switchyard_core::store::{GovernanceStore, LogSearch};
 use tower::ServiceExt;
 
 use super::{router, AdminState};
@@ -33,12 +34,16 @@ pub struct Admin {
 
 impl Admin {
     pub fn over(store: Arc<dyn GovernanceStore>) -> Self {
+        Self::with_logs(store, Arc::new(switchyard_store::MemoryLog::default()))
+    }
+
+    pub fn with_logs(store: Arc<dyn GovernanceStore>, logs: Arc<dyn LogSearch>) -> Self {
         let changes = Arc::new(AtomicUsize::new(0));
         let counter = changes.clone();
         let on_change = Arc::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        Self { app: router(Arc::new(AdminState::new(store, secret(), ADMIN_KEY.into(), on_change))), changes }
+        Self { app: router(Arc::new(AdminState::new(store, logs, secret(), ADMIN_KEY.into(), on_change))), changes }
     }
 
     pub fn changes(&self) -> usize {
