@@ -28,6 +28,7 @@ use switchyard_core::keys::KeySecret;
 use switchyard_core::store::{GovernanceStore, LogSearch};
 
 pub use error::AdminError;
+pub use logs::log_filter;
 pub use spent::{Spent, SpentFromLog, SpentLookup};
 
 /// What the admin handlers share.

@@ -44,16 +44,8 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, env = "SWITCHYARD_DATA_DIR")]
         data_dir: Option<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Only requests for this model (requested alias, served model or provider/model).
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        customer: Option<String>,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        filter: logs::Filter,
     },
     /// Print the version.
     Version,
@@ -65,9 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, data_dir, listen } => serve::run(config.as_deref(), Overrides { listen, data_dir }),
         Command::Check { config } => check::run(&config),
-        Command::Logs { config, data_dir, limit, model, customer, json } => {
-            logs::run(config.as_deref(), Overrides { listen: None, data_dir }, logs::Filter { limit, model, customer, json })
-        }
+        Command::Logs { config, data_dir, filter } => logs::run(config.as_deref(), Overrides { listen: None, data_dir }, filter),
         Command::Manage(command) => manage::run(command),
         Command::Version => {
             println!("switchyard {}", env!("CARGO_PKG_VERSION"));

@@ -49,7 +49,7 @@ fn version_prints_the_crate_version() {
 async fn logs_reads_the_request_log_with_filters() {
     let gw = GatewayProcess::spawn(
         bin(),
-        "providers:\n  mock: { type: mock }\nmodels:\n  bot: { targets: [ { provider: mock, model: echo } ] }\n",
+        "log: { bodies: true }\nproviders:\n  mock: { type: mock }\nmodels:\n  bot: { targets: [ { provider: mock, model: echo } ] }\n",
     )
     .await;
     let mut with_customer = chat("bot", "hello");
@@ -68,4 +68,13 @@ async fn logs_reads_the_request_log_with_filters() {
     let (_, out, _) = run(&["logs", "--data-dir", data_dir, "--model", "bot", "--limit", "5"]);
     assert!(out.contains("mock/echo") && out.contains("bot"), "{out}");
     assert_eq!(out.lines().count(), 2, "header plus one row:\n{out}");
+    let search = ["--served-model", "mock/echo", "--status", "ok", "--last", "1h", "--q", "hello", "--json"];
+    let (code, out, err) = run(&[&["logs", "--data-dir", data_dir][..], &search].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "only the request whose prompt says hello:\n{out}");
+    let (code, _, err) = run(&["logs", "--data-dir", data_dir, "--metadata", "nokey", "--limit", "5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--metadata"), "{err}");
+    let (code, _, err) = run(&["logs", "--data-dir", data_dir, "--status", "fine"]);
+    assert_eq!((code, err.trim_start().starts_with("--status")), (2, true), "{err}");
 }
