@@ -78,6 +78,11 @@ pub fn log_filter(params: &BTreeMap<String, String>, now_ms: i64) -> Result<LogF
                     AdminError::invalid("cursor", "not a cursor this API gave out; pass next_cursor from the previous page as it is")
                 })?)
             }
+            // Named by the contract, but no record carries a prompt id until prompt templates ship:
+            // refusing says so, where an ignored filter would answer every request.
+            "prompt_id" => {
+                return Err(AdminError::invalid("prompt_id", "the request log does not record prompt ids yet (no prompt templates)"))
+            }
             other => return Err(AdminError::invalid(other, format!("unknown parameter `{other}`; expected {PARAMS}"))),
         }
     }
@@ -219,5 +224,6 @@ mod tests {
         assert_eq!(refused(&[("min_cost_usd", "NaN")]), "min_cost_usd");
         assert_eq!(refused(&[("cursor", "not-a-cursor")]), "cursor");
         assert_eq!(refused(&[("metadata.", "x")]), "metadata.");
+        assert_eq!(refused(&[("prompt_id", "p1")]), "prompt_id");
     }
 }
