@@ -111,3 +111,28 @@ mod tests {
         assert_eq!(log.count().unwrap(), 3);
     }
 }
+
+#[cfg(test)]
+mod search_plan_tests {
+    use super::*;
+    use switchyard_core::store::LogCursor;
+
+    /// The plan SQLite picks for a search, one line per step.
+    fn plan(log: &SqliteLog, filter: &LogFilter) -> String {
+        let (sql, params) = log_rows::search_sql(Dialect::Sqlite, filter);
+        let mut stmt = log.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn pages_read_the_keyset_index_in_order_and_filters_use_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(&dir.path().join("db.sqlite"), Duration::from_millis(100)).unwrap();
+        let after = Some(LogCursor { started_at_ms: 5, request_id: "r".into() });
+        let page = plan(&log, &LogFilter { limit: 50, after, ..LogFilter::default() });
+        assert!(page.contains("request_log_started_id") && !page.contains("TEMP B-TREE"), "{page}");
+        let served = plan(&log, &LogFilter { limit: 50, provider: Some("openai".into()), ..LogFilter::default() });
+        assert!(served.contains("request_log_provider") || served.contains("request_log_started_id"), "{served}");
+    }
+}

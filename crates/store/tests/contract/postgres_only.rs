@@ -92,3 +92,19 @@ async fn errors_name_the_database_but_never_the_password() {
     let bad = PostgresLog::connect("postgres://u:hunter2@host/db?no_such_option=1").err().expect("unknown option");
     assert!(!bad.to_string().contains("hunter2") && bad.to_string().contains("no_such_option"), "{bad}");
 }
+
+/// The newest-first keyset page is read from the search index in order (no sort of the table),
+/// with the byte-order collation the cursor compares with.
+#[tokio::test(flavor = "multi_thread")]
+async fn log_pages_read_the_keyset_index() {
+    let Some(schema) = PgSchema::create().await else { return };
+    drop(PostgresLog::connect(&schema.url).unwrap());
+    let client = admin(&schema.url).await;
+    client.batch_execute("SET enable_seqscan = off; SET enable_sort = off").await.unwrap();
+    let sql = r#"EXPLAIN SELECT request_id FROM request_log
+        WHERE (started_at_ms < 5 OR (started_at_ms = 5 AND request_id COLLATE "C" < 'r'))
+        ORDER BY started_at_ms DESC, request_id COLLATE "C" DESC LIMIT 51"#;
+    let plan: Vec<String> = client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("request_log_started_id") && !plan.contains("Sort"), "{plan}");
+}
