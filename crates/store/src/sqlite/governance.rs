@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use switchyard_core::store::{
     Changes, GovernanceStore, KeyRecord, LogFilter, LogPage, LogSearch, Policy, Scope, SpendQuery, SpendRow, StoreError,
@@ -23,13 +23,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SqliteGovernance {
     conn: Arc<Mutex<Connection>>,
+    /// A read-only connection of its own for log searches, so that a long search (a text scan)
+    /// never holds up key and policy reads (WAL readers do not wait for each other).
+    searches: Arc<Mutex<Connection>>,
 }
 
 impl SqliteGovernance {
     /// Opens (creating and migrating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = sqlite_schema::open(path, BUSY_TIMEOUT)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        let searches = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).db()?;
+        searches.busy_timeout(BUSY_TIMEOUT).db()?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), searches: Arc::new(Mutex::new(searches)) })
     }
 
     pub(crate) async fn run<T: Send + 'static>(
@@ -156,11 +161,16 @@ impl GovernanceStore for SqliteGovernance {
     }
 }
 
-/// Searches run on the governance connection: the log writer's connection is its own thread's.
+/// Searches run on their own read-only connection (the log writer's is its own thread's).
 #[async_trait::async_trait]
 impl LogSearch for SqliteGovernance {
     async fn search_logs(&self, filter: &LogFilter) -> Result<LogPage, StoreError> {
-        let filter = filter.clone();
-        self.run(move |conn| crate::sqlite::log::search(conn, &filter)).await
+        let (filter, searches) = (filter.clone(), self.searches.clone());
+        tokio::task::spawn_blocking(move || {
+            let conn = searches.lock().unwrap_or_else(|p| p.into_inner());
+            crate::sqlite::log::search(&conn, &filter)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("SQLite log search task failed: {e}")))?
     }
 }
