@@ -1,5 +1,5 @@
 //! The domain types that are stored and the storage traits (ports) the pipeline calls: the request
-//! log (`LogSink`, and `LogHandle` for the request path), keys, policies and spend
+//! log (`LogSink`, `LogHandle` for the request path, and `LogSearch` to find records), keys, policies and spend
 //! (`GovernanceStore`), shared counters for limits and budgets (`CounterStore`), response-cache
 //! entries (`CacheStore`), the semantic cache's vectors (`VectorIndex`) and the Responses API's
 //! stored responses (`ResponseStore`). `switchyard-store`
