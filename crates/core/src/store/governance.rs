@@ -86,6 +86,9 @@ pub struct SpendQuery {
     pub to_ms: Option<i64>,
     /// The dimensions to group by, in order; empty: one row over everything.
     pub group_by: Vec<GroupBy>,
+    /// Compute the latency and ttft percentiles (a sort per group); `false` leaves them `None`
+    /// and keeps the statement a plain aggregate, which is what budget bookkeeping asks.
+    pub percentiles: bool,
     /// Only requests that were admitted (what a request cap counts): those sent upstream, and
     /// cache hits when `Admitted::WithHits`. `None`: every request logged, refusals included.
     pub admitted: Option<Admitted>,

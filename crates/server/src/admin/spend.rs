@@ -45,7 +45,7 @@ pub async fn query(
 /// The query parameters as a `SpendQuery` (`last` counts back from `now_ms`); an unknown
 /// parameter or group, or a bad value, is refused naming it.
 pub fn spend_query(params: &BTreeMap<String, String>, now_ms: i64) -> Result<SpendQuery, AdminError> {
-    let mut query = SpendQuery::default();
+    let mut query = SpendQuery { percentiles: true, ..SpendQuery::default() };
     let mut last = None;
     for (name, value) in params {
         // Empty values (`?team=`) are what a form sends for "no filter".

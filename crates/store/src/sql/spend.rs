@@ -3,7 +3,8 @@
 //! The statement groups in three layers: `base` names each group value (`g0`, `g1`, …) once, so
 //! that a bound metadata key appears once; on SQLite, `ranked` numbers each group's latencies
 //! and times to first token (SQLite has no percentile function); the outer layer sums and picks
-//! the nearest-rank percentiles (PostgreSQL: `percentile_disc`, the same definition).
+//! the nearest-rank percentiles (PostgreSQL: `percentile_disc`, the same definition). Without
+//! `percentiles` (budget bookkeeping), the statement is a plain aggregate over `base`.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,9 @@ pub(crate) fn spend_sql(dialect: Dialect, q: &SpendQuery) -> (String, Vec<SqlVal
         filter.where_sql()
     );
     let (source, percentiles) = match dialect {
+        _ if !q.percentiles => {
+            (format!("({base}) AS base"), "CAST(NULL AS DOUBLE PRECISION), ".repeat(3).trim_end_matches(", ").to_string())
+        }
         Dialect::Postgres => (
             format!("({base}) AS base"),
             "percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms), \

@@ -121,7 +121,7 @@ pub async fn report_groups_errors_cache_and_percentiles(storage: Storage) {
     let spend = |group_by: Vec<GroupBy>, from_ms: Option<i64>| {
         let gov = b.gov.clone();
         async move {
-            let rows = gov.spend(&SpendQuery { group_by, from_ms, ..SpendQuery::default() }).await.unwrap();
+            let rows = gov.spend(&SpendQuery { group_by, from_ms, percentiles: true, ..SpendQuery::default() }).await.unwrap();
             rows.iter().map(seen).collect::<Vec<_>>()
         }
     };
@@ -202,4 +202,10 @@ pub async fn report_groups_errors_cache_and_percentiles(storage: Storage) {
         vec![(group(&[(&name, Some("evil"))]), 1), (group(&[(&name, None)]), 25)]
     );
     assert_eq!(spend(vec![], None).await[0].1, 26);
+
+    // Without percentiles (budget bookkeeping) the same sums, and no latencies.
+    let plain = b.gov.spend(&SpendQuery { group_by: vec![GroupBy::Feature], ..SpendQuery::default() }).await.unwrap();
+    let sums: Vec<_> =
+        plain.iter().map(|r| (r.requests, r.errors, r.cache_hits, r.latency_p50_ms, r.latency_p95_ms, r.ttft_p50_ms)).collect();
+    assert_eq!(sums, vec![(6, 2, 1, None, None, None), (20, 0, 4, None, None, None)]);
 }
