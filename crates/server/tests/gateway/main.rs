@@ -11,6 +11,7 @@ mod fallback;
 mod governance;
 mod passthrough;
 mod reload;
+mod report;
 mod request_log;
 mod responses;
 mod shared;
