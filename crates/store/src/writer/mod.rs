@@ -385,12 +385,14 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(300));
         assert!(h.status().spooled > 0, "{:?}", h.status());
+        assert!(h.status().spool_bytes > 0, "the spool's size is a metric: {:?}", h.status());
         log.set_failing(false);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ids(&log).len() < 600 && Instant::now() < deadline {
+        while (ids(&log).len() < 600 || h.status().spool_bytes > 0) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(ids(&log), expected(600));
+        assert_eq!((h.status().queued, h.status().spool_bytes), (0, 0), "nothing waits once replayed");
         assert_eq!(log.records().len(), 600, "no duplicates");
         let status = writer.shutdown();
         assert!(status.database_ok);
