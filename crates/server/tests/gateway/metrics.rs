@@ -172,4 +172,23 @@ async fn metrics_scraped_by_prometheus() {
     }
     let text = client().get(format!("{}/metrics", gw.root_url())).send().await.unwrap().text().await.unwrap();
     assert!(!text.contains(CUSTOMER));
+
+    // Prometheus' own parser and linter (shipped with it) accept the exposition. The one lint
+    // allowed is about a name kept from before: `shared_counter` there means Redis, not a type.
+    let promtool = prometheus.with_file_name("promtool");
+    if promtool.is_file() {
+        let mut check = Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut check.stdin.take().unwrap(), text.as_bytes()).unwrap();
+        let out = check.wait_with_output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let kept = "switchyard_shared_counter_outages_total metric name should not include type 'counter'";
+        let problems: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty() && l.trim() != kept).collect();
+        assert!(problems.is_empty(), "promtool check metrics:\n{said}");
+    }
 }
