@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use switchyard_testkit::{fixture_reply, FakeUpstream, GatewayProcess};
+use switchyard_testkit::{fixture_reply, FakeUpstream, GatewayProcess, Reply};
 
 use crate::common::*;
 
@@ -87,9 +87,11 @@ async fn eventually(prom: &str, promql: &str) -> f64 {
 async fn metrics_scraped_by_prometheus() {
     let Some(prometheus) = prometheus_bin() else { return };
     let up = FakeUpstream::start_repeating(fixture_reply("openai/text.json")).await;
+    let down = FakeUpstream::start_repeating(Reply::openai_error(503, "overloaded", "server_error", "overloaded")).await;
     let config = format!(
-        "providers:\n  up: {{ type: openai, base_url: \"{}\", api_key: sk-upstream-123 }}\nmodels:\n  bot:\n    targets: [ {{ provider: up, model: gpt-4o-mini }} ]\n    cache: {{ enabled: true }}\n",
-        up.base_url()
+        "providers:\n  up: {{ type: openai, base_url: \"{}\", api_key: sk-upstream-123 }}\n  down: {{ type: openai, base_url: \"{}\", api_key: sk-upstream-456 }}\nmodels:\n  bot:\n    targets: [ {{ provider: up, model: gpt-4o-mini }} ]\n    cache: {{ enabled: true }}\n  flaky:\n    targets: [ {{ provider: down, model: gpt-4o }} ]\n    fallbacks: [ bot ]\n",
+        up.base_url(),
+        down.base_url()
     );
     let gw = GatewayProcess::spawn(bin(), &config).await;
     let ask = |model: &str| {
@@ -110,8 +112,16 @@ async fn metrics_scraped_by_prometheus() {
     let unknown = send(ask(&format!("{CUSTOMER}-model"))).await;
     assert_eq!(unknown.status(), 404);
     unknown.text().await.unwrap();
-    let logged = records(gw.data_dir(), 3).await;
-    assert_eq!(logged.len(), 3);
+    // Fails on `down`, served by `bot`'s target: a fallback, under the model asked for.
+    let mut fell_back = ask("flaky");
+    fell_back["cache_enabled"] = json!(false);
+    let fell_back = send(fell_back).await;
+    assert_eq!((fell_back.status().as_u16(), header(&fell_back, "x-switchyard-provider")), (200, "up"));
+    fell_back.text().await.unwrap();
+    let logged = records(gw.data_dir(), 4).await;
+    assert_eq!(logged.len(), 4);
+    let failed_on_down = logged.iter().flat_map(|r| &r.attempt_log).filter(|a| a.provider == "down").count();
+    assert!(failed_on_down >= 1);
 
     let dir = tempfile::tempdir().unwrap();
     let target = gw.root_url().trim_start_matches("http://").to_string();
@@ -125,29 +135,33 @@ async fn metrics_scraped_by_prometheus() {
     }
 
     let q = |promql: &'static str| eventually(&prom, promql);
-    assert_eq!(q("sum(switchyard_requests_total{status_class=\"2xx\"})").await, 2.0);
+    assert_eq!(q("sum(switchyard_requests_total{status_class=\"2xx\"})").await, 3.0);
+    assert_eq!(q("sum(switchyard_requests_total{model=\"flaky\",provider=\"up\",status_class=\"2xx\"})").await, 1.0);
+    assert_eq!(q("sum(switchyard_upstream_attempts_total{provider=\"down\",outcome!=\"ok\"})").await, failed_on_down as f64);
+    assert_eq!(q("switchyard_fallbacks_total").await, 1.0);
+    // Circuits are named by configured target.
+    assert_eq!(q("count(switchyard_circuit_open{provider=\"down\",model=\"gpt-4o\"})").await, 1.0);
     assert_eq!(q("sum(switchyard_requests_total{status_class=\"4xx\"})").await, 1.0);
     assert_eq!(q("sum(switchyard_requests_total{endpoint=\"chat_completions\",model=\"bot\",provider=\"up\",cache=\"hit\"})").await, 1.0);
     assert_eq!(q("sum(switchyard_requests_total{model=\"bot\",cache=\"miss\",status_class=\"2xx\"})").await, 1.0);
     assert_eq!(q("sum(switchyard_requests_total{model=\"other\",provider=\"none\",status_class=\"4xx\"})").await, 1.0);
     assert_eq!(q("switchyard_cache_lookups_total{result=\"hit\"}").await, 1.0);
     assert_eq!(q("switchyard_cache_lookups_total{result=\"miss\"}").await, 1.0);
-    assert_eq!(q("sum(switchyard_upstream_attempts_total{provider=\"up\",outcome=\"ok\"})").await, 1.0);
-    assert_eq!(q("switchyard_fallbacks_total").await, 0.0);
+    assert_eq!(q("sum(switchyard_upstream_attempts_total{provider=\"up\",outcome=\"ok\"})").await, 2.0);
     assert_eq!(q("switchyard_in_flight_requests").await, 0.0);
-    assert_eq!(q("sum(switchyard_request_duration_seconds_count)").await, 3.0);
+    assert_eq!(q("sum(switchyard_request_duration_seconds_count)").await, 4.0);
     // A histogram Prometheus can take a quantile of: every request took less than 120 s.
-    assert_eq!(q("sum(switchyard_request_duration_seconds_bucket{le=\"120\"})").await, 3.0);
+    assert_eq!(q("sum(switchyard_request_duration_seconds_bucket{le=\"120\"})").await, 4.0);
     assert_eq!(q("sum(switchyard_time_to_first_token_seconds_count{model=\"bot\"})").await, 2.0);
     // Tokens and cost are the log's.
     let input: u64 = logged.iter().map(|r| r.input_tokens).sum();
     let output: u64 = logged.iter().map(|r| r.output_tokens).sum();
     assert!(input > 0 && output > 0, "the fixture reports usage");
-    assert_eq!(q("sum(switchyard_tokens_total{direction=\"input\",model=\"bot\",provider=\"up\"})").await, input as f64);
+    assert_eq!(q("sum(switchyard_tokens_total{direction=\"input\",provider=\"up\"})").await, input as f64);
     assert_eq!(q("sum(switchyard_tokens_total{direction=\"output\"})").await, output as f64);
     let cost: f64 = logged.iter().filter_map(|r| r.cost_usd).sum();
     assert!(cost > 0.0, "gpt-4o-mini is in the bundled catalog");
-    assert!((q("sum(switchyard_cost_usd_total{model=\"bot\"})").await - cost).abs() < 1e-9);
+    assert!((q("sum(switchyard_cost_usd_total)").await - cost).abs() < 1e-9);
     // The log writer's gauges and the governance counters kept under their names.
     assert_eq!(q("switchyard_log_spool_bytes").await, 0.0);
     assert!(q("switchyard_log_queue_depth").await >= 0.0);
