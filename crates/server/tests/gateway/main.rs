@@ -9,6 +9,7 @@ mod embeddings;
 mod errors;
 mod fallback;
 mod governance;
+mod metrics;
 mod passthrough;
 mod reload;
 mod report;
