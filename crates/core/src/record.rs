@@ -11,6 +11,7 @@ use switchyard_providers::ProviderError;
 
 use crate::billing::{Bill, Priced};
 use crate::govern::Caller;
+use crate::metrics::traffic::{self, Endpoint, ModelLabel};
 use crate::request::GatewayFields;
 
 /// Bodies are kept up to this size when the config asks for them.
@@ -33,13 +34,38 @@ pub struct Recorder {
     /// Output tokens a stream delivered, counted by the gateway: what is logged and billed
     /// when the provider reported no usage. `None` for an answer that did not stream.
     delivered_output: Option<u64>,
+    /// The inbound API and the model label its metrics are counted under.
+    endpoint: Endpoint,
+    model_label: ModelLabel,
 }
 
 impl Recorder {
     pub fn start(log: LogHandle, request_id: String, keep_bodies: bool) -> Self {
         let ms = now_ms();
         let record = LogRecord { request_id, started_at: rfc3339(ms), started_at_ms: ms, ..LogRecord::default() };
-        Self { log, record, started: Instant::now(), keep_bodies, sent_status: None, usage: None, bill: None, delivered_output: None }
+        traffic::IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            log,
+            record,
+            started: Instant::now(),
+            keep_bodies,
+            sent_status: None,
+            usage: None,
+            bill: None,
+            delivered_output: None,
+            endpoint: Endpoint::Other,
+            model_label: ModelLabel::Unrouted,
+        }
+    }
+
+    /// The inbound API the request came in on (a metrics label).
+    pub fn endpoint(&mut self, endpoint: Endpoint) {
+        self.endpoint = endpoint;
+    }
+
+    /// The model was routed: through the configured alias `alias`, or as a `provider/model` name.
+    pub fn routed(&mut self, alias: Option<std::sync::Arc<str>>) {
+        self.model_label = alias.map_or(ModelLabel::Direct, ModelLabel::Alias);
     }
 
     pub fn request_id(&self) -> &str {
@@ -229,6 +255,8 @@ impl Drop for Recorder {
         } else if let Some(out) = self.delivered_output.filter(|_| served && reported.is_none()) {
             self.record.output_tokens = out;
         }
+        traffic::observe(&self.record, self.endpoint, &self.model_label);
+        traffic::IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.log.submit(std::mem::take(&mut self.record));
     }
 }

@@ -301,6 +301,11 @@ impl Router {
         self.providers.get(name).map(|(_, p)| p)
     }
 
+    /// Every `(provider, model)` a configured alias routes to.
+    pub fn configured_targets(&self) -> std::collections::HashSet<(&str, &str)> {
+        self.aliases.values().flat_map(|r| &r.targets).map(|t| (t.provider.as_str(), t.model.as_str())).collect()
+    }
+
     pub fn provider_names(&self) -> Vec<&str> {
         self.providers.keys().map(String::as_str).collect()
     }

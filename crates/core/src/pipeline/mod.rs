@@ -192,6 +192,7 @@ impl Pipeline<'_> {
         rec.fields(&parsed.fields, parsed.feature.as_deref(), &body.bytes);
         rec.customer(customer(&caller, &parsed));
         let mut plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
+        rec.routed(plan.first().and_then(|p| p.target.alias.clone()));
         if let (Some(tell), Some(first), true) = (inbound.on_stream, plan.first(), parsed.request.stream()) {
             // The transport may have gone already; then nobody is waiting to be told.
             let _ = tell.send(Hold { hold: first.timeouts.hold, keep_alive: first.timeouts.keep_alive });

@@ -3,6 +3,8 @@
 //! sequence, so that the request path never waits on the database and a database outage leaves
 //! known keys working.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{KeyRecord, Policy, Scope, StoreError};
@@ -16,8 +18,8 @@ pub struct Changes {
     pub seq: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// One dimension of a spend report.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupBy {
     Key,
     Team,
@@ -27,6 +29,48 @@ pub enum GroupBy {
     Provider,
     /// UTC calendar day, `YYYY-MM-DD`.
     Day,
+    /// UTC hour, `YYYY-MM-DDTHH:00Z`.
+    Hour,
+    /// One request-metadata key's value (`metadata.<key>`).
+    Metadata(String),
+}
+
+impl GroupBy {
+    /// The names `group_by` accepts, for error messages.
+    pub const NAMES: &'static str = "key, team, customer, feature, model, provider, day, hour or metadata.<key>";
+
+    /// `model`, `day`, `metadata.tier`, …; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "key" => GroupBy::Key,
+            "team" => GroupBy::Team,
+            "customer" => GroupBy::Customer,
+            "feature" => GroupBy::Feature,
+            "model" => GroupBy::Model,
+            "provider" => GroupBy::Provider,
+            "day" => GroupBy::Day,
+            "hour" => GroupBy::Hour,
+            other => match other.strip_prefix("metadata.") {
+                Some(key) if !key.is_empty() => GroupBy::Metadata(key.to_string()),
+                _ => return None,
+            },
+        })
+    }
+
+    /// The name of this dimension in a row's `group` object (what `parse` reads).
+    pub fn name(&self) -> String {
+        match self {
+            GroupBy::Key => "key".into(),
+            GroupBy::Team => "team".into(),
+            GroupBy::Customer => "customer".into(),
+            GroupBy::Feature => "feature".into(),
+            GroupBy::Model => "model".into(),
+            GroupBy::Provider => "provider".into(),
+            GroupBy::Day => "day".into(),
+            GroupBy::Hour => "hour".into(),
+            GroupBy::Metadata(key) => format!("metadata.{key}"),
+        }
+    }
 }
 
 /// Filters over the request log; every `Some` must match. Times are Unix ms, `from` inclusive,
@@ -40,7 +84,11 @@ pub struct SpendQuery {
     pub model: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    pub group_by: Option<GroupBy>,
+    /// The dimensions to group by, in order; empty: one row over everything.
+    pub group_by: Vec<GroupBy>,
+    /// Compute the latency and ttft percentiles (a sort per group); `false` leaves them `None`
+    /// and keeps the statement a plain aggregate, which is what budget bookkeeping asks.
+    pub percentiles: bool,
     /// Only requests that were admitted (what a request cap counts): those sent upstream, and
     /// cache hits when `Admitted::WithHits`. `None`: every request logged, refusals included.
     pub admitted: Option<Admitted>,
@@ -72,16 +120,29 @@ impl SpendQuery {
 }
 
 /// One row of a spend answer: the totals of one group (or of everything without `group_by`).
+/// Percentiles are nearest-rank (the smallest value with at least p% of the group at or below it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpendRow {
-    /// The group's value; `None` without `group_by` and for records without that field.
-    pub group: Option<String>,
+    /// Each grouped dimension's value by name (`{"model": "gpt-4o", "metadata.tier": null}`);
+    /// empty without `group_by`. `null` for records without that field.
+    pub group: BTreeMap<String, Option<String>>,
     pub requests: u64,
+    /// Requests that failed (`outcome` `error`, or a stream cut after it started).
+    pub errors: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    pub cached_tokens: u64,
     pub cost_usd: f64,
+    /// Requests answered from the response cache (exact or semantic).
+    pub cache_hits: u64,
+    /// `cache_hits / requests`; 0 without requests.
+    pub cache_hit_rate: f64,
     /// What cache hits would have cost upstream.
     pub cache_saved_usd: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Over the requests that have a time to first token (streams).
+    pub ttft_p50_ms: Option<f64>,
 }
 
 /// Keys, policies and spend. Implementations are cheap to share (`Arc` inside) and safe to call

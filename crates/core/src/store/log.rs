@@ -58,6 +58,10 @@ pub struct LogStatus {
     pub written: u64,
     pub spooled: u64,
     pub replayed: u64,
+    /// Records waiting in the writer's queue.
+    pub queued: u64,
+    /// Bytes of spooled records not yet replayed.
+    pub spool_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

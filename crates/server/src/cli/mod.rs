@@ -1,5 +1,5 @@
 //! Command-line interface: `serve`, `check`, `logs`, `version`, and the admin API clients `keys`,
-//! `budgets`, `limits` and `spend`.
+//! `budgets`, `limits`, `spend` and `report`.
 
 mod check;
 mod logs;

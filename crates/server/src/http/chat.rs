@@ -21,4 +21,5 @@ pub struct OpenAiChat;
 
 impl Codec for OpenAiChat {
     const DECODE: Decode = switchyard_core::decode_chat;
+    const ENDPOINT: switchyard_core::metrics::traffic::Endpoint = switchyard_core::metrics::traffic::Endpoint::ChatCompletions;
 }

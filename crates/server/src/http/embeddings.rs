@@ -22,4 +22,5 @@ pub struct OpenAiEmbeddings;
 
 impl Codec for OpenAiEmbeddings {
     const DECODE: Decode = switchyard_core::decode_embeddings;
+    const ENDPOINT: switchyard_core::metrics::traffic::Endpoint = switchyard_core::metrics::traffic::Endpoint::Embeddings;
 }

@@ -28,6 +28,8 @@ use crate::snapshot::Snapshot;
 pub trait Codec: Send + 'static {
     /// Decodes the endpoint's wire request into the canonical request.
     const DECODE: Decode;
+    /// The endpoint's metrics label.
+    const ENDPOINT: switchyard_core::metrics::traffic::Endpoint;
     /// The canonical complete answer's JSON in the wire's shape.
     fn complete(&self, body: Bytes) -> Bytes {
         body
@@ -90,12 +92,13 @@ pub fn start(app: &App) -> (Arc<Snapshot>, Recorder) {
 }
 
 /// Runs `inbound` through the pipeline and writes the answer with `codec`.
-pub async fn run<C, B, O>(app: Arc<App>, snap: Arc<Snapshot>, recorder: Recorder, mut inbound: Inbound<B>, codec: C) -> Response
+pub async fn run<C, B, O>(app: Arc<App>, snap: Arc<Snapshot>, mut recorder: Recorder, mut inbound: Inbound<B>, codec: C) -> Response
 where
     C: Codec,
     B: std::future::Future<Output = Result<O, BodyError>> + Send + 'static,
     O: Into<switchyard_core::InboundBody> + Send + 'static,
 {
+    recorder.endpoint(C::ENDPOINT);
     let request_id = HeaderValue::from_str(recorder.request_id()).ok();
     let (on_stream, told) = oneshot::channel();
     inbound.on_stream = Some(on_stream);

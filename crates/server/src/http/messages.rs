@@ -27,6 +27,7 @@ pub struct AnthropicMessages;
 
 impl Codec for AnthropicMessages {
     const DECODE: Decode = switchyard_core::decode_messages;
+    const ENDPOINT: switchyard_core::metrics::traffic::Endpoint = switchyard_core::metrics::traffic::Endpoint::Messages;
 
     fn complete(&self, body: Bytes) -> Bytes {
         Bytes::from(from_completion(&body))

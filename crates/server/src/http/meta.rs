@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Json, Response};
 use http::StatusCode;
 use serde_json::json;
 
+use switchyard_core::metrics::{Circuit, Gauges};
+
 use super::App;
 
 pub async fn models(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
@@ -25,9 +27,24 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Prometheus text: the counters an operator alerts on (unpriced models, Redis outages, refusals).
-pub async fn metrics() -> ([(http::HeaderName, &'static str); 1], String) {
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], switchyard_core::metrics::render())
+/// Prometheus text: request traffic, the counters an operator alerts on (unpriced models, Redis
+/// outages, refusals), and the log writer's and the circuits' state at this moment.
+pub async fn metrics(State(app): State<Arc<App>>) -> ([(http::HeaderName, &'static str); 1], String) {
+    let log = app.log.status();
+    let snap = app.snapshot();
+    let configured = snap.router.configured_targets();
+    let circuits = app
+        .health
+        .breakers
+        .states()
+        .into_iter()
+        .map(|(provider, model, open)| {
+            let configured = configured.contains(&(provider.as_str(), model.as_str()));
+            Circuit { provider, model, open, configured }
+        })
+        .collect();
+    let gauges = Gauges { log_queued: log.queued, log_spool_bytes: log.spool_bytes, circuits };
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], switchyard_core::metrics::render(&gauges))
 }
 
 /// Ready while not draining. A failing database does not make the gateway unready: requests

@@ -92,7 +92,7 @@ async fn select<T>(
     client: &impl GenericClient,
     sql: &str,
     params: &[SqlValue],
-    map: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+    map: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     client.query(&Dialect::Postgres.sql(sql), &pg_params(params)).await.db()?.iter().map(map).collect()
 }
@@ -204,7 +204,11 @@ impl GovernanceStore for PostgresGovernance {
 
     async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
         let (sql, params) = spend::spend_sql(Dialect::Postgres, query);
-        self.run(Box::new(move |client| Box::pin(async move { select(client, &sql, &params, spend::spend_from_row).await }))).await
+        let group_by = query.group_by.clone();
+        self.run(Box::new(move |client| {
+            Box::pin(async move { select(client, &sql, &params, |r| spend::spend_from_row(r, &group_by)).await })
+        }))
+        .await
     }
 }
 

@@ -80,6 +80,14 @@ impl Dialect {
         }
     }
 
+    /// The UTC hour (`YYYY-MM-DDTHH:00Z`) of a Unix-milliseconds column.
+    pub fn utc_hour(self, ms_column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:00Z', {ms_column} / 1000, 'unixepoch')"),
+            Dialect::Postgres => format!("to_char(to_timestamp({ms_column} / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24\":00Z\"')"),
+        }
+    }
+
     pub fn blob_type(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BLOB",

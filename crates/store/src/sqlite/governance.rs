@@ -56,7 +56,7 @@ fn select<T>(
     conn: &Connection,
     sql: &str,
     params: &[SqlValue],
-    map: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).db()?;
     sqlite_rows(&mut stmt, params, map)
@@ -157,7 +157,8 @@ impl GovernanceStore for SqliteGovernance {
 
     async fn spend(&self, query: &SpendQuery) -> Result<Vec<SpendRow>, StoreError> {
         let (sql, params) = spend::spend_sql(Dialect::Sqlite, query);
-        self.run(move |conn| select(conn, &sql, &params, |r| spend::spend_from_row(r))).await
+        let group_by = query.group_by.clone();
+        self.run(move |conn| select(conn, &sql, &params, |r| spend::spend_from_row(r, &group_by))).await
     }
 }
 

@@ -50,6 +50,10 @@ struct Shared {
     written: AtomicU64,
     spooled: AtomicU64,
     replayed: AtomicU64,
+    /// Records sent to the queue and not yet taken by the writer.
+    queued: AtomicU64,
+    /// The spool's size, measured after each append and each replay (not per request).
+    spool_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -59,7 +63,13 @@ impl Shared {
             written: self.written.load(Ordering::Relaxed),
             spooled: self.spooled.load(Ordering::Relaxed),
             replayed: self.replayed.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
+            spool_bytes: self.spool_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    fn measure_spool(&self, spool: &Spool) {
+        self.spool_bytes.store(spool.size(), Ordering::Relaxed);
     }
 
     /// Appends to the spool; on failure the records are returned so the caller keeps them.
@@ -68,6 +78,7 @@ impl Shared {
         match spool.append(&records) {
             Ok(()) => {
                 self.spooled.fetch_add(records.len() as u64, Ordering::Relaxed);
+                self.measure_spool(&spool);
                 Ok(())
             }
             Err(e) => {
@@ -88,7 +99,10 @@ impl LogSubmit for Submitter {
     /// Hands a record over without waiting: to the queue, or when it is full to the overflow list
     /// the spooler writes to disk.
     fn submit(&self, record: LogRecord) {
+        // Counted before sending, so that the writer's decrement never comes first.
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
         if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(record) {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             self.shared.overflow.lock().unwrap_or_else(|p| p.into_inner()).push(r);
             self.shared.overflow_ready.notify_one();
         }
@@ -117,6 +131,8 @@ impl LogWriter {
             written: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            spool_bytes: AtomicU64::new(0),
         });
         let writer = {
             let shared = shared.clone();
@@ -215,6 +231,7 @@ impl<S: LogSink> Writer<S> {
             loop {
                 match self.rx.try_recv() {
                     Ok(r) => {
+                        self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                         batch.push(r);
                         if batch.len() == self.config.max_batch {
                             self.write(std::mem::take(&mut batch));
@@ -235,6 +252,10 @@ impl<S: LogSink> Writer<S> {
             }
             if Instant::now() >= self.next_replay {
                 self.replay();
+                if self.shared.spool_bytes.load(Ordering::Relaxed) > 0 {
+                    let spool = self.shared.spool_lock.lock().unwrap_or_else(|p| p.into_inner());
+                    self.shared.measure_spool(&spool);
+                }
             }
             std::thread::park_timeout(self.config.flush_every);
         }
@@ -364,12 +385,14 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(300));
         assert!(h.status().spooled > 0, "{:?}", h.status());
+        assert!(h.status().spool_bytes > 0, "the spool's size is a metric: {:?}", h.status());
         log.set_failing(false);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ids(&log).len() < 600 && Instant::now() < deadline {
+        while (ids(&log).len() < 600 || h.status().spool_bytes > 0) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(ids(&log), expected(600));
+        assert_eq!((h.status().queued, h.status().spool_bytes), (0, 0), "nothing waits once replayed");
         assert_eq!(log.records().len(), 600, "no duplicates");
         let status = writer.shutdown();
         assert!(status.database_ok);

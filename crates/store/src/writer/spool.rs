@@ -59,6 +59,13 @@ impl Spool {
         Ok(pending)
     }
 
+    /// Bytes waiting for replay (the active file and any left from a failed replay).
+    pub fn size(&self) -> u64 {
+        fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    }
+
     /// Whether anything waits for replay.
     pub fn has_pending(&self) -> bool {
         fs::read_dir(&self.dir).map(|mut d| d.any(|e| e.is_ok())).unwrap_or(false)

@@ -10,6 +10,7 @@ mod log;
 mod log_search;
 mod migrations;
 mod postgres_only;
+mod report;
 mod responses;
 #[path = "../support/services.rs"]
 mod services;
@@ -85,6 +86,7 @@ contract!(
     governance::policies_upsert_get_and_list,
     governance::changes_since_spans_keys_and_policies,
     governance::spend_sums_with_filters_and_every_group_by,
+    report::report_groups_errors_cache_and_percentiles,
     log::inserts_are_idempotent_and_every_field_round_trips,
     log::query_filters_by_model_and_customer,
     migrations::reopening_migrates_nothing_twice,

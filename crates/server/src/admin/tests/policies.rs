@@ -3,7 +3,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::json;
 use switchyard_core::govern::names::window_start;
-use switchyard_core::store::{GroupBy, SpendRow};
+use switchyard_core::store::{GroupBy, SpendQuery, SpendRow};
 use switchyard_core::time::now_ms;
 
 use super::memory::MemoryGovernance;
@@ -12,12 +12,19 @@ use crate::admin::time::parse_instant;
 
 fn rows() -> Vec<SpendRow> {
     let row = |group: &str, cost: f64| SpendRow {
-        group: Some(group.into()),
+        group: [("model".to_string(), Some(group.to_string()))].into(),
         requests: 2,
+        errors: 1,
         input_tokens: 100,
         output_tokens: 50,
+        cached_tokens: 0,
         cost_usd: cost,
+        cache_hits: 1,
+        cache_hit_rate: 0.5,
         cache_saved_usd: 0.5,
+        latency_p50_ms: Some(12.5),
+        latency_p95_ms: Some(80.0),
+        ttft_p50_ms: None,
     };
     vec![row("gpt-4o", 1.25), row("claude", 0.75)]
 }
@@ -134,20 +141,46 @@ async fn spend_passes_filters_through_and_refuses_bad_parameters() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         answer["rows"][0],
-        json!({"group": "gpt-4o", "requests": 2, "input_tokens": 100, "output_tokens": 50, "cost_usd": 1.25, "cache_saved_usd": 0.5})
+        json!({"group": {"model": "gpt-4o"}, "requests": 2, "errors": 1, "input_tokens": 100, "output_tokens": 50, "cached_tokens": 0,
+               "cost_usd": 1.25, "cache_hits": 1, "cache_hit_rate": 0.5, "cache_saved_usd": 0.5, "latency_p50_ms": 12.5,
+               "latency_p95_ms": 80.0, "ttft_p50_ms": null})
     );
-    let query = store.spend_queries().pop().unwrap();
+    assert_eq!(answer["group_by"], json!(["model"]));
+    assert_eq!(answer["total"]["requests"], 2, "the total is the store's answer without groups: {answer}");
+    let queries = store.spend_queries();
+    let (query, total) = (&queries[0], &queries[1]);
     assert_eq!(
-        (query.team.as_deref(), query.customer.as_deref(), query.model.as_deref(), query.key),
+        (query.team.as_deref(), query.customer.as_deref(), query.model.as_deref(), query.key.as_deref()),
         (Some("support"), Some("acme"), Some("gpt-4o"), None)
     );
-    assert_eq!((query.from_ms, query.to_ms, query.group_by), (Some(1_793_491_200_000), Some(1_798_761_600_000), Some(GroupBy::Model)));
+    assert_eq!((query.from_ms, query.to_ms, &query.group_by), (Some(1_793_491_200_000), Some(1_798_761_600_000), &vec![GroupBy::Model]));
+    assert_eq!(total, &SpendQuery { group_by: vec![], ..query.clone() }, "the total: same filters, no groups");
+
+    // Several groups, metadata included, and `last` counting back from now.
+    let before = now_ms();
+    let (status, answer) = admin.call(Method::GET, "/admin/spend?group_by=model,%20feature,metadata.tier&last=24h", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["group_by"], json!(["model", "feature", "metadata.tier"]));
+    let query = store.spend_queries()[2].clone();
+    assert_eq!(query.group_by, vec![GroupBy::Model, GroupBy::Feature, GroupBy::Metadata("tier".into())]);
+    let from = query.from_ms.unwrap();
+    assert!((before - 86_400_000..=now_ms() - 86_400_000).contains(&from), "{from}");
+    let (_, _) = admin.call(Method::GET, "/admin/spend?last=15m&to=1798761600", None).await;
+    assert_eq!(store.spend_queries()[4].from_ms, Some(1_798_761_600_000 - 900_000), "last counts back from to");
+    let spent_before = store.spend_queries().len();
 
     for (path, param, needle) in [
         ("/admin/spend?from=yesterday", "from", "`yesterday` is not a time"),
         ("/admin/spend?to=2026-13-01T00:00:00Z", "to", "RFC 3339"),
         ("/admin/spend?from=2000&to=1000", "to", "later than from"),
         ("/admin/spend?group_by=week", "group_by", "unknown group `week`"),
+        ("/admin/spend?group_by=model,colour", "group_by", "unknown group `colour`"),
+        ("/admin/spend?group_by=model,model", "group_by", "named twice"),
+        ("/admin/spend?group_by=metadata.", "group_by", "unknown group `metadata.`"),
+        ("/admin/spend?group_by=prompt", "group_by", "prompt ids"),
+        ("/admin/spend?last=yesterday", "last", "`yesterday` is not a window"),
+        ("/admin/spend?last=0h", "last", "is not a window"),
+        ("/admin/spend?last=1h&from=1000", "last", "either last or from"),
         ("/admin/spend?tenant=x", "tenant", "unknown parameter `tenant`"),
     ] {
         let (status, answer) = admin.call(Method::GET, path, None).await;
@@ -156,5 +189,5 @@ async fn spend_passes_filters_through_and_refuses_bad_parameters() {
         assert_eq!(got_param, Some(param), "{path}: {answer}");
         assert!(message.contains(needle), "{path}: {message}");
     }
-    assert_eq!(store.spend_queries().len(), 1, "refused queries never reach the store");
+    assert_eq!(store.spend_queries().len(), spent_before, "refused queries never reach the store");
 }

@@ -1,9 +1,10 @@
-//! `switchyard keys | budgets | limits | spend`: clients of the admin API. Tables by default,
+//! `switchyard keys | budgets | limits | spend | report`: clients of the admin API. Tables by default,
 //! `--json` for the API's answer as it is; API errors print as `error: <message>` with exit code 1.
 
 mod budgets;
 mod client;
 mod keys;
+mod report;
 mod spend;
 mod table;
 #[cfg(test)]
@@ -44,6 +45,14 @@ pub enum ManageCommand {
         admin: AdminArgs,
         #[command(flatten)]
         filter: spend::SpendFilter,
+    },
+    /// Usage and cost report: totals, errors, cache hit rate and savings, latency percentiles,
+    /// grouped by one or more dimensions, with a TOTAL line.
+    Report {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        args: report::ReportArgs,
     },
 }
 
@@ -87,7 +96,8 @@ pub async fn execute(command: ManageCommand) -> Result<String, ClientError> {
         ManageCommand::Keys { admin, .. }
         | ManageCommand::Budgets { admin, .. }
         | ManageCommand::Limits { admin, .. }
-        | ManageCommand::Spend { admin, .. } => admin.clone(),
+        | ManageCommand::Spend { admin, .. }
+        | ManageCommand::Report { admin, .. } => admin.clone(),
     };
     let client = AdminClient::new(&admin.admin_url, admin.admin_key)?;
     let (answer, render): Shown = match command {
@@ -95,6 +105,7 @@ pub async fn execute(command: ManageCommand) -> Result<String, ClientError> {
         ManageCommand::Budgets { action, .. } => budgets::run_budgets(&client, action).await?,
         ManageCommand::Limits { action, .. } => budgets::run_limits(&client, action).await?,
         ManageCommand::Spend { filter, .. } => spend::run(&client, filter).await?,
+        ManageCommand::Report { args, .. } => report::run(&client, args).await?,
     };
     Ok(if admin.json { serde_json::to_string_pretty(&answer).unwrap_or_else(|_| answer.to_string()) } else { render(&answer) })
 }

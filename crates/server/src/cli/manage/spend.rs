@@ -26,7 +26,7 @@ pub struct SpendFilter {
     /// End (exclusive): RFC 3339 or Unix seconds.
     #[arg(long)]
     to: Option<String>,
-    /// key, team, customer, feature, model, provider or day.
+    /// Comma list of key, team, customer, feature, model, provider, day, hour, metadata.<key>.
     #[arg(long)]
     group_by: Option<String>,
 }
@@ -57,7 +57,8 @@ fn show(answer: &Value) -> String {
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let group = if r["group"].is_null() { "(all)".to_string() } else { cell(&r["group"]) };
+            let values: Vec<String> = r["group"].as_object().map(|g| g.values().map(cell).collect()).unwrap_or_default();
+            let group = if values.is_empty() { "(all)".to_string() } else { values.join(" / ") };
             vec![
                 group,
                 cell(&r["requests"]),

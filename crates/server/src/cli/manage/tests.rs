@@ -35,12 +35,12 @@ async fn run(url: &str, args: &[&str]) -> Result<String, ClientError> {
 #[tokio::test]
 async fn keys_budgets_limits_and_spend_through_the_admin_api() {
     let row = SpendRow {
-        group: Some("gpt-4o".into()),
+        group: [("model".to_string(), Some("gpt-4o".to_string()))].into(),
         requests: 3,
         input_tokens: 120,
         output_tokens: 30,
         cost_usd: 0.0125,
-        cache_saved_usd: 0.0,
+        ..SpendRow::default()
     };
     let store = Arc::new(MemoryGovernance::with_spend(vec![row]));
     let url = serve(store.clone()).await;
@@ -110,8 +110,22 @@ async fn keys_budgets_limits_and_spend_through_the_admin_api() {
 
     let spend = run(&url, &["spend", "--team", "support", "--from", "2026-11-01T00:00:00Z", "--group-by", "model"]).await.unwrap();
     assert!(spend.contains("gpt-4o") && spend.contains("0.0125"), "{spend}");
-    let query = store.spend_queries().pop().unwrap();
+    let queries = store.spend_queries();
+    let query = queries[queries.len() - 2].clone(); // then the total's query
     assert_eq!((query.team.as_deref(), query.from_ms), (Some("support"), Some(1_793_491_200_000)));
+
+    let report = run(&url, &["report", "--last", "24h", "--by", "model", "--by", "feature", "--team", "support"]).await.unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("MODEL   FEATURE  REQUESTS") && lines[1].starts_with("gpt-4o  -               3"), "{report}");
+    assert!(lines.last().unwrap().starts_with("TOTAL") && lines.last().unwrap().contains("0.012500"), "{report}");
+    let queries = store.spend_queries();
+    let query = queries[queries.len() - 2].clone();
+    assert_eq!((query.group_by.len(), query.team.as_deref(), query.from_ms.is_some()), (2, Some("support"), true));
+    let csv = run(&url, &["report", "--by", "model", "--csv"]).await.unwrap();
+    assert!(
+        csv.starts_with("MODEL,REQUESTS,") && csv.lines().nth(1) == Some("gpt-4o,3,0,120,30,0,0.012500,0,0.0%,0.000000,-,-,-"),
+        "{csv}"
+    );
 }
 
 #[tokio::test]

@@ -102,6 +102,7 @@ const SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 impl Codec for ResponsesCodec {
     // The body future hands the pipeline the already translated, canonical request.
     const DECODE: Decode = switchyard_core::decode_chat;
+    const ENDPOINT: switchyard_core::metrics::traffic::Endpoint = switchyard_core::metrics::traffic::Endpoint::Responses;
 
     fn complete(&self, body: Bytes) -> Bytes {
         let ctx = self.context();

@@ -1,5 +1,8 @@
 //! Process-wide counters for what an operator must be alerted to, exposed by the server at
 //! `GET /metrics` in Prometheus' text format. Labels never carry keys, customers or prompts.
+//! Request traffic (requests, latency, tokens, cost, attempts) is in `traffic`.
+
+pub mod traffic;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,13 +131,74 @@ const ALL: [&Counter; 13] = [
     &TIMED_OUT_CONNECTIONS,
 ];
 
-pub fn render() -> String {
+/// Everything the process counts, followed by the state the caller samples at scrape time
+/// (`gauges`: the log writer, circuits).
+pub fn render(gauges: &Gauges) -> String {
     let mut out = String::new();
+    traffic::render(&mut out);
     for c in ALL {
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter\n{} {}", c.name, c.help, c.name, c.name, c.get());
     }
     for family in [&ALERTS, &ALERTS_SENT, &ALERTS_FAILED] {
         family.render(&mut out);
     }
+    gauges.render(&mut out);
     out
+}
+
+/// State read when scraped rather than counted as it happens.
+#[derive(Default)]
+pub struct Gauges {
+    /// Records waiting in the log writer's queue.
+    pub log_queued: u64,
+    /// Bytes of records spooled to disk and not yet replayed into the database.
+    pub log_spool_bytes: u64,
+    /// Every circuit the gateway keeps.
+    pub circuits: Vec<Circuit>,
+}
+
+pub struct Circuit {
+    pub provider: String,
+    pub model: String,
+    /// Half-open counts as open: it refuses all but its probes.
+    pub open: bool,
+    /// A target of a configured alias (always named by its model).
+    pub configured: bool,
+}
+
+impl Gauges {
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_log_queue_depth Request-log records waiting in the writer's queue.\n# TYPE switchyard_log_queue_depth gauge\nswitchyard_log_queue_depth {}",
+            self.log_queued
+        );
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_log_spool_bytes Request-log records spooled to disk (the database failed or the queue was full), not yet replayed.\n# TYPE switchyard_log_spool_bytes gauge\nswitchyard_log_spool_bytes {}",
+            self.log_spool_bytes
+        );
+        // A circuit is named by its model only when that is a label already (a configured target
+        // or a `provider/model` that served): a client cannot open circuits under invented names
+        // to add series. The others are folded into `other`, open if any of them is.
+        let mut open: std::collections::BTreeMap<(String, String), bool> = std::collections::BTreeMap::new();
+        for c in &self.circuits {
+            let named = c.configured || traffic::is_label(&format!("{}/{}", c.provider, c.model));
+            let key = if named { (c.provider.clone(), c.model.clone()) } else { (c.provider.clone(), "other".to_string()) };
+            *open.entry(key).or_default() |= c.open;
+        }
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_circuit_open Whether a target's circuit is open (1) or closed (0).\n# TYPE switchyard_circuit_open gauge"
+        );
+        for ((provider, model), is_open) in open {
+            let _ = writeln!(
+                out,
+                "switchyard_circuit_open{{provider=\"{}\",model=\"{}\"}} {}",
+                traffic::escape(&provider),
+                traffic::escape(&model),
+                u8::from(is_open)
+            );
+        }
+    }
 }
