@@ -30,7 +30,9 @@ async fn report_of(gw: &GatewayProcess, query: &str, requests: u64) -> Value {
     for _ in 0..100 {
         let (status, answer) = admin(gw, reqwest::Method::GET, &format!("/admin/spend?{query}"), None).await;
         assert_eq!(status, 200, "{answer}");
-        if answer["total"]["requests"] == requests {
+        // The rows and the total are two queries: both must have seen every record.
+        let in_rows: u64 = answer["rows"].as_array().map_or(0, |rows| rows.iter().filter_map(|r| r["requests"].as_u64()).sum());
+        if answer["total"]["requests"] == requests && in_rows == requests {
             return answer;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
