@@ -24,7 +24,7 @@ fn record(i: u64, at_ms: i64, rng: &mut fastrand::Rng) -> LogRecord {
     let output = if error { 0 } else { rng.u64(1..800) };
     LogRecord {
         request_id: format!("{at_ms:013}-{i:08}"),
-        started_at: rfc3339(at_ms),
+        started_at: switchyard_core::time::rfc3339(at_ms),
         started_at_ms: at_ms,
         customer_identifier: Some(format!("customer-{}", rng.u32(..500))),
         key_id: Some(format!("key_{}", rng.u32(..50))),
@@ -54,22 +54,6 @@ fn record(i: u64, at_ms: i64, rng: &mut fastrand::Rng) -> LogRecord {
         request_body: Some(format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"question {i} about invoices\"}}]}}")),
         response_body: Some(format!("{{\"choices\":[{{\"message\":{{\"content\":\"answer {i}\"}}}}]}}")),
     }
-}
-
-/// RFC 3339 UTC with milliseconds, from Unix milliseconds (days-from-civil inverted).
-fn rfc3339(ms: i64) -> String {
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn main() {
