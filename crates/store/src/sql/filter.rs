@@ -78,7 +78,14 @@ impl Filter {
         let clause = match self.dialect {
             // json_each rather than a JSON path: a path would have to quote the key.
             Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each(request_log.metadata) WHERE key = {k} AND value = {v})"),
-            Dialect::Postgres => format!("(metadata::jsonb ->> {k}) = {v}"),
+            // Casting every scanned row's text to jsonb costs ~0.4 µs a row: the pair as the
+            // gateway writes it (compact serde_json, `"key":"value"`) is looked for in the text
+            // first, and only rows that contain it are parsed for the exact check.
+            Dialect::Postgres => {
+                let pair = format!("{}:{}", serde_json::Value::from(key), serde_json::Value::from(value));
+                let p = self.bind(SqlValue::text(&pair));
+                format!("(strpos(metadata, {p}) > 0 AND (metadata::jsonb ->> {k}) = {v})")
+            }
         };
         self.clauses.push(clause);
         self

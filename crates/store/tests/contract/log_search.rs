@@ -118,6 +118,9 @@ pub async fn metadata_filters_combine_and_are_values_not_sql(s: Searchable) {
     let hostile = "x' OR 1=1 --";
     let mut records = corpus();
     records.push(record("g", 7_000, |r| r.metadata = [(hostile.to_string(), hostile.to_string())].into()));
+    // JSON escapes in the stored text (quotes, backslash, control characters) still match exactly.
+    let escaped = "say \"hi\" \\ now\n\tend";
+    records.push(record("h", 7_500, |r| r.metadata = [("q\"k".to_string(), escaped.to_string())].into()));
     s.sink.insert(&records).unwrap();
     let meta = |pairs: &[(&str, &str)]| LogFilter {
         metadata: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -130,6 +133,8 @@ pub async fn metadata_filters_combine_and_are_values_not_sql(s: Searchable) {
     assert!(s.ids(meta(&[("session", hostile)])).await.is_empty(), "a hostile value matches nothing");
     assert!(s.ids(meta(&[(hostile, "s-1")])).await.is_empty(), "a hostile key matches nothing");
     assert_eq!(s.ids(meta(&[(hostile, hostile)])).await, ["g"], "and is found as the text it is");
+    assert_eq!(s.ids(meta(&[("q\"k", escaped)])).await, ["h"], "escaped JSON text is matched as its value");
+    assert!(s.ids(meta(&[("q\"k", "say")])).await.is_empty(), "a prefix of a value is not the value");
     for hostile_filter in [
         LogFilter { customer: Some(hostile.into()), ..LogFilter::default() },
         LogFilter { text: Some(hostile.into()), ..LogFilter::default() },
