@@ -42,6 +42,14 @@ CREATE INDEX request_log_customer ON request_log (customer_identifier, started_a
 CREATE INDEX request_log_model ON request_log (requested_model, started_at_ms);
 "#;
 
+/// Metadata filters (`metadata.<key>=<value>`) are containment tests on the jsonb form of the
+/// metadata text. The index serves rare pairs; ANALYZE keeps statistics on its expression, which
+/// is what tells the planner how common a pair is (without them it guessed one row and sorted
+/// every match: 270 ms p95 on a million records, 0.7 ms with them). ANALYZE makes them at once
+/// rather than at the next autovacuum.
+const METADATA_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS request_log_metadata ON request_log USING gin ((metadata::jsonb) jsonb_path_ops); ANALYZE request_log;";
+
 /// Never edit a shipped migration; add one.
 pub(crate) fn migrations() -> Vec<String> {
     vec![
@@ -50,6 +58,7 @@ pub(crate) fn migrations() -> Vec<String> {
         schema::cache_columns(Dialect::Postgres),
         crate::sql::response_rows::TABLE.into(),
         schema::search_indexes(Dialect::Postgres),
+        METADATA_INDEX.into(),
     ]
 }
 

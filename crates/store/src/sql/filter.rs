@@ -74,17 +74,21 @@ impl Filter {
 
     /// The metadata (JSON text) has `key` with exactly `value`; both are parameters.
     pub fn metadata(&mut self, key: &str, value: &str) -> &mut Self {
-        let (k, v) = (self.bind(SqlValue::text(key)), self.bind(SqlValue::text(value)));
         let clause = match self.dialect {
             // json_each rather than a JSON path: a path would have to quote the key.
-            Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each(request_log.metadata) WHERE key = {k} AND value = {v})"),
-            // Casting every scanned row's text to jsonb costs ~0.4 µs a row: the pair as the
-            // gateway writes it (compact serde_json, `"key":"value"`) is looked for in the text
-            // first, and only rows that contain it are parsed for the exact check.
+            Dialect::Sqlite => {
+                let (k, v) = (self.bind(SqlValue::text(key)), self.bind(SqlValue::text(value)));
+                format!("EXISTS (SELECT 1 FROM json_each(request_log.metadata) WHERE key = {k} AND value = {v})")
+            }
+            // Containment on the jsonb form, one clause per pair (a repeated key must match both
+            // values, i.e. nothing): the GIN expression index serves rare pairs, and its
+            // statistics (most common metadata objects) let the planner see that a common pair is
+            // common and walk the time index newest first instead of sorting every match.
+            // Metadata values are always strings, so containment is the same test as `->> = v`.
             Dialect::Postgres => {
-                let pair = format!("{}:{}", serde_json::Value::from(key), serde_json::Value::from(value));
+                let pair = serde_json::json!({ key: value }).to_string();
                 let p = self.bind(SqlValue::text(&pair));
-                format!("(strpos(metadata, {p}) > 0 AND (metadata::jsonb ->> {k}) = {v})")
+                format!("((metadata::jsonb) @> CAST(CAST({p} AS TEXT) AS jsonb))")
             }
         };
         self.clauses.push(clause);
