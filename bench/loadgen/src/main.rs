@@ -157,9 +157,7 @@ fn parse_args() -> Result<Cfg, String> {
         }
     };
     let url = take(&mut kv, "url").ok_or("--url is required")?;
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("--url must start with http:// : {url:?}"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("--url must start with http:// : {url:?}"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
         None => (rest.to_string(), "/".to_string()),
@@ -363,15 +361,9 @@ impl Stats {
                     self.shed.saturating_record(nanos(done.saturating_duration_since(sent)).max(1));
                 }
                 if rep.status != 200 {
-                    self.error(
-                        "status",
-                        format!("HTTP {}: {}", rep.status, String::from_utf8_lossy(&rep.snippet)),
-                    );
+                    self.error("status", format!("HTTP {}: {}", rep.status, String::from_utf8_lossy(&rep.snippet)));
                 } else if !rep.valid {
-                    self.error(
-                        "no_done_marker",
-                        format!("stream body without the done marker: {}", String::from_utf8_lossy(&rep.snippet)),
-                    );
+                    self.error("no_done_marker", format!("stream body without the done marker: {}", String::from_utf8_lossy(&rep.snippet)));
                 } else {
                     self.ok += 1;
                     if let Some(c) = rep.cache {
@@ -405,13 +397,9 @@ struct Conn {
 }
 
 async fn connect(addr: &str) -> Result<http1::SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -438,9 +426,7 @@ async fn request_inner(conn: &mut Conn, cfg: &Cfg) -> Result<Reply, String> {
             Bytes::from(b)
         }
     };
-    let mut req = hyper::Request::post(cfg.path.as_str())
-        .body(Full::new(body))
-        .map_err(|e| format!("build request: {e}"))?;
+    let mut req = hyper::Request::post(cfg.path.as_str()).body(Full::new(body)).map_err(|e| format!("build request: {e}"))?;
     let headers = req.headers_mut();
     for (name, value) in &cfg.headers {
         headers.append(name.clone(), value.clone());
@@ -526,8 +512,8 @@ async fn schedule(
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: `fd` is an owned timerfd that lives (inside the AsyncFd) until deregistration.
-    let afd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let afd =
+        unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut k: u64 = 0;
     loop {
         let mut guard = afd.readable().await?;
@@ -606,10 +592,7 @@ async fn run_open(cfg: &'static Cfg) -> (Stats, Instant, Duration) {
     if let Err(e) = sched.await.expect("scheduler panicked") {
         eprintln!("loadgen: scheduler: {e}");
     }
-    let elapsed = total
-        .last_done
-        .map_or(cfg.duration, |l| l.saturating_duration_since(measure_from))
-        .max(cfg.duration);
+    let elapsed = total.last_done.map_or(cfg.duration, |l| l.saturating_duration_since(measure_from)).max(cfg.duration);
     (total, measure_from, elapsed)
 }
 
@@ -657,11 +640,7 @@ async fn run_closed(cfg: &'static Cfg) -> (Stats, Instant, Duration) {
 }
 
 fn dump(h: &Histogram<u64>) -> Value {
-    Value::Array(
-        h.iter_recorded()
-            .map(|v| json!([v.value_iterated_to(), v.count_at_value()]))
-            .collect(),
-    )
+    Value::Array(h.iter_recorded().map(|v| json!([v.value_iterated_to(), v.count_at_value()])).collect())
 }
 
 fn ms(ns: u64) -> f64 {
@@ -715,10 +694,7 @@ fn main() -> ExitCode {
     let rt = if cfg.threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cfg.threads)
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cfg.threads).enable_all().build()
     }
     .expect("tokio runtime");
     let (st, _measure_from, elapsed) = rt.block_on(async move {
@@ -775,11 +751,8 @@ fn main() -> ExitCode {
     } else {
         format!(" | cache {}", st.cache.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
     };
-    let ttfb = if cfg.mode == Mode::Stream {
-        format!(" | ttfb p50={:.3} p99={:.3}", q(&st.ttfb, 0.5), q(&st.ttfb, 0.99))
-    } else {
-        String::new()
-    };
+    let ttfb =
+        if cfg.mode == Mode::Stream { format!(" | ttfb p50={:.3} p99={:.3}", q(&st.ttfb, 0.5), q(&st.ttfb, 0.99)) } else { String::new() };
     let shed = if st.shed.is_empty() {
         String::new()
     } else {

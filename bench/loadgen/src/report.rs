@@ -17,12 +17,9 @@ mod cache;
 mod governance;
 mod inbound;
 mod phase;
+mod telemetry;
 
-const TARGETS: [(&str, &str); 3] = [
-    ("direct", "direct nginx"),
-    ("floor", "nginx proxy (floor)"),
-    ("gateway", "switchyard gateway"),
-];
+const TARGETS: [(&str, &str); 3] = [("direct", "direct nginx"), ("floor", "nginx proxy (floor)"), ("gateway", "switchyard gateway")];
 
 struct Agg {
     rounds: usize,
@@ -134,12 +131,7 @@ impl Data {
     }
     /// Sum of the numeric meta values whose key starts with `prefix`.
     fn meta_sum(&self, prefix: &str) -> Option<f64> {
-        let v: Vec<f64> = self
-            .meta
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .filter_map(|(_, v)| v.as_f64())
-            .collect();
+        let v: Vec<f64> = self.meta.iter().filter(|(k, _)| k.starts_with(prefix)).filter_map(|(_, v)| v.as_f64()).collect();
         (!v.is_empty()).then(|| v.iter().sum())
     }
     /// "35% of a core · 92.1 µs/req" for the process group `kind` (hopcpu | upcpu).
@@ -251,15 +243,12 @@ pub fn report(path: &str) -> Result<String, String> {
         governance::section(&data, &mut o);
         cache::section(&data, &mut o);
         inbound::section(&data, &mut o);
+        telemetry::section(&data, &mut o);
         return Ok(o);
     }
 
-    let mut open: Vec<(String, f64)> = data
-        .runs
-        .iter()
-        .filter(|((s, _), _)| s.starts_with("open"))
-        .map(|((s, _), a)| (s.clone(), a.rate.unwrap_or(0.0)))
-        .collect();
+    let mut open: Vec<(String, f64)> =
+        data.runs.iter().filter(|((s, _), _)| s.starts_with("open")).map(|((s, _), a)| (s.clone(), a.rate.unwrap_or(0.0))).collect();
     open.dedup_by(|a, b| a.0 == b.0);
     open.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap());
 
@@ -306,8 +295,7 @@ pub fn report(path: &str) -> Result<String, String> {
         "| scenario | target | achieved req/s | errors | p50 | p90 | p99 | p99.9 | max | p50 per round | p99 per round | hop CPU (% of a core · per request) | upstream nginx CPU | other processes' CPU per round (cores) |"
     );
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut order: Vec<(String, String)> =
-        open.iter().map(|(s, r)| (s.clone(), format!("open {} req/s", fmt_thousands(*r)))).collect();
+    let mut order: Vec<(String, String)> = open.iter().map(|(s, r)| (s.clone(), format!("open {} req/s", fmt_thousands(*r)))).collect();
     if data.runs.keys().any(|(x, _)| x == "closed") {
         order.push(("closed".into(), format!("closed {} conns", m("closed_conns"))));
     }
@@ -357,7 +345,7 @@ pub fn report(path: &str) -> Result<String, String> {
     let errs: Vec<String> = data
         .runs
         .iter()
-        .filter(|((s, _), _)| !s.starts_with("gov-") && !s.starts_with("cache-") && !s.starts_with("inbound-"))
+        .filter(|((s, _), _)| !["gov-", "cache-", "inbound-", "telemetry-"].iter().any(|p| s.starts_with(p)))
         .filter_map(|((s, t), a)| a.first_error.as_ref().map(|e| format!("- {s}/{t}: first error: `{}`", e.replace('`', "'"))))
         .collect();
     if !errs.is_empty() {
@@ -457,6 +445,7 @@ pub fn report(path: &str) -> Result<String, String> {
     governance::section(&data, &mut o);
     cache::section(&data, &mut o);
     inbound::section(&data, &mut o);
+    telemetry::section(&data, &mut o);
 
     // Memory.
     let mb = |k: &str| data.meta_f64(k).map(|kb| format!("{:.1} MB", kb / 1024.0)).unwrap_or_else(|| "–".into());
@@ -468,12 +457,7 @@ pub fn report(path: &str) -> Result<String, String> {
     } else {
         let _ = writeln!(o, "| {} | {} | {} |\n", mb("rss_idle_kb"), mb("rss_after_kb"), mb("rss_peak_kb"));
         if data.meta.contains_key("rss_end_kb") && data.meta.contains_key("provider_list") {
-            let _ = writeln!(
-                o,
-                "After the provider phase (same process): RSS {}, peak {}.\n",
-                mb("rss_end_kb"),
-                mb("rss_peak_end_kb")
-            );
+            let _ = writeln!(o, "After the provider phase (same process): RSS {}, peak {}.\n", mb("rss_end_kb"), mb("rss_peak_end_kb"));
         }
     }
 
@@ -503,12 +487,8 @@ pub fn report(path: &str) -> Result<String, String> {
             tr.map_or("–".into(), |v| format!("{v:.2}×")),
             yn(tr.map(|v| v >= 0.8))
         );
-        let _ = writeln!(
-            o,
-            "| idle RSS | ≤ 50 MB | {} | {} |\n",
-            rss.map_or("–".into(), |v| format!("{v:.1} MB")),
-            yn(rss.map(|v| v <= 50.0))
-        );
+        let _ =
+            writeln!(o, "| idle RSS | ≤ 50 MB | {} | {} |\n", rss.map_or("–".into(), |v| format!("{v:.1} MB")), yn(rss.map(|v| v <= 50.0)));
     }
     Ok(o)
 }
@@ -519,10 +499,8 @@ pub fn report(path: &str) -> Result<String, String> {
 /// translates to P's wire format, calls the same nginx endpoint and translates the answer back).
 fn providers(data: &Data, o: &mut String) {
     let Some(list) = data.meta.get("provider_list").and_then(Value::as_array) else { return };
-    let provs: Vec<(String, String)> = list
-        .iter()
-        .filter_map(|p| Some((p.get("key")?.as_str()?.to_string(), p.get("wire")?.as_str()?.to_string())))
-        .collect();
+    let provs: Vec<(String, String)> =
+        list.iter().filter_map(|p| Some((p.get("key")?.as_str()?.to_string(), p.get("wire")?.as_str()?.to_string()))).collect();
     if provs.is_empty() || !data.runs.keys().any(|(s, _)| s.starts_with("prov-")) {
         return;
     }
@@ -533,12 +511,8 @@ fn providers(data: &Data, o: &mut String) {
         (a.ok > 0).then(|| cpu * 1e6 / a.ok as f64)
     };
     let other = |s: &str| -> String {
-        let v: Vec<f64> = data
-            .meta
-            .iter()
-            .filter(|(k, _)| k.starts_with(&format!("othercpu:{s}/")))
-            .filter_map(|(_, v)| v.as_f64())
-            .collect();
+        let v: Vec<f64> =
+            data.meta.iter().filter(|(k, _)| k.starts_with(&format!("othercpu:{s}/"))).filter_map(|(_, v)| v.as_f64()).collect();
         if v.is_empty() {
             "–".into()
         } else {
@@ -552,7 +526,11 @@ fn providers(data: &Data, o: &mut String) {
             .filter(|(_, a)| a.errors > 0 || a.dropped > 0)
             .map(|(t, a)| format!("{t}: {}", errors_cell(a)))
             .collect();
-        if e.is_empty() { "0".into() } else { e.join("; ") }
+        if e.is_empty() {
+            "0".into()
+        } else {
+            e.join("; ")
+        }
     };
     let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", f3(a), f3(b));
     let spair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", signed3(a), signed3(b));
@@ -609,11 +587,7 @@ fn providers(data: &Data, o: &mut String) {
                 pair(q(&s, "gateway", "latency", 0.5), q(&s, "gateway", "latency", 0.99)),
                 spair(added(&s, "latency", 0.5), added(&s, "latency", 0.99)),
             );
-            let ttfb = if kind == "sse" {
-                format!(" {} |", spair(added(&s, "ttfb", 0.5), added(&s, "ttfb", 0.99)))
-            } else {
-                String::new()
-            };
+            let ttfb = if kind == "sse" { format!(" {} |", spair(added(&s, "ttfb", 0.5), added(&s, "ttfb", 0.99))) } else { String::new() };
             let _ = writeln!(o, "{common}{ttfb} {} | {delta} | {} | {} |", us(cpu_us(&s, "gateway")), errs(&s), other(&s));
             // A target that could not keep up with the schedule: its corrected latency is queueing
             // time, so also give the throughput and the time from the actual send.
@@ -692,9 +666,9 @@ fn providers(data: &Data, o: &mut String) {
     }
 }
 
-/// A scenario of a phase after the main scenarios (providers, governance, cache, inbound).
+/// A scenario of a phase after the main scenarios (providers, governance, cache, inbound, telemetry).
 fn is_phase(scenario: &str) -> bool {
-    ["prov-", "gov-", "cache-", "inbound-"].iter().any(|p| scenario.starts_with(p))
+    ["prov-", "gov-", "cache-", "inbound-", "telemetry-"].iter().any(|p| scenario.starts_with(p))
 }
 
 fn fmt_thousands(x: f64) -> String {

@@ -82,10 +82,7 @@ fn answers(data: &Data, o: &mut String) {
         let header = if seen.is_empty() {
             "none".to_string()
         } else {
-            let mut parts: Vec<String> = seen
-                .iter()
-                .map(|(k, n)| format!("{k} {:.2}%", 100.0 * *n as f64 / ok.max(1) as f64))
-                .collect();
+            let mut parts: Vec<String> = seen.iter().map(|(k, n)| format!("{k} {:.2}%", 100.0 * *n as f64 / ok.max(1) as f64)).collect();
             let without = ok.saturating_sub(seen.values().sum());
             if without > 0 {
                 parts.push(format!("no header {without}"));

@@ -232,7 +232,8 @@ impl Phase<'_> {
         let _ = writeln!(o, "| run | {} | total |", names.join(" | "));
         let _ = writeln!(o, "|---|{}---|", "---|".repeat(names.len()));
         for (name, per, ok) in &rows {
-            let cells: Vec<String> = names.iter().map(|n| format!("{:.1}", per.get(n).copied().unwrap_or(0.0) * 1e6 / *ok as f64)).collect();
+            let cells: Vec<String> =
+                names.iter().map(|n| format!("{:.1}", per.get(n).copied().unwrap_or(0.0) * 1e6 / *ok as f64)).collect();
             let sum: f64 = per.values().sum::<f64>() * 1e6 / *ok as f64;
             let _ = writeln!(o, "| {name} | {} | {sum:.1} |", cells.join(" | "));
         }
