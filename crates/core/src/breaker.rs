@@ -126,6 +126,9 @@ impl Breakers {
             e.state = State::Open { until: now + p.open_for };
             (e.window_start, e.requests, e.failures, e.consecutive) = (now, 0, 0, 0);
             self.opened.lock().unwrap_or_else(|p| p.into_inner()).push((key.clone(), now + p.open_for));
+            drop(map);
+            // Outside the lock: a monitor watching this circuit alerts now.
+            crate::monitor::circuit_opened(key);
         }
     }
 
