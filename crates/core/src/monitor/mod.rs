@@ -220,8 +220,8 @@ impl Monitors {
         let mut out = Vec::new();
         for e in self.entries.iter().filter(|e| e.rule.condition == Condition::CircuitOpen) {
             let rule = &e.rule;
-            let watched = rule.provider.as_deref().is_none_or(|p| p == provider)
-                && rule.model.as_deref().is_none_or(|m| m == model || m == target);
+            let watched =
+                rule.provider.as_deref().is_none_or(|p| p == provider) && rule.model.as_deref().is_none_or(|m| m == model || m == target);
             if !watched {
                 continue;
             }
@@ -233,10 +233,8 @@ impl Monitors {
                 reported.retain(|_, at| now.saturating_duration_since(*at) < rule.window);
             }
             reported.insert(key.clone(), now);
-            let text = format!(
-                "monitor `{}`: the circuit of `{target}` opened; requests to it are refused until a probe succeeds",
-                rule.name
-            );
+            let text =
+                format!("monitor `{}`: the circuit of `{target}` opened; requests to it are refused until a probe succeeds", rule.name);
             out.push(Alert {
                 kind: AlertKind::CircuitOpen,
                 scope: None,

@@ -10,15 +10,7 @@ use switchyard_providers::ErrorKind;
 const S: Duration = Duration::from_secs(1);
 
 fn rule(name: &str, condition: Condition) -> Rule {
-    Rule {
-        name: name.into(),
-        model: Some("gpt-4o".into()),
-        provider: None,
-        condition,
-        window: 10 * S,
-        min_requests: 10,
-        alerts: None,
-    }
+    Rule { name: name.into(), model: Some("gpt-4o".into()), provider: None, condition, window: 10 * S, min_requests: 10, alerts: None }
 }
 
 /// A request for `gpt-4o` that ended with `status` after one attempt at `openai`.
@@ -126,7 +118,12 @@ async fn a_provider_rule_counts_each_attempt_at_that_provider() {
         status: 200,
         attempts: 2,
         attempt_log: vec![
-            AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some(AttemptError::Failed(ErrorKind::Overloaded)), ms: 5.0 },
+            AttemptDetail {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                error: Some(AttemptError::Failed(ErrorKind::Overloaded)),
+                ms: 5.0,
+            },
             AttemptDetail { provider: "anthropic".into(), model: "claude".into(), error: None, ms: 50.0 },
         ],
         ..LogRecord::default()
@@ -134,7 +131,12 @@ async fn a_provider_rule_counts_each_attempt_at_that_provider() {
     feed(&m, &failed_over, 2);
     // A bad request is the caller's fault, not openai's; a target skipped for its open circuit
     // was not sent at all.
-    let bad = AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some(AttemptError::Failed(ErrorKind::BadRequest)), ms: 5.0 };
+    let bad = AttemptDetail {
+        provider: "openai".into(),
+        model: "gpt-4o".into(),
+        error: Some(AttemptError::Failed(ErrorKind::BadRequest)),
+        ms: 5.0,
+    };
     let skipped = AttemptDetail { error: Some(AttemptError::CircuitOpen), ..bad.clone() };
     feed(&m, &LogRecord { status: 400, attempts: 1, attempt_log: vec![bad, skipped], ..LogRecord::default() }, 1);
     let totals = m.status(Instant::now())[0].totals.unwrap();

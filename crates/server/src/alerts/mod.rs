@@ -30,11 +30,8 @@ pub fn sink(config: &Alerts) -> AlertSink {
 }
 
 fn deliver(client: &reqwest::Client, config: &Arc<Alerts>, alert: Alert) {
-    let targets: AlertTargets = alert
-        .targets
-        .clone()
-        .or_else(|| config.per_scope.get(alert.scope.as_ref()?).cloned())
-        .unwrap_or_else(|| config.targets.clone());
+    let targets: AlertTargets =
+        alert.targets.clone().or_else(|| config.per_scope.get(alert.scope.as_ref()?).cloned()).unwrap_or_else(|| config.targets.clone());
     let text = format!("switchyard: {}", alert.text);
     // A monitor's alert is about a rule, not a budget's scope.
     let scope = alert.scope.map_or("monitor", |s| s.as_str());

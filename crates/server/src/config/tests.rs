@@ -314,7 +314,10 @@ fn monitors_are_read_with_their_defaults() {
     assert_eq!((m[1].provider.as_deref(), m[1].condition), (Some("anthropic"), Condition::P95LatencyAbove(4000.0)));
     assert_eq!((m[1].window, m[1].min_requests), (Duration::from_secs(600), 10), "min_requests defaults to 10");
     assert_eq!(m[2].window, Duration::from_secs(300), "window defaults to 5m");
-    assert_eq!((m[3].condition, m[3].alerts.as_ref().and_then(|a| a.webhook.as_deref())), (Condition::CircuitOpen, Some("http://hooks.example/x")));
+    assert_eq!(
+        (m[3].condition, m[3].alerts.as_ref().and_then(|a| a.webhook.as_deref())),
+        (Condition::CircuitOpen, Some("http://hooks.example/x"))
+    );
     assert!(parse_str(MONITOR_BASE).unwrap().monitors.is_empty());
 }
 

@@ -93,7 +93,10 @@ async fn a_failing_model_alerts_the_webhook_once_naming_the_rule_and_client_erro
     let rules = body["data"].as_array().cloned().unwrap_or_default();
     let by_name = |n: &str| rules.iter().find(|r| r["name"] == n).cloned().unwrap_or(Value::Null);
     let bot = by_name("bot-errors");
-    assert_eq!((bot["condition"].as_str(), bot["threshold"].as_f64(), bot["model"].as_str()), (Some("error_rate_above"), Some(0.5), Some("bot")));
+    assert_eq!(
+        (bot["condition"].as_str(), bot["threshold"].as_f64(), bot["model"].as_str()),
+        (Some("error_rate_above"), Some(0.5), Some("bot"))
+    );
     assert!(bot["firing_since"].is_string(), "{bot}");
     let strict = by_name("strict-errors");
     assert!(strict["firing_since"].is_null(), "{strict}");
@@ -129,7 +132,10 @@ async fn a_slow_provider_alerts_its_p95_latency_to_the_rules_own_webhook_and_by_
     let alerts = received(&own_hook);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
-    assert_eq!((a["kind"].as_str(), a["name"].as_str(), a["subject"].as_str()), (Some("monitor_latency"), Some("up-slow"), Some("provider up")));
+    assert_eq!(
+        (a["kind"].as_str(), a["name"].as_str(), a["subject"].as_str()),
+        (Some("monitor_latency"), Some("up-slow"), Some("provider up"))
+    );
     let p95 = a["value"].as_f64().unwrap_or(0.0);
     assert!((270.0..2000.0).contains(&p95), "p95 of 300 ms answers: {p95}");
     assert!(a["text"].as_str().unwrap_or("").contains("is above 150 ms"), "{a}");
