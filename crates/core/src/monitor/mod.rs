@@ -6,13 +6,14 @@
 //!
 //! Each instance evaluates its own traffic: N replicas each alert on what they saw.
 //!
-//! With no monitors configured the request path pays one atomic load; with some, a request
+//! With no monitors configured the request path reads one atomic flag; with some, a request
 //! touches only the rules that match it (a string comparison per rule, then a short lock of
 //! that rule's window).
 
 mod window;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -341,10 +342,14 @@ fn window_alert(rule: &Rule, totals: &Totals, value: f64) -> Alert {
 }
 
 static ACTIVE: LazyLock<ArcSwapOption<Monitors>> = LazyLock::new(ArcSwapOption::empty);
+/// Whether `ACTIVE` holds monitors: without any, a finished request reads this flag only.
+static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Makes `monitors` the process's running monitors (`None` or no rules: none).
 pub fn install(monitors: Option<Arc<Monitors>>) {
-    ACTIVE.store(monitors.filter(|m| !m.is_empty()));
+    let monitors = monitors.filter(|m| !m.is_empty());
+    ENABLED.store(monitors.is_some(), Ordering::Release);
+    ACTIVE.store(monitors);
 }
 
 /// The running monitors, if any.
@@ -354,6 +359,9 @@ pub fn active() -> Option<Arc<Monitors>> {
 
 /// Counts a finished request in the running monitors (see `Monitors::observe`).
 pub fn observe(record: &LogRecord) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(monitors) = ACTIVE.load().as_ref() {
         monitors.observe(record, Instant::now());
     }
@@ -361,6 +369,9 @@ pub fn observe(record: &LogRecord) {
 
 /// The breaker of `key` opened (see `Monitors::circuit_opened`); the alerts go out at once.
 pub fn circuit_opened(key: &Key) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(monitors) = ACTIVE.load().as_ref() {
         let alerts = monitors.circuit_opened(key, Instant::now());
         monitors.deliver(alerts);

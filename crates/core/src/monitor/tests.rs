@@ -202,3 +202,74 @@ async fn a_breaker_opening_alerts_through_the_running_monitors_sink() {
     assert_eq!((alerts[0].kind, alerts[0].name.as_str()), (AlertKind::CircuitOpen, "circuits"));
     assert!(crate::metrics::ALERTS.get("circuit_open") > before);
 }
+
+/// What a finished request pays for monitors, in ns per record: none configured, rules that do
+/// not match it, and rules that do. Run in release:
+/// `cargo test --release -p switchyard-core --lib monitor::tests::request_path_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check: run in release"]
+fn request_path_cost() {
+    let record = request(200, 120.0);
+    let per_record = |f: &dyn Fn()| {
+        const N: u32 = 2_000_000;
+        let started = std::time::Instant::now();
+        for _ in 0..N {
+            f();
+        }
+        started.elapsed().as_nanos() as f64 / f64::from(N)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let _guard = runtime.enter();
+    install(None);
+    let none = per_record(&|| observe(std::hint::black_box(&record)));
+    let others: Vec<Rule> = (0..10)
+        .map(|i| Rule { model: Some(format!("model-{i}")), ..rule(&format!("r{i}"), Condition::ErrorRateAbove(0.1)) })
+        .chain((0..10).map(|i| Rule {
+            model: None,
+            provider: Some(format!("provider-{i}")),
+            ..rule(&format!("p{i}"), Condition::ErrorRateAbove(0.1))
+        }))
+        .collect();
+    install(Some(Arc::new(Monitors::new(others.clone(), None, None))));
+    let unmatched = per_record(&|| observe(std::hint::black_box(&record)));
+    let mut matching = others;
+    matching.push(rule("model", Condition::P95LatencyAbove(1000.0)));
+    matching.push(Rule { model: None, provider: Some("openai".into()), ..rule("provider", Condition::ErrorRateAbove(0.1)) });
+    install(Some(Arc::new(Monitors::new(matching, None, None))));
+    let matched = per_record(&|| observe(std::hint::black_box(&record)));
+    install(None);
+    println!(
+        "ns per finished request: no monitors {none:.1}, 20 rules not matching {unmatched:.1}, 20 not matching + 2 matching {matched:.1}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_while_a_circuit_is_open_do_not_open_it_again() {
+    let got: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let sink: AlertSink = {
+        let got = got.clone();
+        Arc::new(move |a: Alert| got.lock().unwrap().push(a))
+    };
+    // A window shorter than the breaker's cool-off: only real openings can be reported twice.
+    let watch =
+        Rule { provider: Some("reopen-test".into()), model: None, window: Duration::from_millis(10), ..rule("c", Condition::CircuitOpen) };
+    install(Some(Arc::new(Monitors::new(vec![watch], Some(sink), None))));
+    let breakers = crate::breaker::Breakers::new(crate::breaker::BreakerPolicy::default());
+    let key: Key = (Arc::from("reopen-test"), "m".to_string());
+    for _ in 0..5 {
+        breakers.record(&key, false);
+    }
+    assert_eq!(got.lock().unwrap().len(), 1, "opened");
+    // The only target left is sent to while open, and fails again and again.
+    advance(Duration::from_secs(1)).await;
+    for _ in 0..10 {
+        breakers.record(&key, false);
+    }
+    assert_eq!(got.lock().unwrap().len(), 1, "still the same opening");
+    // Past the cool-off, the probe fails: that opens it again.
+    advance(Duration::from_secs(5)).await;
+    assert_eq!(breakers.admit(&key), crate::breaker::Admission::Probe);
+    breakers.record(&key, false);
+    install(None);
+    assert_eq!(got.lock().unwrap().len(), 2, "the failed probe opened it again");
+}

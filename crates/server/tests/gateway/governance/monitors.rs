@@ -105,7 +105,7 @@ async fn a_failing_model_alerts_the_webhook_once_naming_the_rule_and_client_erro
 
 #[tokio::test]
 async fn a_slow_provider_alerts_its_p95_latency_to_the_rules_own_webhook_and_by_email() {
-    let up = FakeUpstream::start_repeating(Reply::json(ok_body()).delayed(Duration::from_millis(300))).await;
+    let up = FakeUpstream::start_repeating(Reply::json(ok_body()).delayed(Duration::from_millis(600))).await;
     let picky = FakeUpstream::start_repeating(Reply::json(ok_body())).await;
     let default_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
     let own_hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
@@ -116,8 +116,8 @@ async fn a_slow_provider_alerts_its_p95_latency_to_the_rules_own_webhook_and_by_
     };
     let monitors = format!(
         "monitors:\n\
-         - {{ name: up-slow, provider: up, p95_latency_ms_above: 150, window: 3s, min_requests: 3, alerts: {{ webhook: \"{}/own\"{email_rule} }} }}\n\
-         - {{ name: picky-slow, provider: picky, p95_latency_ms_above: 150, window: 3s, min_requests: 3 }}\n",
+         - {{ name: up-slow, provider: up, p95_latency_ms_above: 400, window: 5s, min_requests: 3, alerts: {{ webhook: \"{}/own\"{email_rule} }} }}\n\
+         - {{ name: picky-slow, provider: picky, p95_latency_ms_above: 400, window: 5s, min_requests: 3 }}\n",
         own_hook.base_url()
     );
     let alerts = format!("webhook: \"{}/hook\"{email_default}", default_hook.base_url());
@@ -137,8 +137,8 @@ async fn a_slow_provider_alerts_its_p95_latency_to_the_rules_own_webhook_and_by_
         (Some("monitor_latency"), Some("up-slow"), Some("provider up"))
     );
     let p95 = a["value"].as_f64().unwrap_or(0.0);
-    assert!((270.0..2000.0).contains(&p95), "p95 of 300 ms answers: {p95}");
-    assert!(a["text"].as_str().unwrap_or("").contains("is above 150 ms"), "{a}");
+    assert!((540.0..3000.0).contains(&p95), "p95 of 600 ms answers: {p95}");
+    assert!(a["text"].as_str().unwrap_or("").contains("is above 400 ms"), "{a}");
     assert_eq!(default_hook.request_count(), 0, "a rule's own destinations replace the default; the fast provider is quiet");
     if let Some(smtp) = &smtp {
         let arrived = eventually(Duration::from_secs(10), || async { !smtp.messages().is_empty() }).await;
