@@ -23,6 +23,8 @@ pub enum AlertKind {
     MonitorLatency,
     /// A circuit breaker opened on a target a monitor watches.
     CircuitOpen,
+    /// A monitor that fired stopped holding (rules with `send_resolved`).
+    MonitorResolved,
 }
 
 impl AlertKind {
@@ -34,6 +36,7 @@ impl AlertKind {
             AlertKind::MonitorErrorRate => "monitor_error_rate",
             AlertKind::MonitorLatency => "monitor_latency",
             AlertKind::CircuitOpen => "circuit_open",
+            AlertKind::MonitorResolved => "monitor_resolved",
         }
     }
 }

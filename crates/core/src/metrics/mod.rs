@@ -74,11 +74,11 @@ impl<const N: usize> Family<N> {
     }
 }
 
-pub static ALERTS: Family<6> = Family::new(
+pub static ALERTS: Family<7> = Family::new(
     "switchyard_alerts_total",
-    "Alerts raised: soft cap reached, hard cap refusing, rate or concurrency limit saturated (once per window across instances); monitor error rate, monitor latency, circuit open (per instance).",
+    "Alerts raised: soft cap reached, hard cap refusing, rate or concurrency limit saturated (once per window across instances); monitor error rate, monitor latency, circuit open, monitor resolved (per instance).",
     "kind",
-    ["soft_cap", "hard_cap", "limit_saturated", "monitor_error_rate", "monitor_latency", "circuit_open"],
+    ["soft_cap", "hard_cap", "limit_saturated", "monitor_error_rate", "monitor_latency", "circuit_open", "monitor_resolved"],
 );
 pub static ALERTS_SENT: Family<3> =
     Family::new("switchyard_alerts_sent_total", "Alerts delivered, per destination kind.", "destination", ["webhook", "slack", "email"]);

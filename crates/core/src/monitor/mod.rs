@@ -2,7 +2,7 @@
 //! window, and on a circuit opening. Fed from every finished request record (`observe`, called
 //! where the record is submitted) and from the breakers (`circuit_opened`); a ticker evaluates
 //! the windows (`Monitors::evaluate`). A rule fires when its condition starts to hold and not
-//! again until it has cleared. Alerts go to the same `AlertSink` as budget alerts.
+//! again until it has cleared (optionally with a "resolved" notice then). Alerts go to the same `AlertSink` as budget alerts.
 //!
 //! Each instance evaluates its own traffic: N replicas each alert on what they saw.
 //!
@@ -68,6 +68,8 @@ pub struct Rule {
     pub min_requests: u32,
     /// Its own destinations; `None`: the configured default (`governance.alerts`).
     pub alerts: Option<AlertTargets>,
+    /// Also tell the destinations when a firing window rule stops holding.
+    pub send_resolved: bool,
 }
 
 impl Rule {
@@ -206,7 +208,12 @@ impl Monitors {
                     *firing = Some(Firing { since_ms: crate::time::now_ms(), value });
                     out.push(window_alert(rule, &totals, value));
                 }
-                (false, true) => *firing = None,
+                (false, true) => {
+                    let since_ms = firing.take().map_or(0, |f| f.since_ms);
+                    if rule.send_resolved {
+                        out.push(resolved_alert(rule, &totals, value, since_ms));
+                    }
+                }
                 _ => {}
             }
         }
@@ -338,6 +345,30 @@ fn window_alert(rule: &Rule, totals: &Totals, value: f64) -> Alert {
         text,
         targets: rule.alerts.clone(),
         monitor: Some(MonitorFacts { subject: rule.subject().replace('`', ""), value: Some(value), threshold: Some(threshold) }),
+    }
+}
+
+/// A firing rule stopped holding: what it measures now and since when it had fired.
+fn resolved_alert(rule: &Rule, totals: &Totals, value: Option<f64>, since_ms: i64) -> Alert {
+    let window = humantime_serde::re::humantime::format_duration(rule.window).to_string();
+    let now = match (rule.condition, value) {
+        _ if totals.requests < rule.min_requests => format!("fewer than {} requests over the last {window}", rule.min_requests),
+        (Condition::P95LatencyAbove(t), Some(v)) => format!("p95 latency {v:.0} ms over the last {window}, not above {t} ms"),
+        (_, v) => format!(
+            "error rate {:.1}% over the last {window}, not above {}%",
+            v.unwrap_or_default() * 100.0,
+            rule.condition.threshold().unwrap_or_default() * 100.0
+        ),
+    };
+    let text = format!("monitor `{}` resolved: {} {now} (firing since {})", rule.name, rule.subject(), crate::time::rfc3339(since_ms));
+    Alert {
+        kind: AlertKind::MonitorResolved,
+        scope: None,
+        name: rule.name.clone(),
+        window,
+        text,
+        targets: rule.alerts.clone(),
+        monitor: Some(MonitorFacts { subject: rule.subject().replace('`', ""), value, threshold: rule.condition.threshold() }),
     }
 }
 

@@ -10,7 +10,16 @@ use switchyard_providers::ErrorKind;
 const S: Duration = Duration::from_secs(1);
 
 fn rule(name: &str, condition: Condition) -> Rule {
-    Rule { name: name.into(), model: Some("gpt-4o".into()), provider: None, condition, window: 10 * S, min_requests: 10, alerts: None }
+    Rule {
+        name: name.into(),
+        model: Some("gpt-4o".into()),
+        provider: None,
+        condition,
+        window: 10 * S,
+        min_requests: 10,
+        alerts: None,
+        send_resolved: false,
+    }
 }
 
 /// A request for `gpt-4o` that ended with `status` after one attempt at `openai`.
@@ -272,4 +281,26 @@ async fn failures_while_a_circuit_is_open_do_not_open_it_again() {
     breakers.record(&key, false);
     install(None);
     assert_eq!(got.lock().unwrap().len(), 2, "the failed probe opened it again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_send_resolved_a_rule_that_stops_holding_says_so_once() {
+    let r = Rule { send_resolved: true, ..rule("errors", Condition::ErrorRateAbove(0.2)) };
+    let quiet = rule("quiet", Condition::ErrorRateAbove(0.2));
+    let m = Monitors::new(vec![r, quiet], None, None);
+    feed(&m, &request(500, 1.0), 10);
+    assert_eq!(m.evaluate(Instant::now()).len(), 2);
+    advance(S).await;
+    feed(&m, &request(200, 1.0), 90);
+    let alerts = m.evaluate(Instant::now());
+    assert_eq!(alerts.len(), 1, "only the rule with send_resolved: {alerts:#?}");
+    assert_eq!((alerts[0].kind, alerts[0].name.as_str()), (AlertKind::MonitorResolved, "errors"));
+    assert!(
+        alerts[0]
+            .text
+            .starts_with("monitor `errors` resolved: model `gpt-4o` error rate 10.0% over the last 10s, not above 20% (firing since "),
+        "{}",
+        alerts[0].text
+    );
+    assert!(m.evaluate(Instant::now()).is_empty(), "once");
 }

@@ -31,6 +31,7 @@ pub async fn list(State(_): State<Arc<AdminState>>) -> Result<Json<Value>, Admin
                 "provider": rule.provider,
                 "window_ms": rule.window.as_millis() as u64,
                 "min_requests": (rule.condition != Condition::CircuitOpen).then_some(rule.min_requests),
+                "send_resolved": rule.send_resolved,
                 "requests": s.totals.map(|t| t.requests),
                 "failures": s.totals.map(|t| t.failures),
                 "value": value,

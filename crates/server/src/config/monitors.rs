@@ -32,6 +32,8 @@ struct MonitorConfig {
     window: Option<HumanDuration>,
     min_requests: Option<u32>,
     alerts: Option<AlertTargets>,
+    /// Also alert when a firing rule stops holding (not for circuit_open).
+    send_resolved: Option<bool>,
 }
 
 /// The rules of `monitors:`. `providers` and `models` are the configured ones (a rule on a name
@@ -118,6 +120,9 @@ pub fn read(
         if circuit && m.min_requests.is_some() {
             problem("min_requests", "does not apply to circuit_open rules");
         }
+        if circuit && m.send_resolved.is_some() {
+            problem("send_resolved", "does not apply to circuit_open rules (a circuit that closes is not reported)");
+        }
         if let Some(targets) = &m.alerts {
             let is_url = |u: &String| u.starts_with("http://") || u.starts_with("https://");
             if targets.webhook.as_ref().is_some_and(|u| !is_url(u)) {
@@ -144,6 +149,7 @@ pub fn read(
             window,
             min_requests: m.min_requests.unwrap_or(DEFAULT_MIN_REQUESTS),
             alerts: m.alerts,
+            send_resolved: m.send_resolved.unwrap_or(false),
         });
     }
     rules

@@ -302,7 +302,7 @@ fn monitors_are_read_with_their_defaults() {
     use switchyard_core::monitor::Condition;
     let c = parse_str(&format!(
         "{MONITOR_BASE}monitors:\n\
-         - {{ name: gpt4o-errors, model: gpt-4o, error_rate_above: 0.05, window: 5m, min_requests: 20 }}\n\
+         - {{ name: gpt4o-errors, model: gpt-4o, error_rate_above: 0.05, window: 5m, min_requests: 20, send_resolved: true }}\n\
          - {{ name: anthropic-slow, provider: anthropic, p95_latency_ms_above: 4000, window: 10m }}\n\
          - {{ name: direct, model: openai/gpt-4o-mini, error_rate_above: 0.5 }}\n\
          - {{ name: circuits, circuit_open: true, alerts: {{ webhook: \"http://hooks.example/x\" }} }}\n"
@@ -311,6 +311,7 @@ fn monitors_are_read_with_their_defaults() {
     let m = &c.monitors;
     assert_eq!(m.len(), 4);
     assert_eq!((m[0].condition, m[0].window, m[0].min_requests), (Condition::ErrorRateAbove(0.05), Duration::from_secs(300), 20));
+    assert!(m[0].send_resolved && !m[1].send_resolved, "send_resolved defaults to false");
     assert_eq!((m[1].provider.as_deref(), m[1].condition), (Some("anthropic"), Condition::P95LatencyAbove(4000.0)));
     assert_eq!((m[1].window, m[1].min_requests), (Duration::from_secs(600), 10), "min_requests defaults to 10");
     assert_eq!(m[2].window, Duration::from_secs(300), "window defaults to 5m");
@@ -333,7 +334,7 @@ fn monitor_problems_name_the_rule_and_the_field() {
          - {{ name: f, p95_latency_ms_above: 100 }}\n\
          - {{ name: g, provider: nobody, error_rate_above: 0.1, min_requests: 0 }}\n\
          - {{ name: h, model: gtp-4o, p95_latency_ms_above: -1 }}\n\
-         - {{ name: i, circuit_open: false }}\n\
+         - {{ name: i, circuit_open: false, send_resolved: true }}\n\
          - {{ name: j, model: gpt-4o, error_rate_above: 0.1, windw: 5m }}\n\
          - {{ name: k, circuit_open: true, alerts: {{ slack: nope, email: [ops@example.com] }} }}\n"
     ))
@@ -352,13 +353,14 @@ fn monitor_problems_name_the_rule_and_the_field() {
         "monitors[7].model: unknown model `gtp-4o`",
         "monitors[7].p95_latency_ms_above: must be a number of milliseconds above 0",
         "monitors[8].circuit_open: must be true",
+        "monitors[8].send_resolved: does not apply to circuit_open rules",
         "monitors[9].windw: unknown field `windw`",
         "monitors[10].alerts.slack: must be an http:// or https:// URL",
         "monitors[10].alerts.email: needs an SMTP server",
     ] {
         assert!(text.iter().any(|t| t.starts_with(expected)), "missing {expected:?} in {text:#?}");
     }
-    assert_eq!(text.len(), 15, "{text:#?}");
+    assert_eq!(text.len(), 16, "{text:#?}");
     let not_a_list = parse_str(&format!("{MONITOR_BASE}monitors: {{ name: a }}\n")).unwrap_err();
     assert_eq!(not_a_list[0].path, "monitors");
 }

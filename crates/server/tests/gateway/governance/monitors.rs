@@ -220,3 +220,30 @@ async fn a_rule_added_by_a_reload_alerts_without_a_restart() {
     assert!(hook.wait_for_requests(1, Duration::from_secs(10)).await, "the rule the reload added fires");
     assert_eq!(received(&hook)[0]["name"].as_str(), Some("added"));
 }
+
+#[tokio::test]
+async fn with_send_resolved_the_webhook_hears_when_the_rule_stops_holding() {
+    let up = FakeUpstream::start_repeating(Reply::openai_error(500, "boom", "server_error", "server_error")).await;
+    let picky = FakeUpstream::start_repeating(Reply::json(ok_body())).await;
+    let hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let alerts = format!("webhook: \"{}/hook\"", hook.base_url());
+    let monitors =
+        "monitors:\n  - { name: bot-errors, model: bot, error_rate_above: 0.5, window: 2s, min_requests: 3, send_resolved: true }\n";
+    let gw = GatewayProcess::spawn(bin(), &monitored(&up.base_url(), &picky.base_url(), &alerts, monitors)).await;
+    for _ in 0..3 {
+        assert!(post(&gw, &ask("bot")).await.status().is_server_error());
+    }
+    assert!(hook.wait_for_requests(1, Duration::from_secs(10)).await, "fired");
+    // No more requests: the failures leave the 2 s window and the rule stops holding.
+    assert!(hook.wait_for_requests(2, Duration::from_secs(10)).await, "resolved");
+    let got = received(&hook);
+    assert_eq!(got.iter().map(|a| a["kind"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["monitor_error_rate", "monitor_resolved"]);
+    let text = got[1]["text"].as_str().unwrap_or("");
+    assert!(
+        text.starts_with("switchyard: monitor `bot-errors` resolved: model `bot` fewer than 3 requests over the last 2s (firing since "),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(hook.request_count(), 2, "resolved once");
+    assert_eq!(metric(&gw, "switchyard_alerts_total{kind=\"monitor_resolved\"}").await, 1);
+}
