@@ -9,6 +9,10 @@ use switchyard_providers::ErrorKind;
 
 const S: Duration = Duration::from_secs(1);
 
+/// Held by the tests that install process-wide monitors: under `cargo test` (threads, not
+/// nextest's processes) they would replace each other's.
+static PROCESS_MONITORS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn rule(name: &str, condition: Condition) -> Rule {
     Rule {
         name: name.into(),
@@ -190,6 +194,7 @@ async fn a_reload_keeps_the_state_of_unchanged_rules_and_starts_changed_ones_afr
 
 #[tokio::test(start_paused = true)]
 async fn a_breaker_opening_alerts_through_the_running_monitors_sink() {
+    let _one_at_a_time = PROCESS_MONITORS.lock().await;
     let got: Arc<Mutex<Vec<Alert>>> = Arc::default();
     let sink: AlertSink = {
         let got = got.clone();
@@ -218,6 +223,7 @@ async fn a_breaker_opening_alerts_through_the_running_monitors_sink() {
 #[test]
 #[ignore = "a measurement, not a check: run in release"]
 fn request_path_cost() {
+    let _one_at_a_time = PROCESS_MONITORS.blocking_lock();
     let record = request(200, 120.0);
     let per_record = |f: &dyn Fn()| {
         const N: u32 = 2_000_000;
@@ -254,6 +260,7 @@ fn request_path_cost() {
 
 #[tokio::test(start_paused = true)]
 async fn failures_while_a_circuit_is_open_do_not_open_it_again() {
+    let _one_at_a_time = PROCESS_MONITORS.lock().await;
     let got: Arc<Mutex<Vec<Alert>>> = Arc::default();
     let sink: AlertSink = {
         let got = got.clone();
