@@ -272,7 +272,11 @@ impl Monitors {
     pub fn deliver(&self, alerts: Vec<Alert>) {
         for alert in alerts {
             crate::metrics::ALERTS.inc(alert.kind.as_str());
-            tracing::warn!(kind = alert.kind.as_str(), monitor = %alert.name, "{}", alert.text);
+            if alert.kind == AlertKind::MonitorResolved {
+                tracing::info!(kind = alert.kind.as_str(), monitor = %alert.name, "{}", alert.text);
+            } else {
+                tracing::warn!(kind = alert.kind.as_str(), monitor = %alert.name, "{}", alert.text);
+            }
             if let Some(sink) = &self.sink {
                 sink(alert);
             }

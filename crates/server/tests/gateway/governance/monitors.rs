@@ -50,8 +50,8 @@ async fn a_failing_model_alerts_the_webhook_once_naming_the_rule_and_client_erro
     let picky = FakeUpstream::start_repeating(Reply::openai_error(400, "bad input", "invalid_request_error", "bad")).await;
     let hook = FakeUpstream::start_repeating(Reply::json("{}")).await;
     let monitors = "monitors:\n\
-        - { name: bot-errors, model: bot, error_rate_above: 0.5, window: 2s, min_requests: 3 }\n\
-        - { name: strict-errors, model: strict, error_rate_above: 0.0, window: 2s, min_requests: 3 }\n";
+        - { name: bot-errors, model: bot, error_rate_above: 0.5, window: 3s, min_requests: 3 }\n\
+        - { name: strict-errors, model: strict, error_rate_above: 0.0, window: 30s, min_requests: 3 }\n";
     let gw = GatewayProcess::spawn(
         bin(),
         &monitored(&up.base_url(), &picky.base_url(), &format!("webhook: \"{}/hook\"", hook.base_url()), monitors),
@@ -78,9 +78,9 @@ async fn a_failing_model_alerts_the_webhook_once_naming_the_rule_and_client_erro
         (a["kind"].as_str(), a["scope"].as_str(), a["name"].as_str(), a["subject"].as_str()),
         (Some("monitor_error_rate"), Some("monitor"), Some("bot-errors"), Some("model bot"))
     );
-    assert_eq!((a["value"].as_f64(), a["threshold"].as_f64(), a["window"].as_str()), (Some(1.0), Some(0.5), Some("2s")));
+    assert_eq!((a["value"].as_f64(), a["threshold"].as_f64(), a["window"].as_str()), (Some(1.0), Some(0.5), Some("3s")));
     let text = a["text"].as_str().unwrap_or("");
-    assert!(text.starts_with("switchyard: monitor `bot-errors`: model `bot` error rate 100.0% over the last 2s ("), "{text}");
+    assert!(text.starts_with("switchyard: monitor `bot-errors`: model `bot` error rate 100.0% over the last 3s ("), "{text}");
     assert!(text.ends_with("is above 50%"), "{text}");
     assert!(!format!("{alerts:?}").contains(UPSTREAM_KEY), "alerts never carry a key");
     assert_eq!(metric(&gw, "switchyard_alerts_total{kind=\"monitor_error_rate\"}").await, 1);
