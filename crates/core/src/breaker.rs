@@ -123,9 +123,17 @@ impl Breakers {
         e.consecutive += 1;
         let rate_tripped = e.requests >= p.min_requests && f64::from(e.failures) / f64::from(e.requests) >= p.error_rate;
         if matches!(e.state, State::HalfOpen { .. }) || e.consecutive >= p.consecutive_failures || rate_tripped {
+            // Failures of requests sent while it was open already (the last target left) keep
+            // it open longer; they do not open it again.
+            let opening = !matches!(e.state, State::Open { until } if now < until);
             e.state = State::Open { until: now + p.open_for };
             (e.window_start, e.requests, e.failures, e.consecutive) = (now, 0, 0, 0);
             self.opened.lock().unwrap_or_else(|p| p.into_inner()).push((key.clone(), now + p.open_for));
+            drop(map);
+            if opening {
+                // Outside the lock: a monitor watching this circuit alerts now.
+                crate::monitor::circuit_opened(key);
+            }
         }
     }
 

@@ -14,6 +14,7 @@ pub mod govern;
 pub mod keys;
 pub mod lookup;
 pub mod metrics;
+pub mod monitor;
 pub mod pipeline;
 pub mod pricing;
 pub mod record;

@@ -256,6 +256,7 @@ impl Drop for Recorder {
             self.record.output_tokens = out;
         }
         traffic::observe(&self.record, self.endpoint, &self.model_label);
+        crate::monitor::observe(&self.record);
         traffic::IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.log.submit(std::mem::take(&mut self.record));
     }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod governance;
 pub mod http;
 pub mod listen;
+pub mod monitors;
 pub mod reload;
 pub mod shared_state;
 pub mod snapshot;

@@ -93,6 +93,7 @@ impl Reloader {
         // old routes, never an alias of the new file without its limits.
         self.app.governor.set_model_limits(model_limits);
         self.app.running.replace(snapshot);
+        crate::monitors::install(&self.app.snapshot().config);
         CONFIG_RELOADS.inc();
         Report::Reloaded { generation, models, providers, needs_restart }
     }

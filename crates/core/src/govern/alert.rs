@@ -1,7 +1,8 @@
 //! Alerts on every cap: a soft cap reached, a hard cap refusing, a rate or concurrency limit
 //! saturated. The governor decides that one is due (once per budget window and kind, across all
 //! instances, see `Governor::alert_once`) and hands it to an `AlertSink`, which delivers it off
-//! the request path. Alert text names scopes only: never a key, a prompt or a body.
+//! the request path. Monitors (`crate::monitor`) raise theirs through the same sink. Alert text
+//! names scopes, rules and models only: never a key, a prompt or a body.
 
 use std::sync::Arc;
 
@@ -16,6 +17,14 @@ pub enum AlertKind {
     HardCap,
     /// A rate or concurrency limit refused a request.
     Saturated,
+    /// A monitor's error rate went over its threshold.
+    MonitorErrorRate,
+    /// A monitor's p95 latency went over its threshold.
+    MonitorLatency,
+    /// A circuit breaker opened on a target a monitor watches.
+    CircuitOpen,
+    /// A monitor that fired stopped holding (rules with `send_resolved`).
+    MonitorResolved,
 }
 
 impl AlertKind {
@@ -24,16 +33,22 @@ impl AlertKind {
             AlertKind::SoftCap => "soft_cap",
             AlertKind::HardCap => "hard_cap",
             AlertKind::Saturated => "limit_saturated",
+            AlertKind::MonitorErrorRate => "monitor_error_rate",
+            AlertKind::MonitorLatency => "monitor_latency",
+            AlertKind::CircuitOpen => "circuit_open",
+            AlertKind::MonitorResolved => "monitor_resolved",
         }
     }
 }
 
 /// One alert, due once per `window` (`d2026-11-22`, `m2026-11`, `total`, or the UTC hour
-/// `h2026-11-22T06` for limits, which have no window of their own).
+/// `h2026-11-22T06` for limits, which have no window of their own; a monitor's rolling window,
+/// `5m`).
 #[derive(Debug, Clone)]
 pub struct Alert {
     pub kind: AlertKind,
-    pub scope: Scope,
+    /// The budget's or limit's scope; `None` for a monitor's alert (`name` is the rule's).
+    pub scope: Option<Scope>,
     pub name: String,
     pub window: String,
     /// One human line: what crossed which line, e.g. "team `search`: daily request cap at 80%
@@ -41,6 +56,17 @@ pub struct Alert {
     pub text: String,
     /// The budget's own destinations; `None`: the configured default (`governance.alerts`).
     pub targets: Option<AlertTargets>,
+    /// What a monitor saw, for the webhook's fields; `None` for budget and limit alerts.
+    pub monitor: Option<MonitorFacts>,
+}
+
+/// A monitor alert's subject (`model gpt-4o`, `provider openai`, `circuit openai/gpt-4o`), the
+/// value it measured and the threshold it crossed (none for a circuit opening).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorFacts {
+    pub subject: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
 }
 
 pub type AlertSink = Arc<dyn Fn(Alert) + Send + Sync>;

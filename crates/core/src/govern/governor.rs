@@ -605,7 +605,7 @@ impl Governor {
         self.alert_once(key, 2 * 3_600_000, || {
             // A limit has no alert destinations of its own: those of its scope's budget, if any.
             let targets = scopes.iter().find(|s| s.scope == scope && s.name == name).and_then(|s| s.budget.as_ref()?.alerts.clone());
-            Alert { kind: AlertKind::Saturated, scope, name: name.to_string(), window, text: text(), targets }
+            Alert { kind: AlertKind::Saturated, scope: Some(scope), name: name.to_string(), window, text: text(), targets, monitor: None }
         });
     }
 
@@ -698,7 +698,7 @@ fn cap_name(unit: Unit) -> &'static str {
 /// An alert about budget item `key`: due once per its window, sent where its budget says.
 fn budget_alert(kind: AlertKind, m: &BudgetMeta, key: &str, text: String) -> Alert {
     let window = key.rsplit(':').next().unwrap_or("total").to_string();
-    Alert { kind, scope: m.scope, name: m.name.clone(), window, text, targets: m.budget.alerts.clone() }
+    Alert { kind, scope: Some(m.scope), name: m.name.clone(), window, text, targets: m.budget.alerts.clone(), monitor: None }
 }
 
 fn window_name(m: &BudgetMeta) -> &'static str {

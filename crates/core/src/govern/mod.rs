@@ -16,7 +16,7 @@ mod shared;
 mod slow_tests;
 mod ticket;
 
-pub use alert::{Alert, AlertKind, AlertSink};
+pub use alert::{Alert, AlertKind, AlertSink, MonitorFacts};
 pub use auth::{AuthError, Caller, KeyCache, Lookup};
 pub use governor::{Admission, Ask, BudgetsOutage, Governor, GovernorConfig, LimitsOutage, Refusal, SpendSource};
 pub use items::{Scoped, WorstCase};

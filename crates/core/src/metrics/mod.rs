@@ -74,11 +74,11 @@ impl<const N: usize> Family<N> {
     }
 }
 
-pub static ALERTS: Family<3> = Family::new(
+pub static ALERTS: Family<7> = Family::new(
     "switchyard_alerts_total",
-    "Alerts raised, once per window across instances: soft cap reached, hard cap refusing, rate or concurrency limit saturated.",
+    "Alerts raised: soft cap reached, hard cap refusing, rate or concurrency limit saturated (once per window across instances); monitor error rate, monitor latency, circuit open, monitor resolved (per instance).",
     "kind",
-    ["soft_cap", "hard_cap", "limit_saturated"],
+    ["soft_cap", "hard_cap", "limit_saturated", "monitor_error_rate", "monitor_latency", "circuit_open", "monitor_resolved"],
 );
 pub static ALERTS_SENT: Family<3> =
     Family::new("switchyard_alerts_sent_total", "Alerts delivered, per destination kind.", "destination", ["webhook", "slack", "email"]);
@@ -139,7 +139,8 @@ pub fn render(gauges: &Gauges) -> String {
     for c in ALL {
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter\n{} {}", c.name, c.help, c.name, c.name, c.get());
     }
-    for family in [&ALERTS, &ALERTS_SENT, &ALERTS_FAILED] {
+    ALERTS.render(&mut out);
+    for family in [&ALERTS_SENT, &ALERTS_FAILED] {
         family.render(&mut out);
     }
     gauges.render(&mut out);

@@ -10,6 +10,7 @@ mod error;
 mod input;
 mod keys;
 mod logs;
+mod monitors;
 mod openapi;
 mod policies;
 mod reload;
@@ -101,6 +102,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::GET, "/admin/logs", get(logs::search)),
         endpoint(Method::GET, "/admin/logs/{id}", get(logs::get_one)),
         endpoint(Method::POST, "/admin/config/reload", post(reload::reload)),
+        endpoint(Method::GET, "/admin/monitors", get(monitors::list)),
     ]
 }
 

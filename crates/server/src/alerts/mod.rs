@@ -1,7 +1,8 @@
 //! Delivers the governor's alerts to their destinations: a generic JSON webhook, a Slack incoming
 //! webhook and email over SMTP. Each delivery is its own background task (never on the request
 //! path; shutdown waits for it, bounded), retried with backoff, and counted per destination kind
-//! in `/metrics`. The governor has already made sure an alert is sent once per window.
+//! in `/metrics`. The governor has already made sure an alert is sent once per window; monitors,
+//! that a rule fires once until it clears.
 
 mod smtp;
 
@@ -30,17 +31,24 @@ pub fn sink(config: &Alerts) -> AlertSink {
 
 fn deliver(client: &reqwest::Client, config: &Arc<Alerts>, alert: Alert) {
     let targets: AlertTargets =
-        alert.targets.clone().or_else(|| config.per_scope.get(&alert.scope).cloned()).unwrap_or_else(|| config.targets.clone());
+        alert.targets.clone().or_else(|| config.per_scope.get(alert.scope.as_ref()?).cloned()).unwrap_or_else(|| config.targets.clone());
     let text = format!("switchyard: {}", alert.text);
+    // A monitor's alert is about a rule, not a budget's scope.
+    let scope = alert.scope.map_or("monitor", |s| s.as_str());
     if let Some(url) = targets.webhook {
-        let body = json!({
+        let mut body = json!({
             "text": text,
             "kind": alert.kind.as_str(),
-            "scope": alert.scope.as_str(),
+            "scope": scope,
             "name": alert.name,
             "window": alert.window,
             "at": switchyard_core::time::rfc3339(switchyard_core::time::now_ms()),
         });
+        if let Some(facts) = &alert.monitor {
+            body["subject"] = json!(facts.subject);
+            body["value"] = json!(facts.value);
+            body["threshold"] = json!(facts.threshold);
+        }
         spawn_post(client.clone(), "webhook", url, body);
     }
     if let Some(url) = targets.slack {
@@ -52,7 +60,7 @@ fn deliver(client: &reqwest::Client, config: &Arc<Alerts>, alert: Alert) {
             ALERTS_FAILED.inc("email");
             return;
         };
-        let subject = format!("switchyard alert: {} for {} {}", alert.kind.as_str().replace('_', " "), alert.scope.as_str(), alert.name);
+        let subject = format!("switchyard alert: {} for {} {}", alert.kind.as_str().replace('_', " "), scope, alert.name);
         let body = format!("{}\n\nkind: {}\nwindow: {}\n", alert.text, alert.kind.as_str(), alert.window);
         spawn_mail(smtp, targets.email, subject, body);
     }

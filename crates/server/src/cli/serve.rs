@@ -110,6 +110,8 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     banner(&config, &app, addr);
     tokio::spawn(wait_for_signal(stop.clone()));
     let shared = config.redis.clone().map(|url| crate::shared_state::spawn(url, app.clone(), stop.clone()));
+    crate::monitors::install(&config);
+    let monitor_ticker = crate::monitors::spawn_ticker(stop.clone());
     let sync = crate::governance::spawn_sync(app.clone(), seq, changed, stop.clone());
     let monitor = app.governor.is_shared().then(|| tokio::spawn(app.governor.clone().monitor()));
     let server = crate::listen::serve(listener, router(app.clone()), api_limits(&config), stop.clone());
@@ -134,7 +136,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             }
         }
     }
-    for task in [shared, Some(sync), admin, hangup].into_iter().flatten() {
+    for task in [shared, Some(sync), Some(monitor_ticker), admin, hangup].into_iter().flatten() {
         let _ = task.await;
     }
     // Settlements and alerts of the last requests: waited for within what is left of the grace

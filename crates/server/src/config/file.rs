@@ -19,6 +19,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("governance", "{ on_redis_outage: { limits: local|closed, budgets: lease|open|closed, lease_pct }, redis_timeout, alerts: { webhook, slack, email: { smtp, from, to }, scopes: { <scope>: { webhook, slack, email } } }, alert_webhook }"),
     ("pricing", "{ unpriced: block|estimate|zero, estimate: { input, output }, default_max_output_tokens }"),
     ("cache", "{ max_bytes, ttl, max_ttl, by_customer, count_hits }"),
+    ("monitors", "a list of { name, model | provider, error_rate_above | p95_latency_ms_above | circuit_open, window, min_requests, alerts, send_resolved }"),
     ("server", "{ header_timeout, idle_timeout, body_timeout, max_connections, max_in_flight, allowed_origins, allowed_hosts }"),
     ("providers", "a map of provider name to provider settings"),
     ("models", "a map of model alias to { targets, timeouts }"),

@@ -5,6 +5,7 @@ mod cache;
 mod file;
 mod governance;
 mod interpolate;
+mod monitors;
 mod restart;
 mod server;
 
@@ -87,6 +88,8 @@ pub struct Config {
     /// `models.<alias>.cache`.
     pub model_cache: BTreeMap<String, ModelCacheConfig>,
     pub server: ServerConfig,
+    /// `monitors:`, the alert rules on error rates, latency and circuits.
+    pub monitors: Vec<switchyard_core::monitor::Rule>,
 }
 
 /// Command-line and environment overrides, which win over the file.
@@ -154,6 +157,7 @@ pub fn parse(text: &str, source: Source, overrides: &Overrides, env: &dyn Fn(&st
     config.models = routes;
     (config.model_prices, config.model_limits, config.model_cache) = extras;
     check_fallbacks(&config.models, &declared, &mut errors);
+    config.monitors = monitors::read(&map, &declared, &config.models, config.governance.alerts.smtp.is_some(), &mut errors);
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -202,6 +206,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         cache: CacheConfig::default(),
         model_cache: BTreeMap::new(),
         server: server::read(map, errors),
+        monitors: Vec::new(),
     }
 }
 

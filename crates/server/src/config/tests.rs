@@ -288,3 +288,79 @@ models:
     let errors = parse_str("providers: { mock: { type: mock } }\nmodels: { m: { targets: [ { provider: mock, model: echo } ], timeouts: { keep_alive: 0s } } }\n").unwrap_err();
     assert!(errors.iter().any(|e| e.path == "models.m.timeouts.keep_alive"), "{errors:?}");
 }
+
+const MONITOR_BASE: &str = r#"
+providers:
+  openai: { type: openai, base_url: "http://127.0.0.1:9/v1", api_key: sk-x }
+  anthropic: { type: anthropic, base_url: "http://127.0.0.1:9", api_key: sk-y }
+models:
+  gpt-4o: { targets: [ { provider: openai, model: gpt-4o } ] }
+"#;
+
+#[test]
+fn monitors_are_read_with_their_defaults() {
+    use switchyard_core::monitor::Condition;
+    let c = parse_str(&format!(
+        "{MONITOR_BASE}monitors:\n\
+         - {{ name: gpt4o-errors, model: gpt-4o, error_rate_above: 0.05, window: 5m, min_requests: 20, send_resolved: true }}\n\
+         - {{ name: anthropic-slow, provider: anthropic, p95_latency_ms_above: 4000, window: 10m }}\n\
+         - {{ name: direct, model: openai/gpt-4o-mini, error_rate_above: 0.5 }}\n\
+         - {{ name: circuits, circuit_open: true, alerts: {{ webhook: \"http://hooks.example/x\" }} }}\n"
+    ))
+    .unwrap();
+    let m = &c.monitors;
+    assert_eq!(m.len(), 4);
+    assert_eq!((m[0].condition, m[0].window, m[0].min_requests), (Condition::ErrorRateAbove(0.05), Duration::from_secs(300), 20));
+    assert!(m[0].send_resolved && !m[1].send_resolved, "send_resolved defaults to false");
+    assert_eq!((m[1].provider.as_deref(), m[1].condition), (Some("anthropic"), Condition::P95LatencyAbove(4000.0)));
+    assert_eq!((m[1].window, m[1].min_requests), (Duration::from_secs(600), 10), "min_requests defaults to 10");
+    assert_eq!(m[2].window, Duration::from_secs(300), "window defaults to 5m");
+    assert_eq!(
+        (m[3].condition, m[3].alerts.as_ref().and_then(|a| a.webhook.as_deref())),
+        (Condition::CircuitOpen, Some("http://hooks.example/x"))
+    );
+    assert!(parse_str(MONITOR_BASE).unwrap().monitors.is_empty());
+}
+
+#[test]
+fn monitor_problems_name_the_rule_and_the_field() {
+    let errors = parse_str(&format!(
+        "{MONITOR_BASE}monitors:\n\
+         - {{ name: a, model: gpt-4o, error_rate_above: 0.05, window: 0s }}\n\
+         - {{ name: a, model: gpt-4o, error_rate_above: 5 }}\n\
+         - {{ name: c, model: gpt-4o }}\n\
+         - {{ name: d, model: gpt-4o, error_rate_above: 0.1, p95_latency_ms_above: 100 }}\n\
+         - {{ name: e, model: gpt-4o, provider: openai, error_rate_above: 0.1 }}\n\
+         - {{ name: f, p95_latency_ms_above: 100 }}\n\
+         - {{ name: g, provider: nobody, error_rate_above: 0.1, min_requests: 0 }}\n\
+         - {{ name: h, model: gtp-4o, p95_latency_ms_above: -1 }}\n\
+         - {{ name: i, circuit_open: false, send_resolved: true }}\n\
+         - {{ name: j, model: gpt-4o, error_rate_above: 0.1, windw: 5m }}\n\
+         - {{ name: k, circuit_open: true, alerts: {{ slack: nope, email: [ops@example.com] }} }}\n"
+    ))
+    .unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for expected in [
+        "monitors[0].window: must be from 1s to 24h",
+        "monitors[1].name: `a` is already the name of another monitor",
+        "monitors[1].error_rate_above: must be a fraction",
+        "monitors[2]: needs exactly one condition",
+        "monitors[3]: needs exactly one condition",
+        "monitors[4]: watches a model or a provider",
+        "monitors[5]: needs `model` (the model asked for) or `provider`",
+        "monitors[6].provider: unknown provider `nobody`",
+        "monitors[6].min_requests: must be at least 1",
+        "monitors[7].model: unknown model `gtp-4o`",
+        "monitors[7].p95_latency_ms_above: must be a number of milliseconds above 0",
+        "monitors[8].circuit_open: must be true",
+        "monitors[8].send_resolved: does not apply to circuit_open rules",
+        "monitors[9].windw: unknown field `windw`",
+        "monitors[10].alerts.slack: must be an http:// or https:// URL",
+        "monitors[10].alerts.email: needs an SMTP server",
+    ] {
+        assert!(text.iter().any(|t| t.starts_with(expected)), "missing {expected:?} in {text:#?}");
+    }
+    assert_eq!(text.len(), 16, "{text:#?}");
+    let not_a_list = parse_str(&format!("{MONITOR_BASE}monitors: {{ name: a }}\n")).unwrap_err();
+    assert_eq!(not_a_list[0].path, "monitors");
+}

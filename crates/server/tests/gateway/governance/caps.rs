@@ -14,15 +14,15 @@ use super::*;
 use crate::common::*;
 
 /// `aiosmtpd` writing every message it accepts into a maildir; killed on drop.
-struct SmtpServer {
+pub(super) struct SmtpServer {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     maildir: tempfile::TempDir,
 }
 
 impl SmtpServer {
     /// `None` (said loudly) when no Python with aiosmtpd is found outside CI.
-    async fn start() -> Option<SmtpServer> {
+    pub(super) async fn start() -> Option<SmtpServer> {
         let Some(python) = python_with_aiosmtpd() else {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs aiosmtpd: scripts/test.sh installs it into .venv");
             eprintln!("SKIPPED (email part): no Python with aiosmtpd; set SWITCHYARD_TEST_PYTHON or run scripts/test.sh once");
@@ -45,7 +45,7 @@ impl SmtpServer {
     }
 
     /// Every message received so far, as text.
-    fn messages(&self) -> Vec<String> {
+    pub(super) fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
         for sub in ["new", "cur"] {
             let Ok(entries) = std::fs::read_dir(self.maildir.path().join("mail").join(sub)) else { continue };
@@ -70,7 +70,7 @@ fn python_with_aiosmtpd() -> Option<PathBuf> {
         .find(|python| Command::new(python).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()))
 }
 
-async fn metric(gw: &GatewayProcess, line: &str) -> u64 {
+pub(super) async fn metric(gw: &GatewayProcess, line: &str) -> u64 {
     let text = client().get(format!("{}/metrics", gw.root_url())).send().await.expect("metrics").text().await.unwrap_or_default();
     text.lines().find_map(|l| l.strip_prefix(line)?.trim().parse().ok()).unwrap_or(0)
 }

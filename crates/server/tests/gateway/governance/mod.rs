@@ -7,6 +7,7 @@ mod caps;
 mod cost;
 mod keys;
 mod limits;
+mod monitors;
 mod outage;
 mod shutdown;
 
