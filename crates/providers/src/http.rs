@@ -77,3 +77,32 @@ pub fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
     };
     ProviderError::new(kind, format!("provider `{provider}` {what}"))
 }
+
+/// The trace context of the attempt being made, when the gateway traces the request: set by the
+/// attempt loop around the provider call, added to every request an adapter sends (`propagate`).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub traceparent: String,
+    pub tracestate: Option<std::sync::Arc<str>>,
+}
+
+tokio::task_local! {
+    pub static OUTBOUND: Outbound;
+}
+
+/// Sends a request to the provider: the one place every adapter's model calls go out, so the
+/// trace context of a traced attempt is added here (after signing: those headers are not signed).
+pub async fn send(provider: &str, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+    propagate(builder).send().await.map_err(|e| transport_error(provider, &e))
+}
+
+/// Adds the W3C `traceparent` (and `tracestate`) of the attempt being made, if it is traced.
+fn propagate(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match OUTBOUND.try_with(Outbound::clone) {
+        Ok(Outbound { traceparent, tracestate: Some(state) }) => {
+            builder.header("traceparent", traceparent).header("tracestate", &*state)
+        }
+        Ok(Outbound { traceparent, tracestate: None }) => builder.header("traceparent", traceparent),
+        Err(_) => builder,
+    }
+}

@@ -1,0 +1,292 @@
+//! OpenTelemetry traces of requests, the request path's side: the ids a request is given at
+//! ingress (continuing a caller's `traceparent`), the sampling decision, the few timestamps the
+//! pipeline takes (admission, cache lookup, each upstream attempt) and the `traceparent` each
+//! attempt sends upstream. Nothing is built or encoded here: when the request's log record is
+//! finished, the record and these timings are handed to a bounded queue with `try_send` — full
+//! means dropped and counted, never waited for — and the server's exporter turns them into
+//! spans off the request path. With telemetry off a request carries no trace at all.
+
+pub mod context;
+pub mod sampler;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use context::{SpanId, TraceId, TraceParent};
+pub use sampler::Sampler;
+
+use crate::metrics::traffic::Endpoint;
+use crate::store::LogRecord;
+
+/// What requests are traced with: the sampler, whether content is captured, and the queue to
+/// the exporter. One per process (telemetry settings need a restart to change).
+pub struct Tracer {
+    sampler: Sampler,
+    capture_content: bool,
+    queue: mpsc::Sender<FinishedTrace>,
+}
+
+impl Tracer {
+    /// A tracer and the receiving end of its queue, which holds up to `capacity` requests.
+    pub fn new(sample_ratio: f64, capture_content: bool, capacity: usize) -> (Arc<Tracer>, mpsc::Receiver<FinishedTrace>) {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        (Arc::new(Tracer { sampler: Sampler::new(sample_ratio), capture_content, queue }), receiver)
+    }
+
+    /// The trace of a request that came in with these headers: a child of the caller's span when
+    /// its `traceparent` is valid, a new trace otherwise.
+    pub fn start(self: &Arc<Self>, traceparent: Option<&str>, tracestate: Option<&str>) -> RequestTrace {
+        let parent = traceparent.and_then(TraceParent::parse);
+        let trace_id = parent.map_or_else(TraceId::random, |p| p.trace_id);
+        let sampled = self.sampler.sample(parent.as_ref(), trace_id);
+        // A tracestate without a valid traceparent belongs to no trace we continue.
+        let tracestate = parent.and(tracestate).filter(|s| !s.is_empty() && s.len() <= 512).map(Arc::from);
+        RequestTrace {
+            tracer: self.clone(),
+            current: Current { trace_id, sampled, clock: Clock::now(), tracestate },
+            span_id: SpanId::random(),
+            parent: parent.map(|p| p.parent_id),
+            admission: None,
+            cache: None,
+            request_body: None,
+            response_body: None,
+        }
+    }
+}
+
+/// Wall-clock nanoseconds, read from a monotonic clock after one wall-clock reading, so that a
+/// request's spans are ordered even when the system clock steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: Instant,
+    unix_ns: u64,
+}
+
+impl Clock {
+    fn now() -> Self {
+        let unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Self { origin: Instant::now(), unix_ns }
+    }
+
+    pub fn unix_ns(&self) -> u64 {
+        self.unix_ns + self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+/// What an upstream attempt needs of its request's trace.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub trace_id: TraceId,
+    pub sampled: bool,
+    clock: Clock,
+    tracestate: Option<Arc<str>>,
+}
+
+tokio::task_local! {
+    static CURRENT: Current;
+}
+
+/// The trace of one request, carried by its `Recorder`.
+pub struct RequestTrace {
+    tracer: Arc<Tracer>,
+    current: Current,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    admission: Option<Phase>,
+    cache: Option<Phase>,
+    request_body: Option<Bytes>,
+    response_body: Option<Bytes>,
+}
+
+/// A step of the pipeline timed as a child span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Admission,
+    CacheLookup,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub span_id: SpanId,
+    pub start_unix_ns: u64,
+    pub end_unix_ns: u64,
+    pub failed: bool,
+}
+
+/// The span of one upstream attempt: its id (sent upstream in `traceparent`), when it started,
+/// and the upstream's HTTP status when there was one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptSpan {
+    pub span_id: SpanId,
+    pub start_unix_ns: u64,
+    pub status: Option<u16>,
+}
+
+impl AttemptSpan {
+    /// A new attempt span when the running request is traced (sampled or not: the upstream is
+    /// told the trace either way); `None` otherwise.
+    pub fn begin() -> Option<AttemptSpan> {
+        CURRENT.try_with(|c| AttemptSpan { span_id: SpanId::random(), start_unix_ns: c.clock.unix_ns(), status: None }).ok()
+    }
+}
+
+/// Runs `attempt` with `span`'s `traceparent` (and the caller's `tracestate`) on the requests it
+/// sends upstream.
+pub async fn traced<F: Future>(span: Option<&AttemptSpan>, attempt: F) -> F::Output {
+    let outbound = span.and_then(|s| {
+        CURRENT
+            .try_with(|c| switchyard_providers::Outbound {
+                traceparent: TraceParent::format(c.trace_id, s.span_id, c.sampled),
+                tracestate: c.tracestate.clone(),
+            })
+            .ok()
+    });
+    match outbound {
+        Some(o) => switchyard_providers::OUTBOUND.scope(o, attempt).await,
+        None => attempt.await,
+    }
+}
+
+/// Runs the attempts of a request under its trace, when it has one.
+pub async fn within<F: Future>(current: Option<Current>, work: F) -> F::Output {
+    match current {
+        Some(c) => CURRENT.scope(c, work).await,
+        None => work.await,
+    }
+}
+
+impl RequestTrace {
+    pub fn sampled(&self) -> bool {
+        self.current.sampled
+    }
+
+    pub fn current(&self) -> Current {
+        self.current.clone()
+    }
+
+    /// Now, when this request is sampled (there is a span to time).
+    pub fn phase_start(&self) -> Option<u64> {
+        self.current.sampled.then(|| self.current.clock.unix_ns())
+    }
+
+    pub fn phase_end(&mut self, step: Step, started: Option<u64>, failed: bool) {
+        let Some(start_unix_ns) = started else { return };
+        let phase = Phase { span_id: SpanId::random(), start_unix_ns, end_unix_ns: self.current.clock.unix_ns(), failed };
+        match step {
+            Step::Admission => self.admission = Some(phase),
+            Step::CacheLookup => self.cache = Some(phase),
+        }
+    }
+
+    /// The request and response bodies are kept (shared, not copied) for the exporter to read
+    /// the request parameters, the response id and finish reasons, and content when captured.
+    pub fn request_body(&mut self, body: &Bytes) {
+        if self.current.sampled {
+            self.request_body = Some(body.clone());
+        }
+    }
+
+    pub fn response_body(&mut self, body: &Bytes) {
+        if self.current.sampled {
+            self.response_body = Some(body.clone());
+        }
+    }
+
+    /// Hands a sampled request's finished record to the exporter, without waiting: when the queue
+    /// is full its spans are dropped and counted.
+    pub fn finish(self, record: &mut LogRecord, endpoint: Endpoint, latency_ms: f64) {
+        if !self.current.sampled {
+            return;
+        }
+        // The bodies are the only large part of a record, and spans read them elsewhere.
+        let (request_body, response_body) = (record.request_body.take(), record.response_body.take());
+        let copy = record.clone();
+        (record.request_body, record.response_body) = (request_body, response_body);
+        let start_unix_ns = self.current.clock.unix_ns;
+        let finished = FinishedTrace {
+            trace_id: self.current.trace_id,
+            span_id: self.span_id,
+            parent: self.parent,
+            tracestate: self.current.tracestate,
+            start_unix_ns,
+            end_unix_ns: start_unix_ns + (latency_ms * 1e6) as u64,
+            endpoint,
+            admission: self.admission,
+            cache: self.cache,
+            request_body: self.request_body,
+            response_body: self.response_body,
+            capture_content: self.tracer.capture_content,
+            record: copy,
+        };
+        let spans = finished.span_count();
+        if self.tracer.queue.try_send(finished).is_err() {
+            crate::metrics::TRACE_SPANS_DROPPED.add(spans);
+        }
+    }
+}
+
+/// A sampled request, finished: what its spans are built from.
+#[derive(Debug)]
+pub struct FinishedTrace {
+    pub trace_id: TraceId,
+    /// The request span.
+    pub span_id: SpanId,
+    /// The caller's span, from its `traceparent`.
+    pub parent: Option<SpanId>,
+    pub tracestate: Option<Arc<str>>,
+    pub start_unix_ns: u64,
+    pub end_unix_ns: u64,
+    pub endpoint: Endpoint,
+    /// The request's log record, without its bodies.
+    pub record: LogRecord,
+    pub admission: Option<Phase>,
+    pub cache: Option<Phase>,
+    pub request_body: Option<Bytes>,
+    pub response_body: Option<Bytes>,
+    pub capture_content: bool,
+}
+
+impl FinishedTrace {
+    /// The request span, the timed steps and every attempt that has a span.
+    pub fn span_count(&self) -> u64 {
+        let attempts = self.record.attempt_log.iter().filter(|a| a.span.is_some()).count();
+        1 + u64::from(self.admission.is_some()) + u64::from(self.cache.is_some()) + attempts as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_callers_trace_is_continued_and_attempts_send_its_trace_id() {
+        let (tracer, _rx) = Tracer::new(0.0, false, 4);
+        let t = tracer.start(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), Some("vendor=1"));
+        assert!(t.sampled(), "the caller sampled it, whatever the ratio");
+        assert_eq!(t.parent.map(SpanId::to_hex).as_deref(), Some("00f067aa0ba902b7"));
+        let seen = within(Some(t.current()), async {
+            let span = AttemptSpan::begin().expect("a traced request's attempt has a span");
+            let header = traced(Some(&span), async { switchyard_providers::OUTBOUND.with(|o| o.clone()) }).await;
+            (span, header)
+        })
+        .await;
+        let (span, outbound) = seen;
+        assert_eq!(outbound.traceparent, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", span.span_id.to_hex()));
+        assert_eq!(outbound.tracestate.as_deref(), Some("vendor=1"));
+        assert!(AttemptSpan::begin().is_none(), "outside a traced request there is no attempt span");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (tracer, _rx) = Tracer::new(1.0, false, 1);
+        let before = crate::metrics::TRACE_SPANS_DROPPED.get();
+        for _ in 0..3 {
+            tracer.start(None, None).finish(&mut LogRecord::default(), Endpoint::ChatCompletions, 1.0);
+        }
+        assert_eq!(crate::metrics::TRACE_SPANS_DROPPED.get() - before, 2, "one request queued, two dropped (one span each)");
+    }
+}
