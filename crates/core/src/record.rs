@@ -13,6 +13,7 @@ use crate::billing::{Bill, Priced};
 use crate::govern::Caller;
 use crate::metrics::traffic::{self, Endpoint, ModelLabel};
 use crate::request::GatewayFields;
+use crate::telemetry::{RequestTrace, Step};
 
 /// Bodies are kept up to this size when the config asks for them.
 const MAX_LOGGED_BODY: usize = 256 * 1024;
@@ -37,6 +38,8 @@ pub struct Recorder {
     /// The inbound API and the model label its metrics are counted under.
     endpoint: Endpoint,
     model_label: ModelLabel,
+    /// The request's trace, when telemetry is on; handed to the exporter with the record.
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl Recorder {
@@ -55,6 +58,42 @@ impl Recorder {
             delivered_output: None,
             endpoint: Endpoint::Other,
             model_label: ModelLabel::Unrouted,
+            trace: None,
+        }
+    }
+
+    /// Traces this request (telemetry is on).
+    pub fn trace(&mut self, trace: RequestTrace) {
+        self.trace = Some(Box::new(trace));
+    }
+
+    /// What the attempts of this request need to be traced and to tell the upstream the trace.
+    pub fn trace_current(&self) -> Option<crate::telemetry::Current> {
+        self.trace.as_ref().map(|t| t.current())
+    }
+
+    /// The start of a step timed as a span: `None` unless this request is sampled.
+    pub fn step_started(&self) -> Option<u64> {
+        self.trace.as_ref().and_then(|t| t.phase_start())
+    }
+
+    pub fn step_ended(&mut self, step: Step, started: Option<u64>, failed: bool) {
+        if let Some(t) = self.trace.as_mut() {
+            t.phase_end(step, started, failed);
+        }
+    }
+
+    /// The request as received, kept (shared) for its trace.
+    pub fn trace_request(&mut self, body: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.request_body(body);
+        }
+    }
+
+    /// A complete answer, kept (shared) for its trace.
+    pub fn trace_response(&mut self, body: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.response_body(body);
         }
     }
 
@@ -256,6 +295,10 @@ impl Drop for Recorder {
             self.record.output_tokens = out;
         }
         traffic::observe(&self.record, self.endpoint, &self.model_label);
+        if let Some(trace) = self.trace.take() {
+            let latency_ms = self.record.latency_ms;
+            trace.finish(&mut self.record, self.endpoint, latency_ms);
+        }
         traffic::IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.log.submit(std::mem::take(&mut self.record));
     }
