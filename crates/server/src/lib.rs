@@ -11,3 +11,4 @@ pub mod listen;
 pub mod reload;
 pub mod shared_state;
 pub mod snapshot;
+pub mod telemetry;

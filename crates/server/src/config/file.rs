@@ -20,6 +20,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("pricing", "{ unpriced: block|estimate|zero, estimate: { input, output }, default_max_output_tokens }"),
     ("cache", "{ max_bytes, ttl, max_ttl, by_customer, count_hits }"),
     ("server", "{ header_timeout, idle_timeout, body_timeout, max_connections, max_in_flight, allowed_origins, allowed_hosts }"),
+    ("telemetry", "{ otlp_endpoint: URL, protocol: http/protobuf|grpc, sample_ratio: 0..1, capture_content: bool }"),
     ("providers", "a map of provider name to provider settings"),
     ("models", "a map of model alias to { targets, timeouts }"),
 ];

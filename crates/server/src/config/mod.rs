@@ -7,6 +7,7 @@ mod governance;
 mod interpolate;
 mod restart;
 mod server;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
 pub use governance::{Alerts, Database, Governance, Smtp};
 pub use restart::keep_running;
 pub use server::ServerConfig;
+pub use telemetry::{Protocol, TelemetryConfig};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -87,6 +89,8 @@ pub struct Config {
     /// `models.<alias>.cache`.
     pub model_cache: BTreeMap<String, ModelCacheConfig>,
     pub server: ServerConfig,
+    /// OTLP traces; `None`: off.
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 /// Command-line and environment overrides, which win over the file.
@@ -202,6 +206,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         cache: CacheConfig::default(),
         model_cache: BTreeMap::new(),
         server: server::read(map, errors),
+        telemetry: telemetry::read(map, errors),
     }
 }
 
