@@ -278,7 +278,11 @@ pub async fn run_attempts(
         match health.breakers.admit(&key) {
             Admission::Rejected if has_next => {
                 // Not an upstream attempt, but the log says why the target was passed over.
-                attempts.push(AttemptLog { error: Some(AttemptError::CircuitOpen), ms: 0.0, ..attempt_log(step, None, Instant::now(), None) });
+                attempts.push(AttemptLog {
+                    error: Some(AttemptError::CircuitOpen),
+                    ms: 0.0,
+                    ..attempt_log(step, None, Instant::now(), None)
+                });
                 continue;
             }
             Admission::Rejected => {

@@ -99,9 +99,7 @@ pub async fn send(provider: &str, builder: reqwest::RequestBuilder) -> Result<re
 /// Adds the W3C `traceparent` (and `tracestate`) of the attempt being made, if it is traced.
 fn propagate(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     match OUTBOUND.try_with(Outbound::clone) {
-        Ok(Outbound { traceparent, tracestate: Some(state) }) => {
-            builder.header("traceparent", traceparent).header("tracestate", &*state)
-        }
+        Ok(Outbound { traceparent, tracestate: Some(state) }) => builder.header("traceparent", traceparent).header("tracestate", &*state),
         Ok(Outbound { traceparent, tracestate: None }) => builder.header("traceparent", traceparent),
         Err(_) => builder,
     }

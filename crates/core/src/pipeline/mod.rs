@@ -282,7 +282,8 @@ impl Pipeline<'_> {
 
     /// Step `attempt`: the one retry and fallback loop, whatever the endpoint.
     async fn attempt(&self, plan: &[PlannedAttempt], parsed: &Parsed, started: Instant, rec: &mut Recorder) -> Result<Served, Failure> {
-        let attempts = run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started);
+        let attempts =
+            run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started);
         let result = crate::telemetry::within(rec.trace_current(), attempts).await;
         match result {
             Ok(served) => Ok(served),

@@ -222,6 +222,13 @@ fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     if config.redis.is_some() {
         let _ = writeln!(out, "shared state: redis");
     }
+    if let Some(t) = &config.telemetry {
+        let protocol = match t.protocol {
+            crate::config::Protocol::HttpProtobuf => "http/protobuf",
+            crate::config::Protocol::Grpc => "grpc",
+        };
+        let _ = writeln!(out, "traces: OTLP {protocol} to {} (sample_ratio {})", t.otlp_endpoint, t.sample_ratio);
+    }
     match &config.source {
         Source::Embedded => {
             let _ = writeln!(out, "config: embedded default (no --config); try model \"mock/echo\"");

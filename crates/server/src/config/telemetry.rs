@@ -45,9 +45,9 @@ pub fn read(map: &Mapping, errors: &mut Vec<ConfigError>) -> Option<TelemetryCon
         return None;
     };
     let endpoint = endpoint.trim().trim_end_matches('/').to_string();
-    let valid = endpoint.split_once("://").is_some_and(|(scheme, rest)| {
-        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains([' ', '?', '#'])
-    });
+    let valid = endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains([' ', '?', '#']));
     if !valid {
         errors.push(ConfigError::new(
             "telemetry.otlp_endpoint",
@@ -79,7 +79,10 @@ mod tests {
         let config = |text: &str| parse(text, Source::Embedded, &Overrides::default(), &|_| None).unwrap().telemetry;
         assert_eq!(config(""), None);
         let t = config("telemetry: { otlp_endpoint: http://127.0.0.1:4318/ }").unwrap();
-        assert_eq!((t.otlp_endpoint.as_str(), t.protocol, t.sample_ratio, t.capture_content), ("http://127.0.0.1:4318", Protocol::HttpProtobuf, 1.0, false));
+        assert_eq!(
+            (t.otlp_endpoint.as_str(), t.protocol, t.sample_ratio, t.capture_content),
+            ("http://127.0.0.1:4318", Protocol::HttpProtobuf, 1.0, false)
+        );
         let t = config("telemetry: { otlp_endpoint: http://c:4317, protocol: grpc, sample_ratio: 0.25, capture_content: true }").unwrap();
         assert_eq!((t.protocol, t.sample_ratio, t.capture_content), (Protocol::Grpc, 0.25, true));
     }

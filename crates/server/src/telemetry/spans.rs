@@ -110,7 +110,8 @@ pub fn spans(t: &FinishedTrace) -> Vec<Span> {
     if let Some(cost) = r.cost_usd {
         a.push(("switchyard.cost_usd", Value::Double(cost)));
     }
-    for (key, value) in [("switchyard.customer", &r.customer_identifier), ("switchyard.team", &r.team), ("switchyard.feature", &r.feature)] {
+    for (key, value) in [("switchyard.customer", &r.customer_identifier), ("switchyard.team", &r.team), ("switchyard.feature", &r.feature)]
+    {
         if let Some(v) = value {
             a.push((key, Value::Str(v.clone())));
         }
@@ -248,7 +249,11 @@ mod tests {
             model: model.into(),
             error,
             ms: 10.0,
-            span: Some(AttemptSpan { span_id: SpanId([n as u8; 8]), start_unix_ns: 1_000 + n, status: Some(if error.is_some() { 503 } else { 200 }) }),
+            span: Some(AttemptSpan {
+                span_id: SpanId([n as u8; 8]),
+                start_unix_ns: 1_000 + n,
+                status: Some(if error.is_some() { 503 } else { 200 }),
+            }),
         };
         let overloaded = Some(AttemptError::Failed(ErrorKind::Overloaded));
         FinishedTrace {
@@ -275,8 +280,14 @@ mod tests {
             },
             admission: None,
             cache: None,
-            request_body: Some(r#"{"model":"support-bot","temperature":0.5,"max_tokens":64,"messages":[{"role":"user","content":"secret prompt"}]}"#.into()),
-            response_body: Some(r#"{"id":"chatcmpl-9","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}]}"#.into()),
+            request_body: Some(
+                r#"{"model":"support-bot","temperature":0.5,"max_tokens":64,"messages":[{"role":"user","content":"secret prompt"}]}"#
+                    .into(),
+            ),
+            response_body: Some(
+                r#"{"id":"chatcmpl-9","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}]}"#
+                    .into(),
+            ),
             capture_content,
         }
     }
@@ -306,10 +317,7 @@ mod tests {
                 (*retry, *fallback, attr(s, "http.response.status_code"))
             })
             .collect();
-        assert_eq!(
-            attempts,
-            [(false, 0, Some(&Value::Int(503))), (true, 0, Some(&Value::Int(503))), (false, 1, Some(&Value::Int(200)))],
-        );
+        assert_eq!(attempts, [(false, 0, Some(&Value::Int(503))), (true, 0, Some(&Value::Int(503))), (false, 1, Some(&Value::Int(200)))],);
         assert!(spans[1..].iter().all(|s| s.kind == Kind::Client && s.parent == Some(SpanId([2; 8]))));
         assert_eq!(spans[1].error.as_deref(), Some("overloaded"));
     }

@@ -94,7 +94,10 @@ fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 fn gateway_config(upstream: &str, telemetry: &str) -> String {
-    config(upstream, &format!("  bot:\n    targets: [ {{ provider: up, model: gpt-4o-mini }} ]\n    fallbacks: [ mock/echo ]\ntelemetry: {telemetry}\n"))
+    config(
+        upstream,
+        &format!("  bot:\n    targets: [ {{ provider: up, model: gpt-4o-mini }} ]\n    fallbacks: [ mock/echo ]\ntelemetry: {telemetry}\n"),
+    )
 }
 
 /// One request per protocol: a plain success over HTTP, a failing upstream and a fallback over

@@ -34,7 +34,13 @@ pub fn full_record(id: &str, ms: i64) -> LogRecord {
         stream: true,
         attempts: 2,
         attempt_log: vec![
-            AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some(AttemptError::CircuitOpen), ms: 0.0, span: None },
+            AttemptDetail {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                error: Some(AttemptError::CircuitOpen),
+                ms: 0.0,
+                span: None,
+            },
             AttemptDetail {
                 provider: "openai".into(),
                 model: "gpt-4o-mini".into(),
