@@ -280,6 +280,51 @@ mod tests {
         assert!(AttemptSpan::begin().is_none(), "outside a traced request there is no attempt span");
     }
 
+    /// What tracing adds to one request on the request path, sampled: the ids at ingress, two
+    /// timed steps, one attempt span and its `traceparent`, and the hand-over of the finished
+    /// record. The budget is 20 µs at the median; this holds in a debug build too.
+    #[tokio::test]
+    async fn the_request_path_cost_of_a_sampled_trace_is_within_budget() {
+        let (tracer, mut rx) = Tracer::new(1.0, false, 1 << 16);
+        let body = Bytes::from_static(br#"{"model":"support-bot","messages":[{"role":"user","content":"hello"}]}"#);
+        let record = LogRecord {
+            request_id: "0193a000-0000-7000-8000-000000000000".into(),
+            requested_model: "support-bot".into(),
+            provider: Some("openai".into()),
+            model: Some("gpt-4o-mini".into()),
+            outcome: "ok".into(),
+            customer_identifier: Some("acme".into()),
+            attempt_log: vec![crate::store::AttemptDetail { provider: "openai".into(), model: "gpt-4o-mini".into(), ..Default::default() }],
+            ..LogRecord::default()
+        };
+        let mut times = Vec::with_capacity(5_000);
+        for _ in 0..5_000 {
+            let mut record = record.clone();
+            let began = Instant::now();
+            let mut t = tracer.start(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None);
+            t.request_body(&body);
+            for step in [Step::Admission, Step::CacheLookup] {
+                let s = t.phase_start();
+                t.phase_end(step, s, false);
+            }
+            let span = within(Some(t.current()), async {
+                let span = AttemptSpan::begin();
+                traced(span.as_ref(), async {}).await;
+                span
+            })
+            .await;
+            record.attempt_log[0].span = span;
+            t.response_body(&body);
+            t.finish(&mut record, Endpoint::ChatCompletions, 1.0);
+            times.push(began.elapsed());
+        }
+        times.sort();
+        let p50 = times[times.len() / 2];
+        eprintln!("tracing on the request path: p50 {p50:?}, p99 {:?}", times[times.len() * 99 / 100]);
+        assert!(p50 < std::time::Duration::from_micros(20), "p50 {p50:?}");
+        assert_eq!(rx.try_recv().map(|f| f.span_count()).ok(), Some(4));
+    }
+
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_instead_of_waiting() {
         let (tracer, _rx) = Tracer::new(1.0, false, 1);
