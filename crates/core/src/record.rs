@@ -122,6 +122,9 @@ impl Recorder {
         self.record.feature = feature.map(str::to_string);
         if fields.disable_log {
             self.keep_bodies = false;
+            if let Some(t) = self.trace.as_mut() {
+                t.forbid_content();
+            }
         }
         if self.keep_bodies {
             self.record.request_body = Some(truncated(body));
@@ -354,6 +357,23 @@ mod tests {
         assert_eq!((by_id("b")[0].status, by_id("b")[0].error_type.as_deref()), (404, Some("model_not_found")));
         assert_eq!((by_id("c")[0].status, by_id("c")[0].outcome.as_str()), (200, "client_disconnected"));
         assert_eq!(by_id("d")[0].status, 499);
+    }
+
+    #[test]
+    fn a_traced_request_reaches_the_exporter_once_and_disable_log_keeps_its_content_off() {
+        let (tracer, mut rx) = crate::telemetry::Tracer::new(1.0, true, 8);
+        let records = records_after(|log| {
+            for (id, disable_log) in [("shown", false), ("private", true)] {
+                let mut r = Recorder::start(log.clone(), id.into(), false);
+                r.trace(tracer.start(None, None));
+                r.fields(&GatewayFields { disable_log, ..Default::default() }, None, b"{}");
+                r.ok(200);
+            }
+        });
+        assert_eq!(records.len(), 2);
+        let finished: Vec<(String, bool)> =
+            std::iter::from_fn(|| rx.try_recv().ok()).map(|f| (f.record.request_id, f.capture_content)).collect();
+        assert_eq!(finished, [("shown".to_string(), true), ("private".to_string(), false)]);
     }
 
     #[test]

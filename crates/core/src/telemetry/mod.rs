@@ -54,6 +54,7 @@ impl Tracer {
             cache: None,
             request_body: None,
             response_body: None,
+            content_allowed: true,
         }
     }
 }
@@ -100,6 +101,8 @@ pub struct RequestTrace {
     cache: Option<Phase>,
     request_body: Option<Bytes>,
     response_body: Option<Bytes>,
+    /// Off for a request that set `disable_log`: its content is not captured either.
+    content_allowed: bool,
 }
 
 /// A step of the pipeline timed as a child span.
@@ -168,6 +171,11 @@ impl RequestTrace {
         self.current.clone()
     }
 
+    /// The request asked not to be logged (`disable_log`): no content on its spans either.
+    pub fn forbid_content(&mut self) {
+        self.content_allowed = false;
+    }
+
     /// Now, when this request is sampled (there is a span to time).
     pub fn phase_start(&self) -> Option<u64> {
         self.current.sampled.then(|| self.current.clock.unix_ns())
@@ -219,7 +227,7 @@ impl RequestTrace {
             cache: self.cache,
             request_body: self.request_body,
             response_body: self.response_body,
-            capture_content: self.tracer.capture_content,
+            capture_content: self.tracer.capture_content && self.content_allowed,
             record: copy,
         };
         let spans = finished.span_count();

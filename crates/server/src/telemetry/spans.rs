@@ -77,25 +77,24 @@ pub fn spans(t: &FinishedTrace) -> Vec<Span> {
         a.push(("gen_ai.usage.input_tokens", Value::Int(r.input_tokens as i64)));
         a.push(("gen_ai.usage.output_tokens", Value::Int(r.output_tokens as i64)));
     }
-    let request_json = t.request_body.as_deref().and_then(|b| serde_json::from_slice::<Json>(b).ok());
-    let response_json = t.response_body.as_deref().and_then(|b| serde_json::from_slice::<Json>(b).ok());
-    if let Some(req) = &request_json {
-        request_params(req, a);
+    if let Some(req) = t.request_body.as_deref().and_then(|b| serde_json::from_slice::<RequestParams>(b).ok()) {
+        request_params(&req, a);
     }
-    if let Some(resp) = &response_json {
-        if let Some(id) = resp.get("id").and_then(Json::as_str) {
-            a.push(("gen_ai.response.id", Value::Str(id.into())));
+    if let Some(resp) = t.response_body.as_deref().and_then(|b| serde_json::from_slice::<ResponseSummary>(b).ok()) {
+        if let Some(id) = resp.id {
+            a.push(("gen_ai.response.id", Value::Str(id)));
         }
-        let reasons: Vec<String> = choices(resp).filter_map(|c| c.get("finish_reason")?.as_str().map(str::to_string)).collect();
+        let reasons: Vec<String> = resp.choices.into_iter().flatten().filter_map(|c| c.finish_reason).collect();
         if !reasons.is_empty() {
             a.push(("gen_ai.response.finish_reasons", Value::StrArray(reasons)));
         }
     }
     if t.capture_content {
-        if let Some(messages) = request_json.as_ref().and_then(input_messages) {
+        let json = |body: &Option<bytes::Bytes>| body.as_deref().and_then(|b| serde_json::from_slice::<Json>(b).ok());
+        if let Some(messages) = json(&t.request_body).as_ref().and_then(input_messages) {
             a.push(("gen_ai.input.messages", Value::Str(messages)));
         }
-        if let Some(messages) = response_json.as_ref().and_then(output_messages) {
+        if let Some(messages) = json(&t.response_body).as_ref().and_then(output_messages) {
             a.push(("gen_ai.output.messages", Value::Str(messages)));
         }
     }
@@ -176,16 +175,36 @@ fn attempt_attributes(s: &mut Span, attempt: &AttemptDetail, operation: &str, in
     }
 }
 
+/// The request parameters read for the span; everything else in the body is skipped unread.
+#[derive(serde::Deserialize)]
+struct RequestParams {
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    max_tokens: Option<i64>,
+    max_completion_tokens: Option<i64>,
+    max_output_tokens: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResponseSummary {
+    id: Option<String>,
+    choices: Option<Vec<ChoiceSummary>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChoiceSummary {
+    finish_reason: Option<String>,
+}
+
 /// `temperature`, `max_tokens` (or `max_completion_tokens`), `top_p`, as sent.
-fn request_params(req: &Json, a: &mut Vec<(&'static str, Value)>) {
-    if let Some(t) = req.get("temperature").and_then(Json::as_f64) {
+fn request_params(req: &RequestParams, a: &mut Vec<(&'static str, Value)>) {
+    if let Some(t) = req.temperature {
         a.push(("gen_ai.request.temperature", Value::Double(t)));
     }
-    if let Some(p) = req.get("top_p").and_then(Json::as_f64) {
+    if let Some(p) = req.top_p {
         a.push(("gen_ai.request.top_p", Value::Double(p)));
     }
-    let max = ["max_tokens", "max_completion_tokens", "max_output_tokens"].iter().find_map(|k| req.get(*k).and_then(Json::as_i64));
-    if let Some(m) = max {
+    if let Some(m) = req.max_tokens.or(req.max_completion_tokens).or(req.max_output_tokens) {
         a.push(("gen_ai.request.max_tokens", Value::Int(m)));
     }
 }
