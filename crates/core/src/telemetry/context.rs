@@ -96,7 +96,7 @@ impl TraceParent {
 
 /// Lowercase hex only: the standard makes uppercase invalid.
 fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
