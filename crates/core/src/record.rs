@@ -90,6 +90,13 @@ impl Recorder {
         }
     }
 
+    /// A streamed chunk as delivered, kept (shared) for its trace.
+    pub fn trace_chunk(&mut self, chunk: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.response_chunk(chunk);
+        }
+    }
+
     /// A complete answer, kept (shared) for its trace.
     pub fn trace_response(&mut self, body: &bytes::Bytes) {
         if let Some(t) = self.trace.as_mut() {

@@ -55,6 +55,7 @@ impl Tracer {
             request_body: None,
             response_body: None,
             content_allowed: true,
+            stream_chunks: Vec::new(),
         }
     }
 }
@@ -103,7 +104,13 @@ pub struct RequestTrace {
     response_body: Option<Bytes>,
     /// Off for a request that set `disable_log`: its content is not captured either.
     content_allowed: bool,
+    /// A streamed answer's chunks (shared, not copied): the first and the last two, or every
+    /// one up to `MAX_STREAM_CHUNKS` when content is captured.
+    stream_chunks: Vec<Bytes>,
 }
+
+/// Chunks of one streamed answer kept for its captured content.
+const MAX_STREAM_CHUNKS: usize = 8192;
 
 /// A step of the pipeline timed as a child span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +211,21 @@ impl RequestTrace {
         }
     }
 
+    /// One chunk of a streamed answer as the client received it.
+    pub fn response_chunk(&mut self, chunk: &Bytes) {
+        if !self.current.sampled {
+            return;
+        }
+        let all = self.tracer.capture_content && self.content_allowed;
+        if all && self.stream_chunks.len() >= MAX_STREAM_CHUNKS {
+            return;
+        }
+        if !all && self.stream_chunks.len() >= 3 {
+            self.stream_chunks.remove(1);
+        }
+        self.stream_chunks.push(chunk.clone());
+    }
+
     /// Hands a sampled request's finished record to the exporter, without waiting: when the queue
     /// is full its spans are dropped and counted.
     pub fn finish(self, record: &mut LogRecord, endpoint: Endpoint, latency_ms: f64) {
@@ -228,6 +250,7 @@ impl RequestTrace {
             request_body: self.request_body,
             response_body: self.response_body,
             capture_content: self.tracer.capture_content && self.content_allowed,
+            stream_chunks: self.stream_chunks,
             record: copy,
         };
         let spans = finished.span_count();
@@ -255,6 +278,8 @@ pub struct FinishedTrace {
     pub cache: Option<Phase>,
     pub request_body: Option<Bytes>,
     pub response_body: Option<Bytes>,
+    /// A streamed answer's chunks: the first and the last two, or all when content is captured.
+    pub stream_chunks: Vec<Bytes>,
     pub capture_content: bool,
 }
 
@@ -331,6 +356,20 @@ mod tests {
         eprintln!("tracing on the request path: p50 {p50:?}, p99 {:?}", times[times.len() * 99 / 100]);
         assert!(p50 < std::time::Duration::from_micros(20), "p50 {p50:?}");
         assert_eq!(rx.try_recv().map(|f| f.span_count()).ok(), Some(4));
+    }
+
+    #[test]
+    fn a_stream_keeps_its_first_and_last_two_chunks_unless_content_is_captured() {
+        let chunks: Vec<Bytes> = (0..6).map(|i| Bytes::from(format!("{i}"))).collect();
+        for (capture, kept) in [(false, vec!["0", "4", "5"]), (true, vec!["0", "1", "2", "3", "4", "5"])] {
+            let (tracer, _rx) = Tracer::new(1.0, capture, 4);
+            let mut t = tracer.start(None, None);
+            for c in &chunks {
+                t.response_chunk(c);
+            }
+            let got: Vec<&str> = t.stream_chunks.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
+            assert_eq!(got, kept, "capture_content {capture}");
+        }
     }
 
     #[tokio::test]

@@ -89,12 +89,25 @@ pub fn spans(t: &FinishedTrace) -> Vec<Span> {
             a.push(("gen_ai.response.finish_reasons", Value::StrArray(reasons)));
         }
     }
+    let streamed = (t.response_body.is_none() && !t.stream_chunks.is_empty()).then(|| Streamed::read(&t.stream_chunks, t.capture_content));
+    if let Some(s) = &streamed {
+        if let Some(id) = &s.id {
+            a.push(("gen_ai.response.id", Value::Str(id.clone())));
+        }
+        if !s.finish_reasons.is_empty() {
+            a.push(("gen_ai.response.finish_reasons", Value::StrArray(s.finish_reasons.clone())));
+        }
+    }
     if t.capture_content {
         let json = |body: &Option<bytes::Bytes>| body.as_deref().and_then(|b| serde_json::from_slice::<Json>(b).ok());
         if let Some(messages) = json(&t.request_body).as_ref().and_then(input_messages) {
             a.push(("gen_ai.input.messages", Value::Str(messages)));
         }
-        if let Some(messages) = json(&t.response_body).as_ref().and_then(output_messages) {
+        let output = match &streamed {
+            Some(s) => s.output_messages(),
+            None => json(&t.response_body).as_ref().and_then(output_messages),
+        };
+        if let Some(messages) = output {
             a.push(("gen_ai.output.messages", Value::Str(messages)));
         }
     }
@@ -194,6 +207,44 @@ struct ResponseSummary {
 #[derive(serde::Deserialize)]
 struct ChoiceSummary {
     finish_reason: Option<String>,
+    delta: Option<DeltaSummary>,
+}
+
+#[derive(serde::Deserialize)]
+struct DeltaSummary {
+    content: Option<String>,
+}
+
+/// What a streamed answer's kept chunks say: its id, finish reasons and, when captured, text.
+struct Streamed {
+    id: Option<String>,
+    finish_reasons: Vec<String>,
+    text: String,
+}
+
+impl Streamed {
+    fn read(chunks: &[bytes::Bytes], with_text: bool) -> Self {
+        let mut out = Streamed { id: None, finish_reasons: Vec::new(), text: String::new() };
+        for chunk in chunks.iter().filter_map(|c| serde_json::from_slice::<ResponseSummary>(c).ok()) {
+            if out.id.is_none() {
+                out.id = chunk.id;
+            }
+            for choice in chunk.choices.into_iter().flatten() {
+                out.finish_reasons.extend(choice.finish_reason);
+                if let (true, Some(text)) = (with_text, choice.delta.and_then(|d| d.content)) {
+                    out.text.push_str(&text);
+                }
+            }
+        }
+        out
+    }
+
+    fn output_messages(&self) -> Option<String> {
+        let finish = self.finish_reasons.first().cloned();
+        let message =
+            serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": self.text}], "finish_reason": finish}]);
+        serde_json::to_string(&message).ok()
+    }
 }
 
 /// `temperature`, `max_tokens` (or `max_completion_tokens`), `top_p`, as sent.
@@ -307,6 +358,7 @@ mod tests {
                 r#"{"id":"chatcmpl-9","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}]}"#
                     .into(),
             ),
+            stream_chunks: Vec::new(),
             capture_content,
         }
     }
@@ -339,6 +391,28 @@ mod tests {
         assert_eq!(attempts, [(false, 0, Some(&Value::Int(503))), (true, 0, Some(&Value::Int(503))), (false, 1, Some(&Value::Int(200)))],);
         assert!(spans[1..].iter().all(|s| s.kind == Kind::Client && s.parent == Some(SpanId([2; 8]))));
         assert_eq!(spans[1].error.as_deref(), Some("overloaded"));
+    }
+
+    #[test]
+    fn a_streamed_answer_gives_its_id_finish_reason_and_captured_text() {
+        let mut t = finished(true);
+        t.response_body = None;
+        t.record.stream = true;
+        t.stream_chunks = [
+            r#"{"id":"chatcmpl-s","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"id":"chatcmpl-s","choices":[{"index":0,"delta":{"content":"Hel"}}]}"#,
+            r#"{"id":"chatcmpl-s","choices":[{"index":0,"delta":{"content":"lo"}}]}"#,
+            r#"{"id":"chatcmpl-s","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
+            r#"{"id":"chatcmpl-s","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+        ]
+        .into_iter()
+        .map(|c| bytes::Bytes::from_static(c.as_bytes()))
+        .collect();
+        let spans = spans(&t);
+        assert_eq!(attr(&spans[0], "gen_ai.response.id"), Some(&Value::Str("chatcmpl-s".into())));
+        assert_eq!(attr(&spans[0], "gen_ai.response.finish_reasons"), Some(&Value::StrArray(vec!["length".into()])));
+        let Some(Value::Str(output)) = attr(&spans[0], "gen_ai.output.messages") else { panic!("output captured") };
+        assert!(output.contains(r#""content":"Hello""#) && output.contains(r#""finish_reason":"length""#), "{output}");
     }
 
     #[test]

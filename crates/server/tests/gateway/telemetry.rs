@@ -199,6 +199,28 @@ async fn traces_reach_phoenix_over_http_and_grpc() {
         assert_eq!(sent, Some(format!("00-{trace_id}-{attempt_span}-01")), "{protocol}");
         assert_eq!(up.requests()[0].header("tracestate"), Some("vendor=abc"), "{protocol}");
 
+        if !failing {
+            // A streamed answer: its id and finish reason come from the chunks the client got.
+            let stream_trace = format!("{:032x}", fastrand::u128(1..));
+            let mut body = chat("mock/echo", "stream me");
+            body["stream"] = json!(true);
+            let r = client()
+                .post(format!("{}/chat/completions", gw.base_url()))
+                .header("traceparent", format!("00-{stream_trace}-{client_span}-01"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let text = r.text().await.unwrap();
+            let first: Value = serde_json::from_str(&sse_data(&text)[0]).unwrap();
+            let spans = spans_of(&phoenix, &stream_trace, 4).await;
+            let request = named(&spans, "chat mock/echo");
+            let attrs = &request[0]["attributes"];
+            assert_eq!(attrs["switchyard.stream"], true, "{attrs}");
+            assert_eq!(attrs["gen_ai.response.id"], first["id"], "{attrs}");
+            assert!(attrs["gen_ai.response.finish_reasons"].to_string().contains("stop"), "{attrs}");
+            assert!(attrs["gen_ai.output.messages"].as_str().unwrap().contains("stream me"), "the mock echoes: {attrs}");
+        }
         let metrics = client().get(format!("http://{}/metrics", gw.addr())).send().await.unwrap().text().await.unwrap();
         assert!(metric(&metrics, "switchyard_trace_spans_exported_total") >= expected as f64, "{protocol}: {metrics}");
         assert_eq!(metric(&metrics, "switchyard_trace_spans_failed_total"), 0.0, "{protocol}");
