@@ -227,7 +227,8 @@ fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
             crate::config::Protocol::HttpProtobuf => "http/protobuf",
             crate::config::Protocol::Grpc => "grpc",
         };
-        let _ = writeln!(out, "traces: OTLP {protocol} to {} (sample_ratio {})", t.otlp_endpoint, t.sample_ratio);
+        let endpoint = crate::config::redact_url(&t.otlp_endpoint);
+        let _ = writeln!(out, "traces: OTLP {protocol} to {endpoint} (sample_ratio {})", t.sample_ratio);
     }
     match &config.source {
         Source::Embedded => {

@@ -417,7 +417,7 @@ fn redis_url_invalid(url: &str) -> bool {
 }
 
 /// Database URLs can carry passwords; error messages show them without.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://[redacted]@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),

@@ -51,7 +51,7 @@ pub fn read(map: &Mapping, errors: &mut Vec<ConfigError>) -> Option<TelemetryCon
     if !valid {
         errors.push(ConfigError::new(
             "telemetry.otlp_endpoint",
-            format!("`{endpoint}` is not an http:// or https:// URL; expected like http://127.0.0.1:4318"),
+            format!("`{}` is not an http:// or https:// URL; expected like http://127.0.0.1:4318", super::redact_url(&endpoint)),
         ));
     }
     let sample_ratio = s.sample_ratio.unwrap_or(1.0);

@@ -23,6 +23,8 @@ const GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Ex
 pub struct Destination {
     client: reqwest::Client,
     url: String,
+    /// The URL as logged: without credentials.
+    shown: String,
     protocol: Protocol,
     resource: Vec<(&'static str, Value)>,
 }
@@ -50,7 +52,8 @@ impl Destination {
             ("service.version", Value::Str(env!("CARGO_PKG_VERSION").into())),
             ("telemetry.sdk.language", Value::Str("rust".into())),
         ];
-        Self { client: builder.build().unwrap_or_default(), url, protocol: config.protocol, resource }
+        let shown = crate::config::redact_url(&url);
+        Self { client: builder.build().unwrap_or_default(), url, shown, protocol: config.protocol, resource }
     }
 
     /// Posts one batch; the spans are counted as exported or failed.
@@ -66,7 +69,7 @@ impl Destination {
             Ok(()) => TRACE_SPANS_EXPORTED.add(n),
             Err(why) => {
                 TRACE_SPANS_FAILED.add(n);
-                tracing::warn!(spans = n, url = %self.url, "trace export failed: {why}");
+                tracing::warn!(spans = n, url = %self.shown, "trace export failed: {why}");
             }
         }
     }
