@@ -88,6 +88,16 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_keeps_the_running_telemetry_and_says_it_needs_a_restart() {
+        let config = |text: &str| parse(text, Source::Embedded, &Overrides::default(), &|_| None).unwrap();
+        let running = config("telemetry: { otlp_endpoint: http://a:4318 }");
+        let mut next = config("telemetry: { otlp_endpoint: http://b:4318, sample_ratio: 0.5 }");
+        let kept = crate::config::keep_running(&running, &mut next);
+        assert_eq!(kept.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["telemetry"]);
+        assert_eq!(next.telemetry, running.telemetry);
+    }
+
+    #[test]
     fn telemetry_errors_name_the_field() {
         let e = errors("telemetry: { otlp_endpoint: http://c:4318, sample_rate: 1 }");
         assert!(e.iter().any(|e| e.starts_with("telemetry.sample_rate: unknown field")), "{e:?}");
