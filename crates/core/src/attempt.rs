@@ -542,6 +542,26 @@ mod loop_tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_traced_request_gives_every_upstream_attempt_its_own_span_and_status() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
+        let (tracer, _rx) = crate::telemetry::Tracer::new(1.0, false, 4);
+        let current = tracer.start(None, None).current();
+        let health = Health::default();
+        let served =
+            crate::telemetry::within(Some(current), run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &health))
+                .await
+                .ok()
+                .unwrap();
+        let spans: Vec<_> = served.attempts.iter().map(|a| a.span.expect("a traced attempt has a span")).collect();
+        assert_eq!(spans.iter().map(|s| s.status).collect::<Vec<_>>(), [Some(503), Some(200)]);
+        assert_ne!(spans[0].span_id, spans[1].span_id);
+        assert!(spans[0].start_unix_ns <= spans[1].start_unix_ns);
+        // Untraced, attempts carry no span.
+        let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &health).await.ok().unwrap();
+        assert!(served.attempts.iter().all(|a| a.span.is_none()));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_empty_budget_stops_extra_attempts() {
         let plan = [step("down", serde_json::json!({"type":"mock","error_status":500})), step("up", serde_json::json!({"type":"mock"}))];
         let budget = RetryBudget::new(0.0, 0.0);

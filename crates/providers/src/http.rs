@@ -104,3 +104,25 @@ fn propagate(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         Err(_) => builder,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_testkit::{FakeUpstream, Reply};
+
+    #[tokio::test]
+    async fn send_adds_the_trace_context_only_inside_a_traced_attempt() {
+        let up = FakeUpstream::start_repeating(Reply::json("{}")).await;
+        let c = client(Duration::from_secs(2));
+        send("p", c.post(up.base_url())).await.unwrap();
+        let outbound =
+            Outbound { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(), tracestate: Some("v=1".into()) };
+        OUTBOUND.scope(outbound, send("p", c.post(up.base_url()))).await.unwrap();
+        let sent: Vec<(Option<String>, Option<String>)> = up
+            .requests()
+            .iter()
+            .map(|r| (r.header("traceparent").map(str::to_string), r.header("tracestate").map(str::to_string)))
+            .collect();
+        assert_eq!(sent, [(None, None), (Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()), Some("v=1".into()))]);
+    }
+}
