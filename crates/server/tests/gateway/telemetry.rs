@@ -277,3 +277,24 @@ async fn a_dead_or_hanging_otlp_endpoint_never_slows_requests() {
         }
     }
 }
+
+/// The spans of the last requests are posted at shutdown, before the exporter's next tick, and
+/// what reaches the receiver is OTLP/HTTP protobuf at `/v1/traces`.
+#[tokio::test]
+async fn shutdown_posts_the_spans_still_queued() {
+    let sink = FakeUpstream::start_repeating(Reply::json("{}")).await;
+    let telemetry = format!("{{ otlp_endpoint: \"http://{}\" }}", sink.addr());
+    let mut gw = GatewayProcess::spawn(bin(), &format!("providers: {{ mock: {{ type: mock }} }}\ntelemetry: {telemetry}\n")).await;
+    let r = post(&gw, &chat("mock/echo", "the last request")).await;
+    assert_eq!(r.status(), 200);
+    let request_id = header(&r, "x-request-id").to_string();
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(10)).await.is_some_and(|s| s.success()), "{}", gw.output());
+    let posts = sink.requests();
+    assert_eq!(posts.len(), 1, "one batch, posted at shutdown");
+    assert_eq!((posts[0].method.as_str(), posts[0].path.as_str()), ("POST", "/v1/traces"));
+    assert_eq!(posts[0].header("content-type"), Some("application/x-protobuf"));
+    let body = &posts[0].body;
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(has(request_id.as_bytes()) && has(b"chat mock/echo") && has(b"switchyard"), "the request's spans are in the batch");
+}
