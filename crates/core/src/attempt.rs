@@ -138,6 +138,7 @@ mod tests {
 /// One upstream attempt as the log keeps it.
 pub use crate::store::AttemptDetail as AttemptLog;
 use crate::store::AttemptError;
+use crate::telemetry::{traced, AttemptSpan};
 
 pub struct Served {
     pub outcome: Outcome,
@@ -162,13 +163,19 @@ enum Hedge {
     Failed { error: ProviderError, logs: Vec<AttemptLog>, hedged: bool },
 }
 
-fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<AttemptError>, since: Instant) -> AttemptLog {
+fn attempt_log(step: &crate::route::PlannedAttempt, error: Option<AttemptError>, since: Instant, span: Option<AttemptSpan>) -> AttemptLog {
     AttemptLog {
         provider: step.target.provider_name.to_string(),
         model: step.target.model.clone(),
         error,
         ms: since.elapsed().as_secs_f64() * 1000.0,
+        span,
     }
+}
+
+/// An attempt's span once it ended: the upstream's HTTP status of a failure, 200 for success.
+fn ended(span: Option<AttemptSpan>, result: Result<(), &ProviderError>) -> Option<AttemptSpan> {
+    span.map(|s| AttemptSpan { status: result.map_or_else(|e| e.status, |()| Some(200)), ..s })
 }
 
 /// Runs `first`, and after `after` without an answer also `second`; the first success wins and
@@ -182,14 +189,15 @@ async fn hedge(
 ) -> Hedge {
     let start_a = Instant::now();
     let timeouts_a = first.timeouts.within(overall - start_a);
-    let a = attempt(&first.target, request, &timeouts_a, start_a);
+    let span_a = AttemptSpan::begin();
+    let a = traced(span_a.as_ref(), attempt(&first.target, request, &timeouts_a, start_a));
     tokio::pin!(a);
     tokio::select! {
         r = &mut a => {
             return match r {
-                Ok(outcome) => Hedge::Served { outcome, winner: 0, logs: vec![attempt_log(first, None, start_a)] },
+                Ok(outcome) => Hedge::Served { outcome, winner: 0, logs: vec![attempt_log(first, None, start_a, ended(span_a, Ok(())))] },
                 Err(error) => {
-                    let logs = vec![attempt_log(first, Some(AttemptError::Failed(error.kind)), start_a)];
+                    let logs = vec![attempt_log(first, Some(AttemptError::Failed(error.kind)), start_a, ended(span_a, Err(&error)))];
                     Hedge::Failed { error, logs, hedged: false }
                 }
             };
@@ -198,7 +206,8 @@ async fn hedge(
     }
     let start_b = Instant::now();
     let timeouts_b = second.timeouts.within(overall.saturating_duration_since(start_b));
-    let b = attempt(&second.target, request, &timeouts_b, start_b);
+    let span_b = AttemptSpan::begin();
+    let b = traced(span_b.as_ref(), attempt(&second.target, request, &timeouts_b, start_b));
     tokio::pin!(b);
     let (mut a_failed, mut b_failed): (Option<ProviderError>, Option<ProviderError>) = (None, None);
     loop {
@@ -206,7 +215,10 @@ async fn hedge(
             r = &mut a, if a_failed.is_none() => match r {
                 Ok(outcome) => {
                     let lost = b_failed.as_ref().map_or(AttemptError::HedgeCancelled, |e| AttemptError::Failed(e.kind));
-                    let logs = vec![attempt_log(first, None, start_a), attempt_log(second, Some(lost), start_b)];
+                    let logs = vec![
+                        attempt_log(first, None, start_a, ended(span_a, Ok(()))),
+                        attempt_log(second, Some(lost), start_b, b_failed.as_ref().map_or(span_b, |e| ended(span_b, Err(e)))),
+                    ];
                     return Hedge::Served { outcome, winner: 0, logs };
                 }
                 Err(e) => a_failed = Some(e),
@@ -214,7 +226,10 @@ async fn hedge(
             r = &mut b, if b_failed.is_none() => match r {
                 Ok(outcome) => {
                     let lost = a_failed.as_ref().map_or(AttemptError::HedgeCancelled, |e| AttemptError::Failed(e.kind));
-                    let logs = vec![attempt_log(first, Some(lost), start_a), attempt_log(second, None, start_b)];
+                    let logs = vec![
+                        attempt_log(first, Some(lost), start_a, a_failed.as_ref().map_or(span_a, |e| ended(span_a, Err(e)))),
+                        attempt_log(second, None, start_b, ended(span_b, Ok(()))),
+                    ];
                     return Hedge::Served { outcome, winner: 1, logs };
                 }
                 Err(e) => b_failed = Some(e),
@@ -222,8 +237,8 @@ async fn hedge(
         }
         if let (Some(ea), Some(eb)) = (&a_failed, &b_failed) {
             let logs = vec![
-                attempt_log(first, Some(AttemptError::Failed(ea.kind)), start_a),
-                attempt_log(second, Some(AttemptError::Failed(eb.kind)), start_b),
+                attempt_log(first, Some(AttemptError::Failed(ea.kind)), start_a, ended(span_a, Err(ea))),
+                attempt_log(second, Some(AttemptError::Failed(eb.kind)), start_b, ended(span_b, Err(eb))),
             ];
             return Hedge::Failed {
                 error: b_failed.take().unwrap_or_else(|| ProviderError::new(ErrorKind::Server, "both hedged attempts failed")),
@@ -263,7 +278,11 @@ pub async fn run_attempts(
         match health.breakers.admit(&key) {
             Admission::Rejected if has_next => {
                 // Not an upstream attempt, but the log says why the target was passed over.
-                attempts.push(AttemptLog { error: Some(AttemptError::CircuitOpen), ms: 0.0, ..attempt_log(step, None, Instant::now()) });
+                attempts.push(AttemptLog {
+                    error: Some(AttemptError::CircuitOpen),
+                    ms: 0.0,
+                    ..attempt_log(step, None, Instant::now(), None)
+                });
                 continue;
             }
             Admission::Rejected => {
@@ -319,13 +338,15 @@ pub async fn run_attempts(
             }
             // Each attempt gets its own deadlines, never past the overall one.
             let timeouts = step.timeouts.within(overall - now);
-            let result = attempt(&step.target, request, &timeouts, now).await;
+            let span = AttemptSpan::begin();
+            let result = traced(span.as_ref(), attempt(&step.target, request, &timeouts, now)).await;
             let ms = now.elapsed().as_secs_f64() * 1000.0;
             let log = |error: Option<&ProviderError>| AttemptLog {
                 provider: step.target.provider_name.to_string(),
                 model: step.target.model.clone(),
                 error: error.map(|e| AttemptError::Failed(e.kind)),
                 ms,
+                span: ended(span, error.map_or(Ok(()), Err)),
             };
             match result {
                 Ok(outcome) => {
@@ -518,6 +539,26 @@ mod loop_tests {
         let plan = [step("ok", serde_json::json!({"type":"mock"})), big];
         let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &Health::default()).await.ok().unwrap();
         assert_eq!(&*served.target.provider_name, "ok");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_traced_request_gives_every_upstream_attempt_its_own_span_and_status() {
+        let plan = [step("down", serde_json::json!({"type":"mock","error_status":503})), step("up", serde_json::json!({"type":"mock"}))];
+        let (tracer, _rx) = crate::telemetry::Tracer::new(1.0, false, 4);
+        let current = tracer.start(None, None).current();
+        let health = Health::default();
+        let served =
+            crate::telemetry::within(Some(current), run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &health))
+                .await
+                .ok()
+                .unwrap();
+        let spans: Vec<_> = served.attempts.iter().map(|a| a.span.expect("a traced attempt has a span")).collect();
+        assert_eq!(spans.iter().map(|s| s.status).collect::<Vec<_>>(), [Some(503), Some(200)]);
+        assert_ne!(spans[0].span_id, spans[1].span_id);
+        assert!(spans[0].start_unix_ns <= spans[1].start_unix_ns);
+        // Untraced, attempts carry no span.
+        let served = run(&plan, &request(), &RetryPolicy::default(), &RetryBudget::default(), &health).await.ok().unwrap();
+        assert!(served.attempts.iter().all(|a| a.span.is_none()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,7 @@ pub mod route;
 pub mod semantic;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod time;
 pub mod tokens;
 

@@ -13,6 +13,7 @@ use crate::billing::{Bill, Priced};
 use crate::govern::Caller;
 use crate::metrics::traffic::{self, Endpoint, ModelLabel};
 use crate::request::GatewayFields;
+use crate::telemetry::{RequestTrace, Step};
 
 /// Bodies are kept up to this size when the config asks for them.
 const MAX_LOGGED_BODY: usize = 256 * 1024;
@@ -37,6 +38,8 @@ pub struct Recorder {
     /// The inbound API and the model label its metrics are counted under.
     endpoint: Endpoint,
     model_label: ModelLabel,
+    /// The request's trace, when telemetry is on; handed to the exporter with the record.
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl Recorder {
@@ -55,6 +58,49 @@ impl Recorder {
             delivered_output: None,
             endpoint: Endpoint::Other,
             model_label: ModelLabel::Unrouted,
+            trace: None,
+        }
+    }
+
+    /// Traces this request (telemetry is on).
+    pub fn trace(&mut self, trace: RequestTrace) {
+        self.trace = Some(Box::new(trace));
+    }
+
+    /// What the attempts of this request need to be traced and to tell the upstream the trace.
+    pub fn trace_current(&self) -> Option<crate::telemetry::Current> {
+        self.trace.as_ref().map(|t| t.current())
+    }
+
+    /// The start of a step timed as a span: `None` unless this request is sampled.
+    pub fn step_started(&self) -> Option<u64> {
+        self.trace.as_ref().and_then(|t| t.phase_start())
+    }
+
+    pub fn step_ended(&mut self, step: Step, started: Option<u64>, failed: bool) {
+        if let Some(t) = self.trace.as_mut() {
+            t.phase_end(step, started, failed);
+        }
+    }
+
+    /// The request as received, kept (shared) for its trace.
+    pub fn trace_request(&mut self, body: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.request_body(body);
+        }
+    }
+
+    /// A streamed chunk as delivered, kept (shared) for its trace.
+    pub fn trace_chunk(&mut self, chunk: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.response_chunk(chunk);
+        }
+    }
+
+    /// A complete answer, kept (shared) for its trace.
+    pub fn trace_response(&mut self, body: &bytes::Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.response_body(body);
         }
     }
 
@@ -83,6 +129,9 @@ impl Recorder {
         self.record.feature = feature.map(str::to_string);
         if fields.disable_log {
             self.keep_bodies = false;
+            if let Some(t) = self.trace.as_mut() {
+                t.forbid_content();
+            }
         }
         if self.keep_bodies {
             self.record.request_body = Some(truncated(body));
@@ -257,6 +306,10 @@ impl Drop for Recorder {
         }
         traffic::observe(&self.record, self.endpoint, &self.model_label);
         crate::monitor::observe(&self.record);
+        if let Some(trace) = self.trace.take() {
+            let latency_ms = self.record.latency_ms;
+            trace.finish(&mut self.record, self.endpoint, latency_ms);
+        }
         traffic::IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.log.submit(std::mem::take(&mut self.record));
     }
@@ -312,6 +365,23 @@ mod tests {
         assert_eq!((by_id("b")[0].status, by_id("b")[0].error_type.as_deref()), (404, Some("model_not_found")));
         assert_eq!((by_id("c")[0].status, by_id("c")[0].outcome.as_str()), (200, "client_disconnected"));
         assert_eq!(by_id("d")[0].status, 499);
+    }
+
+    #[test]
+    fn a_traced_request_reaches_the_exporter_once_and_disable_log_keeps_its_content_off() {
+        let (tracer, mut rx) = crate::telemetry::Tracer::new(1.0, true, 8);
+        let records = records_after(|log| {
+            for (id, disable_log) in [("shown", false), ("private", true)] {
+                let mut r = Recorder::start(log.clone(), id.into(), false);
+                r.trace(tracer.start(None, None));
+                r.fields(&GatewayFields { disable_log, ..Default::default() }, None, b"{}");
+                r.ok(200);
+            }
+        });
+        assert_eq!(records.len(), 2);
+        let finished: Vec<(String, bool)> =
+            std::iter::from_fn(|| rx.try_recv().ok()).map(|f| (f.record.request_id, f.capture_content)).collect();
+        assert_eq!(finished, [("shown".to_string(), true), ("private".to_string(), false)]);
     }
 
     #[test]

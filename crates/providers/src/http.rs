@@ -77,3 +77,52 @@ pub fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
     };
     ProviderError::new(kind, format!("provider `{provider}` {what}"))
 }
+
+/// The trace context of the attempt being made, when the gateway traces the request: set by the
+/// attempt loop around the provider call, added to every request an adapter sends (`propagate`).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub traceparent: String,
+    pub tracestate: Option<std::sync::Arc<str>>,
+}
+
+tokio::task_local! {
+    pub static OUTBOUND: Outbound;
+}
+
+/// Sends a request to the provider: the one place every adapter's model calls go out, so the
+/// trace context of a traced attempt is added here (after signing: those headers are not signed).
+pub async fn send(provider: &str, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+    propagate(builder).send().await.map_err(|e| transport_error(provider, &e))
+}
+
+/// Adds the W3C `traceparent` (and `tracestate`) of the attempt being made, if it is traced.
+fn propagate(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match OUTBOUND.try_with(Outbound::clone) {
+        Ok(Outbound { traceparent, tracestate: Some(state) }) => builder.header("traceparent", traceparent).header("tracestate", &*state),
+        Ok(Outbound { traceparent, tracestate: None }) => builder.header("traceparent", traceparent),
+        Err(_) => builder,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_testkit::{FakeUpstream, Reply};
+
+    #[tokio::test]
+    async fn send_adds_the_trace_context_only_inside_a_traced_attempt() {
+        let up = FakeUpstream::start_repeating(Reply::json("{}")).await;
+        let c = client(Duration::from_secs(2));
+        send("p", c.post(up.base_url())).await.unwrap();
+        let outbound =
+            Outbound { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(), tracestate: Some("v=1".into()) };
+        OUTBOUND.scope(outbound, send("p", c.post(up.base_url()))).await.unwrap();
+        let sent: Vec<(Option<String>, Option<String>)> = up
+            .requests()
+            .iter()
+            .map(|r| (r.header("traceparent").map(str::to_string), r.header("tracestate").map(str::to_string)))
+            .collect();
+        assert_eq!(sent, [(None, None), (Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()), Some("v=1".into()))]);
+    }
+}

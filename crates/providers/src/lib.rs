@@ -7,6 +7,8 @@ mod credential;
 mod error;
 pub mod gemini;
 mod http;
+/// The trace context an attempt sends upstream (see `http::propagate`).
+pub use http::{Outbound, OUTBOUND};
 pub mod mock;
 pub mod openai;
 pub mod registry;

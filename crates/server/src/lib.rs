@@ -12,3 +12,4 @@ pub mod monitors;
 pub mod reload;
 pub mod shared_state;
 pub mod snapshot;
+pub mod telemetry;

@@ -22,6 +22,10 @@ impl Counter {
         self.value.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.value.load(Ordering::Relaxed)
     }
@@ -115,7 +119,18 @@ pub static TIMED_OUT_CONNECTIONS: Counter = Counter::new(
     "Connections closed by server.header_timeout (a request head too slow) or server.idle_timeout.",
 );
 
-const ALL: [&Counter; 13] = [
+pub static TRACE_SPANS_EXPORTED: Counter =
+    Counter::new("switchyard_trace_spans_exported_total", "Trace spans the OTLP endpoint accepted (telemetry.otlp_endpoint).");
+pub static TRACE_SPANS_DROPPED: Counter = Counter::new(
+    "switchyard_trace_spans_dropped_total",
+    "Trace spans dropped because the exporter's queue was full: requests never wait for tracing.",
+);
+pub static TRACE_SPANS_FAILED: Counter = Counter::new(
+    "switchyard_trace_spans_failed_total",
+    "Trace spans given up on because the OTLP endpoint failed, refused or did not answer in time.",
+);
+
+const ALL: [&Counter; 16] = [
     &UNPRICED_REQUESTS,
     &SHARED_COUNTER_OUTAGES,
     &LOCAL_ADMISSIONS,
@@ -129,6 +144,9 @@ const ALL: [&Counter; 13] = [
     &REFUSED_CONNECTIONS,
     &EVICTED_CONNECTIONS,
     &TIMED_OUT_CONNECTIONS,
+    &TRACE_SPANS_EXPORTED,
+    &TRACE_SPANS_DROPPED,
+    &TRACE_SPANS_FAILED,
 ];
 
 /// Everything the process counts, followed by the state the caller samples at scrape time

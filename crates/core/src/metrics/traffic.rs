@@ -299,8 +299,14 @@ mod tests {
             cost_usd: Some(0.25),
             cache_status: Some("MISS".into()),
             attempt_log: vec![
-                AttemptDetail { provider: "unit-down".into(), model: "m".into(), error: Some(AttemptError::CircuitOpen), ms: 0.0 },
-                AttemptDetail { provider: "unit-up".into(), model: "unit-model".into(), error: None, ms: 25.0 },
+                AttemptDetail {
+                    provider: "unit-down".into(),
+                    model: "m".into(),
+                    error: Some(AttemptError::CircuitOpen),
+                    ms: 0.0,
+                    span: None,
+                },
+                AttemptDetail { provider: "unit-up".into(), model: "unit-model".into(), error: None, ms: 25.0, span: None },
             ],
             ..LogRecord::default()
         };

@@ -44,6 +44,7 @@ use crate::record::Recorder;
 use crate::request::{parse_native, Decode, InboundBody, Parsed, RequestHeaders};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::route::{Health, PlannedAttempt, Router};
+use crate::telemetry::Step;
 use delivered::Delivered;
 use stream::{StreamParts, StreamTap};
 
@@ -190,6 +191,7 @@ impl Pipeline<'_> {
         let mut parsed = parse_native(&body.bytes, body.native, inbound.decode, inbound.headers)?;
         rec.requested(parsed.request.model(), parsed.request.stream());
         rec.fields(&parsed.fields, parsed.feature.as_deref(), &body.bytes);
+        rec.trace_request(&body.bytes);
         rec.customer(customer(&caller, &parsed));
         let mut plan = self.router.plan(parsed.request.model(), &parsed.fields.fallback_models, self.health)?;
         rec.routed(plan.first().and_then(|p| p.target.alias.clone()));
@@ -204,9 +206,11 @@ impl Pipeline<'_> {
         // Hits are free unless the config counts them: then admission comes first.
         let mut admitted = None;
         if self.cache.count_hits {
-            admitted = Some(self.admit(&caller, &mut parsed, &mut plan, started).await?);
+            admitted = Some(self.admit(&caller, &mut parsed, &mut plan, started, rec).await?);
         }
+        let step = rec.step_started();
         let lookup = self.look_up(&parsed, &caller, &plan).await;
+        rec.step_ended(Step::CacheLookup, step, false);
         let status = lookup.status();
         rec.cache_status(status);
         let mut headers = vec![(STATUS_HEADER, status.as_str().to_string())];
@@ -221,7 +225,7 @@ impl Pipeline<'_> {
         };
         let admitted = match admitted {
             Some(a) => a,
-            None => self.admit(&caller, &mut parsed, &mut plan, started).await?,
+            None => self.admit(&caller, &mut parsed, &mut plan, started, rec).await?,
         };
         rec.bill(admitted.bill);
         headers.extend(admitted.headers);
@@ -238,9 +242,13 @@ impl Pipeline<'_> {
         parsed: &mut Parsed,
         plan: &mut Vec<PlannedAttempt>,
         started: Instant,
+        rec: &mut Recorder,
     ) -> Result<Admitted, AdmitError> {
         let gate = Gate { governor: self.governor, pricing: self.pricing, router: self.router, health: self.health };
-        admit(&gate, caller, parsed, plan, crate::time::now_ms(), started).await
+        let step = rec.step_started();
+        let admitted = admit(&gate, caller, parsed, plan, crate::time::now_ms(), started).await;
+        rec.step_ended(Step::Admission, step, admitted.is_err());
+        admitted
     }
 
     /// Step `look_up`: the response cache, scoped by tenant (and customer when asked).
@@ -274,8 +282,9 @@ impl Pipeline<'_> {
 
     /// Step `attempt`: the one retry and fallback loop, whatever the endpoint.
     async fn attempt(&self, plan: &[PlannedAttempt], parsed: &Parsed, started: Instant, rec: &mut Recorder) -> Result<Served, Failure> {
-        let result =
-            run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started).await;
+        let attempts =
+            run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started);
+        let result = crate::telemetry::within(rec.trace_current(), attempts).await;
         match result {
             Ok(served) => Ok(served),
             Err(Failed { error, attempts }) => {
@@ -308,6 +317,7 @@ impl Pipeline<'_> {
                     rec.usage(u);
                 }
                 rec.response_body(&body);
+                rec.trace_response(&body);
                 let cost = rec.cost_usd();
                 if let (Some(fill), Some(entry)) =
                     (fill, Entry::from_completion(&body, &target.provider_name, &target.model, cost.unwrap_or(0.0)))

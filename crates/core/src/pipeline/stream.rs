@@ -101,6 +101,7 @@ impl AnswerStream {
                         continue;
                     }
                     rec.response_chunk(&chunk.data);
+                    rec.trace_chunk(&chunk.data);
                     self.delivered.push(&chunk.data);
                     return Some(StreamEvent::Chunk(chunk));
                 }

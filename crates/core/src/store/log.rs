@@ -126,6 +126,9 @@ pub struct AttemptDetail {
     /// Why the attempt did not serve; `None` for the attempt that served.
     pub error: Option<AttemptError>,
     pub ms: f64,
+    /// Its trace span, when the request was traced; never stored.
+    #[serde(skip)]
+    pub span: Option<crate::telemetry::AttemptSpan>,
 }
 
 impl AttemptDetail {

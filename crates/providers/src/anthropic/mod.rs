@@ -108,7 +108,7 @@ impl Provider for Anthropic {
         if let Some(key) = &key {
             builder = builder.header("x-api-key", key.expose());
         }
-        let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let response = crate::http::send(&self.name, builder).await?;
         if !response.status().is_success() {
             let error = error_answer(response, |t| self.keys.redact(t)).await;
             if let Some(key) = &key {

@@ -147,7 +147,7 @@ impl Provider for Bedrock {
         for (name, value) in self.auth.headers(&url, &body, SystemTime::now())? {
             builder = builder.header(name, value);
         }
-        let response = builder.body(body).send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let response = crate::http::send(&self.name, builder.body(body)).await?;
         let status = response.status();
         if !status.is_success() {
             let retry = retry_after(response.headers());

@@ -214,7 +214,7 @@ impl OpenAi {
                 Auth::ApiKeyHeader => builder.header("api-key", key.expose()),
             };
         }
-        let response = builder.send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let response = crate::http::send(&self.name, builder).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -25,7 +25,7 @@ use serde_json::json;
 use switchyard_protocol::openai::ChatRequest;
 
 use crate::credential::KeyRing;
-use crate::http::{client, transport_error};
+use crate::http::client;
 use crate::translate::{FetchPolicy, ImageFetcher};
 use crate::{anthropic, gemini, ChatResponse, ErrorKind, Provider, ProviderError, Secret};
 use auth::Auth;
@@ -256,7 +256,7 @@ impl Provider for Vertex {
         if let Some(quota_project) = &self.quota_project {
             outgoing = outgoing.header("x-goog-user-project", quota_project.clone());
         }
-        let response = outgoing.body(body).send().await.map_err(|e| transport_error(&self.name, &e))?;
+        let response = crate::http::send(&self.name, outgoing.body(body)).await?;
         let status = response.status();
         if !status.is_success() {
             if status == http::StatusCode::UNAUTHORIZED {

@@ -22,6 +22,8 @@ use crate::snapshot::{Running, Snapshot};
 
 /// How long shutdown waits at least for the last budget settlements: one settlement's timeout.
 const LAST_SETTLEMENT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long shutdown waits for the last trace spans to be posted.
+const EXPORT_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 pub fn run(path: Option<&Path>, overrides: Overrides) -> ExitCode {
     init_tracing();
@@ -72,6 +74,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         }
     };
     let parts = crate::governance::build(&config).await?;
+    let (tracer, exporter) = config.telemetry.as_ref().map(crate::telemetry::start).unzip();
 
     let app = Arc::new(App {
         running: Running::new(Snapshot::first(config.clone()).await?),
@@ -85,6 +88,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         store: parts.store,
         responses: parts.responses,
         governor: parts.governor,
+        tracer,
     });
     let path = match &config.source {
         Source::File(p) => Some(p.clone()),
@@ -153,6 +157,9 @@ pub async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         m.abort();
     }
     drop(app);
+    if let Some(exporter) = exporter {
+        exporter.shutdown(EXPORT_AT_EXIT).await;
+    }
     let status = tokio::task::spawn_blocking(move || writer.shutdown()).await?;
     tracing::info!(written = status.written, spooled = status.spooled, "request log flushed; bye");
     Ok(())
@@ -216,6 +223,14 @@ fn banner(config: &Config, app: &App, addr: std::net::SocketAddr) {
     }
     if config.redis.is_some() {
         let _ = writeln!(out, "shared state: redis");
+    }
+    if let Some(t) = &config.telemetry {
+        let protocol = match t.protocol {
+            crate::config::Protocol::HttpProtobuf => "http/protobuf",
+            crate::config::Protocol::Grpc => "grpc",
+        };
+        let endpoint = crate::config::redact_url(&t.otlp_endpoint);
+        let _ = writeln!(out, "traces: OTLP {protocol} to {endpoint} (sample_ratio {})", t.sample_ratio);
     }
     match &config.source {
         Source::Embedded => {

@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("cache", "{ max_bytes, ttl, max_ttl, by_customer, count_hits }"),
     ("monitors", "a list of { name, model | provider, error_rate_above | p95_latency_ms_above | circuit_open, window, min_requests, alerts, send_resolved }"),
     ("server", "{ header_timeout, idle_timeout, body_timeout, max_connections, max_in_flight, allowed_origins, allowed_hosts }"),
+    ("telemetry", "{ otlp_endpoint: URL, protocol: http/protobuf|grpc, sample_ratio: 0..1, capture_content: bool }"),
     ("providers", "a map of provider name to provider settings"),
     ("models", "a map of model alias to { targets, timeouts }"),
 ];

@@ -8,6 +8,7 @@ mod interpolate;
 mod monitors;
 mod restart;
 mod server;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub use cache::{CacheConfig, ModelCacheConfig, SemanticConfig};
 pub use governance::{Alerts, Database, Governance, Smtp};
 pub use restart::keep_running;
 pub use server::ServerConfig;
+pub use telemetry::{Protocol, TelemetryConfig};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -90,6 +92,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `monitors:`, the alert rules on error rates, latency and circuits.
     pub monitors: Vec<switchyard_core::monitor::Rule>,
+    /// OTLP traces; `None`: off.
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 /// Command-line and environment overrides, which win over the file.
@@ -207,6 +211,7 @@ fn base(source: Source, overrides: &Overrides, map: &Mapping, errors: &mut Vec<C
         model_cache: BTreeMap::new(),
         server: server::read(map, errors),
         monitors: Vec::new(),
+        telemetry: telemetry::read(map, errors),
     }
 }
 
@@ -417,7 +422,7 @@ fn redis_url_invalid(url: &str) -> bool {
 }
 
 /// Database URLs can carry passwords; error messages show them without.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://[redacted]@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),

@@ -42,6 +42,8 @@ pub fn keep_running(running: &Config, next: &mut Config) -> Vec<ConfigError> {
     pin!("server.idle_timeout", server.idle_timeout);
     pin!("server.max_connections", server.max_connections);
     pin!("server.max_in_flight", server.max_in_flight);
+    // The exporter and its queue are started once, with the process.
+    pin!("telemetry", telemetry);
     kept
 }
 

@@ -61,7 +61,7 @@ fn json_response(body: Bytes) -> Response {
 
 /// Runs one request of endpoint `C` through the pipeline.
 pub async fn serve<C: Codec>(app: Arc<App>, headers: HeaderMap, body: Body, codec: C) -> Response {
-    let (snap, recorder) = start(&app);
+    let (snap, recorder) = start(&app, &headers);
     let inbound = inbound(&snap, &headers, body, C::DECODE);
     run(app, snap, recorder, inbound, codec).await
 }
@@ -84,10 +84,13 @@ pub fn inbound(
 }
 
 /// The configuration this request runs on to its end (whatever a reload does meanwhile), and
-/// its recorder.
-pub fn start(app: &App) -> (Arc<Snapshot>, Recorder) {
+/// its recorder — tracing it, when telemetry is on, as the child of the caller's `traceparent`.
+pub fn start(app: &App, headers: &HeaderMap) -> (Arc<Snapshot>, Recorder) {
     let snap = app.snapshot();
-    let recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
+    let mut recorder = Recorder::start(app.log.clone(), new_request_id(), snap.log_bodies);
+    if let Some(tracer) = &app.tracer {
+        recorder.trace(crate::telemetry::start_trace(tracer, headers));
+    }
     (snap, recorder)
 }
 

@@ -51,6 +51,8 @@ pub struct App {
     /// The Responses API's stored responses (`previous_response_id`, `GET /v1/responses/{id}`).
     pub responses: Arc<dyn switchyard_core::store::ResponseStore>,
     pub governor: Arc<switchyard_core::govern::Governor>,
+    /// Traces requests when `telemetry:` is configured.
+    pub tracer: Option<Arc<switchyard_core::telemetry::Tracer>>,
 }
 
 impl App {

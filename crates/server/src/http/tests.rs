@@ -61,6 +61,7 @@ async fn build_app(
         store: parts.store,
         responses: parts.responses,
         governor: parts.governor,
+        tracer: None,
     };
     Arc::new(app)
 }

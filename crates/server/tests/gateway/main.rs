@@ -17,3 +17,4 @@ mod request_log;
 mod responses;
 mod shared;
 mod streaming;
+mod telemetry;

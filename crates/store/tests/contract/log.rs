@@ -34,14 +34,21 @@ pub fn full_record(id: &str, ms: i64) -> LogRecord {
         stream: true,
         attempts: 2,
         attempt_log: vec![
-            AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: Some(AttemptError::CircuitOpen), ms: 0.0 },
+            AttemptDetail {
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                error: Some(AttemptError::CircuitOpen),
+                ms: 0.0,
+                span: None,
+            },
             AttemptDetail {
                 provider: "openai".into(),
                 model: "gpt-4o-mini".into(),
                 error: Some(AttemptError::Failed(switchyard_providers::ErrorKind::RateLimited)),
                 ms: 12.5,
+                span: None,
             },
-            AttemptDetail { provider: "anthropic".into(), model: "claude-sonnet-4-5".into(), error: None, ms: 800.0 },
+            AttemptDetail { provider: "anthropic".into(), model: "claude-sonnet-4-5".into(), error: None, ms: 800.0, span: None },
         ],
         request_body: Some(r#"{"model":"support-bot"}"#.into()),
         response_body: Some(r#"{"id":"x"}"#.into()),

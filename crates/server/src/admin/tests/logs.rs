@@ -28,7 +28,7 @@ fn record(id: &str, ms: i64, customer: &str, env: &str) -> LogRecord {
         output_tokens: 5,
         cost_usd: Some(0.01),
         attempts: 1,
-        attempt_log: vec![AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: None, ms: 110.0 }],
+        attempt_log: vec![AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error: None, ms: 110.0, span: None }],
         request_body: Some(r#"{"messages":[{"content":"hello"}]}"#.into()),
         response_body: Some(r#"{"answer":"hi"}"#.into()),
         ..LogRecord::default()

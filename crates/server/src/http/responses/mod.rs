@@ -29,7 +29,7 @@ use codec::{save, Keeper, ResponsesCodec, Turn, TurnSlot};
 pub use stored::{delete, input_items, retrieve};
 
 pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let (snap, recorder) = start(&app);
+    let (snap, recorder) = start(&app, &headers);
     let key = presented_key(&headers).map(str::to_string);
     let body = read_body(body, snap.max_body_bytes, snap.config.server.body_timeout);
     fn inbound<B>(body: B, key: &Option<String>, headers: &HeaderMap) -> Inbound<B> {
