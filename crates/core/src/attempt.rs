@@ -189,7 +189,7 @@ async fn hedge(
 ) -> Hedge {
     let start_a = Instant::now();
     let timeouts_a = first.timeouts.within(overall - start_a);
-    let span_a = AttemptSpan::begin();
+    let span_a = AttemptSpan::begin(first.target.provider.kind());
     let a = traced(span_a.as_ref(), attempt(&first.target, request, &timeouts_a, start_a));
     tokio::pin!(a);
     tokio::select! {
@@ -206,7 +206,7 @@ async fn hedge(
     }
     let start_b = Instant::now();
     let timeouts_b = second.timeouts.within(overall.saturating_duration_since(start_b));
-    let span_b = AttemptSpan::begin();
+    let span_b = AttemptSpan::begin(second.target.provider.kind());
     let b = traced(span_b.as_ref(), attempt(&second.target, request, &timeouts_b, start_b));
     tokio::pin!(b);
     let (mut a_failed, mut b_failed): (Option<ProviderError>, Option<ProviderError>) = (None, None);
@@ -338,7 +338,7 @@ pub async fn run_attempts(
             }
             // Each attempt gets its own deadlines, never past the overall one.
             let timeouts = step.timeouts.within(overall - now);
-            let span = AttemptSpan::begin();
+            let span = AttemptSpan::begin(step.target.provider.kind());
             let result = traced(span.as_ref(), attempt(&step.target, request, &timeouts, now)).await;
             let ms = now.elapsed().as_secs_f64() * 1000.0;
             let log = |error: Option<&ProviderError>| AttemptLog {

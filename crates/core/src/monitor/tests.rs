@@ -34,7 +34,7 @@ fn request(status: u16, latency_ms: f64) -> LogRecord {
         status,
         latency_ms,
         attempts: 1,
-        attempt_log: vec![AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error, ms: latency_ms }],
+        attempt_log: vec![AttemptDetail { provider: "openai".into(), model: "gpt-4o".into(), error, ms: latency_ms, span: None }],
         ..LogRecord::default()
     }
 }
@@ -136,8 +136,9 @@ async fn a_provider_rule_counts_each_attempt_at_that_provider() {
                 model: "gpt-4o".into(),
                 error: Some(AttemptError::Failed(ErrorKind::Overloaded)),
                 ms: 5.0,
+                span: None,
             },
-            AttemptDetail { provider: "anthropic".into(), model: "claude".into(), error: None, ms: 50.0 },
+            AttemptDetail { provider: "anthropic".into(), model: "claude".into(), error: None, ms: 50.0, span: None },
         ],
         ..LogRecord::default()
     };
@@ -149,6 +150,7 @@ async fn a_provider_rule_counts_each_attempt_at_that_provider() {
         model: "gpt-4o".into(),
         error: Some(AttemptError::Failed(ErrorKind::BadRequest)),
         ms: 5.0,
+        span: None,
     };
     let skipped = AttemptDetail { error: Some(AttemptError::CircuitOpen), ..bad.clone() };
     feed(&m, &LogRecord { status: 400, attempts: 1, attempt_log: vec![bad, skipped], ..LogRecord::default() }, 1);

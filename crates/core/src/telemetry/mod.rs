@@ -134,13 +134,37 @@ pub struct AttemptSpan {
     pub span_id: SpanId,
     pub start_unix_ns: u64,
     pub status: Option<u16>,
+    /// `gen_ai.provider.name`: the well-known name of the provider's type (`aws.bedrock`), not
+    /// the name the config gave it.
+    pub system: &'static str,
 }
 
 impl AttemptSpan {
     /// A new attempt span when the running request is traced (sampled or not: the upstream is
     /// told the trace either way); `None` otherwise.
-    pub fn begin() -> Option<AttemptSpan> {
-        CURRENT.try_with(|c| AttemptSpan { span_id: SpanId::random(), start_unix_ns: c.clock.unix_ns(), status: None }).ok()
+    pub fn begin(provider_kind: &str) -> Option<AttemptSpan> {
+        CURRENT
+            .try_with(|c| AttemptSpan {
+                span_id: SpanId::random(),
+                start_unix_ns: c.clock.unix_ns(),
+                status: None,
+                system: genai_provider(provider_kind),
+            })
+            .ok()
+    }
+}
+
+/// The OpenTelemetry GenAI well-known `gen_ai.provider.name` of a provider `type`; an
+/// OpenAI-compatible server (vLLM, Ollama, Groq, …) speaks the `openai` protocol and is `openai`.
+pub fn genai_provider(kind: &str) -> &'static str {
+    match kind {
+        "anthropic" => "anthropic",
+        "azure" => "azure.ai.openai",
+        "gemini" => "gcp.gemini",
+        "vertex" => "gcp.vertex_ai",
+        "bedrock" => "aws.bedrock",
+        "mock" => "switchyard.mock",
+        _ => "openai",
     }
 }
 
@@ -302,7 +326,7 @@ mod tests {
         assert!(t.sampled(), "the caller sampled it, whatever the ratio");
         assert_eq!(t.parent.map(SpanId::to_hex).as_deref(), Some("00f067aa0ba902b7"));
         let seen = within(Some(t.current()), async {
-            let span = AttemptSpan::begin().expect("a traced request's attempt has a span");
+            let span = AttemptSpan::begin("openai").expect("a traced request's attempt has a span");
             let header = traced(Some(&span), async { switchyard_providers::OUTBOUND.with(|o| o.clone()) }).await;
             (span, header)
         })
@@ -310,7 +334,7 @@ mod tests {
         let (span, outbound) = seen;
         assert_eq!(outbound.traceparent, format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", span.span_id.to_hex()));
         assert_eq!(outbound.tracestate.as_deref(), Some("vendor=1"));
-        assert!(AttemptSpan::begin().is_none(), "outside a traced request there is no attempt span");
+        assert!(AttemptSpan::begin("openai").is_none(), "outside a traced request there is no attempt span");
     }
 
     /// What tracing adds to one request on the request path, sampled: the ids at ingress, two
@@ -341,7 +365,7 @@ mod tests {
                 t.phase_end(step, s, false);
             }
             let span = within(Some(t.current()), async {
-                let span = AttemptSpan::begin();
+                let span = AttemptSpan::begin("openai");
                 traced(span.as_ref(), async {}).await;
                 span
             })

@@ -68,7 +68,13 @@ pub fn spans(t: &FinishedTrace) -> Vec<Span> {
     a.push(("gen_ai.operation.name", Value::Str(operation.into())));
     a.push(("gen_ai.request.model", Value::Str(r.requested_model.clone())));
     if let Some(p) = &r.provider {
-        a.push(("gen_ai.provider.name", Value::Str(p.clone())));
+        // The well-known name of the type of the provider that served (its attempt span knows
+        // it); the configured name is `switchyard.provider`.
+        let served = r.attempt_log.iter().rev().find(|a| a.error.is_none() && &a.provider == p).and_then(|a| a.span);
+        if let Some(span) = served {
+            a.push(("gen_ai.provider.name", Value::Str(span.system.into())));
+        }
+        a.push(("switchyard.provider", Value::Str(p.clone())));
     }
     if let Some(m) = &r.model {
         a.push(("gen_ai.response.model", Value::Str(m.clone())));
@@ -175,7 +181,10 @@ pub fn spans(t: &FinishedTrace) -> Vec<Span> {
 fn attempt_attributes(s: &mut Span, attempt: &AttemptDetail, operation: &str, index: usize, retry: bool, fallback_index: usize) {
     let a = &mut s.attributes;
     a.push(("gen_ai.operation.name", Value::Str(operation.into())));
-    a.push(("gen_ai.provider.name", Value::Str(attempt.provider.clone())));
+    if let Some(span) = attempt.span {
+        a.push(("gen_ai.provider.name", Value::Str(span.system.into())));
+    }
+    a.push(("switchyard.provider", Value::Str(attempt.provider.clone())));
     a.push(("gen_ai.request.model", Value::Str(attempt.model.clone())));
     let outcome = attempt.error.map_or("ok", |e| e.as_str());
     a.push(("switchyard.attempt.outcome", Value::Str(outcome.into())));
@@ -323,6 +332,7 @@ mod tests {
                 span_id: SpanId([n as u8; 8]),
                 start_unix_ns: 1_000 + n,
                 status: Some(if error.is_some() { 503 } else { 200 }),
+                system: "openai",
             }),
         };
         let overloaded = Some(AttemptError::Failed(ErrorKind::Overloaded));

@@ -159,11 +159,13 @@ async fn traces_reach_phoenix_over_http_and_grpc() {
         let text = serde_json::to_string(&spans).unwrap();
         assert!(!text.contains("sk-test-secret-key"), "{protocol}: no key material in spans");
         if failing {
-            assert_eq!(attrs["gen_ai.provider.name"], "mock", "{protocol}: the fallback served");
+            assert_eq!(attrs["gen_ai.provider.name"], "switchyard.mock", "{protocol}: the fallback served");
+            assert_eq!(attrs["switchyard.provider"], "mock", "{protocol}");
             assert_eq!(attrs["gen_ai.response.model"], "echo", "{protocol}");
             assert!(attrs.get("gen_ai.input.messages").is_none(), "{protocol}: no content unless capture_content");
         } else {
-            assert_eq!(attrs["gen_ai.provider.name"], "up", "{protocol}");
+            assert_eq!(attrs["gen_ai.provider.name"], "openai", "{protocol}: the provider's type, by its well-known name");
+            assert_eq!(attrs["switchyard.provider"], "up", "{protocol}: the configured name");
             assert_eq!(attrs["gen_ai.response.model"], "gpt-4o-mini", "{protocol}");
             assert_eq!(attrs["gen_ai.usage.input_tokens"], 11, "{protocol}");
             assert_eq!(attrs["gen_ai.usage.output_tokens"], 4, "{protocol}");
@@ -181,7 +183,8 @@ async fn traces_reach_phoenix_over_http_and_grpc() {
         assert_eq!(attempts.len(), 1, "{protocol}: {spans:#?}");
         let attempt = attempts[0];
         assert_eq!(attempt["parent_id"], request_span, "{protocol}");
-        assert_eq!(attempt["attributes"]["gen_ai.provider.name"], "up", "{protocol}");
+        assert_eq!(attempt["attributes"]["gen_ai.provider.name"], "openai", "{protocol}");
+        assert_eq!(attempt["attributes"]["switchyard.provider"], "up", "{protocol}");
         assert_eq!(attempt["attributes"]["switchyard.attempt.index"], 0, "{protocol}");
         if failing {
             assert_eq!(attempt["attributes"]["http.response.status_code"], 503, "{protocol}");
