@@ -16,6 +16,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod pipeline;
 pub mod pricing;
+pub mod privacy;
 pub mod record;
 pub mod request;
 pub mod retry;

@@ -1,0 +1,102 @@
+//! IP addresses. IPv4 is four dotted decimal octets of at most 255 without leading zeros, not
+//! part of a longer dotted run (`1.2.3.4` is an address — it is a valid one — but `1.2.3.4.5`
+//! and `256.1.1.1` are not). IPv6 candidates are runs of hex digits, colons and dots around a
+//! colon, handed to the standard library's parser, so `12:30:45` and MAC addresses fail there.
+
+use std::net::Ipv6Addr;
+use std::ops::Range;
+
+use super::bounds::{is_word, number_ends};
+
+/// The IPv4 address starting at the digit `start`, if there is one.
+pub(crate) fn v4_at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
+    let mut i = start;
+    for octet in 0..4 {
+        if octet > 0 {
+            if bytes.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let from = i;
+        let mut value = 0u32;
+        while i < bytes.len() && bytes[i].is_ascii_digit() && i - from < 4 {
+            value = value * 10 + u32::from(bytes[i] - b'0');
+            i += 1;
+        }
+        let len = i - from;
+        if len == 0 || len > 3 || value > 255 || len > 1 && bytes[from] == b'0' {
+            return None;
+        }
+    }
+    number_ends(bytes, i).then_some(start..i)
+}
+
+fn is_v6_char(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// The IPv6 address around the colon at `colon`, if there is one, and the offset to resume
+/// scanning from (past the candidate, so its other colons are not tried again).
+pub(crate) fn v6_around(bytes: &[u8], colon: usize) -> (Option<Range<usize>>, usize) {
+    let mut start = colon;
+    while start > 0 && is_v6_char(bytes[start - 1]) {
+        start -= 1;
+    }
+    let mut end = colon + 1;
+    while end < bytes.len() && is_v6_char(bytes[end]) {
+        end += 1;
+    }
+    let resume = end;
+    // A trailing dot is punctuation, not part of an embedded IPv4 tail.
+    while end > colon + 1 && bytes[end - 1] == b'.' {
+        end -= 1;
+    }
+    let candidate = &bytes[start..end];
+    let colons = candidate.iter().filter(|&&b| b == b':').count();
+    let glued = start > 0 && is_word(bytes[start - 1]) || end < bytes.len() && is_word(bytes[end]);
+    if colons < 2 || glued || !candidate.iter().any(u8::is_ascii_hexdigit) {
+        return (None, resume);
+    }
+    let parsed = std::str::from_utf8(candidate).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());
+    (parsed.map(|_| start..end), resume)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> Option<&str> {
+        let start = s.find(|c: char| c.is_ascii_digit())?;
+        v4_at(s.as_bytes(), start).map(|r| &s[r])
+    }
+
+    fn v6(s: &str) -> Option<&str> {
+        let colon = s.find(':')?;
+        v6_around(s.as_bytes(), colon).0.map(|r| &s[r])
+    }
+
+    #[test]
+    fn dotted_quads_with_valid_octets_are_addresses() {
+        assert_eq!(v4("host 192.168.1.20:8080 up"), Some("192.168.1.20"));
+        assert_eq!(v4("net 10.0.0.0/8"), Some("10.0.0.0"));
+        assert_eq!(v4("at 1.2.3.4."), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn out_of_range_octets_leading_zeros_and_longer_runs_are_not() {
+        for s in ["256.1.1.1", "1.2.3.4.5", "01.2.3.4", "1.2.3", "10.0.0.1a"] {
+            assert_eq!(v4(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn ipv6_addresses_are_found_and_times_paths_and_macs_are_not() {
+        assert_eq!(v6("from 2001:db8::8a2e:370:7334, then"), Some("2001:db8::8a2e:370:7334"));
+        assert_eq!(v6("loopback ::1."), Some("::1"));
+        assert_eq!(v6("mapped ::ffff:192.0.2.1"), Some("::ffff:192.0.2.1"));
+        for s in ["at 12:30:45", "use std::fmt", "mac 00:1a:2b:3c:4d:5e", "Vec::new()"] {
+            assert_eq!(v6(s), None, "{s}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! PII and secret redaction, in process: a `Detector` finds sensitive values in text (validated
+//! e-mails, phones, cards, IBANs, SSNs, IPs, credentials, custom entities), a `Redactor` replaces
+//! them in every text field of one request with typed placeholders (`<EMAIL_1>`) and keeps the
+//! originals in a `Vault`, and a `Restorer` puts the originals back into the model's answer —
+//! streamed in chunks of any size, as plain text or inside JSON strings (tool-call arguments).
+//!
+//! This module is the engine only: policies, config, the pipeline step and metrics use it.
+
+mod bounds;
+mod card;
+pub mod checksum;
+mod custom;
+mod detector;
+mod digits;
+mod email;
+mod iban;
+mod ip;
+mod kind;
+mod phone;
+mod phone_plan;
+mod placeholder;
+mod redact;
+mod restore;
+mod secret;
+mod ssn;
+
+pub use custom::{CustomEntity, CustomMatcher, Validator};
+pub use detector::{Detector, Finding};
+pub use kind::EntityKind;
+pub use redact::{Redactor, Summary, Vault};
+pub use restore::{restore, RestoreMode, Restorer};
+
+/// Why a detector could not be built from its configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrivacyError {
+    #[error("unknown entity type `{0}`: not a built-in type nor a configured custom entity")]
+    UnknownType(String),
+    #[error("custom entity name `{0}` must be lower-case letters, digits and `_`, start with a letter, and not be a built-in type")]
+    BadName(String),
+    #[error("custom entity `{0}` is defined twice")]
+    DuplicateName(String),
+    #[error("custom entity `{name}`: invalid pattern: {reason}")]
+    BadPattern { name: String, reason: String },
+    #[error("custom entity `{0}`: the dictionary has no terms")]
+    EmptyDictionary(String),
+}
