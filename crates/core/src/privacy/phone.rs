@@ -143,8 +143,18 @@ fn national(bytes: &[u8], start: usize, run: &Run, k: usize) -> bool {
     let lens = &lens[..k];
     let bare = k == 1;
     let context = || context_before(bytes, start, CONTEXT_WINDOW, CONTEXT);
-    // The paren may only wrap an area code, the first group.
-    if run.paren[1..k].iter().any(|&p| p) {
+    // A national number does not start inside a run of space-separated digit groups
+    // ("5408 0719 7397 4195" holds no phone number at "0719").
+    if start >= 2 && bytes[start - 1] == b' ' && bytes[start - 2].is_ascii_digit() {
+        return false;
+    }
+    // The paren may only wrap an area code: the first group, or the second after a trunk "1".
+    let area = usize::from(digits[0] == b'1' && lens[0] == 1);
+    if (0..k).any(|g| run.paren[g] && g != area) {
+        return false;
+    }
+    // `AAA-GG-SSSS` is the shape of an SSN, not of any national phone format.
+    if lens == [3, 2, 4] {
         return false;
     }
     match digits {
@@ -180,6 +190,7 @@ mod tests {
         assert_eq!(find("(415) 555-2671"), Some("(415) 555-2671"));
         assert_eq!(find("415.555.2671"), Some("415.555.2671"));
         assert_eq!(find("1-415-555-2671"), Some("1-415-555-2671"));
+        assert_eq!(find("1 (312) 555-0123"), Some("1 (312) 555-0123"));
         assert_eq!(find("020 7946 0958"), Some("020 7946 0958"));
         assert_eq!(find("06 12 34 56 78"), Some("06 12 34 56 78"));
     }
@@ -196,6 +207,12 @@ mod tests {
         {
             assert_eq!(find(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn a_national_number_does_not_start_in_the_middle_of_a_digit_run() {
+        let s = "ref 5408 0719 7397 4195";
+        assert_eq!(at(s.as_bytes(), 9), None);
     }
 
     #[test]

@@ -1,0 +1,102 @@
+//! Redaction cost per kilobyte of prompt (issue 15, item 7: ≤ 20 µs/KB at p50), at 1 KB and
+//! 32 KB, for prose with a few PII values per kilobyte, clean prose, and number-heavy JSON (the
+//! worst case for the digit-triggered detectors). Run in release:
+//! `cargo run --release -p switchyard-core --example privacy_bench`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use switchyard_core::privacy::{Detector, EntityKind, Redactor};
+
+const PROSE: &[&str] = &[
+    "The quarterly report shows revenue grew in every region, driven by renewals and a new tier. ",
+    "Please summarise the customer's complaint and suggest a polite reply that offers a refund. ",
+    "fn main() { let v: Vec<u32> = (0..10).collect(); println!(\"{:?}\", v); } // version 1.2.3 ",
+    "Meeting moved to 2024-03-15 at 10:30; bring the Q1 numbers (about 4,096 units sold). ",
+    "Order #A-4415 shipped via ground; tracking shows delivery within 3 to 5 business days. ",
+];
+
+const PII: &[&str] = &[
+    "Contact jane.doe@example.com for details. ",
+    "Call me at +1 415 555 2671 tomorrow. ",
+    "Card on file: 4111 1111 1111 1111. ",
+    "Wire to DE89 3704 0044 0532 0130 00 please. ",
+    "The server at 10.20.30.40 is down. ",
+    "My SSN is 123-45-6789. ",
+    "Use key sk-proj-Ab3dEf6hIj9kLmNoPqRsTuVwXyZ012345678 for the test. ",
+];
+
+/// About `size` bytes of prose with one PII sentence every `pii_every` sentences (0: none).
+fn prompt(size: usize, pii_every: usize, rng: &mut fastrand::Rng) -> String {
+    let mut s = String::with_capacity(size + 128);
+    let mut n = 0;
+    while s.len() < size {
+        n += 1;
+        if pii_every > 0 && n % pii_every == 0 {
+            s.push_str(PII[rng.usize(..PII.len())]);
+        } else {
+            s.push_str(PROSE[rng.usize(..PROSE.len())]);
+        }
+    }
+    s.truncate(s.floor_char_boundary(size));
+    s
+}
+
+/// JSON rows full of numbers, ids and timestamps.
+fn numeric_json(size: usize, rng: &mut fastrand::Rng) -> String {
+    let mut s = String::from("[");
+    while s.len() < size {
+        s.push_str(&format!(
+            "{{\"id\":{},\"ts\":\"2024-0{}-1{}T10:{}:00Z\",\"amount\":{}.{},\"qty\":{},\"ver\":\"1.{}.{}\"}},",
+            rng.u64(1_000_000..9_999_999_999),
+            rng.u8(1..9),
+            rng.u8(0..9),
+            rng.u8(10..59),
+            rng.u32(1..99_999),
+            rng.u8(10..99),
+            rng.u16(1..500),
+            rng.u8(0..20),
+            rng.u8(0..20),
+        ));
+    }
+    s.truncate(size);
+    s
+}
+
+fn measure(detector: &Detector, label: &str, text: &str) {
+    let iters = (4_000_000 / text.len().max(1)).clamp(200, 20_000);
+    let mut samples = Vec::with_capacity(iters);
+    let mut found = 0;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let mut r = Redactor::new(detector);
+        let out = black_box(r.redact(black_box(text)));
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+        found = r.summary().total();
+        drop(out);
+    }
+    samples.sort_by(f64::total_cmp);
+    let kb = text.len() as f64 / 1024.0;
+    let p50 = samples[samples.len() / 2];
+    let p99 = samples[samples.len() * 99 / 100];
+    println!(
+        "{label:<28} {:>6.1} KB  findings {found:>4}  p50 {:>8.2} µs ({:>5.2} µs/KB)  p99 {:>8.2} µs ({:>5.2} µs/KB)",
+        kb,
+        p50,
+        p50 / kb,
+        p99,
+        p99 / kb
+    );
+}
+
+fn main() {
+    let detector =
+        Detector::new(&EntityKind::BUILT_IN, &[]).expect("the built-in detector always builds");
+    let mut rng = fastrand::Rng::with_seed(2026);
+    for size in [1024, 32 * 1024] {
+        let kb = size / 1024;
+        measure(&detector, &format!("prose + PII ({kb} KB)"), &prompt(size, 4, &mut rng));
+        measure(&detector, &format!("clean prose ({kb} KB)"), &prompt(size, 0, &mut rng));
+        measure(&detector, &format!("numeric JSON ({kb} KB)"), &numeric_json(size, &mut rng));
+    }
+}
