@@ -90,8 +90,7 @@ fn measure(detector: &Detector, label: &str, text: &str) {
 }
 
 fn main() {
-    let detector =
-        Detector::new(&EntityKind::BUILT_IN, &[]).expect("the built-in detector always builds");
+    let detector = Detector::new(&EntityKind::BUILT_IN, &[]).expect("the built-in detector always builds");
     let mut rng = fastrand::Rng::with_seed(2026);
     for size in [1024, 32 * 1024] {
         let kb = size / 1024;

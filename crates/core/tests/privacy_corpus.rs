@@ -22,17 +22,14 @@ struct Score {
 }
 
 #[test]
-fn validated_types_reach_99_percent_precision_and_recall_on_the_corpus() {
+fn privacy_corpus_validated_types_reach_99_percent_precision_and_recall_on_the_corpus() {
     let detector = Detector::new(&EntityKind::BUILT_IN, &[]).unwrap();
     let mut scores: BTreeMap<String, Score> = BTreeMap::new();
     let mut mistakes = Vec::new();
     for line in CORPUS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let mut fields = line.splitn(3, '\t');
-        let (kind, expected, sentence) = (
-            fields.next().unwrap(),
-            fields.next().unwrap().replace("\\n", "\n"),
-            fields.next().unwrap().replace("\\n", "\n"),
-        );
+        let (kind, expected, sentence) =
+            (fields.next().unwrap(), fields.next().unwrap().replace("\\n", "\n"), fields.next().unwrap().replace("\\n", "\n"));
         let positive = expected != "-";
         scores.entry(kind.to_string()).or_default().cases += 1;
         let mut hit = false;
@@ -60,10 +57,7 @@ fn validated_types_reach_99_percent_precision_and_recall_on_the_corpus() {
     for (kind, s) in &scores {
         let precision = s.tp as f64 / (s.tp + s.fp).max(1) as f64;
         let recall = s.tp as f64 / (s.tp + s.fn_).max(1) as f64;
-        println!(
-            "{kind:<12} {:>5} {:>4} {:>3} {:>3} {precision:>9.3} {recall:>7.3}",
-            s.cases, s.tp, s.fp, s.fn_
-        );
+        println!("{kind:<12} {:>5} {:>4} {:>3} {:>3} {precision:>9.3} {recall:>7.3}", s.cases, s.tp, s.fp, s.fn_);
         assert!(s.cases >= 80, "{kind}: only {} cases", s.cases);
         if precision < 0.99 || recall < 0.99 {
             failing.push(kind.clone());

@@ -56,6 +56,9 @@ static PREFIXES: &[(&str, Shape)] = &[
     ("AIza", Shape::GoogleApiKey),
 ];
 
+/// The longest PEM block looked for (an RSA-8192 key is ~6.5 KB).
+const PEM_MAX: usize = 16 * 1024;
+
 /// How far after an "aws" context word an AWS secret access key is looked for.
 const AWS_WINDOW: usize = 120;
 
@@ -234,7 +237,9 @@ fn pem(bytes: &[u8], start: usize, body: usize) -> Option<Range<usize>> {
         return None;
     }
     let after = body + label_end + 5;
-    if let Some(end_at) = find(&bytes[after..], b"-----END ") {
+    // Keys are a few kilobytes; bounding the search keeps many unterminated BEGIN lines linear.
+    let search_end = (after + PEM_MAX).min(bytes.len());
+    if let Some(end_at) = find(&bytes[after..search_end], b"-----END ") {
         let close_from = after + end_at + 9;
         let close = find(&bytes[close_from..], b"-----")?;
         return Some(start..close_from + close + 5);

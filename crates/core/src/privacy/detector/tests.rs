@@ -103,3 +103,41 @@ fn non_ascii_text_around_findings_is_handled_on_char_boundaries() {
     assert_eq!(found(&all(), text)[0], ("credit_card".to_string(), "4111 1111 1111 1111".to_string()));
     assert_eq!(found(&all(), text).len(), 1, "a non-ASCII local part is not detected");
 }
+
+#[test]
+fn random_unicode_text_never_panics_and_findings_sit_on_char_boundaries() {
+    let d = all();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let pieces = [
+        "é",
+        "€",
+        "日本",
+        "4111",
+        " ",
+        "-",
+        "@",
+        "x.io",
+        ":",
+        "::",
+        "1",
+        "+",
+        "(",
+        ")",
+        "DE89",
+        "sk-",
+        "AKIA",
+        "eyJ",
+        "<EMAIL_1>",
+        "\n",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "aws ",
+        ".",
+    ];
+    for _ in 0..3000 {
+        let text: String = (0..rng.usize(0..30)).map(|_| pieces[rng.usize(..pieces.len())]).collect();
+        for f in d.detect(&text) {
+            assert!(text.is_char_boundary(f.range.start) && text.is_char_boundary(f.range.end));
+        }
+    }
+}
