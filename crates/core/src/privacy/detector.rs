@@ -2,7 +2,8 @@
 //! text field. One scan over the bytes stops only at trigger bytes (a digit starting a run, `+`,
 //! `(`, `@`, `:`), where the number, e-mail and IPv6 detectors look around; secrets and
 //! dictionaries each take one Aho-Corasick pass over literal prefixes; custom regexes run last.
-//! Overlapping candidates are then resolved: the longest wins, then the most specific type.
+//! Overlapping candidates are then resolved: a secret wins, then the longest, then the most
+//! specific type.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -191,13 +192,16 @@ impl Detector {
     }
 }
 
-/// Non-overlapping findings, sorted: longer candidates are taken first, equally long ones by
-/// specificity, and a candidate overlapping one already taken is dropped.
+/// Non-overlapping findings, sorted. Secrets are taken first: a token is more specific than
+/// anything it happens to be part of (`https://ghp_…@github.com` holds a GitHub token, not an
+/// e-mail address). Then longer candidates are taken first, equally long ones by specificity,
+/// and a candidate overlapping one already taken is dropped.
 fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
     if found.len() <= 1 {
         return found;
     }
-    found.sort_by(|a, b| (b.range.len(), a.kind.specificity(), a.range.start).cmp(&(a.range.len(), b.kind.specificity(), b.range.start)));
+    let rank = |f: &Finding| (f.kind != EntityKind::Secret, std::cmp::Reverse(f.range.len()), f.kind.specificity(), f.range.start);
+    found.sort_by_key(rank);
     let mut taken: BTreeMap<usize, Finding> = BTreeMap::new();
     for f in found {
         let before = taken.range(..f.range.end).next_back();

@@ -55,7 +55,8 @@ pub(crate) fn v6_around(bytes: &[u8], colon: usize) -> (Option<Range<usize>>, us
     let candidate = &bytes[start..end];
     let colons = candidate.iter().filter(|&&b| b == b':').count();
     let glued = start > 0 && is_word(bytes[start - 1]) || end < bytes.len() && is_word(bytes[end]);
-    if colons < 2 || glued || !candidate.iter().any(u8::is_ascii_hexdigit) {
+    // Real addresses carry a decimal digit somewhere; `a::b` and `dead::beef` are code paths.
+    if colons < 2 || glued || !candidate.iter().any(u8::is_ascii_digit) {
         return (None, resume);
     }
     let parsed = std::str::from_utf8(candidate).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());
@@ -95,7 +96,7 @@ mod tests {
         assert_eq!(v6("from 2001:db8::8a2e:370:7334, then"), Some("2001:db8::8a2e:370:7334"));
         assert_eq!(v6("loopback ::1."), Some("::1"));
         assert_eq!(v6("mapped ::ffff:192.0.2.1"), Some("::ffff:192.0.2.1"));
-        for s in ["at 12:30:45", "use std::fmt", "mac 00:1a:2b:3c:4d:5e", "Vec::new()"] {
+        for s in ["at 12:30:45", "use std::fmt", "let x = a::b();", "dead::beef", "mac 00:1a:2b:3c:4d:5e", "Vec::new()"] {
             assert_eq!(v6(s), None, "{s}");
         }
     }

@@ -1,7 +1,7 @@
 //! Phone numbers, in international form (`+CC …`, validated against the country's numbering
 //! plan in `phone_plan`) and the common national forms: North American `(415) 555-2671`,
 //! `415-555-2671`, `1 415 555 2671`, and trunk-prefixed European/Australian numbers such as
-//! `020 7946 0958` or `06 12 34 56 78`. A bare run of digits is a phone number only after a
+//! `020 7946 0958`, `030/901820` or `06 12 34 56 78`. A bare run of digits is a phone number only after a
 //! context word ("call", "phone", …): "any 10 digits" would flag timestamps and order numbers.
 //! Seven-digit local numbers (`555-1234`) are not detected.
 //!
@@ -101,7 +101,7 @@ fn read(bytes: &[u8], mut i: usize) -> Option<Run> {
         run.byte_ends[g] = i;
         run.paren[g] = paren;
         run.groups += 1;
-        let sep = bytes.get(i).copied().filter(|b| matches!(b, b' ' | b'-' | b'.'));
+        let sep = bytes.get(i).copied().filter(|b| matches!(b, b' ' | b'-' | b'.' | b'/'));
         let next = bytes.get(i + usize::from(sep.is_some())).copied();
         let continues = next.is_some_and(|b| b.is_ascii_digit() || b == b'(' && !used_paren);
         // A closing parenthesis may be followed by the next group directly: "(415)555-2671".
@@ -157,7 +157,11 @@ fn national(bytes: &[u8], start: usize, run: &Run, k: usize) -> bool {
     if lens == [3, 2, 4] {
         return false;
     }
+    // "030/901820" is how German numbers are written; North American ones never use a slash,
+    // and refusing it there keeps dates like 12/25/2024 out.
+    let slashed = run.seps[..k - 1].contains(&b'/');
     match digits {
+        _ if slashed && digits[0] != b'0' => false,
         [b'1', rest @ ..] if rest.len() == 10 => nanp(rest) && (lens == [1, 3, 3, 4] || bare && context()),
         [b'0', second, ..] => {
             *second != b'0' && (9..=12).contains(&digits.len()) && (k >= 2 && lens.iter().all(|&l| l >= 2) || bare && context())
@@ -193,6 +197,7 @@ mod tests {
         assert_eq!(find("1 (312) 555-0123"), Some("1 (312) 555-0123"));
         assert_eq!(find("020 7946 0958"), Some("020 7946 0958"));
         assert_eq!(find("06 12 34 56 78"), Some("06 12 34 56 78"));
+        assert_eq!(find("Tel. 030/901820"), Some("030/901820"));
     }
 
     #[test]
@@ -203,8 +208,20 @@ mod tests {
 
     #[test]
     fn dates_versions_timestamps_and_invalid_plans_are_not_phones() {
-        for s in ["2024-01-15", "1.2.3.4", "1700000000", "+1 123 456 7890", "+99 123 456 789", "123-456-7890", "555-1234", "10:30:00+05:30"]
-        {
+        for s in [
+            "2024-01-15",
+            "1.2.3.4",
+            "1700000000",
+            "+1 123 456 7890",
+            "+99 123 456 789",
+            "123-456-7890",
+            "555-1234",
+            "10:30:00+05:30",
+            "017-32-0000",
+            "12/25/2024",
+            "01/15/2024",
+            "415/555/2671",
+        ] {
             assert_eq!(find(s), None, "{s}");
         }
     }
