@@ -98,4 +98,10 @@ fn main() {
         measure(&detector, &format!("clean prose ({kb} KB)"), &prompt(size, 0, &mut rng));
         measure(&detector, &format!("numeric JSON ({kb} KB)"), &numeric_json(size, &mut rng));
     }
+    println!("one type at a time, prose + PII (32 KB):");
+    let text = prompt(32 * 1024, 4, &mut rng);
+    for kind in EntityKind::BUILT_IN {
+        let one = Detector::new(std::slice::from_ref(&kind), &[]).expect("one built-in type always builds");
+        measure(&one, &format!("  {kind}"), &text);
+    }
 }

@@ -33,22 +33,25 @@ pub struct Detector {
     secrets: Option<SecretScanner>,
     custom: CustomScanner,
     custom_kinds: Vec<EntityKind>,
+    /// The placeholder label of every kind above, computed once rather than per request.
+    labels: Vec<String>,
+    trigger: [bool; 256],
 }
 
-/// Which bytes stop the scan.
-const TRIGGER: [bool; 256] = {
+/// Which bytes stop the scan for the enabled detectors: digits start cards, SSNs, phones, IPv4
+/// and (after two capitals) IBANs; `+` and `(` start phones; `@` e-mails; `:` IPv6. A policy
+/// with fewer types stops at fewer bytes.
+fn triggers(d: &Detector) -> [bool; 256] {
     let mut t = [false; 256];
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = true;
-        d += 1;
+    if d.card || d.ssn || d.phone || d.ip || d.iban {
+        t[usize::from(b'0')..=usize::from(b'9')].fill(true);
     }
-    t[b'+' as usize] = true;
-    t[b'(' as usize] = true;
-    t[b'@' as usize] = true;
-    t[b':' as usize] = true;
+    t[usize::from(b'+')] = d.phone;
+    t[usize::from(b'(')] = d.phone;
+    t[usize::from(b'@')] = d.email;
+    t[usize::from(b':')] = d.ip;
     t
-};
+}
 
 impl Detector {
     /// A detector for the built-in `kinds` (custom kinds in the list are ignored: every entry of
@@ -66,7 +69,7 @@ impl Detector {
             custom_kinds.push(kind);
         }
         let on = |k: EntityKind| kinds.contains(&k);
-        Ok(Detector {
+        let mut detector = Detector {
             email: on(EntityKind::Email),
             phone: on(EntityKind::Phone),
             card: on(EntityKind::CreditCard),
@@ -76,7 +79,12 @@ impl Detector {
             secrets: on(EntityKind::Secret).then(SecretScanner::new),
             custom: CustomScanner::new(custom)?,
             custom_kinds,
-        })
+            labels: Vec::new(),
+            trigger: [false; 256],
+        };
+        detector.labels = detector.kinds().iter().map(EntityKind::label).collect();
+        detector.trigger = triggers(&detector);
+        Ok(detector)
     }
 
     /// A detector from config names (`email`, `credit_card`, … or the name of one of `custom`).
@@ -111,6 +119,11 @@ impl Detector {
         built_in.chain(self.custom_kinds.iter().cloned()).collect()
     }
 
+    /// The placeholder labels of `kinds()`, in the same order.
+    pub(crate) fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
     /// The findings in `text`: non-overlapping and sorted by position. Allocates nothing when
     /// there are none.
     pub fn detect(&self, text: &str) -> Vec<Finding> {
@@ -126,8 +139,7 @@ impl Detector {
     }
 
     fn scan_triggers(&self, text: &str, found: &mut Vec<Finding>) {
-        let numbers = self.phone || self.card || self.ssn || self.ip;
-        if !(numbers || self.email || self.iban) {
+        if !self.trigger.contains(&true) {
             return;
         }
         let bytes = text.as_bytes();
@@ -137,7 +149,7 @@ impl Detector {
             }
         };
         let mut i = 0;
-        while let Some(offset) = bytes[i..].iter().position(|&b| TRIGGER[b as usize]) {
+        while let Some(offset) = bytes[i..].iter().position(|&b| self.trigger[usize::from(b)]) {
             i += offset;
             match bytes[i] {
                 b'@' if self.email => push(EntityKind::Email, email::at(bytes, i)),

@@ -5,6 +5,33 @@
 //! streamed in chunks of any size, as plain text or inside JSON strings (tool-call arguments).
 //!
 //! This module is the engine only: policies, config, the pipeline step and metrics use it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchyard_core::privacy::{Detector, Redactor, RestoreMode, Restorer};
+//!
+//! // Once per policy, when the config loads: compiles every pattern.
+//! let detector = Detector::from_names(&["email", "phone", "credit_card"], &[]).unwrap();
+//!
+//! // Once per request: every text field through the same redactor.
+//! let mut redactor = Redactor::new(&detector);
+//! let system = "Reply to jane@example.com.";
+//! let user = "Card 4111 1111 1111 1111; mail jane@example.com";
+//! assert_eq!(redactor.redact(system).as_deref(), Some("Reply to <EMAIL_1>."));
+//! assert_eq!(redactor.redact(user).as_deref(), Some("Card <CREDIT_CARD_1>; mail <EMAIL_1>"));
+//! assert_eq!(redactor.redact("nothing here"), None); // keep the original, nothing allocated
+//! let (vault, summary) = redactor.finish();
+//! assert_eq!(summary.get("email"), 2); // for the log: types and counts, never values
+//!
+//! // On the way out, per streamed text (Text) or tool-call arguments (JsonString).
+//! let mut restorer = Restorer::new(Arc::new(vault), RestoreMode::Text);
+//! let mut answer = String::new();
+//! for chunk in ["Sent to <EMA", "IL_1", ">."] {
+//!     answer.push_str(&restorer.push(chunk));
+//! }
+//! answer.push_str(&restorer.finish());
+//! assert_eq!(answer, "Sent to jane@example.com.");
+//! ```
 
 mod bounds;
 mod card;

@@ -91,7 +91,7 @@ impl Summary {
 /// What one span of input is replaced for.
 enum Span {
     Entity(EntityKind),
-    /// A placeholder-shaped literal whose label is `labels[i]`, kept verbatim through the round
+    /// A placeholder-shaped literal whose label is `detector.labels()[i]`, kept verbatim through the round
     /// trip.
     Literal(usize),
 }
@@ -99,7 +99,6 @@ enum Span {
 /// Redacts the text fields of one request. Create one per request from the policy's detector.
 pub struct Redactor<'d> {
     detector: &'d Detector,
-    labels: Vec<String>,
     issued: HashMap<(String, String), String>,
     counters: HashMap<String, u32>,
     vault: Vault,
@@ -108,14 +107,7 @@ pub struct Redactor<'d> {
 
 impl<'d> Redactor<'d> {
     pub fn new(detector: &'d Detector) -> Redactor<'d> {
-        Redactor {
-            detector,
-            labels: detector.kinds().iter().map(EntityKind::label).collect(),
-            issued: HashMap::new(),
-            counters: HashMap::new(),
-            vault: Vault::default(),
-            summary: Summary::default(),
-        }
+        Redactor { detector, issued: HashMap::new(), counters: HashMap::new(), vault: Vault::default(), summary: Summary::default() }
     }
 
     /// `text` with every finding replaced by its placeholder, or `None` when there is nothing to
@@ -124,7 +116,7 @@ impl<'d> Redactor<'d> {
         let findings = self.detector.detect(text);
         let mut spans: Vec<(Range<usize>, Span)> = Vec::new();
         if text.as_bytes().contains(&b'<') {
-            placeholder::literals(text, &self.labels, |r, l| spans.push((r, Span::Literal(l))));
+            placeholder::literals(text, self.detector.labels(), |r, l| spans.push((r, Span::Literal(l))));
         }
         if findings.is_empty() && spans.is_empty() {
             return None;
@@ -144,7 +136,7 @@ impl<'d> Redactor<'d> {
                     *self.summary.0.entry(kind.name().to_string()).or_insert(0) += 1;
                     self.placeholder_for(kind.label(), normalize(&kind, value), value)
                 }
-                Span::Literal(l) => self.placeholder_for(self.labels[l].clone(), value.to_string(), value),
+                Span::Literal(l) => self.placeholder_for(self.detector.labels()[l].clone(), value.to_string(), value),
             };
             out.push_str(&placeholder);
             last = range.end;

@@ -49,17 +49,17 @@ impl Restorer {
     }
 
     /// The restored text that can be released after `chunk`; a possible placeholder start at
-    /// the end is kept for the next call.
-    pub fn push(&mut self, chunk: &str) -> String {
+    /// the end is kept for the next call. Borrowed (no allocation) when the chunk needs nothing.
+    pub fn push<'c>(&mut self, chunk: &'c str) -> Cow<'c, str> {
         if self.held.is_empty() && (self.vault.is_empty() || !chunk.contains('<')) {
-            return chunk.to_string();
+            return Cow::Borrowed(chunk);
         }
         self.held.push_str(chunk);
         let text = std::mem::take(&mut self.held);
         let mut out = String::with_capacity(text.len());
         let consumed = replace(&self.vault, &text, self.mode, false, &mut out);
         self.held.push_str(&text[consumed..]);
-        out
+        Cow::Owned(out)
     }
 
     /// Whatever is still held back: it did not become a placeholder, so it is released as is.
