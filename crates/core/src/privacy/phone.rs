@@ -81,7 +81,10 @@ fn read(bytes: &[u8], mut i: usize) -> Option<Run> {
         let from = i;
         while i < bytes.len() && bytes[i].is_ascii_digit() {
             if n == MAX_DIGITS {
-                return None;
+                // Too long for a phone from here on: what was read before this group may
+                // still be one ("+1 415 555 2671 12345678901234").
+                run.more = true;
+                return (run.groups > 0).then_some(run);
             }
             run.digits[n] = bytes[i];
             n += 1;
@@ -235,5 +238,7 @@ mod tests {
     #[test]
     fn a_number_is_cut_at_a_space_when_the_run_goes_on() {
         assert_eq!(find("+1 415 555 2671 24 hours"), Some("+1 415 555 2671"));
+        assert_eq!(find("+1 415 555 2671 12345678901234"), Some("+1 415 555 2671"));
+        assert_eq!(find("+1 415 555 267112345678901234"), None);
     }
 }

@@ -141,3 +141,10 @@ fn random_unicode_text_never_panics_and_findings_sit_on_char_boundaries() {
         }
     }
 }
+
+#[test]
+fn a_detector_can_be_shared_between_request_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Detector>();
+    shared::<crate::privacy::Vault>();
+}
