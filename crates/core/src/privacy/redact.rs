@@ -116,7 +116,17 @@ impl<'d> Redactor<'d> {
         let findings = self.detector.detect(text);
         let mut spans: Vec<(Range<usize>, Span)> = Vec::new();
         if text.as_bytes().contains(&b'<') {
-            placeholder::literals(text, self.detector.labels(), |r, l| spans.push((r, Span::Literal(l))));
+            // A finding always wins over a literal it overlaps, so no part of a value is left
+            // unredacted because a placeholder-shaped string happened to start first.
+            let overlaps = |r: &Range<usize>| {
+                let i = findings.partition_point(|f| f.range.end <= r.start);
+                findings.get(i).is_some_and(|f| f.range.start < r.end)
+            };
+            placeholder::literals(text, self.detector.labels(), |r, l| {
+                if !overlaps(&r) {
+                    spans.push((r, Span::Literal(l)));
+                }
+            });
         }
         if findings.is_empty() && spans.is_empty() {
             return None;
@@ -163,6 +173,7 @@ impl<'d> Redactor<'d> {
         &self.summary
     }
 
+    /// The placeholders issued so far and their originals.
     pub fn vault(&self) -> &Vault {
         &self.vault
     }

@@ -89,3 +89,14 @@ fn the_vault_debug_output_never_shows_originals() {
     let shown = format!("{:?}", r.vault());
     assert!(!shown.contains("jane"), "{shown}");
 }
+
+#[test]
+fn a_value_overlapping_a_placeholder_shaped_string_is_still_redacted_whole() {
+    let custom = [crate::privacy::CustomEntity {
+        name: "ticket".into(),
+        matcher: crate::privacy::CustomMatcher::Regex { pattern: r"EMAIL_1>-[0-9]{4}".into(), validator: crate::privacy::Validator::None },
+    }];
+    let d = Detector::new(&[EntityKind::Email], &custom).unwrap();
+    let mut r = Redactor::new(&d);
+    assert_eq!(r.redact("id <EMAIL_1>-1234 end").unwrap(), "id <<TICKET_1> end");
+}
