@@ -105,3 +105,41 @@ fn json_mode_escapes_originals_so_streamed_arguments_stay_valid_json() {
     assert_eq!(parsed["to"], "jane@example.com");
     assert_eq!(parsed["note"], r#"say "hi" \ now"#);
 }
+
+#[test]
+fn json_mode_restores_placeholders_with_escaped_brackets() {
+    let v = vault();
+    let args = r#"{"to":"\u003cEMAIL_1\u003e","cc":"\u003CEMAIL_2>","raw":"\\u003cEMAIL_1\u003e"}"#;
+    let out = restore(&v, args, RestoreMode::JsonString);
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["to"], "jane@example.com");
+    assert_eq!(parsed["cc"], "bob@example.com");
+    // An escaped backslash followed by "u003c" is literal text, not an escaped bracket.
+    assert_eq!(parsed["raw"], r"\u003cEMAIL_1>");
+    // Text mode leaves escapes alone: they only mean brackets inside JSON.
+    assert_eq!(restore(&v, r"\u003cEMAIL_1\u003e", RestoreMode::Text), r"\u003cEMAIL_1\u003e");
+}
+
+#[test]
+fn random_chunkings_of_json_arguments_give_the_one_shot_result() {
+    let v = vault();
+    let mut rng = fastrand::Rng::with_seed(16);
+    let pieces =
+        ["<EMAIL_1>", r"\u003cPHONE_1\u003e", r"\u003CQUOTE_1>", r"\\", r"\n", r"\u003c", "<", r#"\""#, "a", "é", "<EMAIL_", r"\u003e"];
+    for _ in 0..3000 {
+        let text: String = (0..rng.usize(0..12)).map(|_| pieces[rng.usize(..pieces.len())]).collect();
+        let want = restore(&v, &text, RestoreMode::JsonString).into_owned();
+        let mut chunks = Vec::new();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let mut cut = rng.usize(1..=3).min(rest.len());
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let (a, b) = rest.split_at(cut);
+            chunks.push(a);
+            rest = b;
+        }
+        assert_eq!(stream(&v, &chunks, RestoreMode::JsonString), want, "{text:?} as {chunks:?}");
+    }
+}
