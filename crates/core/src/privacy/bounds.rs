@@ -38,6 +38,19 @@ pub(crate) fn word_starts(bytes: &[u8], start: usize) -> bool {
     start == 0 || !is_word(bytes[start - 1])
 }
 
+/// Whether the token before `start` is a space and a group of four upper-case letters or digits,
+/// as IBANs are printed ("IE91 VCWT 0181 8880 2380 0"): a grouped number starting there is the
+/// tail of something longer (a mistyped IBAN), not a phone or card of its own.
+pub(crate) fn after_group_of_four(bytes: &[u8], start: usize) -> bool {
+    let Some(group_start) = start.checked_sub(5) else {
+        return false;
+    };
+    let group = &bytes[group_start..start - 1];
+    bytes[start - 1] == b' '
+        && group.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && (group_start == 0 || !is_word(bytes[group_start - 1]))
+}
+
 /// Whether one of `words` (lower case ASCII) starts a word within `window` bytes before `start`.
 /// Used where a value is only recognisable with context: a bare nine-digit SSN, an unformatted
 /// phone number, an AWS secret key.
@@ -65,6 +78,14 @@ mod tests {
         assert!(number_ends(b"42. Next", 2));
         assert!(!number_ends(b"42.5", 2));
         assert!(!number_ends(b"42a", 2));
+    }
+
+    #[test]
+    fn a_number_after_an_iban_style_group_of_four_is_a_tail() {
+        let s = b"IE91 VCWT 0181 8880";
+        assert!(after_group_of_four(s, 10));
+        assert!(!after_group_of_four(b"Card 4111 1111", 5), "Card is not upper case");
+        assert!(!after_group_of_four(b"XIE91 0181", 6), "the group must stand alone");
     }
 
     #[test]

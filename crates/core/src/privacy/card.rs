@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::bounds::number_ends;
+use super::bounds::{after_group_of_four, number_ends};
 use super::checksum::luhn;
 use super::digits;
 
@@ -20,6 +20,10 @@ pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
             return None;
         }
         if k == g.count && !number_ends(bytes, end) {
+            return None;
+        }
+        // Space-grouped after an IBAN-style group: the tail of a longer grouped number.
+        if k > 1 && g.seps[0] == b' ' && after_group_of_four(bytes, start) {
             return None;
         }
         let mut buf = [0u8; 19];
@@ -84,6 +88,7 @@ mod tests {
         assert_eq!(find("order 4111 1111 1111 1112"), None);
         assert_eq!(find("tracking 9400111899223334445566"), None);
         assert_eq!(find("id 1234567812345670"), None);
+        assert_eq!(find("mistyped IBAN ES13 2567 3775 4289 6702 2071"), None);
     }
 
     #[test]

@@ -2,11 +2,19 @@
 //! part of a longer dotted run (`1.2.3.4` is an address — it is a valid one — but `1.2.3.4.5`
 //! and `256.1.1.1` are not). IPv6 candidates are runs of hex digits, colons and dots around a
 //! colon, handed to the standard library's parser, so `12:30:45` and MAC addresses fail there.
+//!
+//! Not reported, because they identify nobody: loopback (`127.0.0.0/8`, `::1`) and unspecified
+//! (`0.0.0.0`, `::`) addresses, which fill code and configs pasted into prompts; and a dotted
+//! quad right after "version", "release" or "build", which is a version number.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use super::bounds::{is_word, number_ends};
+use super::bounds::{context_before, is_word, number_ends};
+
+const VERSION_WORDS: &[&str] = &["version", "ver", "release", "build", "firmware", "kernel", "rev"];
+/// Room for the version word and a separator: "version 1.2.3.4", "Release: 1.2.3.4".
+const VERSION_WINDOW: usize = 12;
 
 /// The IPv4 address starting at the digit `start`, if there is one.
 pub(crate) fn v4_at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
@@ -29,7 +37,10 @@ pub(crate) fn v4_at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
             return None;
         }
     }
-    number_ends(bytes, i).then_some(start..i)
+    let addr: Ipv4Addr = std::str::from_utf8(&bytes[start..i]).ok()?.parse().ok()?;
+    let identifies = !addr.is_loopback() && !addr.is_unspecified();
+    let version = context_before(bytes, start, VERSION_WINDOW, VERSION_WORDS);
+    (number_ends(bytes, i) && identifies && !version).then_some(start..i)
 }
 
 fn is_v6_char(b: u8) -> bool {
@@ -60,7 +71,8 @@ pub(crate) fn v6_around(bytes: &[u8], colon: usize) -> (Option<Range<usize>>, us
         return (None, resume);
     }
     let parsed = std::str::from_utf8(candidate).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());
-    (parsed.map(|_| start..end), resume)
+    let identifies = parsed.filter(|a| !a.is_loopback() && !a.is_unspecified());
+    (identifies.map(|_| start..end), resume)
 }
 
 #[cfg(test)]
@@ -92,9 +104,18 @@ mod tests {
     }
 
     #[test]
+    fn loopback_unspecified_and_version_numbers_are_not_reported() {
+        for s in ["http://127.0.0.1:4000", "bind 0.0.0.0", "version 1.2.3.4", "Release: 10.0.19041.1", "build 4.3.2.1"] {
+            assert_eq!(v4(s), None, "{s}");
+        }
+        assert_eq!(v6("[::1]:4000"), None);
+        assert_eq!(v6("bind [::0]:80"), None);
+    }
+
+    #[test]
     fn ipv6_addresses_are_found_and_times_paths_and_macs_are_not() {
         assert_eq!(v6("from 2001:db8::8a2e:370:7334, then"), Some("2001:db8::8a2e:370:7334"));
-        assert_eq!(v6("loopback ::1."), Some("::1"));
+        assert_eq!(v6("link-local fe80::1."), Some("fe80::1"));
         assert_eq!(v6("mapped ::ffff:192.0.2.1"), Some("::ffff:192.0.2.1"));
         for s in ["at 12:30:45", "use std::fmt", "let x = a::b();", "dead::beef", "mac 00:1a:2b:3c:4d:5e", "Vec::new()"] {
             assert_eq!(v6(s), None, "{s}");

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::bounds::{context_before, is_word, number_ends};
+use super::bounds::{after_group_of_four, context_before, is_word, number_ends};
 use super::phone_plan::{nanp, valid_international};
 
 const CONTEXT: &[&str] = &["phone", "tel", "call", "mobile", "cell", "fax", "sms", "whatsapp", "text me", "contact", "reach me", "dial"];
@@ -148,7 +148,7 @@ fn national(bytes: &[u8], start: usize, run: &Run, k: usize) -> bool {
     let context = || context_before(bytes, start, CONTEXT_WINDOW, CONTEXT);
     // A national number does not start inside a run of space-separated digit groups
     // ("5408 0719 7397 4195" holds no phone number at "0719").
-    if start >= 2 && bytes[start - 1] == b' ' && bytes[start - 2].is_ascii_digit() {
+    if start >= 2 && bytes[start - 1] == b' ' && bytes[start - 2].is_ascii_digit() || after_group_of_four(bytes, start) {
         return false;
     }
     // The paren may only wrap an area code: the first group, or the second after a trunk "1".
@@ -156,8 +156,16 @@ fn national(bytes: &[u8], start: usize, run: &Run, k: usize) -> bool {
     if (0..k).any(|g| run.paren[g] && g != area) {
         return false;
     }
-    // `AAA-GG-SSSS` is the shape of an SSN, not of any national phone format.
-    if lens == [3, 2, 4] {
+    // People write one separator through a national number, the area-code parenthesis aside;
+    // mixed ones are clause and part numbers ("252.227-7013").
+    let uniform_from = (0..k).find(|&g| run.paren[g]).map_or(0, |g| g + 1);
+    let seps = &run.seps[uniform_from.min(k - 1)..k - 1];
+    if seps.iter().any(|&s| s != seps[0]) {
+        return false;
+    }
+    // `AAA-GG-SSSS` is the shape of an SSN and `0XXXX-XXXX` of a ZIP+4 code ("Boston, MA
+    // 02110-1301"), not of any national phone format.
+    if lens == [3, 2, 4] || lens == [5, 4] {
         return false;
     }
     // "030/901820" is how German numbers are written; North American ones never use a slash,
@@ -224,6 +232,8 @@ mod tests {
             "12/25/2024",
             "01/15/2024",
             "415/555/2671",
+            "252.227-7013",
+            "Boston, MA 02110-1301",
         ] {
             assert_eq!(find(s), None, "{s}");
         }

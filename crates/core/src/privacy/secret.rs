@@ -171,7 +171,9 @@ fn aws_secret_after(bytes: &[u8], start: usize, body: usize) -> Option<Range<usi
         }
         let end = span(bytes, i, b64);
         let t = &bytes[i..end];
-        let glued = i > 0 && (bytes[i - 1] == b'_' || bytes[i - 1] == b'=') || bytes.get(end).is_some_and(|&b| b == b'_' || b == b'=');
+        // `_` joins identifiers; `=` after the token is base64 padding of a longer blob. An `=`
+        // before it is an assignment (`AWS_SECRET_ACCESS_KEY=…`).
+        let glued = i > 0 && bytes[i - 1] == b'_' || bytes.get(end).is_some_and(|&b| b == b'_' || b == b'=');
         if t.len() == 40
             && !glued
             && t.iter().any(u8::is_ascii_digit)
@@ -271,6 +273,13 @@ mod tests {
     fn aws_key_ids_and_secret_keys_after_an_aws_word_are_found() {
         let s = "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
         assert_eq!(secrets(s), vec!["AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]);
+    }
+
+    #[test]
+    fn an_aws_secret_key_assigned_to_its_environment_variable_is_found() {
+        let key = "93Od5M8esjp7wVZlp7/gKsNXr2H1ndQEfLjpY/4J";
+        assert_eq!(secrets(&format!("Set AWS_SECRET_ACCESS_KEY={key} in the runner.")), vec![key]);
+        assert!(secrets(&format!("aws blob {key}==")).is_empty());
     }
 
     #[test]
