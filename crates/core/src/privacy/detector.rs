@@ -53,6 +53,13 @@ fn triggers(d: &Detector) -> [bool; 256] {
     t
 }
 
+/// The compiled automata are noise in a config dump; the types say what the detector does.
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("kinds", &self.kinds()).finish()
+    }
+}
+
 impl Detector {
     /// A detector for the built-in `kinds` (custom kinds in the list are ignored: every entry of
     /// `custom` is always on) plus the `custom` entities.

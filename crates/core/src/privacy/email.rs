@@ -37,7 +37,9 @@ pub(crate) fn at(bytes: &[u8], at: usize) -> Option<Range<usize>> {
     while end > at + 1 && matches!(bytes[end - 1], b'.' | b'-') {
         end -= 1;
     }
-    valid_domain(&bytes[at + 1..end]).then_some(start..end)
+    // `git@github.com:org/repo.git` is an scp-style SSH address, not a mailbox.
+    let ssh_path = bytes.get(end) == Some(&b':') && bytes.get(end + 1).is_some_and(|b| !b.is_ascii_whitespace());
+    (valid_domain(&bytes[at + 1..end]) && !ssh_path).then_some(start..end)
 }
 
 fn has_double_dot(s: &[u8]) -> bool {
@@ -78,10 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn handles_package_versions_and_retina_assets_are_not_addresses() {
+    fn package_versions_retina_assets_and_ssh_remotes_are_not_addresses() {
         assert_eq!(find("pin lodash@4.17.21"), None);
         assert_eq!(find("see icon@2x.png"), None);
         assert_eq!(find("ping @channel now"), None);
         assert_eq!(find("user@localhost"), None);
+        assert_eq!(find("git clone git@github.com:org/repo.git"), None);
+        assert_eq!(find("Contact: jane@example.com: she replies fast"), Some("jane@example.com"));
     }
 }

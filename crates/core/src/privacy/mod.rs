@@ -4,6 +4,10 @@
 //! originals in a `Vault`, and a `Restorer` puts the originals back into the model's answer —
 //! streamed in chunks of any size, as plain text or inside JSON strings (tool-call arguments).
 //!
+//! Text in the input that already looks like a placeholder is itself redacted (see
+//! `placeholder`), so every placeholder the model sees was issued by the request's vault and a
+//! forged `<EMAIL_1>` restores to itself, never to someone's address.
+//!
 //! This module is the engine only: policies, config, the pipeline step and metrics use it.
 //!
 //! ```

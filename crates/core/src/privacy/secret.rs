@@ -3,7 +3,8 @@
 //! base64 characters shortly after an "aws" context word), OpenAI (`sk-…`, `sk-proj-…`) and
 //! Anthropic (`sk-ant-…`) API keys, GitHub tokens (`ghp_` & co., `github_pat_`), JWTs (three
 //! base64url parts whose header decodes to JSON with an `alg`), PEM private key blocks, Slack
-//! tokens and webhooks, and Google API keys (`AIza…`).
+//! tokens and webhooks, Google API keys (`AIza…`), and the password in a URL's user info
+//! (`postgres://app:<password>@db:5432`), which is all that is reported of such a URL.
 
 use std::ops::Range;
 
@@ -24,6 +25,7 @@ enum Shape {
     Slack,
     SlackWebhook,
     GoogleApiKey,
+    UrlPassword,
 }
 
 static PREFIXES: &[(&str, Shape)] = &[
@@ -54,6 +56,7 @@ static PREFIXES: &[(&str, Shape)] = &[
     ("xapp-", Shape::Slack),
     ("hooks.slack.com/services/", Shape::SlackWebhook),
     ("AIza", Shape::GoogleApiKey),
+    ("://", Shape::UrlPassword),
 ];
 
 /// The longest PEM block looked for (an RSA-8192 key is ~6.5 KB).
@@ -102,7 +105,7 @@ impl SecretScanner {
 fn check(bytes: &[u8], start: usize, body: usize, shape: Shape) -> Option<Range<usize>> {
     let alnum = |b: u8| b.is_ascii_alphanumeric();
     let token = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    if !matches!(shape, Shape::PemBlock | Shape::SlackWebhook | Shape::AwsContext) && !word_starts(bytes, start) {
+    if !matches!(shape, Shape::PemBlock | Shape::SlackWebhook | Shape::AwsContext | Shape::UrlPassword) && !word_starts(bytes, start) {
         return None;
     }
     match shape {
@@ -143,6 +146,7 @@ fn check(bytes: &[u8], start: usize, body: usize, shape: Shape) -> Option<Range<
             let from = start.checked_sub(8).filter(|&s| &bytes[s..start] == b"https://").unwrap_or(start);
             (end - body >= 20).then_some(from..end)
         }
+        Shape::UrlPassword => url_password(bytes, body),
         Shape::GoogleApiKey => {
             let end = span(bytes, body, token);
             (end - body == 35).then_some(start..end)
@@ -185,6 +189,18 @@ fn aws_secret_after(bytes: &[u8], start: usize, body: usize) -> Option<Range<usi
         i = end;
     }
     None
+}
+
+/// The password of `scheme://user:password@host`: user info ends at the first `@` before any
+/// `/`, whitespace or quote, and holds a `:` (the user name may be empty, as in Redis URLs).
+fn url_password(bytes: &[u8], body: usize) -> Option<Range<usize>> {
+    let userinfo_end = span(bytes, body, |b| !b.is_ascii_whitespace() && !matches!(b, b'/' | b'@' | b'"' | b'\'' | b'<' | b'>'));
+    if bytes.get(userinfo_end) != Some(&b'@') {
+        return None;
+    }
+    let colon = body + bytes[body..userinfo_end].iter().position(|&b| b == b':')?;
+    let password = colon + 1..userinfo_end;
+    (!password.is_empty()).then_some(password)
 }
 
 fn jwt(bytes: &[u8], start: usize) -> Option<Range<usize>> {
@@ -303,6 +319,13 @@ mod tests {
         let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc+/=\n-----END RSA PRIVATE KEY-----";
         assert_eq!(secrets(&format!("here:\n{key}\nthanks")), vec![key]);
         assert!(secrets("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----").is_empty());
+    }
+
+    #[test]
+    fn only_the_password_of_a_url_with_user_info_is_a_secret() {
+        assert_eq!(secrets("DATABASE_URL=postgres://app:s3cr%40t!@db.internal:5432/main"), vec!["s3cr%40t!"]);
+        assert_eq!(secrets("redis://:hunter2@cache:6379"), vec!["hunter2"], "Redis has no user name");
+        assert!(secrets("see https://example.com/a:b@c and git@github.com:org/repo").is_empty());
     }
 
     #[test]

@@ -377,6 +377,9 @@ HARD = [
     ("secret", "sk-proj-Ab3dEf6hIj9kLmNoPqRsTuVwXyZ012345678", "OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLmNoPqRsTuVwXyZ012345678"),
     ("secret", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", "git clone https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/org/repo.git"),
     ("secret", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", '{"aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}'),
+    ("secret", "s3cret-Pa55", "DATABASE_URL=postgres://admin:s3cret-Pa55@db.example.com:5432/app"),
+    ("secret", "hunter2", "REDIS_URL=redis://:hunter2@cache.internal:6379/0"),
+    ("secret", "-", "Clone with git@github.com:org/repo.git or https://github.com/org/repo."),
     ("secret", "-", "pip install scikit-learn; the ask-sk-team channel; risk-adjusted returns"),
     ("secret", "-", "Docker image sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
 ]

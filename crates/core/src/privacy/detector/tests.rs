@@ -1,3 +1,5 @@
+//! Detector tests: every type together, overlap resolution, config names, random input.
+
 use super::*;
 use crate::privacy::{CustomMatcher, Validator};
 

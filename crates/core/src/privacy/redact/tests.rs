@@ -1,3 +1,5 @@
+//! Redactor tests: numbering, reuse across fields, summary, forged placeholders.
+
 use super::*;
 use crate::privacy::restore::{restore, RestoreMode};
 

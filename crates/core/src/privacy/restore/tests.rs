@@ -1,3 +1,5 @@
+//! Restore tests: one shot, every chunk boundary, random chunkings, JSON-string mode.
+
 use super::*;
 use crate::privacy::{Detector, EntityKind, Redactor};
 
