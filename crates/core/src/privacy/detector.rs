@@ -156,15 +156,21 @@ impl Detector {
             }
         };
         let mut i = 0;
+        // The end of the last IPv6 candidate that failed: its other colons need no second look,
+        // which keeps long hex-and-colon runs linear. Its digits are still read ("IP:10.0.0.1").
+        let mut v6_tried_until = 0;
         while let Some(offset) = bytes[i..].iter().position(|&b| self.trigger[usize::from(b)]) {
             i += offset;
             match bytes[i] {
                 b'@' if self.email => push(EntityKind::Email, email::at(bytes, i)),
-                b':' if self.ip => {
+                b':' if self.ip && i >= v6_tried_until => {
                     let (range, resume) = ip::v6_around(bytes, i);
-                    push(EntityKind::IpAddress, range);
-                    i = resume.max(i + 1);
-                    continue;
+                    if let Some(range) = range {
+                        push(EntityKind::IpAddress, Some(range));
+                        i = resume.max(i + 1);
+                        continue;
+                    }
+                    v6_tried_until = resume;
                 }
                 b'+' | b'(' if self.phone => push(EntityKind::Phone, phone::at(bytes, i)),
                 b'0'..=b'9' => {

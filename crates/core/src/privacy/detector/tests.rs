@@ -150,3 +150,8 @@ fn a_detector_can_be_shared_between_request_tasks() {
     shared::<Detector>();
     shared::<crate::privacy::Vault>();
 }
+
+#[test]
+fn an_ipv4_address_glued_to_a_label_by_a_colon_is_found() {
+    assert_eq!(found(&all(), "IP:192.168.0.7 host:10.0.0.1"), pairs(&[("ip_address", "192.168.0.7"), ("ip_address", "10.0.0.1")]));
+}
