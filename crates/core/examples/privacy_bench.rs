@@ -125,6 +125,27 @@ fn main() {
         measure(&detector, &format!("numeric JSON ({kb} KB)"), &numeric_json(size, &mut rng));
     }
     measure_restore(&detector, &mut rng);
+    println!("pathological inputs (32 KB of one repeated pattern):");
+    for pattern in [
+        "sk-",
+        "a@",
+        "1 ",
+        "a:",
+        "<EMAIL_",
+        "eyJ.",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "aws ",
+        "(1",
+        "+1 ",
+        "AB12 ",
+        "4111 ",
+        "1.",
+        "x@y.",
+        "ghp_",
+    ] {
+        let text: String = pattern.repeat(32 * 1024 / pattern.len());
+        measure(&detector, &format!("  {pattern:?}"), &text);
+    }
     println!("one type at a time, prose + PII (32 KB):");
     let text = prompt(32 * 1024, 4, &mut rng);
     for kind in EntityKind::BUILT_IN {

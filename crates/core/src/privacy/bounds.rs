@@ -38,6 +38,14 @@ pub(crate) fn word_starts(bytes: &[u8], start: usize) -> bool {
     start == 0 || !is_word(bytes[start - 1])
 }
 
+/// Whether `start` follows a digit and a space, inside a stream of space-separated numbers
+/// ("1 0 0 1", "2024 2025 2026"): nothing there can be told to be a space-grouped card, SSN or
+/// phone number (which groups would it be?), so those shapes are not looked for, and tables of
+/// numbers cost a glance per number instead of a full read.
+pub(crate) fn in_digit_stream(bytes: &[u8], start: usize) -> bool {
+    start >= 2 && bytes[start - 1] == b' ' && bytes[start - 2].is_ascii_digit()
+}
+
 /// Whether the token before `start` is a space and a group of four upper-case letters or digits,
 /// as IBANs are printed ("IE91 VCWT 0181 8880 2380 0"): a grouped number starting there is the
 /// tail of something longer (a mistyped IBAN), not a phone or card of its own.
@@ -55,9 +63,15 @@ pub(crate) fn after_group_of_four(bytes: &[u8], start: usize) -> bool {
 /// Used where a value is only recognisable with context: a bare nine-digit SSN, an unformatted
 /// phone number, an AWS secret key.
 pub(crate) fn context_before(bytes: &[u8], start: usize, window: usize, words: &[&str]) -> bool {
+    // Only word starts are compared, and only with words of the same first letter: this runs for
+    // every bare number-shaped candidate, which in numeric JSON is most numbers.
     (start.saturating_sub(window)..start).any(|i| {
-        (i == 0 || !bytes[i - 1].is_ascii_alphabetic())
-            && words.iter().any(|w| start - i >= w.len() && bytes[i..i + w.len()].eq_ignore_ascii_case(w.as_bytes()))
+        let first = bytes[i].to_ascii_lowercase();
+        first.is_ascii_alphabetic()
+            && (i == 0 || !bytes[i - 1].is_ascii_alphabetic())
+            && words
+                .iter()
+                .any(|w| w.as_bytes()[0] == first && start - i >= w.len() && bytes[i..i + w.len()].eq_ignore_ascii_case(w.as_bytes()))
     })
 }
 

@@ -5,13 +5,18 @@
 
 use std::ops::Range;
 
-use super::bounds::{after_group_of_four, number_ends};
+use super::bounds::{after_group_of_four, in_digit_stream, number_ends};
 use super::checksum::luhn;
 use super::digits;
 
 /// The card number starting at the digit `start`, if there is one.
 pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
-    let g = digits::read(bytes, start, b" -");
+    let seps: &[u8] = if in_digit_stream(bytes, start) { b"-" } else { b" -" };
+    let (first, grouped) = digits::first_group(bytes, start, seps);
+    if first > 19 || first < 13 && !(grouped && first >= 2) {
+        return None;
+    }
+    let g = digits::read(bytes, start, seps);
     (1..=g.count).rev().find_map(|k| {
         let n = g.digits(k);
         let grouped_ok = k == 1 || g.lens[..k].iter().all(|&l| (2..=8).contains(&l));
@@ -89,6 +94,8 @@ mod tests {
         assert_eq!(find("tracking 9400111899223334445566"), None);
         assert_eq!(find("id 1234567812345670"), None);
         assert_eq!(find("mistyped IBAN ES13 2567 3775 4289 6702 2071"), None);
+        let table = "years 2023 4111 1111 1111 1111";
+        assert_eq!(at(table.as_bytes(), 11), None, "space-grouped inside a stream of numbers");
     }
 
     #[test]

@@ -62,6 +62,15 @@ pub(crate) fn read(bytes: &[u8], start: usize, seps: &[u8]) -> Groups {
     }
 }
 
+/// The length of the digit group at `start`, and whether one of `seps` and another digit follow
+/// it. Lets a detector turn a candidate down before reading the whole run.
+pub(crate) fn first_group(bytes: &[u8], start: usize, seps: &[u8]) -> (usize, bool) {
+    let len = bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let end = start + len;
+    let more = bytes.get(end).is_some_and(|b| seps.contains(b)) && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+    (len, more)
+}
+
 /// The ASCII digits of `bytes[range]` copied into `buf`, or `None` when there are more than fit.
 pub(crate) fn collect<'b>(bytes: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
     let mut n = 0;

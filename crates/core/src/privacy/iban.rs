@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::bounds::{is_word, word_starts};
 use super::checksum::mod97;
 
-/// Registered IBAN lengths per country (SWIFT IBAN registry).
+/// Registered IBAN lengths per country (SWIFT IBAN registry), sorted for binary search.
 static LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"AD", 24),
     (b"AE", 23),
@@ -96,7 +96,7 @@ pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
         return None;
     }
     let country = bytes.get(start..start + 2)?;
-    let len = LENGTHS.iter().find(|(c, _)| c.as_slice() == country)?.1;
+    let len = LENGTHS[LENGTHS.binary_search_by(|(c, _)| c.as_slice().cmp(country)).ok()?].1;
     let mut i = start;
     let mut taken = 0;
     while taken < len {
@@ -131,6 +131,11 @@ mod tests {
         let start =
             s.as_bytes().windows(3).position(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit())?;
         at(s.as_bytes(), start).map(|r| &s[r])
+    }
+
+    #[test]
+    fn the_length_table_is_sorted_for_binary_search() {
+        assert!(LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     #[test]

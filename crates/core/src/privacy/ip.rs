@@ -67,7 +67,10 @@ pub(crate) fn v6_around(bytes: &[u8], colon: usize) -> (Option<Range<usize>>, us
     let colons = candidate.iter().filter(|&&b| b == b':').count();
     let glued = start > 0 && is_word(bytes[start - 1]) || end < bytes.len() && is_word(bytes[end]);
     // Real addresses carry a decimal digit somewhere; `a::b` and `dead::beef` are code paths.
-    if colons < 2 || glued || !candidate.iter().any(u8::is_ascii_digit) {
+    // Eight groups need seven colons (six before an IPv4 tail); fewer need a "::". Times like
+    // 10:30:00 fail here without a parse.
+    let shaped = candidate.windows(2).any(|w| w == b"::") || colons == 7 || colons == 6 && candidate.contains(&b'.');
+    if colons < 2 || glued || !shaped || !candidate.iter().any(u8::is_ascii_digit) {
         return (None, resume);
     }
     let parsed = std::str::from_utf8(candidate).ok().and_then(|s| s.parse::<Ipv6Addr>().ok());

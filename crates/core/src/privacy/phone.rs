@@ -13,7 +13,8 @@
 
 use std::ops::Range;
 
-use super::bounds::{after_group_of_four, context_before, is_word, number_ends};
+use super::bounds::{after_group_of_four, context_before, in_digit_stream, is_word, number_ends};
+use super::digits;
 use super::phone_plan::{nanp, valid_international};
 
 const CONTEXT: &[&str] = &["phone", "tel", "call", "mobile", "cell", "fax", "sms", "whatsapp", "text me", "contact", "reach me", "dial"];
@@ -42,6 +43,9 @@ pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
         return None;
     }
     let plus = bytes[start] == b'+';
+    if !plus && !national_may_start(bytes, start) {
+        return None;
+    }
     let run = read(bytes, start + usize::from(plus))?;
     (1..=run.groups).rev().find_map(|k| {
         let whole = k == run.groups && !run.more;
@@ -55,6 +59,25 @@ pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
         let ok = if plus { international(&run, k) } else { national(bytes, start, &run, k) };
         ok.then_some(start..end)
     })
+}
+
+/// A cheap look at the first group before reading a national number: an area code in
+/// parentheses, a trunk `1`, a three-digit area code, a trunk-`0` prefix, or a bare run of a
+/// phone's length; and not inside a stream of space-separated numbers ("5408 0719 7397 4195"
+/// holds no phone number at "0719").
+fn national_may_start(bytes: &[u8], start: usize) -> bool {
+    if bytes[start] == b'(' {
+        return true;
+    }
+    if in_digit_stream(bytes, start) || after_group_of_four(bytes, start) {
+        return false;
+    }
+    let (first, _) = digits::first_group(bytes, start, b"");
+    match bytes[start] {
+        b'0' => (2..=12).contains(&first),
+        b'1' if first == 1 => true,
+        _ => matches!(first, 3 | 10 | 11),
+    }
 }
 
 fn read(bytes: &[u8], mut i: usize) -> Option<Run> {
@@ -146,11 +169,6 @@ fn national(bytes: &[u8], start: usize, run: &Run, k: usize) -> bool {
     let lens = &lens[..k];
     let bare = k == 1;
     let context = || context_before(bytes, start, CONTEXT_WINDOW, CONTEXT);
-    // A national number does not start inside a run of space-separated digit groups
-    // ("5408 0719 7397 4195" holds no phone number at "0719").
-    if start >= 2 && bytes[start - 1] == b' ' && bytes[start - 2].is_ascii_digit() || after_group_of_four(bytes, start) {
-        return false;
-    }
     // The paren may only wrap an area code: the first group, or the second after a trunk "1".
     let area = usize::from(digits[0] == b'1' && lens[0] == 1);
     if (0..k).any(|g| run.paren[g] && g != area) {

@@ -79,36 +79,36 @@ impl SecretScanner {
         SecretScanner { prefixes }
     }
 
-    /// Every secret in `text`, in order, passed to `found`.
+    /// Every secret in `text`, passed to `found` — not in order: a key found from its "aws" word
+    /// lies after prefixes matched later. The detector sorts.
     pub(crate) fn scan(&self, text: &str, mut found: impl FnMut(Range<usize>)) {
         let bytes = text.as_bytes();
-        // Two "aws" words before one key ("aws_access_key_id … aws_secret_access_key = …")
-        // both reach it; it is reported once. Ranges come out of order (a key found from its
-        // context word lies after later prefixes); the detector sorts them.
-        let mut last_aws = 0..0;
+        // How far AWS secret keys have been looked for after "aws" words: two such words before
+        // one key ("aws_access_key_id … aws_secret_access_key = …") read the text between them
+        // once, and the key is reported once.
+        let mut aws_scanned = 0;
         // A token prefix inside the run of token characters that the previous token prefix
         // started ("sk-sk-sk-…", "AKIA" in a JWT signature) is part of that token, not a new
         // one: skipping it keeps the scan linear however the prefixes repeat.
         let mut token_run_end = 0;
         for m in self.prefixes.find_iter(text) {
             let shape = PREFIXES[m.pattern().as_usize()].1;
-            let token_shape = !matches!(shape, Shape::AwsContext | Shape::PemBlock | Shape::SlackWebhook | Shape::UrlPassword);
+            if matches!(shape, Shape::AwsContext) {
+                if let Some(range) = aws_secret_after(bytes, m.start(), m.end(), &mut aws_scanned) {
+                    found(range);
+                }
+                continue;
+            }
+            let token_shape = !matches!(shape, Shape::PemBlock | Shape::SlackWebhook | Shape::UrlPassword);
             if token_shape {
                 if m.start() < token_run_end {
                     continue;
                 }
                 token_run_end = span(bytes, m.start(), |b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
             }
-            let Some(range) = check(bytes, m.start(), m.end(), shape) else {
-                continue;
-            };
-            if matches!(shape, Shape::AwsContext) {
-                if range == last_aws {
-                    continue;
-                }
-                last_aws = range.clone();
+            if let Some(range) = check(bytes, m.start(), m.end(), shape) {
+                found(range);
             }
-            found(range);
         }
     }
 }
@@ -124,7 +124,8 @@ fn check(bytes: &[u8], start: usize, body: usize, shape: Shape) -> Option<Range<
             let end = span(bytes, body, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
             (end - body == 16 && !bytes.get(end).is_some_and(|&b| alnum(b))).then_some(start..end)
         }
-        Shape::AwsContext => aws_secret_after(bytes, start, body),
+        // Needs the scan's state; handled in `SecretScanner::scan`.
+        Shape::AwsContext => None,
         Shape::OpenAi => {
             let end = span(bytes, body, token);
             let b = &bytes[body..end];
@@ -171,14 +172,15 @@ fn span(bytes: &[u8], from: usize, ok: impl Fn(u8) -> bool) -> usize {
 }
 
 /// A 40-character base64 token (mixed case and a digit, as random keys are) within
-/// `AWS_WINDOW` bytes after an "aws" word.
-fn aws_secret_after(bytes: &[u8], start: usize, body: usize) -> Option<Range<usize>> {
+/// `AWS_WINDOW` bytes after an "aws" word. `scanned` is where earlier windows stopped (always
+/// at a token boundary); the window starts there if that is further on.
+fn aws_secret_after(bytes: &[u8], start: usize, body: usize, scanned: &mut usize) -> Option<Range<usize>> {
     if start > 0 && bytes[start - 1].is_ascii_alphabetic() {
         return None;
     }
     let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'/' || b == b'+';
     let limit = (body + AWS_WINDOW).min(bytes.len());
-    let mut i = body;
+    let mut i = body.max(*scanned);
     while i < limit {
         if !b64(bytes[i]) {
             i += 1;
@@ -189,16 +191,18 @@ fn aws_secret_after(bytes: &[u8], start: usize, body: usize) -> Option<Range<usi
         // `_` joins identifiers; `=` after the token is base64 padding of a longer blob. An `=`
         // before it is an assignment (`AWS_SECRET_ACCESS_KEY=…`).
         let glued = i > 0 && bytes[i - 1] == b'_' || bytes.get(end).is_some_and(|&b| b == b'_' || b == b'=');
-        if t.len() == 40
+        let key = t.len() == 40
             && !glued
             && t.iter().any(u8::is_ascii_digit)
             && t.iter().any(u8::is_ascii_uppercase)
-            && t.iter().any(u8::is_ascii_lowercase)
-        {
-            return Some(i..end);
-        }
+            && t.iter().any(u8::is_ascii_lowercase);
         i = end;
+        if key {
+            *scanned = end;
+            return Some(end - 40..end);
+        }
     }
+    *scanned = (*scanned).max(i);
     None
 }
 

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::bounds::{context_before, number_ends};
+use super::bounds::{context_before, in_digit_stream, number_ends};
 use super::digits;
 
 const CONTEXT: &[&str] = &["ssn", "social security", "soc sec", "ss#", "ss #", "ss no", "ssn#"];
@@ -13,7 +13,12 @@ const CONTEXT_WINDOW: usize = 40;
 
 /// The SSN starting at the digit `start`, if there is one.
 pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
-    let g = digits::read(bytes, start, b" -");
+    let seps: &[u8] = if in_digit_stream(bytes, start) { b"-" } else { b" -" };
+    let (first, grouped) = digits::first_group(bytes, start, seps);
+    if !(first == 3 && grouped || first == 9) {
+        return None;
+    }
+    let g = digits::read(bytes, start, seps);
     let shaped = if g.count >= 3 && g.lens[..3] == [3, 2, 4] && g.uniform(3) && g.cut_ok(3) {
         Some(3)
     } else if g.lens[0] == 9 && g.cut_ok(1) && context_before(bytes, start, CONTEXT_WINDOW, CONTEXT) {
