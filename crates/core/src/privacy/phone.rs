@@ -67,7 +67,8 @@ pub(crate) fn at(bytes: &[u8], start: usize) -> Option<Range<usize>> {
 /// holds no phone number at "0719").
 fn national_may_start(bytes: &[u8], start: usize) -> bool {
     if bytes[start] == b'(' {
-        return true;
+        let (inside, _) = digits::first_group(bytes, start + 1, b"");
+        return (2..=5).contains(&inside) && bytes.get(start + 1 + inside) == Some(&b')');
     }
     if in_digit_stream(bytes, start) || after_group_of_four(bytes, start) {
         return false;
@@ -75,7 +76,11 @@ fn national_may_start(bytes: &[u8], start: usize) -> bool {
     let (first, _) = digits::first_group(bytes, start, b"");
     match bytes[start] {
         b'0' => (2..=12).contains(&first),
-        b'1' if first == 1 => true,
+        // A trunk "1" is followed by a separator and the area code: "1-800-…", "1 (312) …".
+        b'1' if first == 1 => {
+            matches!(bytes.get(start + 1), Some(b' ' | b'-' | b'.'))
+                && bytes.get(start + 2).is_some_and(|&b| b.is_ascii_digit() || b == b'(')
+        }
         _ => matches!(first, 3 | 10 | 11),
     }
 }

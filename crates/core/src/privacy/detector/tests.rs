@@ -155,3 +155,9 @@ fn a_detector_can_be_shared_between_request_tasks() {
 fn an_ipv4_address_glued_to_a_label_by_a_colon_is_found() {
     assert_eq!(found(&all(), "IP:192.168.0.7 host:10.0.0.1"), pairs(&[("ip_address", "192.168.0.7"), ("ip_address", "10.0.0.1")]));
 }
+
+#[test]
+fn numbers_after_a_json_colon_are_scanned() {
+    let json = r#"{"card":4111111111111111,"phone":"+14155552671","ip":"10.1.2.3","n":1}"#;
+    assert_eq!(found(&all(), json), pairs(&[("credit_card", "4111111111111111"), ("phone", "+14155552671"), ("ip_address", "10.1.2.3")]));
+}
