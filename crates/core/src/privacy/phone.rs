@@ -1,8 +1,9 @@
 //! Phone numbers, in international form (`+CC …`, validated against the country's numbering
 //! plan in `phone_plan`) and the common national forms: North American `(415) 555-2671`,
 //! `415-555-2671`, `1 415 555 2671`, and trunk-prefixed European/Australian numbers such as
-//! `020 7946 0958`, `030/901820` or `06 12 34 56 78`. A bare run of digits is a phone number only after a
-//! context word ("call", "phone", …): "any 10 digits" would flag timestamps and order numbers.
+//! `020 7946 0958`, `030/901820` or `06 12 34 56 78`. A bare run of digits is a phone number only
+//! after a context word ("call", "phone", …): "any 10 digits" would flag timestamps and order
+//! numbers.
 //! Seven-digit local numbers (`555-1234`) are not detected.
 //!
 //! Why not the `phonenumber` crate (a libphonenumber port), measured with 0.3.10 in release: a

@@ -349,7 +349,7 @@ mod tests {
         let start = std::time::Instant::now();
         assert!(secrets(&text).is_empty());
         // Quadratic rescanning of the 300 KB run would take tens of seconds unoptimised.
-        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
     }
 
     #[test]

@@ -161,3 +161,9 @@ fn numbers_after_a_json_colon_are_scanned() {
     let json = r#"{"card":4111111111111111,"phone":"+14155552671","ip":"10.1.2.3","n":1}"#;
     assert_eq!(found(&all(), json), pairs(&[("credit_card", "4111111111111111"), ("phone", "+14155552671"), ("ip_address", "10.1.2.3")]));
 }
+
+#[test]
+fn a_secret_beats_a_longer_candidate_it_is_part_of() {
+    let text = "git clone https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/org/repo.git";
+    assert_eq!(found(&all(), text), pairs(&[("secret", "ghp_16C7e42F292c6912E7710c838347Ae178B4a")]));
+}
