@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod pipeline;
 pub mod pricing;
+pub mod privacy;
 pub mod record;
 pub mod request;
 pub mod retry;
