@@ -3,7 +3,6 @@
 //! header is invalid (an unknown layout for version 00, uppercase hex, all-zero ids, version
 //! ff): an invalid header is ignored and the request starts a trace of its own.
 
-use std::fmt::Write;
 
 /// 16 bytes, never all zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,9 +85,9 @@ impl TraceParent {
     pub fn format(trace: TraceId, span: SpanId, sampled: bool) -> String {
         let mut out = String::with_capacity(55);
         out.push_str("00-");
-        out.push_str(&trace.to_hex());
+        push_hex(&mut out, &trace.0);
         out.push('-');
-        out.push_str(&span.to_hex());
+        push_hex(&mut out, &span.0);
         out.push_str(if sampled { "-01" } else { "-00" });
         out
     }
@@ -109,10 +108,18 @@ fn lower_hex(text: &[u8]) -> Option<Vec<u8>> {
 
 fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
+    push_hex(&mut out, bytes);
     out
+}
+
+/// Lowercase hex, by table: every upstream attempt of a traced request formats a `traceparent`,
+/// and `write!` per byte cost as much as the rest of its span.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
 }
 
 #[cfg(test)]

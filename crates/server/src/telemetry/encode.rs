@@ -104,16 +104,30 @@ fn any_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// A length-delimited field holding a message written by `body`: written in place, its length
-/// patched in after (a varint of up to 5 bytes, moved into place).
+/// A length-delimited field holding a message written by `body`: written in place after a
+/// one-byte length, which is widened afterwards only for a body of 128 bytes or more (an
+/// attribute, the commonest message, never moves and nothing is allocated).
 fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     tag(out, field, LEN);
+    out.push(0);
     let start = out.len();
     body(out);
     let len = out.len() - start;
-    let mut prefix = Vec::with_capacity(5);
-    varint(&mut prefix, len as u64);
-    out.splice(start..start, prefix);
+    if len < 0x80 {
+        out[start - 1] = len as u8;
+        return;
+    }
+    let mut prefix = [0u8; 10];
+    let mut n = 0;
+    let mut v = len as u64;
+    while v >= 0x80 {
+        prefix[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    prefix[n] = v as u8;
+    n += 1;
+    out.splice(start - 1..start, prefix[..n].iter().copied());
 }
 
 fn string(out: &mut Vec<u8>, field: u32, value: &str) {

@@ -16,6 +16,8 @@ use crate::config::{Protocol, TelemetryConfig};
 
 pub const MAX_BATCH: usize = 512;
 const INTERVAL: Duration = Duration::from_secs(1);
+/// How often the queue is emptied: its 4,096 places hold this long at 40,000 requests a second.
+const DRAIN: Duration = Duration::from_millis(100);
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 const GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -121,38 +123,48 @@ impl Destination {
     }
 }
 
-/// Runs until `stop`, then drains the queue and posts what was left.
+/// Runs until `stop`, then drains the queue and posts what was left. The queue is drained every
+/// `DRAIN` rather than awaited: a receiver that never waits registers no waker, so a request
+/// handing over its trace wakes nobody (a wake per request cost more than building its spans).
 pub async fn run(mut queue: Receiver<FinishedTrace>, destination: Destination, stop: CancellationToken) {
     let mut batch: Vec<Span> = Vec::with_capacity(MAX_BATCH);
-    let mut tick = tokio::time::interval(INTERVAL);
+    let mut tick = tokio::time::interval(DRAIN);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_post = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            next = queue.recv() => match next {
-                Some(trace) => {
-                    batch.extend(spans(&trace));
-                    if batch.len() >= MAX_BATCH {
-                        destination.post(&std::mem::take(&mut batch)).await;
-                    }
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                if !batch.is_empty() {
-                    destination.post(&std::mem::take(&mut batch)).await;
-                }
-            }
+            _ = tick.tick() => {}
         }
-    }
-    while let Ok(trace) = queue.try_recv() {
-        batch.extend(spans(&trace));
-        if batch.len() >= MAX_BATCH {
+        let open = drain(&mut queue, &mut batch, &destination).await;
+        if !batch.is_empty() && (last_post.elapsed() >= INTERVAL || !open) {
             destination.post(&std::mem::take(&mut batch)).await;
+            last_post = tokio::time::Instant::now();
+        }
+        if !open {
+            return;
         }
     }
+    drain(&mut queue, &mut batch, &destination).await;
     if !batch.is_empty() {
         destination.post(&batch).await;
+    }
+}
+
+/// Moves every queued trace into `batch` as spans, posting each full batch; false once every
+/// sender is gone.
+async fn drain(queue: &mut Receiver<FinishedTrace>, batch: &mut Vec<Span>, destination: &Destination) -> bool {
+    loop {
+        match queue.try_recv() {
+            Ok(trace) => {
+                batch.extend(spans(&trace));
+                if batch.len() >= MAX_BATCH {
+                    destination.post(&std::mem::take(batch)).await;
+                }
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return true,
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return false,
+        }
     }
 }
