@@ -339,8 +339,11 @@ mod tests {
 
     /// What tracing adds to one request on the request path, sampled: the ids at ingress, two
     /// timed steps, one attempt span and its `traceparent`, and the hand-over of the finished
-    /// record. The budget is 20 µs at the median; this holds in a debug build too.
+    /// record. The budget is 20 µs at the median. A measurement, not a check (timings are not
+    /// tests): `cargo test --release -p switchyard-core --lib the_request_path_cost -- --ignored
+    /// --nocapture`; the end-to-end number is bench/run's telemetry phase.
     #[tokio::test]
+    #[ignore = "a measurement, not a check: run in release"]
     async fn the_request_path_cost_of_a_sampled_trace_is_within_budget() {
         let (tracer, mut rx) = Tracer::new(1.0, false, 1 << 16);
         let body = Bytes::from_static(br#"{"model":"support-bot","messages":[{"role":"user","content":"hello"}]}"#);
