@@ -3,7 +3,6 @@
 //! header is invalid (an unknown layout for version 00, uppercase hex, all-zero ids, version
 //! ff): an invalid header is ignored and the request starts a trace of its own.
 
-
 /// 16 bytes, never all zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceId(pub [u8; 16]);

@@ -339,12 +339,12 @@ mod tests {
 
     /// What tracing adds to one request on the request path, sampled: the ids at ingress, two
     /// timed steps, one attempt span and its `traceparent`, and the hand-over of the finished
-    /// record. The budget is 20 µs at the median. A measurement, not a check (timings are not
-    /// tests): `cargo test --release -p switchyard-core --lib the_request_path_cost -- --ignored
+    /// record; and that each finished request hands over its four spans. The timing is printed,
+    /// never asserted (a timing is not a test; the budget is 20 µs at the median): for numbers
+    /// worth reading `cargo test --release -p switchyard-core --lib the_request_path_cost --
     /// --nocapture`; the end-to-end number is bench/run's telemetry phase.
     #[tokio::test]
-    #[ignore = "a measurement, not a check: run in release"]
-    async fn the_request_path_cost_of_a_sampled_trace_is_within_budget() {
+    async fn the_request_path_cost_of_a_sampled_trace_is_printed_and_its_spans_handed_over() {
         let (tracer, mut rx) = Tracer::new(1.0, false, 1 << 16);
         let body = Bytes::from_static(br#"{"model":"support-bot","messages":[{"role":"user","content":"hello"}]}"#);
         let record = LogRecord {
@@ -381,7 +381,6 @@ mod tests {
         times.sort();
         let p50 = times[times.len() / 2];
         eprintln!("tracing on the request path: p50 {p50:?}, p99 {:?}", times[times.len() * 99 / 100]);
-        assert!(p50 < std::time::Duration::from_micros(20), "p50 {p50:?}");
         assert_eq!(rx.try_recv().map(|f| f.span_count()).ok(), Some(4));
     }
 
