@@ -339,7 +339,10 @@ pub async fn run_attempts(
             // Each attempt gets its own deadlines, never past the overall one.
             let timeouts = step.timeouts.within(overall - now);
             let span = AttemptSpan::begin(step.target.provider.kind());
-            let result = traced(span.as_ref(), attempt(&step.target, request, &timeouts, now)).await;
+            let result = match crate::telemetry::outbound(span.as_ref()) {
+                Some(o) => switchyard_providers::OUTBOUND.scope(o, attempt(&step.target, request, &timeouts, now)).await,
+                None => attempt(&step.target, request, &timeouts, now).await,
+            };
             let ms = now.elapsed().as_secs_f64() * 1000.0;
             let log = |error: Option<&ProviderError>| AttemptLog {
                 provider: step.target.provider_name.to_string(),

@@ -282,9 +282,13 @@ impl Pipeline<'_> {
 
     /// Step `attempt`: the one retry and fallback loop, whatever the endpoint.
     async fn attempt(&self, plan: &[PlannedAttempt], parsed: &Parsed, started: Instant, rec: &mut Recorder) -> Result<Served, Failure> {
-        let attempts =
-            run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started);
-        let result = crate::telemetry::within(rec.trace_current(), attempts).await;
+        let run = || run_attempts(plan, &parsed.request, self.retry_policy, self.retry_budget, self.health, &self.router.latency, started);
+        // Matched here rather than wrapped (see `telemetry::outbound`): untraced, the attempts'
+        // future is awaited where it is built.
+        let result = match rec.trace_current() {
+            Some(current) => crate::telemetry::CURRENT.scope(current, run()).await,
+            None => run().await,
+        };
         match result {
             Ok(served) => Ok(served),
             Err(Failed { error, attempts }) => {

@@ -89,7 +89,7 @@ pub struct Current {
 }
 
 tokio::task_local! {
-    static CURRENT: Current;
+    pub(crate) static CURRENT: Current;
 }
 
 /// The trace of one request, carried by its `Recorder`.
@@ -171,21 +171,27 @@ pub fn genai_provider(kind: &str) -> &'static str {
 /// Runs `attempt` with `span`'s `traceparent` (and the caller's `tracestate`) on the requests it
 /// sends upstream.
 pub async fn traced<F: Future>(span: Option<&AttemptSpan>, attempt: F) -> F::Output {
-    let outbound = span.and_then(|s| {
-        CURRENT
-            .try_with(|c| switchyard_providers::Outbound {
-                traceparent: TraceParent::format(c.trace_id, s.span_id, c.sampled),
-                tracestate: c.tracestate.clone(),
-            })
-            .ok()
-    });
-    match outbound {
+    match outbound(span) {
         Some(o) => switchyard_providers::OUTBOUND.scope(o, attempt).await,
         None => attempt.await,
     }
 }
 
-/// Runs the attempts of a request under its trace, when it has one.
+/// The trace context an attempt tells its upstream: `None` outside a traced request. Callers on
+/// the hot path match on it and build the attempt's future inside each arm: wrapping the future in
+/// `traced` moves it (several KB) into the wrapper and makes every future around it bigger.
+pub fn outbound(span: Option<&AttemptSpan>) -> Option<switchyard_providers::Outbound> {
+    let span = span?;
+    CURRENT
+        .try_with(|c| switchyard_providers::Outbound {
+            traceparent: TraceParent::format(c.trace_id, span.span_id, c.sampled),
+            tracestate: c.tracestate.clone(),
+        })
+        .ok()
+}
+
+/// Runs the attempts of a request under its trace, when it has one. (The pipeline matches on the
+/// trace itself, for the reason given at `outbound`.)
 pub async fn within<F: Future>(current: Option<Current>, work: F) -> F::Output {
     match current {
         Some(c) => CURRENT.scope(c, work).await,
