@@ -63,12 +63,7 @@ pub(super) fn section(data: &Data, o: &mut String) {
         }
     }
     for (t, name) in TARGETS.iter().skip(1) {
-        if let Some(st) = data.meta_str(&format!("inboundstatus:{t}")).filter(|s| s != "ok") {
-            notes.push(format!("{name}: **not measured** — {st}"));
-        }
-        if let Some(kb) = data.meta_f64(&format!("inboundrss:{t}")) {
-            notes.push(format!("{name}: RSS after the phase {:.1} MB", kb / 1024.0));
-        }
+        PHASE.target_notes(data, t, name, "inboundrss", &mut notes);
     }
     for n in &notes {
         let _ = writeln!(o, "- {n}");

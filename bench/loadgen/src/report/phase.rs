@@ -22,6 +22,17 @@ pub(super) struct Phase<'a> {
 }
 
 impl Phase<'_> {
+    /// The notes a gateway target of the phase gets below its tables: left out, with the reason,
+    /// and its RSS after the phase (meta `<rss_key>:<target>`).
+    pub fn target_notes(&self, data: &Data, t: &str, name: &str, rss_key: &str, notes: &mut Vec<String>) {
+        if let Some(st) = self.status.and_then(|k| data.meta_str(&format!("{k}:{t}"))).filter(|s| s != "ok") {
+            notes.push(format!("{name}: **not measured** — {st}"));
+        }
+        if let Some(kb) = data.meta_f64(&format!("{rss_key}:{t}")) {
+            notes.push(format!("{name}: RSS after the phase {:.1} MB", kb / 1024.0));
+        }
+    }
+
     pub fn ran(&self, data: &Data) -> bool {
         data.runs.keys().any(|(s, _)| s.starts_with(self.prefix))
     }

@@ -37,12 +37,7 @@ pub(super) fn section(data: &Data, o: &mut String) {
     PHASE.threads(data, o);
     let mut notes: Vec<String> = Vec::new();
     for (t, name) in TARGETS.iter().skip(1) {
-        if let Some(st) = data.meta_str(&format!("telemetrystatus:{t}")).filter(|s| s != "ok") {
-            notes.push(format!("{name}: **not measured** — {st}"));
-        }
-        if let Some(kb) = data.meta_f64(&format!("telemetryrss:{t}")) {
-            notes.push(format!("{name}: RSS after the phase {:.1} MB", kb / 1024.0));
-        }
+        PHASE.target_notes(data, t, name, "telemetryrss", &mut notes);
         if let Some(spans) = data.meta_str(&format!("telemetryspans:{t}")).filter(|s| s != "none") {
             notes.push(format!("{name}: span counters after the phase: `{}`", spans.trim_end_matches(';').replace(';', "`, `")));
         }
