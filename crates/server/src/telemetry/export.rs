@@ -60,8 +60,7 @@ impl Destination {
 
     /// Posts one batch; the spans are counted as exported or failed.
     async fn post(&self, batch: &[Span]) {
-        let resource: Vec<(&str, Value)> = self.resource.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let message = export_request(&resource, ("switchyard", env!("CARGO_PKG_VERSION")), batch);
+        let message = export_request(&self.resource, ("switchyard", env!("CARGO_PKG_VERSION")), batch);
         let result = match self.protocol {
             Protocol::HttpProtobuf => self.post_http(message).await,
             Protocol::Grpc => self.post_grpc(message).await,
